@@ -1,0 +1,119 @@
+"""Registry of named model variants: one place that maps a name to an architecture and its config.
+
+Every part of the project (training, inference, bundles, benchmarks) builds networks only through
+:func:`build_model`, so a model card can be turned back into the exact network it describes with
+``build_model(card["architecture"], **card["config"])``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from torch import nn
+
+__all__ = ["ModelSpec", "register_model", "build_model", "list_models", "get_model_spec", "model_config"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named variant: the config dataclass, the defaults that make this variant, and how to build it.
+
+    Attributes:
+        name: registry name, e.g. ``"cswin_light_2l"``.
+        config_cls: dataclass holding every hyper-parameter of the architecture family.
+        builder: callable ``builder(config) -> nn.Module``.
+        defaults: field values that define this variant (others come from the dataclass defaults).
+        description: one line shown by ``list_models(verbose=True)`` and ``condswin models``.
+        tasks: the jobs the variant is meant for (``segmentation``, ``reconstruction``, ``denoising``).
+    """
+
+    name: str
+    config_cls: type
+    builder: Callable[[Any], nn.Module]
+    defaults: dict = field(default_factory=dict)
+    description: str = ""
+    tasks: tuple[str, ...] = ("segmentation", "reconstruction", "denoising")
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(
+    name: str,
+    config_cls: type,
+    builder: Callable[[Any], nn.Module],
+    description: str = "",
+    tasks: tuple[str, ...] = ("segmentation", "reconstruction", "denoising"),
+    **defaults: Any,
+) -> ModelSpec:
+    """Register a named variant. Re-registering a name is an error (two variants must not collide)."""
+    if name in _REGISTRY:
+        raise ValueError(f"model name {name!r} is already registered")
+    if not dataclasses.is_dataclass(config_cls):
+        raise TypeError(f"config_cls for {name!r} must be a dataclass, got {config_cls!r}")
+    _check_keys(name, config_cls, defaults)
+    spec = ModelSpec(name, config_cls, builder, dict(defaults), description, tuple(tasks))
+    _REGISTRY[name] = spec
+    return spec
+
+
+def _ensure_builtin_models_loaded() -> None:
+    # The architecture modules register themselves on import; importing the package does that.
+    import condswin.models  # noqa: F401
+
+
+def list_models(task: str | None = None) -> list[str]:
+    """Names of all registered variants, sorted; only those meant for ``task`` when it is given."""
+    _ensure_builtin_models_loaded()
+    return sorted(n for n, s in _REGISTRY.items() if task is None or task in s.tasks)
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of ``name``; an unknown name is a ``ValueError`` listing the known ones."""
+    _ensure_builtin_models_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown model name {name!r}; expected one of: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+
+
+def model_config(name: str, **overrides: Any) -> Any:
+    """The config dataclass instance that ``build_model(name, **overrides)`` would use."""
+    spec = get_model_spec(name)
+    _check_keys(name, spec.config_cls, overrides)
+    return spec.config_cls(**{**spec.defaults, **overrides})
+
+
+def build_model(name: str, in_channels: int = 1, out_channels: int = 1, **overrides: Any) -> nn.Module:
+    """Build the variant ``name`` with ``in_channels``/``out_channels`` and any config overrides.
+
+    Args:
+        name: a name from :func:`list_models`.
+        in_channels: channels of the input image (1 for CT or magnitude MR, 2 for complex MR as real/imag).
+        out_channels: channels of the output (number of classes for segmentation).
+        **overrides: any field of the variant's config dataclass (unknown keys are a ``ValueError``).
+
+    Returns:
+        The network, in training mode, with its config attached as ``model.config``.
+    """
+    for key, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{key} must be a positive integer, got {value!r}")
+    config = model_config(name, in_channels=in_channels, out_channels=out_channels, **overrides)
+    model = get_model_spec(name).builder(config)
+    model.config = config
+    model.model_name = name
+    return model
+
+
+def _check_keys(name: str, config_cls: type, values: dict) -> None:
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown config key(s) {unknown} for model {name!r}; "
+            f"{config_cls.__name__} accepts: {', '.join(sorted(known))}"
+        )
