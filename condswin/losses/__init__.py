@@ -1,0 +1,70 @@
+"""Training losses in one place, built by name with :func:`build_loss`.
+
+=============  ==========================================  ==================================
+name           class                                       call
+=============  ==========================================  ==================================
+``mse``        :class:`torch.nn.MSELoss`                   ``loss(pred, target)``
+``l1``         :class:`torch.nn.L1Loss`                    ``loss(pred, target)``
+``masked_mse`` :class:`MaskedMSELoss`                      ``loss(pred, target, mask=None)``
+``masked_l1``  :class:`MaskedL1Loss`                       ``loss(pred, target, mask=None)``
+``ssim``       :class:`SSIMLoss` (fastMRI's SSIM)          ``loss(pred, target, data_range)``
+``cross_entropy`` :class:`torch.nn.CrossEntropyLoss`       ``loss(logits, labels)``
+``dice_ce``    :class:`DiceCrossEntropyLoss` (MONAI)       ``loss(logits, labels)``
+``perceptual`` :class:`VGGPerceptualLoss` (local weights)  ``loss(pred, target)``
+=============  ==========================================  ==================================
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from torch import nn
+
+from condswin.losses.masked import MaskedL1Loss, MaskedMSELoss, foreground_mask, masked_l1_loss, masked_mse_loss
+from condswin.losses.perceptual import VGGPerceptualLoss, WeightsNotFoundError
+from condswin.losses.segmentation import DiceCrossEntropyLoss
+from condswin.losses.ssim import SSIMLoss, ssim_map
+
+__all__ = [
+    "build_loss",
+    "list_losses",
+    "MaskedMSELoss",
+    "MaskedL1Loss",
+    "masked_mse_loss",
+    "masked_l1_loss",
+    "foreground_mask",
+    "SSIMLoss",
+    "ssim_map",
+    "DiceCrossEntropyLoss",
+    "VGGPerceptualLoss",
+    "WeightsNotFoundError",
+]
+
+_LOSSES: dict[str, Callable[..., nn.Module]] = {
+    "mse": nn.MSELoss,
+    "l1": nn.L1Loss,
+    "masked_mse": MaskedMSELoss,
+    "masked_l1": MaskedL1Loss,
+    "ssim": SSIMLoss,
+    "cross_entropy": nn.CrossEntropyLoss,
+    "dice_ce": DiceCrossEntropyLoss,
+    "perceptual": VGGPerceptualLoss,
+}
+
+
+def list_losses() -> list[str]:
+    """Names accepted by :func:`build_loss`, sorted."""
+    return sorted(_LOSSES)
+
+
+def build_loss(name: str, **kwargs: Any) -> nn.Module:
+    """The loss ``name`` built with ``kwargs`` (see the table in the module docstring for call signatures).
+
+    Raises:
+        ValueError: unknown name or keyword.
+    """
+    if name not in _LOSSES:
+        raise ValueError(f"unknown loss {name!r}; expected one of: {', '.join(list_losses())}")
+    try:
+        return _LOSSES[name](**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"loss {name!r}: bad arguments {sorted(kwargs)} ({exc})") from exc

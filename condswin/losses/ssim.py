@@ -1,0 +1,85 @@
+"""SSIM loss exactly as fastMRI evaluates SSIM: 7×7 uniform window, K1 0.01, K2 0.03, sample covariance.
+
+Wang et al. 2004 define SSIM from local means, variances and covariance. fastMRI (Zbontar et al. 2018)
+computes them with a 7×7 box filter over the valid region (no padding) and corrects the variances to
+the unbiased sample estimate (× N/(N−1), N = 49) — the same as scikit-image's ``structural_similarity``
+with ``win_size=7, use_sample_covariance=True, gaussian_weights=False`` and an explicit ``data_range``.
+MONAI's SSIM defaults differ (Gaussian window), hence this module.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["SSIMLoss", "ssim_map"]
+
+
+def ssim_map(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    data_range: float | torch.Tensor,
+    win_size: int = 7,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> torch.Tensor:
+    """Local SSIM of every valid 7×7 window, per channel.
+
+    Args:
+        pred: (B, C, H, W).
+        target: (B, C, H, W).
+        data_range: a float, or a (B,) tensor with one range per sample (fastMRI uses target.max()).
+        win_size: side of the uniform window.
+        k1: luminance constant factor.
+        k2: contrast constant factor.
+
+    Returns:
+        (B, C, H − win_size + 1, W − win_size + 1) SSIM values.
+    """
+    if pred.ndim != 4 or pred.shape != target.shape:
+        raise ValueError(
+            f"ssim: expected two (B, C, H, W) tensors of one shape, got {tuple(pred.shape)} and {tuple(target.shape)}"
+        )
+    if min(pred.shape[-2:]) < win_size:
+        raise ValueError(f"ssim: images of {tuple(pred.shape[-2:])} px are smaller than the {win_size}×{win_size} window")
+    b, c = pred.shape[:2]
+    data_range = torch.as_tensor(data_range, dtype=pred.dtype, device=pred.device)
+    if data_range.ndim == 0:
+        data_range = data_range.expand(b)
+    if data_range.shape != (b,):
+        raise ValueError(f"ssim: data_range must be a scalar or have shape ({b},), got {tuple(data_range.shape)}")
+    if bool((data_range <= 0).any()):
+        raise ValueError("ssim: data_range must be positive")
+    data_range = data_range.view(b, 1, 1, 1)
+    window = torch.full((c, 1, win_size, win_size), 1.0 / win_size**2, dtype=pred.dtype, device=pred.device)
+    n = win_size**2
+    cov_norm = n / (n - 1)  # unbiased (sample) variance, as fastMRI and skimage's use_sample_covariance
+
+    def local_mean(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, window, groups=c)
+
+    ux, uy = local_mean(pred), local_mean(target)
+    vx = cov_norm * (local_mean(pred * pred) - ux * ux)
+    vy = cov_norm * (local_mean(target * target) - uy * uy)
+    vxy = cov_norm * (local_mean(pred * target) - ux * uy)
+    c1 = (k1 * data_range) ** 2
+    c2 = (k2 * data_range) ** 2
+    return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+
+
+class SSIMLoss(nn.Module):
+    """1 − mean SSIM (fastMRI's definition); ``loss(pred, target, data_range)``.
+
+    Args:
+        win_size: side of the uniform window (7 in fastMRI).
+        k1: luminance constant factor (0.01).
+        k2: contrast constant factor (0.03).
+    """
+
+    def __init__(self, win_size: int = 7, k1: float = 0.01, k2: float = 0.03):
+        super().__init__()
+        self.win_size, self.k1, self.k2 = win_size, k1, k2
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, data_range: float | torch.Tensor) -> torch.Tensor:
+        """Scalar loss; ``data_range`` is a float or a (B,) tensor (e.g. ``target.amax(dim=(1, 2, 3))``)."""
+        return 1.0 - ssim_map(pred, target, data_range, self.win_size, self.k1, self.k2).mean()
