@@ -10,9 +10,11 @@ Order of operations (the same for every method):
 2. Scale the volume to [0, 1] (zero stays zero for non-negative data) so that every σ-driven parameter is a
    factor times σ whatever the scanner's units; run the method slice by slice; scale back.
 3. ``noise="rician"``: apply the bias correction √max(u² − 2σ², 0) to the **filter output**. The correction
-   comes from E[M²] = A² + 2σ², an identity about the local mean of the magnitude, which is what the filter
-   output estimates. Applied to single noisy pixels first, it would clip about half of the air to zero and hand
-   the filter a clipped, non-Gaussian input whose noise level is no longer σ.
+   inverts E[M²] = A² + 2σ², a statement about local averages, which is what the filter output is. Applied to
+   single noisy pixels first, it would clip about half of the air to zero and hand the filter a clipped,
+   non-Gaussian input whose noise level is no longer σ. The gain is in the air and in low-SNR tissue, where the
+   Rician floor dominates; at high SNR the correction over-corrects by about σ²/(2A), as much as the bias it
+   removes (see ``rician_bias_correction``).
    For ``clahe``, a contrast remapping whose output is not in signal units, the correction is applied to the
    input instead, the last point at which intensities still mean signal.
 """

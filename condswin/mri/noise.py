@@ -207,8 +207,12 @@ def estimate_rician_sigma(
 def rician_bias_correction(u: np.ndarray, sigma: float) -> np.ndarray:
     """Remove the Rician noise floor from a magnitude estimate: √max(u² − 2σ², 0).
 
-    E[M²] = A² + 2σ² for a Rician magnitude M of signal A, so this is meant for a smoothed (denoised) estimate
-    ``u`` of the magnitude rather than for single noisy pixels, where it clips about half of the air to zero.
+    The formula inverts E[M²] = A² + 2σ² for a Rician magnitude M of signal A. It is meant for a smoothed
+    (denoised) estimate ``u`` rather than for single noisy pixels, where it clips about half of the air to zero.
+    A denoised magnitude estimates E[M] rather than √E[M²]; then the correction is exact in air (the floor
+    σ·√(π/2) goes to 0), removes most of the bias at low SNR, and at high SNR over-corrects by about σ²/(2A),
+    as much as the bias it removes (measured for u = E[M]: A/σ = 1: bias +0.55σ → −0.37σ; A/σ = 5: +0.10σ →
+    −0.10σ).
 
     Args:
         u: magnitude image or volume (not modified).
