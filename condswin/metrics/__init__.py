@@ -1,0 +1,23 @@
+"""Evaluation metrics: fastMRI-compatible reconstruction metrics and per-class segmentation metrics.
+
+numpy/scipy only (torch tensors are accepted and moved to the CPU), so evaluation scripts and the Slicer
+modules can use them without a GPU stack.
+"""
+from condswin.metrics.reconstruction import mae, mse, nmse, psnr, reconstruction_metrics, ssim
+from condswin.metrics.segmentation import dice, f1, hd95, iou, precision, recall, segmentation_metrics
+
+__all__ = [
+    "mse",
+    "nmse",
+    "psnr",
+    "ssim",
+    "mae",
+    "reconstruction_metrics",
+    "dice",
+    "iou",
+    "precision",
+    "recall",
+    "f1",
+    "hd95",
+    "segmentation_metrics",
+]
