@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from condswin.mri.masks import MaskSampler, center_block, create_mask, default_center_fraction, fastmri_seed
 
@@ -122,3 +124,21 @@ def test_bad_seed_and_mismatched_lists():
         create_mask("random", 368, 4, 0.08, seed="not a seed")
     with pytest.raises(ValueError, match="equal length"):
         MaskSampler("random", center_fractions=(0.08,), accelerations=(4, 8))
+
+@settings(max_examples=60, deadline=None)
+@given(
+    num_cols=st.integers(32, 640),
+    acceleration=st.sampled_from([2, 3, 4, 6, 8]),
+    kind=st.sampled_from(["random", "equispaced", "equispaced_fraction", "rect_equispaced"]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_mask_invariants(num_cols, acceleration, kind, seed):
+    mask, num_low = create_mask(kind, num_cols, acceleration, None, seed=seed)
+    assert mask.shape == (num_cols,) and mask.dtype == bool
+    assert mask[center_block(num_cols, num_low)].all()
+    np.testing.assert_array_equal(mask, create_mask(kind, num_cols, acceleration, None, seed=seed)[0])
+    if kind == "equispaced_fraction":
+        # spacing adjusted for the centre block: within two lines of num_cols / acceleration
+        assert abs(int(mask.sum()) - num_cols / acceleration) <= 2
+    if kind == "rect_equispaced":
+        assert int(mask.sum()) == round(num_cols / acceleration)
