@@ -86,11 +86,11 @@ def _tv(image: np.ndarray, sigma: float, *, weight_factor: float = 0.8, max_num_
     return restoration.denoise_tv_chambolle(image, weight=weight, max_num_iter=iters)
 
 
-_WAVELET_METHODS = ("BayesShrink", "VisuShrink")
+_SHRINKAGE_RULES = ("BayesShrink", "VisuShrink")
 _THRESHOLD_MODES = ("soft", "hard")
 
 
-def _wavelet_kwargs(method_name: str, sigma: float, wavelet: str, mode: str, method: str) -> dict[str, Any]:
+def _wavelet_kwargs(method_name: str, sigma: float, wavelet: str, mode: str, shrinkage: str) -> dict[str, Any]:
     import pywt  # only needed to validate the wavelet name
 
     if wavelet not in pywt.wavelist(kind="discrete"):
@@ -100,16 +100,19 @@ def _wavelet_kwargs(method_name: str, sigma: float, wavelet: str, mode: str, met
         "sigma": sigma,
         "wavelet": wavelet,
         "mode": _choice(method_name, "mode", mode, _THRESHOLD_MODES),
-        "method": _choice(method_name, "method", method, _WAVELET_METHODS),
+        "method": _choice(method_name, "shrinkage", shrinkage, _SHRINKAGE_RULES),
         "rescale_sigma": True,
     }
 
 
 def _wavelet(
-    image: np.ndarray, sigma: float, *, wavelet: str = "db2", mode: str = "soft", method: str = "BayesShrink"
+    image: np.ndarray, sigma: float, *, wavelet: str = "db2", mode: str = "soft", shrinkage: str = "BayesShrink"
 ) -> np.ndarray:
-    """Wavelet shrinkage (BayesShrink or VisuShrink thresholds computed from σ)."""
-    return restoration.denoise_wavelet(image, **_wavelet_kwargs("wavelet", sigma, wavelet, mode, method))
+    """Wavelet shrinkage: ``shrinkage`` rule BayesShrink or VisuShrink, thresholds computed from σ.
+
+    (Called ``method`` in scikit-image; renamed because ``denoise`` already takes ``method``.)
+    """
+    return restoration.denoise_wavelet(image, **_wavelet_kwargs("wavelet", sigma, wavelet, mode, shrinkage))
 
 
 def _wavelet_cycle_spinning(
@@ -119,12 +122,12 @@ def _wavelet_cycle_spinning(
     max_shifts: int = 3,
     wavelet: str = "db2",
     mode: str = "soft",
-    method: str = "BayesShrink",
+    shrinkage: str = "BayesShrink",
 ) -> np.ndarray:
     """Shift-invariant wavelet shrinkage: the average over all shifts 0..``max_shifts`` of ``wavelet``."""
     if isinstance(max_shifts, bool) or not isinstance(max_shifts, (int, np.integer)) or max_shifts < 0:
         raise ValueError(f"wavelet_cycle_spinning: max_shifts must be an integer >= 0, got {max_shifts!r}")
-    kwargs = _wavelet_kwargs("wavelet_cycle_spinning", sigma, wavelet, mode, method)
+    kwargs = _wavelet_kwargs("wavelet_cycle_spinning", sigma, wavelet, mode, shrinkage)
     return restoration.cycle_spin(
         image, func=restoration.denoise_wavelet, max_shifts=int(max_shifts), func_kw=kwargs, workers=1,
         channel_axis=None,

@@ -75,8 +75,11 @@ def _estimate(volume: np.ndarray, noise: str) -> float:
                              f"but the minimum is {volume.min():g}")
         sigma = estimate_rician_sigma(volume)
     else:
-        sigma = float(np.median([estimate_sigma(plane) for plane in volume]))
-    if not sigma > 0:
+        # Constant slices carry no noise information (and make the wavelet estimate divide by zero).
+        estimates = [estimate_sigma(plane) for plane in volume if np.ptp(plane) > 0]
+        sigma = float(np.median(estimates)) if estimates else 0.0
+    # Relative floor: a noise-free image gives round-off sized estimates rather than exactly zero.
+    if not sigma > 1e-6 * max(float(np.abs(volume).max()), np.finfo(np.float64).tiny):
         raise ValueError(f"denoise: the estimated {noise} noise sigma is 0 (the image looks noise-free); "
                          "pass sigma explicitly")
     return sigma
@@ -116,7 +119,7 @@ def denoise(
     * ``wiener`` (``size``): adaptive Wiener with noise power σ².
     * ``bilateral`` (``color_factor``, ``sigma_spatial``): range kernel ``color_factor``·σ.
     * ``tv`` (``weight_factor``, ``max_num_iter``): Chambolle TV with weight ``weight_factor``·σ.
-    * ``wavelet`` (``wavelet``, ``mode``, ``method``): BayesShrink/VisuShrink thresholds from σ.
+    * ``wavelet`` (``wavelet``, ``mode``, ``shrinkage``): BayesShrink/VisuShrink thresholds from σ.
     * ``wavelet_cycle_spinning`` (``max_shifts`` plus the wavelet ones): shift-invariant wavelet shrinkage.
     * ``nlm`` (``h_factor``, ``patch_size``, ``patch_distance``): non-local means with h = ``h_factor``·σ.
     * ``bm3d`` (``profile``, ``stage``): BM3D with noise PSD σ².

@@ -8,8 +8,9 @@ Units, stated once because they differ on purpose:
   scan there is no clean maximum to be relative to (the noisy maximum is inflated by the noise itself).
   An image made with ``add_rician(x, s)`` therefore has σ = ``s * x.max()`` in image units.
 
-The Rician model is that of a single-channel magnitude image: M = √((A + σn₁)² + (σn₂)²) with n₁, n₂ independent
-standard normal. Where the signal A is zero (air) M is Rayleigh distributed, which is what the σ estimate uses.
+The Rician model is that of a single-channel magnitude image: M = √((A + σn₁)² + (σn₂)²) with n₁, n₂
+independent standard normal. Where the signal A is zero (air) M is Rayleigh distributed, which is what the σ
+estimate uses.
 """
 from __future__ import annotations
 
