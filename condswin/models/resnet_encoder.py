@@ -97,7 +97,8 @@ def fold_input_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
 
     One channel: sum over R, G, B — a grey image fed as R = G = B gives exactly the same stem output, so
     the pretrained features are kept. Other counts: repeat the RGB filters cyclically and scale by
-    3 / in_channels so the response to an image with equal channels keeps its magnitude.
+    3 / in_channels, which keeps the response to an image with equal channels (exactly when
+    in_channels is a multiple of 3, on average otherwise).
     """
     if weight.ndim != 4 or weight.shape[1] != 3:
         raise ValueError(f"expected RGB stem weights of shape (out, 3, k, k), got {tuple(weight.shape)}")
