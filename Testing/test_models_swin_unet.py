@@ -1,0 +1,127 @@
+"""The Swin U-Net family as networks: registry, seed parameter counts, sizes, gradients, determinism, bad input."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from condswin.models import build_model, list_models, model_config
+from condswin.models.routers import IterativeRouter, LightRouter
+
+SEED_VARIANTS = {
+    "swin_unet_1l": 1.9e6, "swin_unet_2l": 6.5e6,
+    "cswin_light_1l": 3.9e6, "cswin_light_2l": 16.3e6,
+    "cswin_iter_1l": 3.9e6, "cswin_iter_2l": 16.3e6,
+}
+TINY = dict(embed_dim=16, num_heads=(2, 4, 8), depths=(2, 2), window_size=4, routed_tokens=3, dropout=0.0)
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_all_seed_variants_are_registered():
+    assert set(SEED_VARIANTS) <= set(list_models())
+
+
+@pytest.mark.parametrize("name,expected", SEED_VARIANTS.items())
+def test_parameter_counts_match_the_seed(name, expected):
+    model = build_model(name, in_channels=1, out_channels=1)
+    assert abs(n_params(model) - expected) / expected <= 0.02
+
+
+@pytest.mark.parametrize("name", SEED_VARIANTS)
+def test_seed_config_keeps_odd_input_size_and_is_deterministic_in_eval(name):
+    model = build_model(name).eval()
+    x = torch.randn(1, 1, 250, 190)
+    with torch.inference_mode():
+        y1, y2 = model(x), model(x)
+    assert y1.shape == (1, 1, 250, 190)
+    assert torch.isfinite(y1).all()
+    assert torch.equal(y1, y2)
+
+
+@pytest.mark.parametrize("name", ["swin_unet_2l", "cswin_light_2l", "cswin_iter_2l"])
+@pytest.mark.parametrize("in_ch,out_ch,size", [(1, 1, (37, 53)), (3, 2, (64, 48)), (2, 3, (17, 100))])
+def test_any_size_and_channel_count(name, in_ch, out_ch, size):
+    model = build_model(name, in_channels=in_ch, out_channels=out_ch, **TINY).eval()
+    with torch.inference_mode():
+        y = model(torch.randn(2, in_ch, *size))
+    assert y.shape == (2, out_ch, *size)
+    assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", ["cswin_light_1l", "cswin_iter_1l"])
+def test_gradients_reach_every_routing_vector(name):
+    model = build_model(name, in_channels=1, out_channels=2, **{**TINY, "depths": (2,), "num_heads": (2, 4)})
+    x = torch.randn(2, 1, 40, 40)
+    loss = torch.nn.functional.cross_entropy(model(x), torch.randint(0, 2, (2, 40, 40)))
+    loss.backward()
+    routers = [m for m in model.modules() if isinstance(m, (LightRouter, IterativeRouter))]
+    assert len(routers) == 3 * 6  # q, kv and feed-forward routers in each of the 6 blocks
+    for router in routers:
+        g = router.routing_vector.grad
+        assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+def test_every_parameter_gets_a_gradient():
+    model = build_model("cswin_light_2l", **TINY)
+    model(torch.randn(2, 1, 48, 48)).square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert missing == []
+
+
+def test_dropout_is_active_in_training_only():
+    model = build_model("swin_unet_1l", **{**TINY, "depths": (2,), "num_heads": (2, 4), "dropout": 0.3})
+    x = torch.randn(1, 1, 32, 32)
+    model.train()
+    assert not torch.equal(model(x), model(x))
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+
+
+def test_config_round_trips_through_json_lists():
+    cfg = model_config("cswin_iter_2l", depths=[2, 2], num_heads=[4, 8, 16])
+    assert cfg.depths == (2, 2) and cfg.num_heads == (4, 8, 16) and cfg.router == "iterative"
+
+
+def test_light_feed_forward_ratio_is_an_override():
+    default = n_params(build_model("cswin_light_1l"))
+    wide = n_params(build_model("cswin_light_1l", light_ff_ratio=1.0))
+    assert wide > default
+
+
+@pytest.mark.parametrize(
+    "make_input,message",
+    [
+        (lambda: torch.randn(1, 2, 32, 32), "expected 1 input channel"),
+        (lambda: torch.randn(1, 32, 32), "4-D tensor"),
+        (lambda: torch.zeros(1, 1, 32, 32, dtype=torch.long), "floating-point"),
+    ],
+)
+def test_bad_input_is_a_clear_value_error(make_input, message):
+    model = build_model("swin_unet_1l", **{**TINY, "depths": (2,), "num_heads": (2, 4)})
+    with pytest.raises(ValueError, match=message):
+        model(make_input())
+
+
+def test_non_finite_input_refused_in_debug_mode_only():
+    cfg = {**TINY, "depths": (2,), "num_heads": (2, 4)}
+    x = torch.randn(1, 1, 32, 32)
+    x[0, 0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        build_model("swin_unet_1l", debug=True, **cfg)(x)
+    build_model("swin_unet_1l", **cfg).eval()(x)  # no full pass over the input outside debug mode
+
+
+def test_unknown_names_and_keys_are_value_errors():
+    with pytest.raises(ValueError, match="unknown model name 'swin_unet_9l'.*swin_unet_2l"):
+        build_model("swin_unet_9l")
+    with pytest.raises(ValueError, match="unknown config key.*'windowsize'"):
+        build_model("swin_unet_1l", windowsize=7)
+    with pytest.raises(ValueError, match="num_heads needs"):
+        build_model("swin_unet_2l", num_heads=(4, 8))
+    with pytest.raises(ValueError, match="router must be"):
+        build_model("cswin_light_1l", router="heavy")
+    with pytest.raises(ValueError, match="in_channels must be a positive integer"):
+        build_model("swin_unet_1l", in_channels=0)
