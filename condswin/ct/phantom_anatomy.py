@@ -1,0 +1,524 @@
+"""Anatomy of the procedural abdominal CT phantom: tissues, their HU per contrast phase, and where they lie.
+
+The body is painted from the outside in (skin, subcutaneous fat, muscle wall, visceral fat), then the
+thorax above a two-domed diaphragm (lung bases, heart), bowel and stomach, spleen and back muscles, the
+liver with its vessels, and last the structures that indent or cross the liver (gallbladder, kidneys,
+inferior vena cava, aorta, spine, ribs). Tumours are added by :mod:`condswin.ct.phantom_tumours`.
+
+Sizes and positions are drawn from ranges typical of adult abdominal CT (body width 280–350 mm, liver
+right lobe 14–18 cm craniocaudal, vertebral body ~4 cm, aorta 2–2.6 cm, kidneys ~11 cm long). HU ranges
+per phase follow common radiology teaching values (e.g. liver 50–65 HU unenhanced, 95–125 HU portal
+venous; aorta 250–350 HU arterial; renal cortex 180–230 HU arterial).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+from scipy import ndimage
+
+from condswin.ct.phantom_shapes import Box, PhantomGrid, ellipsoid_q, rotation_z, segment_distance, smooth_field
+
+__all__ = ["Tissue", "PHASES", "LIVER_TISSUES", "hu_ranges", "Canvas", "paint_anatomy"]
+
+
+class Tissue(IntEnum):
+    """Tissue classes of the phantom (the value stored in its tissue map)."""
+
+    AIR = 0
+    TABLE = 1
+    SKIN = 2
+    SUBCUTANEOUS_FAT = 3
+    MUSCLE = 4
+    VISCERAL_FAT = 5
+    LUNG = 6
+    HEART = 7
+    BOWEL_WALL = 8
+    BOWEL_FLUID = 9
+    BOWEL_GAS = 10
+    ORAL_CONTRAST = 11
+    SPLEEN = 12
+    KIDNEY_CORTEX = 13
+    KIDNEY_MEDULLA = 14
+    LIVER = 15
+    PORTAL_VEIN = 16
+    HEPATIC_VEIN = 17
+    PORTAL_TRUNK = 18
+    IVC = 19
+    AORTA = 20
+    GALLBLADDER = 21
+    BONE_CORTICAL = 22
+    BONE_CANCELLOUS = 23
+    DISC = 24
+    CSF = 25
+    TUMOUR = 26
+
+
+PHASES: tuple[str, ...] = ("native", "arterial", "portal")
+
+# Tissues that belong to the liver label (LiTS counts intrahepatic vessels as liver).
+LIVER_TISSUES: frozenset[Tissue] = frozenset({Tissue.LIVER, Tissue.PORTAL_VEIN, Tissue.HEPATIC_VEIN})
+
+# (low, high) HU of each tissue's mean, per phase (native, arterial, portal venous); one value per case is
+# drawn from the range, noise and texture come on top.
+_HU_TABLE: dict[Tissue, tuple[tuple[float, float], ...]] = {
+    Tissue.AIR: ((-1000, -1000),) * 3,
+    Tissue.TABLE: ((-650, -550),) * 3,
+    Tissue.SKIN: ((20, 45),) * 3,
+    Tissue.SUBCUTANEOUS_FAT: ((-120, -95),) * 3,
+    Tissue.MUSCLE: ((40, 55), (50, 62), (55, 70)),
+    Tissue.VISCERAL_FAT: ((-110, -85),) * 3,
+    Tissue.LUNG: ((-880, -830),) * 3,
+    Tissue.HEART: ((35, 45), (220, 300), (130, 170)),
+    Tissue.BOWEL_WALL: ((30, 45), (70, 100), (80, 110)),
+    Tissue.BOWEL_FLUID: ((0, 25),) * 3,
+    Tissue.BOWEL_GAS: ((-1000, -960),) * 3,
+    Tissue.ORAL_CONTRAST: ((200, 400),) * 3,
+    Tissue.SPLEEN: ((40, 50), (100, 140), (105, 130)),
+    Tissue.KIDNEY_CORTEX: ((30, 40), (180, 230), (150, 190)),
+    Tissue.KIDNEY_MEDULLA: ((25, 35), (60, 90), (125, 165)),
+    Tissue.LIVER: ((50, 65), (65, 85), (95, 125)),
+    Tissue.PORTAL_VEIN: ((35, 45), (120, 160), (160, 200)),
+    Tissue.HEPATIC_VEIN: ((35, 45), (45, 60), (130, 170)),
+    Tissue.PORTAL_TRUNK: ((35, 45), (120, 160), (160, 200)),
+    Tissue.IVC: ((35, 45), (60, 90), (110, 150)),
+    Tissue.AORTA: ((35, 45), (250, 350), (140, 190)),
+    Tissue.GALLBLADDER: ((0, 20),) * 3,
+    Tissue.BONE_CORTICAL: ((700, 1100),) * 3,
+    Tissue.BONE_CANCELLOUS: ((160, 300),) * 3,
+    Tissue.DISC: ((70, 100),) * 3,
+    Tissue.CSF: ((10, 30),) * 3,
+    Tissue.TUMOUR: ((50, 65), (65, 85), (95, 125)),  # overwritten per tumour relative to the liver
+}
+
+
+def hu_ranges(phase: str) -> dict[Tissue, tuple[float, float]]:
+    """The (low, high) range of each tissue's mean HU in a contrast phase.
+
+    Args:
+        phase: ``"native"``, ``"arterial"`` or ``"portal"``.
+
+    Returns:
+        Mapping tissue → (low, high) HU.
+    """
+    if phase not in PHASES:
+        raise ValueError(f"unknown contrast phase '{phase}'; expected one of {PHASES}")
+    index = PHASES.index(phase)
+    return {tissue: ranges[index] for tissue, ranges in _HU_TABLE.items()}
+
+
+@dataclass
+class Canvas:
+    """The phantom being painted: a tissue map, a HU map, and each tissue's mean HU for this case."""
+
+    grid: PhantomGrid
+    rng: np.random.Generator
+    phase: str
+    tissue: np.ndarray = field(init=False)
+    hu: np.ndarray = field(init=False)
+    mean_hu: dict[Tissue, float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tissue = np.zeros(self.grid.shape, dtype=np.uint8)
+        self.hu = np.full(self.grid.shape, -1000.0, dtype=np.float32)
+        self.mean_hu = {t: float(self.rng.uniform(lo, hi)) for t, (lo, hi) in hu_ranges(self.phase).items()}
+
+    def paint(
+        self,
+        mask: np.ndarray,
+        tissue: Tissue,
+        box: Box | None = None,
+        hu: float | np.ndarray | None = None,
+        only_over: frozenset[Tissue] | None = None,
+    ) -> np.ndarray:
+        """Set voxels to a tissue and its HU.
+
+        Args:
+            mask: boolean array of the box's shape (or of the grid when ``box`` is None).
+            tissue: the tissue to paint.
+            box: index box the mask refers to.
+            hu: HU values (scalar, or an array of the mask's shape); the tissue's mean when None.
+            only_over: paint only voxels currently holding one of these tissues.
+
+        Returns:
+            The mask actually painted (box-shaped).
+        """
+        box = box if box is not None else (slice(None),) * 3
+        tissue_view = self.tissue[box]
+        mask = np.broadcast_to(mask, tissue_view.shape)
+        if only_over is not None:
+            mask = mask & np.isin(tissue_view, np.array(sorted(only_over), dtype=np.uint8))
+        tissue_view[mask] = tissue
+        value = self.mean_hu[tissue] if hu is None else hu
+        hu_view = self.hu[box]
+        hu_view[mask] = np.broadcast_to(value, mask.shape)[mask] if isinstance(value, np.ndarray) else value
+        return mask
+
+
+@dataclass
+class BodyFrame:
+    """Landmarks shared by the painting steps (patient mm, z relative to the liver centre)."""
+
+    body_y: float
+    half_width: float
+    half_ap_front: float
+    half_ap_back: float
+    cavity: np.ndarray = field(repr=False)
+    spine_y: float = 0.0
+    dome_right: float = 0.0
+    liver_semi_z: float = 0.0
+
+
+def _body_radius(
+    x: np.ndarray, y: np.ndarray, half_width: float, front: float, back: float, wobble: np.ndarray
+) -> np.ndarray:
+    """Normalised radius of the body cross-section: an ellipse in front, a flatter super-ellipse behind."""
+    xn = np.abs(x) / np.float32(half_width)
+    front_r = np.sqrt(xn**2 + (y / np.float32(front)) ** 2)
+    back_r = (xn**2.6 + (np.abs(y) / np.float32(back)) ** 2.6) ** np.float32(1 / 2.6)
+    return np.where(y < 0, front_r, back_r) / wobble
+
+
+def _paint_body(canvas: Canvas) -> BodyFrame:
+    rng, grid = canvas.rng, canvas.grid
+    half_width = rng.uniform(130.0, 170.0)
+    front = half_width * rng.uniform(0.72, 0.88)
+    back = front * rng.uniform(0.9, 1.0)
+    body_y = rng.uniform(-15.0, 10.0)
+    x, y, z = grid.coords()
+    yb = y - np.float32(body_y)
+    theta = np.arctan2(yb, x)
+    wobble = np.ones_like(theta)
+    for m in (2, 3, 4, 5):
+        wobble += np.float32(rng.uniform(0.005, 0.02)) * np.cos(m * theta + np.float32(rng.uniform(0, 2 * np.pi)))
+    # The abdomen widens slightly towards the pelvis and narrows towards the chest.
+    wobble = wobble * (1.0 - np.float32(0.0006) * z)
+
+    fat_front, fat_side = rng.uniform(12.0, 35.0), rng.uniform(10.0, 30.0)
+    fat_back = rng.uniform(8.0, 20.0)
+    wall = rng.uniform(9.0, 14.0)
+
+    def layer(inset_side: float, inset_front: float, inset_back: float) -> np.ndarray:
+        return _body_radius(x, yb, half_width - inset_side, front - inset_front, back - inset_back, wobble) < 1
+
+    body = layer(0.0, 0.0, 0.0)
+    canvas.paint(body, Tissue.SKIN)
+    canvas.paint(layer(2.0, 2.0, 2.0), Tissue.SUBCUTANEOUS_FAT)
+    muscle = layer(fat_side, fat_front, fat_back)
+    canvas.paint(muscle, Tissue.MUSCLE)
+    cavity = layer(fat_side + wall * 1.3, fat_front + wall, fat_back + wall)
+    strands = np.abs(smooth_field(rng, x, y, z, 14.0, terms=5)) < 0.06
+    fat_hu = np.where(strands, np.float32(canvas.mean_hu[Tissue.VISCERAL_FAT] + 70.0), np.float32(canvas.mean_hu[Tissue.VISCERAL_FAT]))
+    canvas.paint(cavity, Tissue.VISCERAL_FAT, hu=fat_hu)
+    _paint_table(canvas, yb, x, back)
+    return BodyFrame(
+        body_y=body_y,
+        half_width=half_width - fat_side - wall * 1.3,
+        half_ap_front=front - fat_front - wall,
+        half_ap_back=back - fat_back - wall,
+        cavity=cavity,
+        spine_y=body_y + back - rng.uniform(88.0, 100.0),
+    )
+
+
+def _paint_table(canvas: Canvas, yb: np.ndarray, x: np.ndarray, back: float) -> None:
+    """The patient couch: a curved carbon-fibre shell with a foam core below the back."""
+    # A shallow cradle: the sides of the couch are higher (further forward) than its middle.
+    top = np.float32(back + canvas.rng.uniform(5.0, 15.0)) - x * x / np.float32(3000.0)
+    depth = yb - top
+    inside = (depth > 0) & (depth < 28.0) & (np.abs(x) < 230.0)
+    canvas.paint(inside, Tissue.TABLE, only_over=frozenset({Tissue.AIR}))
+    shell = inside & ((depth < 2.0) | (depth > 26.0))
+    canvas.paint(shell, Tissue.TABLE, hu=np.float32(canvas.rng.uniform(150.0, 350.0)))
+
+
+def _diaphragm(frame: BodyFrame, x: np.ndarray, y: np.ndarray, rng_values: np.ndarray) -> np.ndarray:
+    """Height (z) of the diaphragm over each (x, y): two domes, the right one higher, lower behind."""
+    right_top, left_drop, curvature = rng_values
+    yr = y - np.float32(frame.body_y)
+    side = np.float32(0.4 * frame.half_width)
+    dome_r = np.float32(right_top) - ((x + side) ** 2 + yr**2) / np.float32(curvature)
+    dome_l = np.float32(right_top - left_drop) - ((x - side) ** 2 + yr**2) / np.float32(curvature)
+    # The posterior costophrenic recesses reach further down than the front of the domes.
+    return np.maximum(dome_r, dome_l) - np.float32(0.3) * np.maximum(yr, 0)
+
+
+def _paint_thorax(canvas: Canvas, frame: BodyFrame) -> np.ndarray:
+    rng, grid = canvas.rng, canvas.grid
+    x, y, z = grid.coords()
+    frame.liver_semi_z = rng.uniform(75.0, 95.0)
+    frame.dome_right = frame.liver_semi_z * rng.uniform(0.55, 0.75)
+    dome = _diaphragm(frame, x, y, np.array([frame.dome_right, rng.uniform(10.0, 25.0), rng.uniform(240.0, 340.0)]))
+    above = z > dome
+    canvas.paint(frame.cavity & (z > dome - 4.0), Tissue.MUSCLE)  # the diaphragm itself
+    canvas.paint(frame.cavity & above, Tissue.LUNG)
+    heart_centre = (rng.uniform(10.0, 35.0), frame.body_y - 0.35 * frame.half_ap_front, frame.dome_right + 35.0)
+    heart_q = ellipsoid_q(x, y, z, heart_centre, (60.0, 50.0, 55.0), rotation_z(rng.uniform(-0.5, -0.2)))
+    canvas.paint((heart_q < 1.25) & above & frame.cavity, Tissue.VISCERAL_FAT)
+    canvas.paint((heart_q < 1.0) & above & frame.cavity, Tissue.HEART)
+    return dome
+
+
+def _paint_tube(canvas: Canvas, start: np.ndarray, end: np.ndarray, radius: float, tissue: Tissue, **kw) -> None:
+    box = canvas.grid.box((start + end) / 2, float(np.linalg.norm(end - start)) / 2 + radius + 2.0)
+    if box is None:
+        return
+    distance = segment_distance(*canvas.grid.coords(box), start, end)
+    canvas.paint(distance < radius, tissue, box=box, **kw)
+
+
+def _paint_bowel(canvas: Canvas, frame: BodyFrame, dome: np.ndarray) -> None:
+    rng, grid = canvas.rng, canvas.grid
+    x, y, z = grid.coords()
+    below = z < dome - 4.0
+    # Stomach: left upper quadrant, wall around a lumen with an air-fluid level (the patient lies supine,
+    # so gas rises to the front).
+    centre = (0.45 * frame.half_width, frame.body_y - 0.3 * frame.half_ap_front, rng.uniform(10.0, 30.0))
+    semi = (rng.uniform(35.0, 50.0), rng.uniform(25.0, 35.0), rng.uniform(40.0, 55.0))
+    rot = rotation_z(rng.uniform(-0.6, -0.2))
+    box = grid.box(centre, max(semi) + 5.0)
+    if box is not None:
+        q = ellipsoid_q(*grid.coords(box), centre, semi, rot)
+        inside = grid.crop(below, box) & grid.crop(frame.cavity, box)
+        canvas.paint((q < 1.0) & inside, Tissue.BOWEL_WALL, box=box)
+        lumen = (q < (1 - 5.0 / min(semi)) ** 2) & inside
+        canvas.paint(lumen, Tissue.BOWEL_FLUID, box=box)
+        level = centre[1] - semi[1] * rng.uniform(0.0, 0.6)
+        canvas.paint(lumen & (grid.coords(box)[1] < level), Tissue.BOWEL_GAS, box=box)
+    # Bowel loops and colon below the liver: walls around fluid, gas or oral contrast.
+    for _ in range(int(rng.integers(6, 12))):
+        radius = rng.uniform(10.0, 22.0)
+        start = np.array([
+            rng.uniform(-0.8, 0.8) * frame.half_width,
+            frame.body_y + rng.uniform(-0.8, 0.2) * frame.half_ap_front,
+            rng.uniform(-110.0, 0.0),
+        ])
+        end = start + rng.normal(0.0, 35.0, 3)
+        content = rng.choice([Tissue.BOWEL_FLUID, Tissue.BOWEL_GAS, Tissue.ORAL_CONTRAST], p=[0.55, 0.3, 0.15])
+        box = grid.box((start + end) / 2, float(np.linalg.norm(end - start)) / 2 + radius + 2.0)
+        if box is None:
+            continue
+        distance = segment_distance(*grid.coords(box), start, end)
+        inside = grid.crop(below, box) & grid.crop(frame.cavity, box)
+        soft = frozenset({Tissue.VISCERAL_FAT})
+        canvas.paint((distance < radius) & inside, Tissue.BOWEL_WALL, box=box, only_over=soft)
+        canvas.paint((distance < radius - 2.5) & inside, Tissue(content), box=box,
+                     only_over=frozenset({Tissue.BOWEL_WALL}))
+
+
+def _paint_spleen_and_back_muscles(canvas: Canvas, frame: BodyFrame, dome: np.ndarray) -> None:
+    rng, grid = canvas.rng, canvas.grid
+    below = dome - 4.0
+    centre = (0.72 * frame.half_width, frame.spine_y - rng.uniform(0.0, 20.0), rng.uniform(0.0, 25.0))
+    semi = (rng.uniform(20.0, 28.0), rng.uniform(45.0, 60.0), rng.uniform(45.0, 60.0))
+    box = grid.box(centre, max(semi) + 5.0)
+    if box is not None:
+        x, y, z = grid.coords(box)
+        q = ellipsoid_q(x, y, z, centre, semi, rotation_z(rng.uniform(0.5, 0.9)))
+        canvas.paint((q < 1.0) & (z < grid.crop(below, box)) & grid.crop(frame.cavity, box), Tissue.SPLEEN, box=box)
+    x, y, z = grid.coords()
+    for side in (-1.0, 1.0):
+        # Erector spinae beside the spinous process, psoas beside the vertebral body (growing downwards).
+        erector = ellipsoid_q(x, y, z, (side * 33.0, frame.spine_y + 48.0, 0.0), (26.0, 22.0, 1e6))
+        canvas.paint(erector < 1.0, Tissue.MUSCLE, only_over=frozenset({Tissue.VISCERAL_FAT, Tissue.SUBCUTANEOUS_FAT}))
+        psoas_r = np.clip(6.0 - 0.12 * z, 0.0, 28.0)
+        psoas = (x - np.float32(side * 38.0)) ** 2 + (y - np.float32(frame.spine_y + 5.0)) ** 2 < psoas_r**2
+        canvas.paint(psoas & (z < below), Tissue.MUSCLE, only_over=frozenset({Tissue.VISCERAL_FAT}))
+
+
+def _smooth_min(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
+    """Minimum of two distance-like fields with a rounded crease of width ``k`` (a smooth union)."""
+    h = np.clip((np.float32(k) - np.abs(a - b)) / np.float32(k), 0.0, 1.0)
+    return np.minimum(a, b) - h * h * np.float32(k / 4.0)
+
+
+def _paint_liver(canvas: Canvas, frame: BodyFrame, dome: np.ndarray) -> dict[str, np.ndarray]:
+    rng, grid = canvas.rng, canvas.grid
+    x, y, z = grid.coords()
+    hw, front, back = frame.half_width, frame.half_ap_front, frame.half_ap_back
+    semi_z = frame.liver_semi_z
+    right = ellipsoid_q(
+        x, y, z,
+        (-0.4 * hw, frame.body_y + rng.uniform(-0.1, 0.1) * front, 0.0),
+        (0.68 * hw * rng.uniform(0.95, 1.1), 1.0 * (front + back) / 2, semi_z),
+        rotation_z(rng.uniform(-0.25, 0.05)),
+    )
+    left = ellipsoid_q(
+        x, y, z,
+        (0.1 * hw, frame.body_y - 0.5 * front, 0.35 * semi_z),
+        (0.45 * hw * rng.uniform(0.8, 1.2), 0.32 * front, 0.55 * semi_z),
+        rotation_z(rng.uniform(-0.2, 0.1)),
+    )
+    shape = _smooth_min(np.sqrt(right) - 1, np.sqrt(left) - 1, 0.25)
+    shape = shape + np.float32(0.1) * smooth_field(rng, x, y, z, 110.0) + np.float32(0.04) * smooth_field(rng, x, y, z, 45.0)
+    # Keep clear of the spine and the aorta: the caudate lobe wraps the IVC but not the vertebra.
+    spine_q = ellipsoid_q(x, y, z, (0.0, frame.spine_y + 8.0, 0.0), (34.0, 34.0, 1e6))
+    shape = np.maximum(shape, np.float32(1.0) - np.sqrt(spine_q))
+    liver = (shape < 0) & frame.cavity & (z < dome - 4.0)
+    # The inferior tip ends in a thin edge: shave the bottom progressively.
+    liver = liver & (z > np.float32(-semi_z * 0.9) + np.float32(0.15) * (x + np.float32(0.42 * hw)))
+    texture = np.float32(canvas.mean_hu[Tissue.LIVER]) + np.float32(rng.uniform(2.0, 5.0)) * smooth_field(rng, x, y, z, 30.0)
+    canvas.paint(liver, Tissue.LIVER, hu=texture)
+    _paint_liver_vessels(canvas, frame, liver)
+    return {"liver": liver}
+
+
+def _branch_tree(
+    rng: np.random.Generator, start: np.ndarray, direction: np.ndarray, length: float, radius: float, depth: int
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Segments of a random vessel tree: each branch splits in two thinner, shorter, diverging branches."""
+    direction = direction / np.linalg.norm(direction)
+    end = start + direction * length
+    segments = [(start, end, radius)]
+    if depth > 0:
+        for _ in range(2):
+            turn = direction + rng.normal(0.0, 0.55, 3)
+            segments += _branch_tree(rng, end, turn, length * rng.uniform(0.6, 0.8), radius * 0.68, depth - 1)
+    return segments
+
+
+def _paint_liver_vessels(canvas: Canvas, frame: BodyFrame, liver: np.ndarray) -> None:
+    rng = canvas.rng
+    hw = frame.half_width
+    hilum = np.array([-0.15 * hw, frame.body_y + 0.05 * frame.half_ap_front, -25.0])
+    # Portal vein: enters at the hilum from below-medially, then branches right and left.
+    trunk_start = hilum + np.array([25.0, 15.0, -45.0])
+    _paint_tube(canvas, trunk_start, hilum, 7.0, Tissue.PORTAL_TRUNK, only_over=frozenset({Tissue.VISCERAL_FAT}))
+    inside = frozenset({Tissue.LIVER})
+    for direction in ([-1.0, 0.1, 0.15], [0.8, -0.6, 0.2]):
+        for start, end, radius in _branch_tree(rng, hilum, np.array(direction), 40.0, 6.0, 3):
+            _paint_tube(canvas, start, end, radius, Tissue.PORTAL_VEIN, only_over=inside)
+    # Hepatic veins: converge on the IVC just below the diaphragm.
+    confluence = np.array([-22.0, frame.spine_y - 25.0, frame.dome_right - 20.0])
+    for direction in ([-1.0, -0.3, -0.25], [-0.3, -1.0, -0.3], [0.6, -1.0, -0.2]):
+        for start, end, radius in _branch_tree(rng, confluence, np.array(direction), 45.0, 5.0, 2):
+            _paint_tube(canvas, start, end, radius, Tissue.HEPATIC_VEIN, only_over=inside)
+
+
+def _paint_kidney(canvas: Canvas, frame: BodyFrame, side: float, z_centre: float) -> None:
+    rng, grid = canvas.rng, canvas.grid
+    centre = (side * rng.uniform(62.0, 78.0), frame.spine_y + rng.uniform(0.0, 12.0), z_centre)
+    semi = (rng.uniform(25.0, 30.0), rng.uniform(20.0, 25.0), rng.uniform(50.0, 60.0))
+    # The hilum faces forwards and towards the spine.
+    rot = rotation_z(side * rng.uniform(0.4, 0.7))
+    box = grid.box(centre, max(semi) + 12.0)
+    if box is None:
+        return
+    x, y, z = grid.coords(box)
+    fat = ellipsoid_q(x, y, z, centre, tuple(s + 8.0 for s in semi), rot) < 1.0
+    canvas.paint(fat, Tissue.VISCERAL_FAT, box=box, only_over=frozenset({Tissue.VISCERAL_FAT, Tissue.LIVER}))
+    q = ellipsoid_q(x, y, z, centre, semi, rot)
+    canvas.paint(q < 1.0, Tissue.KIDNEY_CORTEX, box=box)
+    canvas.paint(q < 0.55, Tissue.KIDNEY_MEDULLA, box=box)
+    hilum = np.asarray(centre) + rot @ np.array([-semi[0] * 0.75, 0.0, 0.0]) * 1.0
+    sinus = ellipsoid_q(x, y, z, hilum, (semi[0] * 0.55, semi[1] * 0.4, semi[2] * 0.45), rot) < 1.0
+    canvas.paint(sinus, Tissue.VISCERAL_FAT, box=box)
+
+
+def _paint_vessels_and_spine(canvas: Canvas, frame: BodyFrame) -> None:
+    rng, grid = canvas.rng, canvas.grid
+    x, y, z = grid.coords()
+    sy = frame.spine_y
+    # Diaphragmatic crura: muscular bands arching in front of the spine around the aorta.
+    crus_q = ellipsoid_q(x, y, z, (0.0, sy - 8.0, 0.0), (33.0, 30.0, 1e6))
+    canvas.paint((crus_q < 1.0) & (crus_q > 0.7) & (y < np.float32(sy + 5.0)), Tissue.MUSCLE,
+                 only_over=frozenset({Tissue.VISCERAL_FAT}))
+    aorta_r = rng.uniform(10.0, 13.0)
+    aorta_x, aorta_y = rng.uniform(8.0, 18.0), sy - 20.0 - aorta_r
+    canvas.paint((x - np.float32(aorta_x)) ** 2 + (y - np.float32(aorta_y)) ** 2 < aorta_r**2, Tissue.AORTA)
+    ivc = ellipsoid_q(x, y, z, (-rng.uniform(22.0, 30.0), sy - 32.0, 0.0), (rng.uniform(12.0, 16.0), 10.0, 1e6))
+    canvas.paint(ivc < 1.0, Tissue.IVC)
+
+    # Vertebral column: bodies 26 mm high separated by 8 mm discs, posterior arch, canal, processes.
+    body_q = ellipsoid_q(x, y, z, (0.0, sy, 0.0), (19.0, 15.0, 1e6))
+    level = np.mod(z + np.float32(rng.uniform(0.0, 34.0)), np.float32(34.0))
+    disc = level < 8.0
+    canvas.paint(body_q < 1.0, Tissue.BONE_CORTICAL)
+    canvas.paint((body_q < 0.8) & ~disc, Tissue.BONE_CANCELLOUS)
+    canvas.paint((body_q < 1.0) & disc, Tissue.DISC)
+    canal_r2 = (x**2 + (y - np.float32(sy + 27.0)) ** 2)
+    arch = (canal_r2 < 15.0**2) | (ellipsoid_q(x, y, z, (0.0, sy + 50.0, 0.0), (5.0, 14.0, 1e6)) < 1.0)
+    arch = arch | (ellipsoid_q(np.abs(x), y, z, (22.0, sy + 24.0, 0.0), (9.0, 4.0, 1e6)) < 1.0)
+    arch = arch & (~disc | (np.abs(x) < 10.0))
+    canvas.paint(arch, Tissue.BONE_CORTICAL)
+    canvas.paint(canal_r2 < 9.0**2, Tissue.CSF)
+
+
+def _paint_ribs(canvas: Canvas, frame: BodyFrame) -> None:
+    """Rib cross-sections in the body wall: oblique bands, so each slice cuts them at a different angle."""
+    rng, grid = canvas.rng, canvas.grid
+    x, y, z = grid.coords()
+    yb = y - np.float32(frame.body_y)
+    ring_a, ring_front, ring_back = frame.half_width + 8.0, frame.half_ap_front + 7.0, frame.half_ap_back + 5.0
+    rho = np.sqrt((x / np.float32(ring_a)) ** 2 + (yb / np.where(yb < 0, np.float32(ring_front), np.float32(ring_back))) ** 2)
+    theta = np.arctan2(yb, x)
+    near = np.abs(rho - 1.0) < 0.08
+    spacing = rng.uniform(0.45, 0.6)
+    slope = rng.uniform(0.006, 0.01)  # radians of angle per mm of height: ribs run down and forwards
+    cortex = np.zeros(grid.shape, dtype=bool)
+    marrow = np.zeros(grid.shape, dtype=bool)
+    top = frame.dome_right + 40.0
+    for side in (-1.0, 1.0):
+        # Angle measured from the back (theta = +pi/2) round the side to the front.
+        along = np.mod(side * (theta - np.float32(np.pi / 2)), np.float32(2 * np.pi))
+        phase = along - np.float32(slope) * (np.float32(top) - z) + np.float32(rng.uniform(0, spacing))
+        offset = np.mod(phase, np.float32(spacing)) - np.float32(spacing / 2)
+        band = near & (along > 0.5) & (along < 2.3) & (z < top)
+        length = np.float32(rng.uniform(0.06, 0.09))
+        cortex |= band & (((offset / length) ** 2 + ((rho - 1.0) / np.float32(0.03)) ** 2) < 1.0)
+        marrow |= band & (((offset / (length * 0.7)) ** 2 + ((rho - 1.0) / np.float32(0.015)) ** 2) < 1.0)
+    soft = frozenset({Tissue.MUSCLE, Tissue.SUBCUTANEOUS_FAT, Tissue.VISCERAL_FAT, Tissue.LUNG})
+    canvas.paint(cortex, Tissue.BONE_CORTICAL, only_over=soft)
+    canvas.paint(marrow, Tissue.BONE_CANCELLOUS, only_over=frozenset({Tissue.BONE_CORTICAL}))
+
+
+def _keep_one_liver(canvas: Canvas) -> None:
+    """Give liver fragments cut off by other organs back to fat: the liver is one connected organ."""
+    liver = np.isin(canvas.tissue, np.array(sorted(LIVER_TISSUES), dtype=np.uint8))
+    components, count = ndimage.label(liver, structure=np.ones((3, 3, 3), dtype=bool))
+    if count <= 1:
+        return
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    stray = liver & (components != int(np.argmax(sizes)))
+    canvas.paint(stray, Tissue.VISCERAL_FAT)
+
+
+def paint_anatomy(canvas: Canvas) -> BodyFrame:
+    """Paint every structure except tumours onto the canvas.
+
+    Args:
+        canvas: a fresh canvas (all air).
+
+    Returns:
+        The body frame (landmarks) used.
+    """
+    frame = _paint_body(canvas)
+    dome = _paint_thorax(canvas, frame)
+    _paint_bowel(canvas, frame, dome)
+    _paint_spleen_and_back_muscles(canvas, frame, dome)
+    _paint_liver(canvas, frame, dome)
+    canvas.paint(_gallbladder_mask(canvas, frame), Tissue.GALLBLADDER)
+    kidney_z = canvas.rng.uniform(-75.0, -55.0)
+    _paint_kidney(canvas, frame, -1.0, kidney_z - canvas.rng.uniform(5.0, 20.0))
+    _paint_kidney(canvas, frame, 1.0, kidney_z)
+    _paint_vessels_and_spine(canvas, frame)
+    _paint_ribs(canvas, frame)
+    _keep_one_liver(canvas)
+    return frame
+
+
+def _gallbladder_mask(canvas: Canvas, frame: BodyFrame) -> np.ndarray:
+    rng, grid = canvas.rng, canvas.grid
+    mask = np.zeros(grid.shape, dtype=bool)
+    if rng.uniform() < 0.3:  # cholecystectomy or a contracted gallbladder: not visible
+        return mask
+    centre = (-rng.uniform(20.0, 45.0), frame.body_y - rng.uniform(0.2, 0.45) * frame.half_ap_front, -rng.uniform(35.0, 55.0))
+    semi = (rng.uniform(12.0, 18.0), rng.uniform(12.0, 18.0), rng.uniform(25.0, 40.0))
+    rot = rotation_z(rng.uniform(-0.5, 0.5))
+    box = grid.box(centre, max(semi) + 2.0)
+    if box is not None:
+        mask[box] = ellipsoid_q(*grid.coords(box), centre, semi, rot) < 1.0
+        mask[box] &= grid.crop(frame.cavity, box)
+    return mask

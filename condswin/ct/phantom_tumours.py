@@ -1,0 +1,147 @@
+"""Liver tumours for the CT phantom: separate lobulated lesions of varied size, density and margin.
+
+Kinds (relative to the surrounding liver, as they appear in the portal venous phase):
+
+* ``hypodense``: metastasis-like, 20–60 HU darker;
+* ``hyperdense``: hypervascular (HCC-like), 20–60 HU brighter (10–25 HU in an unenhanced scan);
+* ``rim``: a dark necrotic core with an enhancing rim 2–4 mm thick;
+* ``cyst``: water density (0–20 HU) with a sharp margin.
+
+Every tumour lies inside the liver label and is one connected component; tumours are kept apart so that
+the number of components equals the number requested.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from condswin.ct.phantom_anatomy import LIVER_TISSUES, Canvas, Tissue
+from condswin.ct.phantom_shapes import ellipsoid_q, random_rotation, smooth_field
+
+__all__ = ["TumourSpec", "add_tumours"]
+
+_KINDS = ("hypodense", "hyperdense", "rim", "cyst")
+_KIND_P = (0.45, 0.25, 0.2, 0.1)
+_MIN_VOXELS = 8
+
+
+@dataclass(frozen=True)
+class TumourSpec:
+    """One phantom tumour (centre in patient mm, z absolute; sizes in mm; contrast in HU vs the liver)."""
+
+    centre_mm: tuple[float, float, float]
+    semi_axes_mm: tuple[float, float, float]
+    kind: str
+    contrast_hu: float
+    voxels: int
+
+    def as_dict(self) -> dict:
+        """Plain-Python (JSON-serialisable) form."""
+        return asdict(self)
+
+
+def add_tumours(canvas: Canvas, count: int, rng: np.random.Generator) -> list[TumourSpec]:
+    """Place ``count`` separate tumours in the painted liver.
+
+    Args:
+        canvas: a canvas whose anatomy (liver included) is painted.
+        count: number of tumours (0 adds none).
+        rng: random generator for positions, sizes and appearance.
+
+    Returns:
+        The tumours added.
+
+    Raises:
+        ValueError: the visible liver is too small to hold ``count`` separate tumours.
+    """
+    if count == 0:
+        return []
+    grid = canvas.grid
+    liver_index = np.flatnonzero(np.isin(canvas.tissue, np.array(sorted(LIVER_TISSUES), dtype=np.uint8)))
+    if liver_index.size == 0:
+        raise ValueError(f"cannot place {count} tumours: no liver is visible in this field of view")
+    gap = 2.0 * max(grid.spacing)
+    placed: list[tuple[np.ndarray, float]] = []
+    tumours: list[TumourSpec] = []
+    scale = 1.0
+    for attempt in range(400):
+        if len(tumours) == count:
+            break
+        if attempt and attempt % 40 == 0:
+            scale *= 0.75  # crowded or thin liver slab: try smaller lesions
+        radius = scale * float(np.exp(rng.uniform(np.log(5.0), np.log(32.0))))
+        radius = max(radius, 1.5 * max(grid.spacing[:2]))
+        flat = int(liver_index[rng.integers(liver_index.size)])
+        voxel = np.unravel_index(flat, grid.shape)
+        centre = grid.point(voxel)
+        reach = 1.4 * radius  # semi-axes up to 1.25 r, lobulation up to ~1.1
+        if any(np.linalg.norm(centre - c) < reach + r + gap for c, r in placed):
+            continue
+        spec = _paint_tumour(canvas, rng, centre, radius, reach)
+        if spec is not None:
+            placed.append((centre, reach))
+            tumours.append(spec)
+    if len(tumours) < count:
+        raise ValueError(
+            f"could place only {len(tumours)} of {count} separate tumours in the visible liver "
+            f"({liver_index.size} voxels); use a larger field of view or fewer tumours"
+        )
+    return tumours
+
+
+def _paint_tumour(
+    canvas: Canvas, rng: np.random.Generator, centre: np.ndarray, radius: float, reach: float
+) -> TumourSpec | None:
+    grid = canvas.grid
+    box = grid.box(centre, reach + 1.0)
+    if box is None:
+        return None
+    x, y, z = grid.coords(box)
+    semi = radius * rng.uniform(0.75, 1.25, 3)
+    q = ellipsoid_q(x, y, z, centre, semi, random_rotation(rng))
+    # Lobulated outline: the squared radius is scaled by at most ±20 % by a smooth field.
+    q = q / (1.0 + np.float32(0.2) * np.tanh(smooth_field(rng, x, y, z, 1.6 * radius, terms=5)))
+    liver = np.isin(canvas.tissue[box], np.array(sorted(LIVER_TISSUES), dtype=np.uint8))
+    inside = (q < 1.0) & liver
+    components, n = ndimage.label(inside, structure=np.ones((3, 3, 3), dtype=bool))
+    if n == 0:
+        return None
+    if n > 1:
+        sizes = np.bincount(components.ravel())
+        sizes[0] = 0
+        inside = components == int(np.argmax(sizes))
+    voxels = int(np.count_nonzero(inside))
+    if voxels < _MIN_VOXELS:
+        return None
+
+    kind = str(rng.choice(_KINDS, p=_KIND_P))
+    liver_hu = canvas.mean_hu[Tissue.LIVER]
+    native = canvas.phase == "native"
+    edge_mm = 0.4 if kind == "cyst" else rng.uniform(0.8, 3.0)
+    if kind == "hypodense":
+        contrast = -rng.uniform(12.0, 35.0) if native else -rng.uniform(20.0, 60.0)
+    elif kind == "hyperdense":
+        contrast = rng.uniform(10.0, 25.0) if native else rng.uniform(20.0, 60.0)
+    elif kind == "rim":
+        contrast = -rng.uniform(30.0, 70.0)
+    else:
+        contrast = rng.uniform(0.0, 20.0) - liver_hu
+    depth = (1.0 - np.sqrt(np.minimum(q, 1.0))) * np.float32(min(semi))  # mm inside the outline
+    weight = np.clip(0.5 + depth / np.float32(edge_mm), 0.0, 1.0)
+    base = np.where(canvas.tissue[box] == Tissue.LIVER, canvas.hu[box], np.float32(liver_hu))
+    texture = 0.0 if kind == "cyst" else np.float32(rng.uniform(3.0, 8.0)) * smooth_field(rng, x, y, z, 8.0)
+    values = base + weight * (np.float32(contrast) + texture)
+    if kind == "rim":
+        rim = rng.uniform(2.0, 4.0)
+        rim_hu = base + np.float32(rng.uniform(15.0, 45.0) * (0.5 if native else 1.0))
+        values = np.where(depth < rim, rim_hu, values)
+    canvas.paint(inside, Tissue.TUMOUR, box=box, hu=values.astype(np.float32))
+    return TumourSpec(
+        centre_mm=(float(centre[0]), float(centre[1]), float(centre[2] + grid.z_ref)),
+        semi_axes_mm=tuple(float(s) for s in semi),
+        kind=kind,
+        contrast_hu=float(contrast),
+        voxels=voxels,
+    )

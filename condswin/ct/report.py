@@ -1,0 +1,113 @@
+"""Volumetric liver report from a label map (0 background, 1 liver, 2 tumour).
+
+Definitions (volumes from voxel counts × voxel volume; 1 mL = 1000 mm³):
+
+* ``liver_ml``: the whole organ, liver parenchyma **and** tumours (labels 1 + 2), as liver volumetry for
+  surgical planning reports it;
+* ``liver_parenchyma_ml``: label 1 only;
+* ``tumour_count`` / ``tumour_volumes_ml``: fully connected (26-neighbour) components of label 2, volumes
+  largest first;
+* ``tumour_burden_percent`` = total tumour volume / ``liver_ml`` × 100 (0 when there is no liver).
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+from condswin.ct.io import OutputExistsError
+from condswin.ct.postprocess import LIVER, TUMOUR, label_array
+
+__all__ = ["liver_report", "save_report"]
+
+
+def liver_report(labels: np.ndarray | sitk.Image, spacing: Sequence[float] | None = None) -> dict[str, Any]:
+    """Measure liver and tumour volumes.
+
+    Args:
+        labels: a 3-D label map, as a SimpleITK image (its spacing is used) or a numpy array in
+            (z, y, x) order together with ``spacing``.
+        spacing: voxel spacing in mm in SimpleITK (x, y, z) order; required for numpy input, and must
+            agree with the image when both are given.
+
+    Returns:
+        A JSON-serialisable dict: ``liver_ml``, ``liver_parenchyma_ml``, ``tumour_ml``, ``tumour_count``,
+        ``tumour_volumes_ml`` (list, largest first), ``tumour_burden_percent``, ``voxel_volume_ml`` and
+        ``spacing_mm`` (x, y, z), all plain Python numbers.
+
+    Raises:
+        ValueError: not 3-D, bad label values, or missing/disagreeing spacing.
+    """
+    array = label_array(labels)
+    if array.ndim != 3:
+        raise ValueError(f"liver_report needs a 3-D label map, got shape {array.shape}")
+    spacing_xyz = _spacing_xyz(labels, spacing)
+    voxel_ml = float(np.prod(spacing_xyz)) / 1000.0
+
+    tumour = array == TUMOUR
+    components, count = ndimage.label(tumour, structure=np.ones((3, 3, 3), dtype=bool))
+    voxel_counts = np.bincount(components.ravel(), minlength=count + 1)[1:]
+    tumour_volumes = sorted((float(n) * voxel_ml for n in voxel_counts), reverse=True)
+
+    parenchyma_ml = float(np.count_nonzero(array == LIVER)) * voxel_ml
+    tumour_ml = float(np.count_nonzero(tumour)) * voxel_ml
+    liver_ml = parenchyma_ml + tumour_ml
+    return {
+        "liver_ml": liver_ml,
+        "liver_parenchyma_ml": parenchyma_ml,
+        "tumour_ml": tumour_ml,
+        "tumour_count": int(count),
+        "tumour_volumes_ml": tumour_volumes,
+        "tumour_burden_percent": 100.0 * tumour_ml / liver_ml if liver_ml > 0 else 0.0,
+        "voxel_volume_ml": voxel_ml,
+        "spacing_mm": [float(s) for s in spacing_xyz],
+    }
+
+
+def save_report(report: dict[str, Any], path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write a report as indented JSON, atomically.
+
+    Args:
+        report: a dict from :func:`liver_report` (any JSON-serialisable dict).
+        path: destination ``.json`` file.
+        overwrite: replace an existing file.
+
+    Returns:
+        The path written.
+
+    Raises:
+        OutputExistsError: the file exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: already exists; pass overwrite=True to replace it")
+    text = json.dumps(report, indent=2) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".tmp-{uuid.uuid4().hex[:12]}-{path.name}"
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _spacing_xyz(labels: np.ndarray | sitk.Image, spacing: Sequence[float] | None) -> tuple[float, ...]:
+    if isinstance(labels, sitk.Image):
+        image_spacing = tuple(float(s) for s in labels.GetSpacing())
+        if spacing is not None and not np.allclose(spacing, image_spacing, rtol=1e-6):
+            raise ValueError(f"spacing {tuple(spacing)} disagrees with the image spacing {image_spacing}")
+        return image_spacing
+    if spacing is None:
+        raise ValueError("liver_report needs the voxel spacing (x, y, z in mm) for a numpy label map")
+    if len(spacing) != 3 or not all(float(s) > 0 for s in spacing):
+        raise ValueError(f"spacing must be three positive numbers (x, y, z in mm), got {tuple(spacing)}")
+    return tuple(float(s) for s in spacing)
