@@ -20,11 +20,12 @@ DICOM series round trip (what survives, what does not):
 """
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,8 @@ def read_image(
             time axis of length 1 count as 3-D (ITK drops that axis).
         series_id: which DICOM series to read when the folder holds several (see the error message for the
             ids present).
-        allow_nan: accept float images holding NaN or infinite values.
+        allow_nan: accept float images holding NaN or infinite values (ITK's NIfTI reader turns NaN
+            into 0; other formats keep them).
 
     Returns:
         A scalar ``SimpleITK.Image`` with spacing, origin and direction as stored in the file.
@@ -97,7 +99,7 @@ def read_image(
             image = sitk.ReadImage(str(path))
         except RuntimeError as err:
             raise ImageFileError(f"{path}: cannot be read as an image ({_itk_reason(err)})") from None
-        _check_nifti_complete(path)
+        _check_nifti(path, allow_nan)
     _check_image_content(image, path, ndim=ndim, allow_nan=allow_nan)
     return image
 
@@ -244,57 +246,91 @@ def _check_image_content(image: sitk.Image, path: Path, *, ndim: int | None, all
             raise ImageFileError(f"{path}: contains {bad} NaN or infinite voxel values")
 
 
-def _check_nifti_complete(path: Path) -> None:
-    """Refuse truncated NIfTI files, which ITK reads silently with the missing voxels set to zero."""
+def _check_nifti(path: Path, allow_nan: bool) -> None:
+    """Refuse truncated NIfTI files and NaN voxels, both of which ITK's NIfTI reader hides.
+
+    ITK reads a truncated NIfTI file without complaint (the missing voxels become 0) and turns NaN
+    voxels into 0, so the bytes are checked here: the data length against the header, and, for float
+    data, every value.
+    """
     suffix = _suffix(path)
     if suffix not in (".nii", ".nii.gz"):
         return
-    if suffix == ".nii":
-        with open(path, "rb") as handle:
-            header = handle.read(540)
-        available = path.stat().st_size
+    chunks = _byte_chunks(path, gzipped=suffix == ".nii.gz")
+    head = bytearray()
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= 540:
+            break
+    layout = _nifti_layout(bytes(head[:540]))
+    if layout is None:
+        return
+    start, end, float_dtype = layout
+    scan_floats = float_dtype is not None and not allow_nan
+    if suffix == ".nii" and not scan_floats:
+        available, bad = path.stat().st_size, 0
     else:
-        header, available = _gunzip_head_and_length(path)
-    expected = _nifti_expected_bytes(header)
-    if expected is not None and available < expected:
+        available, bad = _scan_bytes(bytes(head), chunks, start, end, float_dtype if scan_floats else None)
+    if available < end:
         raise ImageFileError(
-            f"{path}: the file is truncated ({available} bytes of image data where the header needs {expected})"
+            f"{path}: the file is truncated ({available} bytes where the header needs {end})"
         )
+    if bad:
+        raise ImageFileError(f"{path}: contains {bad} NaN or infinite voxel values")
 
 
-def _gunzip_head_and_length(path: Path) -> tuple[bytes, int]:
-    """First 540 decompressed bytes and the decompressed length of a gzip file (streamed, not stored)."""
-    decompressor = zlib.decompressobj(wbits=31)
-    head = b""
-    length = 0
+def _byte_chunks(path: Path, *, gzipped: bool, size: int = 1 << 20) -> Iterator[bytes]:
+    """The file's bytes (decompressed when gzipped) in chunks, without holding the whole file."""
+    decompressor = zlib.decompressobj(wbits=31) if gzipped else None
     with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
+        while chunk := handle.read(size):
+            if decompressor is None:
+                yield chunk
+                continue
             try:
                 data = decompressor.decompress(chunk)
             except zlib.error as err:
                 raise ImageFileError(f"{path}: corrupt gzip data ({err})") from None
-            if len(head) < 540:
-                head += data[: 540 - len(head)]
-            length += len(data)
+            yield data
             if decompressor.eof:
-                break
-    if not decompressor.eof:
+                return
+    if decompressor is not None and not decompressor.eof:
         raise ImageFileError(f"{path}: the file is truncated (the gzip stream ends early)")
-    return head, length
 
 
-def _nifti_expected_bytes(header: bytes) -> int | None:
-    """Header size plus voxel data size from a NIfTI-1 or NIfTI-2 header; None if it is not one."""
+def _scan_bytes(
+    first: bytes, rest: Iterator[bytes], start: int, end: int, dtype: np.dtype | None
+) -> tuple[int, int]:
+    """Total length of a byte stream and, if ``dtype`` is given, the non-finite values in [start, end)."""
+    total = 0
+    bad = 0
+    pending = b""
+    for chunk in itertools.chain([first], rest):
+        if dtype is not None:
+            lo, hi = max(start - total, 0), min(end - total, len(chunk))
+            if hi > lo:
+                data = pending + chunk[lo:hi]
+                usable = len(data) - len(data) % dtype.itemsize
+                bad += int(np.count_nonzero(~np.isfinite(np.frombuffer(data[:usable], dtype=dtype))))
+                pending = data[usable:]
+        total += len(chunk)
+    return total, bad
+
+
+def _nifti_layout(header: bytes) -> tuple[int, int, np.dtype | None] | None:
+    """(data start, data end, float dtype or None) from a NIfTI-1/2 header; None if it is not one."""
     if len(header) < 348:
         return None
     for order in ("<", ">"):
         sizeof_hdr = int(np.frombuffer(header[:4], dtype=f"{order}i4")[0])
         if sizeof_hdr == 348:
             dims = np.frombuffer(header[40:56], dtype=f"{order}i2").astype(np.int64)
+            datatype = int(np.frombuffer(header[70:72], dtype=f"{order}i2")[0])
             bitpix = int(np.frombuffer(header[72:74], dtype=f"{order}i2")[0])
             vox_offset = int(np.frombuffer(header[108:112], dtype=f"{order}f4")[0])
             break
         if sizeof_hdr == 540 and len(header) >= 540:
+            datatype = int(np.frombuffer(header[12:14], dtype=f"{order}i2")[0])
             bitpix = int(np.frombuffer(header[14:16], dtype=f"{order}i2")[0])
             dims = np.frombuffer(header[16:80], dtype=f"{order}i8")
             vox_offset = int(np.frombuffer(header[168:176], dtype=f"{order}i8")[0])
@@ -304,8 +340,11 @@ def _nifti_expected_bytes(header: bytes) -> int | None:
     ndim = int(dims[0])
     if not 1 <= ndim <= 7 or bitpix <= 0:
         return None
-    voxels = int(np.prod(np.maximum(dims[1 : ndim + 1], 1)))
-    return max(vox_offset, 348) + voxels * bitpix // 8
+    start = max(vox_offset, sizeof_hdr)
+    end = start + int(np.prod(np.maximum(dims[1 : ndim + 1], 1))) * bitpix // 8
+    # NIfTI datatype codes 16 and 64 are float32 and float64 (complex types are not CT data).
+    float_dtype = {16: np.dtype(f"{order}f4"), 64: np.dtype(f"{order}f8")}.get(datatype)
+    return start, end, float_dtype
 
 
 def _read_dicom_series(folder: Path, series_id: str | None) -> sitk.Image:
