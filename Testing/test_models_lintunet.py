@@ -104,8 +104,8 @@ def test_sparse_patterns_on_a_grid_cover_the_neighbouring_rows_and_the_column():
 
 
 @pytest.mark.parametrize("pattern", ["local", "strided"])
-def test_sparse_attention_output_depends_exactly_on_the_pattern(pattern):
-    grid, span = (4, 6), 3
+@pytest.mark.parametrize("grid,span", [((4, 6), 3), ((5, 5), 3)])
+def test_sparse_attention_output_depends_exactly_on_the_pattern(pattern, grid, span):
     n = grid[0] * grid[1]
     attn = SparseSelfAttention(8, 2, pattern, span)
     allowed = local_window_pattern(n, span) if pattern == "local" else strided_pattern(n, span)

@@ -10,8 +10,8 @@
   (i − j) mod s = 0). With s = w = the width of the map, the local head covers the neighbouring rows and
   the strided head the whole column, so two layers connect every pair of tokens.
 
-The sparse layers never build an n×n matrix: the local pattern gathers 2w+1 keys per query with an
-``unfold`` view, the strided pattern reshapes the sequence into s groups of n/s tokens. The dense masks
+The sparse layers never build an n×n matrix: the local pattern scores chunks of w queries against the
+3w keys around them, the strided pattern reshapes the sequence into s groups of n/s tokens. The dense masks
 (:func:`local_window_pattern`, :func:`strided_pattern`) define the patterns for tests and plots.
 """
 from __future__ import annotations
@@ -218,17 +218,28 @@ class SparseSelfAttention(_MultiHeadBase):
 
 
 def _local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int) -> torch.Tensor:
-    """Each query attends to keys i−window … i+window; cost O(n·window), no n×n matrix."""
-    n = q.shape[-2]
-    width = 2 * window + 1
-    # Pad the sequence so every query has `width` key slots; the slots outside 0..n-1 are masked below.
-    k_win = F.pad(k, (0, 0, window, window)).unfold(-2, width, 1)  # (B, h, n, d, width), a view
-    v_win = F.pad(v, (0, 0, window, window)).unfold(-2, width, 1)
-    scores = torch.einsum("bhnd,bhndw->bhnw", q, k_win) * (q.shape[-1] ** -0.5)
-    key_pos = torch.arange(n, device=q.device)[:, None] + torch.arange(width, device=q.device)[None, :] - window
-    valid = (key_pos >= 0) & (key_pos < n)
-    weights = scores.masked_fill(~valid, float("-inf")).softmax(dim=-1)
-    return torch.einsum("bhnw,bhndw->bhnd", weights, v_win)
+    """Each query attends to keys i−window … i+window, computed chunk by chunk: O(n·window) memory.
+
+    Queries are cut into chunks of ``window`` tokens; the keys any query of chunk t can see lie in
+    chunks t−1, t, t+1, so each chunk scores 3·window keys and a band mask keeps the exact pattern.
+    """
+    b, h, n, d = q.shape
+    chunk = window
+    n_pad = math.ceil(n / chunk) * chunk
+    chunks = n_pad // chunk
+    q_chunks = F.pad(q, (0, 0, 0, n_pad - n)).reshape(b, h, chunks, chunk, d)
+    # One chunk of padding in front, so the key span of chunk t starts at padded index t·chunk.
+    k_spans = F.pad(k, (0, 0, chunk, n_pad - n + chunk)).unfold(-2, 3 * chunk, chunk)  # (B, h, chunks, d, 3c)
+    v_spans = F.pad(v, (0, 0, chunk, n_pad - n + chunk)).unfold(-2, 3 * chunk, chunk)
+    scores = torch.einsum("bhtcd,bhtdk->bhtck", q_chunks, k_spans) * (d**-0.5)
+    device = q.device
+    query_pos = (torch.arange(chunks, device=device)[:, None] * chunk + torch.arange(chunk, device=device))[:, :, None]
+    key_pos = (torch.arange(chunks, device=device)[:, None] * chunk - chunk + torch.arange(3 * chunk, device=device))[:, None, :]
+    allowed = ((query_pos - key_pos).abs() <= window) & (key_pos >= 0) & (key_pos < n)
+    # Every padding query (index < n + window) still sees key n−1, so no row is all −inf.
+    weights = scores.masked_fill(~allowed, float("-inf")).softmax(dim=-1)
+    out = torch.einsum("bhtck,bhtdk->bhtcd", weights, v_spans)
+    return out.reshape(b, h, n_pad, d)[:, :, :n]
 
 
 def _strided_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, stride: int) -> torch.Tensor:
