@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m condswin demo
+	$(PY) -m condswin.models
 
 test: $(STAMP)
 	$(PY) -m pytest -q
