@@ -128,6 +128,20 @@ class PhantomGrid:
             return array
         return array[tuple(slice(None) if n == 1 else s for n, s in zip(array.shape, box))]
 
+    def points(self, flat_indices: np.ndarray) -> np.ndarray:
+        """Patient positions (n, 3: x, y, z relative to ``z_ref``) of voxels given as flat numpy indices."""
+        k, j, i = np.unravel_index(flat_indices, self.shape)
+        ijk = np.stack([i, j, k], axis=1).astype(np.float64) * np.asarray(self.spacing)
+        return ijk @ self.direction.T + np.asarray(self.origin) - np.array([0.0, 0.0, self.z_ref])
+
+    def voxel_at(self, position: Sequence[float]) -> tuple[int, int, int] | None:
+        """Numpy index (k, j, i) of the voxel nearest to a position (z relative), or None outside the grid."""
+        point = np.asarray(position, dtype=np.float64) + np.array([0.0, 0.0, self.z_ref])
+        index = np.rint(self.direction.T @ (point - np.asarray(self.origin)) / np.asarray(self.spacing)).astype(int)
+        if np.any(index < 0) or np.any(index >= np.asarray(self.size)):
+            return None
+        return int(index[2]), int(index[1]), int(index[0])
+
     def point(self, index: Sequence[int]) -> np.ndarray:
         """Patient position (x, y, z relative to ``z_ref``) of a voxel given in numpy (k, j, i) order."""
         ijk = np.array([index[2], index[1], index[0]], dtype=np.float64)

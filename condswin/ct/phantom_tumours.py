@@ -59,23 +59,29 @@ def add_tumours(canvas: Canvas, count: int, rng: np.random.Generator) -> list[Tu
     if count == 0:
         return []
     grid = canvas.grid
-    liver_index = np.flatnonzero(np.isin(canvas.tissue, np.array(sorted(LIVER_TISSUES), dtype=np.uint8)))
+    liver_codes = np.array(sorted(LIVER_TISSUES), dtype=np.uint8)
+    liver_index = np.flatnonzero(np.isin(canvas.tissue, liver_codes))
     if liver_index.size == 0:
         raise ValueError(f"cannot place {count} tumours: no liver is visible in this field of view")
+    # Centres are drawn in patient space (uniform in the liver's bounding box, kept if they fall in the
+    # liver), not by voxel index, so a flipped or tilted grid of the same seed gets the same tumours.
+    liver_points = grid.points(liver_index)
+    low, high = liver_points.min(axis=0), liver_points.max(axis=0)
     gap = 2.0 * max(grid.spacing)
     placed: list[tuple[np.ndarray, float]] = []
     tumours: list[TumourSpec] = []
     scale = 1.0
-    for attempt in range(400):
+    for attempt in range(3000):
         if len(tumours) == count:
             break
-        if attempt and attempt % 40 == 0:
+        if attempt and attempt % 300 == 0:
             scale *= 0.75  # crowded or thin liver slab: try smaller lesions
         radius = scale * float(np.exp(rng.uniform(np.log(5.0), np.log(32.0))))
         radius = max(radius, 1.5 * max(grid.spacing[:2]))
-        flat = int(liver_index[rng.integers(liver_index.size)])
-        voxel = np.unravel_index(flat, grid.shape)
-        centre = grid.point(voxel)
+        centre = low + rng.random(3) * (high - low)
+        voxel = grid.voxel_at(centre)
+        if voxel is None or canvas.tissue[voxel] not in liver_codes:
+            continue
         reach = 1.4 * radius  # semi-axes up to 1.25 r, lobulation up to ~1.1
         if any(np.linalg.norm(centre - c) < reach + r + gap for c, r in placed):
             continue
