@@ -204,3 +204,20 @@ def test_unrouted_tokens_get_exactly_the_light_feed_forward(router):
     assert torch.equal(out[~picked], light[~picked])
     assert not torch.allclose(out[picked], light[picked])
     assert picked.sum() == 3 * 5
+
+
+def test_cached_attention_mask_follows_weight_updates():
+    window, dim, heads, batch, h, w = 4, 16, 2, 2, 8, 8
+    attn = WindowAttention(dim, heads, window).eval()
+    layout = window_layout(h, w, window, 2, torch.device("cpu"))
+    x = to_windows(torch.randn(batch, h, w, dim), layout, window)
+    with torch.no_grad():
+        first = attn(x, layout, batch)
+        assert torch.equal(attn(x, layout, batch), first)  # served from the cache
+        attn.bias.table.add_(torch.randn_like(attn.bias.table))  # what an optimizer step or load does
+        updated = attn(x, layout, batch)
+    fresh = attn(x, layout, batch).detach()  # with autograd: never cached
+    assert not torch.allclose(updated, first)
+    torch.testing.assert_close(updated, fresh)
+    with torch.no_grad():
+        assert attn(x[:4], layout, 1).shape == (4, 16, dim)  # another batch size rebuilds the mask

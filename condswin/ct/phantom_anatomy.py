@@ -180,43 +180,52 @@ def _body_radius(
     return np.where(y < 0, front_r, back_r) / wobble
 
 
+def _thickness(theta: np.ndarray, side: float, front: float, back: float, ripple: np.ndarray) -> np.ndarray:
+    """A layer thickness in mm around the body: ``side`` at the flanks, ``front``/``back`` at the midline."""
+    cos2 = np.cos(theta) ** 2
+    midline = np.where(np.sin(theta) < 0, np.float32(front), np.float32(back))
+    return (np.float32(side) * cos2 + midline * (1 - cos2)) * ripple
+
+
 def _paint_body(canvas: Canvas) -> BodyFrame:
     rng, grid = canvas.rng, canvas.grid
     half_width = rng.uniform(130.0, 170.0)
-    front = half_width * rng.uniform(0.72, 0.88)
+    front = half_width * rng.uniform(0.68, 0.85)
     back = front * rng.uniform(0.9, 1.0)
     body_y = rng.uniform(-15.0, 10.0)
     x, y, z = grid.coords()
     yb = y - np.float32(body_y)
     theta = np.arctan2(yb, x)
-    wobble = np.ones_like(theta)
-    for m in (2, 3, 4, 5):
-        wobble += np.float32(rng.uniform(0.005, 0.02)) * np.cos(m * theta + np.float32(rng.uniform(0, 2 * np.pi)))
+    wobble = 1.0 + np.float32(rng.uniform(0.0, 0.03)) * np.cos(2 * theta + np.float32(rng.uniform(0, 2 * np.pi)))
+    for m in (3, 4, 5):
+        wobble += np.float32(rng.uniform(0.0, 0.01)) * np.cos(m * theta + np.float32(rng.uniform(0, 2 * np.pi)))
     # The abdomen widens slightly towards the pelvis and narrows towards the chest.
     wobble = wobble * (1.0 - np.float32(0.0006) * z)
+    rho = _body_radius(x, yb, half_width, front, back, wobble)
+    # Outer radius in mm along each voxel's direction, to turn layer thicknesses in mm into radius fractions.
+    radius_mm = 1.0 / np.maximum(_body_radius(np.cos(theta), np.sin(theta), half_width, front, back, wobble), 1e-6)
 
-    fat_front, fat_side = rng.uniform(12.0, 35.0), rng.uniform(10.0, 30.0)
-    fat_back = rng.uniform(8.0, 20.0)
-    wall = rng.uniform(9.0, 14.0)
+    def ripple() -> np.ndarray:
+        phase = rng.uniform(0, 2 * np.pi, 2)
+        return 1.0 + np.float32(0.2) * np.cos(3 * theta + np.float32(phase[0])) + np.float32(0.1) * np.cos(5 * theta + np.float32(phase[1]))
 
-    def layer(inset_side: float, inset_front: float, inset_back: float) -> np.ndarray:
-        return _body_radius(x, yb, half_width - inset_side, front - inset_front, back - inset_back, wobble) < 1
-
-    body = layer(0.0, 0.0, 0.0)
-    canvas.paint(body, Tissue.SKIN)
-    canvas.paint(layer(2.0, 2.0, 2.0), Tissue.SUBCUTANEOUS_FAT)
-    muscle = layer(fat_side, fat_front, fat_back)
-    canvas.paint(muscle, Tissue.MUSCLE)
-    cavity = layer(fat_side + wall * 1.3, fat_front + wall, fat_back + wall)
+    fat_mm = (rng.uniform(12.0, 35.0), rng.uniform(10.0, 35.0), rng.uniform(6.0, 18.0))  # side, front, back
+    wall_mm = (rng.uniform(12.0, 18.0), rng.uniform(7.0, 11.0), rng.uniform(10.0, 15.0))
+    fat = _thickness(theta, *fat_mm, ripple())
+    wall = _thickness(theta, *wall_mm, ripple())
+    canvas.paint(rho < 1.0, Tissue.SKIN)
+    canvas.paint(rho < 1.0 - 2.0 / radius_mm, Tissue.SUBCUTANEOUS_FAT)
+    canvas.paint(rho < 1.0 - fat / radius_mm, Tissue.MUSCLE)
+    cavity = rho < 1.0 - (fat + wall) / radius_mm
     strands = np.abs(smooth_field(rng, x, y, z, 14.0, terms=5)) < 0.06
     fat_hu = np.where(strands, np.float32(canvas.mean_hu[Tissue.VISCERAL_FAT] + 70.0), np.float32(canvas.mean_hu[Tissue.VISCERAL_FAT]))
     canvas.paint(cavity, Tissue.VISCERAL_FAT, hu=fat_hu)
     _paint_table(canvas, yb, x, back)
     return BodyFrame(
         body_y=body_y,
-        half_width=half_width - fat_side - wall * 1.3,
-        half_ap_front=front - fat_front - wall,
-        half_ap_back=back - fat_back - wall,
+        half_width=half_width - fat_mm[0] - wall_mm[0],
+        half_ap_front=front - fat_mm[1] - wall_mm[1],
+        half_ap_back=back - fat_mm[2] - wall_mm[2],
         cavity=cavity,
         spine_y=body_y + back - rng.uniform(88.0, 100.0),
     )
@@ -225,7 +234,7 @@ def _paint_body(canvas: Canvas) -> BodyFrame:
 def _paint_table(canvas: Canvas, yb: np.ndarray, x: np.ndarray, back: float) -> None:
     """The patient couch: a curved carbon-fibre shell with a foam core below the back."""
     # A shallow cradle: the sides of the couch are higher (further forward) than its middle.
-    top = np.float32(back + canvas.rng.uniform(5.0, 15.0)) - x * x / np.float32(3000.0)
+    top = np.float32(back + canvas.rng.uniform(2.0, 8.0)) - x * x / np.float32(3000.0)
     depth = yb - top
     inside = (depth > 0) & (depth < 28.0) & (np.abs(x) < 230.0)
     canvas.paint(inside, Tissue.TABLE, only_over=frozenset({Tissue.AIR}))

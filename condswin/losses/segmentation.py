@@ -7,7 +7,6 @@ mistakes (labels outside the class range, wrong shapes) into clear errors.
 from __future__ import annotations
 
 import torch
-from monai.losses import DiceCELoss
 from torch import nn
 
 __all__ = ["DiceCrossEntropyLoss"]
@@ -32,6 +31,8 @@ class DiceCrossEntropyLoss(nn.Module):
         super().__init__()
         if lambda_dice < 0 or lambda_ce < 0 or lambda_dice + lambda_ce == 0:
             raise ValueError(f"dice_ce: weights must be non-negative and not both zero, got {lambda_dice}, {lambda_ce}")
+        from monai.losses import DiceCELoss  # imported here: MONAI is slow to import and only training needs it
+
         common = dict(lambda_dice=lambda_dice, lambda_ce=lambda_ce, smooth_nr=smooth, smooth_dr=smooth)
         self.multiclass = DiceCELoss(softmax=True, to_onehot_y=True, include_background=include_background, **common)
         self.binary = DiceCELoss(sigmoid=True, **common)

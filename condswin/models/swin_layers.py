@@ -112,6 +112,10 @@ class PatchExpand(nn.Module):
         self.expand = nn.Linear(dim, scale * scale * out_dim, bias=False)
         self.norm = nn.LayerNorm(out_dim)
 
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, C) → normalised (B, H, W, s, s, C/r): the expanded tokens before they are spread out."""
+        b, h, w, _ = x.shape
+        return self.norm(self.expand(x).view(b, h, w, self.scale, self.scale, -1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.scale
-        return self.norm(rearrange(self.expand(x), "b h w (p1 p2 c) -> b (h p1) (w p2) c", p1=s, p2=s))
+        return rearrange(self.tokens(x), "b h w p1 p2 c -> b (h p1) (w p2) c")

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 from condswin.models.padding import crop_to, pad_to_multiple
@@ -140,8 +142,11 @@ class SwinUNet(nn.Module):
         x = self.bottleneck_norm(self.bottleneck(x))
         for expand, fuse, blocks, skip in zip(self.expands, self.skip_fuse, self.decoder, reversed(skips)):
             x = blocks(fuse(torch.cat([expand(x), skip], dim=-1)))
-        x = self.final_expand(self.decoder_norm(x))
-        return crop_to(self.head(x.permute(0, 3, 1, 2)), pads)
+        # The 1×1 head runs on the expanded tokens before they are spread over the full-resolution grid:
+        # only the few output channels are rearranged, not the embed_dim-wide full-resolution map.
+        tokens = self.final_expand.tokens(self.decoder_norm(x))
+        out = F.linear(tokens, self.head.weight.flatten(1), self.head.bias)
+        return crop_to(rearrange(out, "b h w p1 p2 c -> b c (h p1) (w p2)"), pads)
 
 
 def _init_weights(m: nn.Module) -> None:

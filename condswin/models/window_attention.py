@@ -49,21 +49,36 @@ class WindowAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
         self.bias = RelativePositionBias(window, num_heads)
+        self._mask_cache: tuple | None = None
 
     def forward(self, x: torch.Tensor, layout: WindowLayout, batch: int) -> torch.Tensor:
         """x: (batch·nW, N, C) window tokens → (batch·nW, N, C)."""
         bw, n, c = x.shape
-        nw, h = layout.num_windows, self.num_heads
-        # Heads of all windows share one batch axis so the (nW·heads, N, N) mask broadcasts over the batch.
-        qkv = self.qkv(x).view(batch, nw, n, 3, h, c // h).permute(3, 0, 1, 4, 2, 5).reshape(3, batch, nw * h, n, c // h)
-        mask = self.bias().unsqueeze(0)  # (1, h, N, N)
-        if layout.masked:
-            mask = mask + layout.key_mask.unsqueeze(1)
-        # 4-D (1, nW·heads, N, N): the shape the fused CPU kernel accepts (a 3-D mask falls back to math).
-        mask = mask.expand(nw, h, n, n).reshape(1, nw * h, n, n).to(qkv.dtype)
-        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=mask)
-        out = out.view(batch, nw, h, n, c // h).transpose(2, 3).reshape(bw, n, c)
-        return self.proj_drop(self.proj(out))
+        h = self.num_heads
+        # Strided (windows, heads, N, head_dim) views: the fused kernel reads them in place, no copy.
+        q, k, v = self.qkv(x).view(bw, n, 3, h, c // h).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=self.attention_mask(layout, batch, q.dtype))
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(bw, n, c)))
+
+    def attention_mask(self, layout: WindowLayout, batch: int, dtype: torch.dtype) -> torch.Tensor:
+        """Relative bias plus shift/padding mask, shaped for the fused kernel.
+
+        Unmasked layouts need only the (1, heads, N, N) bias, broadcast over windows. A masked layout differs
+        per window, and the kernel broadcasts only a leading 1, so the mask is materialised per (image,
+        window); without autograd it is cached until the bias table, layout, batch or dtype changes.
+        """
+        bias = self.bias()
+        if not layout.masked:
+            return bias.unsqueeze(0).to(dtype)
+        key = (batch, dtype, self.bias.table._version)
+        cached = self._mask_cache
+        if cached is not None and not torch.is_grad_enabled() and cached[0] is layout and cached[1] == key:
+            return cached[2]
+        nw, h, n = layout.num_windows, self.num_heads, bias.shape[-1]
+        mask = (bias.unsqueeze(0) + layout.key_mask.unsqueeze(1)).to(dtype)
+        mask = mask.unsqueeze(0).expand(batch, nw, h, n, n).reshape(batch * nw, h, n, n)
+        self._mask_cache = (layout, key, mask) if not torch.is_grad_enabled() else None
+        return mask
 
 
 class Mlp(nn.Module):
