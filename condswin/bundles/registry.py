@@ -1,0 +1,239 @@
+"""Finding model bundles: the embedded registry, folders from ``CONDSWIN_MODEL_PATH``, or an explicit path.
+
+Search order for an id (the first match wins, so a user's retrained model can stand in for an embedded one
+of the same id):
+
+1. the folders in ``CONDSWIN_MODEL_PATH`` (separated by ``os.pathsep``), in order. Each folder may be a
+   bundle (holds ``model_card.json``), a registry (holds ``models.json``), or a folder of bundle folders;
+2. the embedded registry ``Resources/Models/models.json`` of this checkout / extension.
+
+``resolve_bundle(spec)`` also accepts a path: a bundle folder, a card ``.json`` file, or a ``models.json``
+holding exactly one model.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from condswin.bundles.card import CARD_FILENAME, BundleError, validate_card
+from condswin.bundles.store import Bundle, sha256_file, verify_weights, write_json_atomic
+
+__all__ = [
+    "MODEL_PATH_ENV",
+    "REGISTRY_FILENAME",
+    "BundleNotFoundError",
+    "embedded_models_dir",
+    "read_registry",
+    "read_bundle",
+    "discover_bundles",
+    "resolve_bundle",
+    "embed_bundle",
+]
+
+MODEL_PATH_ENV = "CONDSWIN_MODEL_PATH"
+REGISTRY_FILENAME = "models.json"
+SCHEMA_FILENAME = "models.schema.json"
+
+
+class BundleNotFoundError(BundleError):
+    """No bundle with the requested id or path."""
+
+
+def embedded_models_dir() -> Path:
+    """``Resources/Models`` next to the ``condswin`` package (the extension's and the checkout's layout)."""
+    return Path(__file__).resolve().parents[2] / "Resources" / "Models"
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleNotFoundError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path}: not a readable JSON file: {exc}") from exc
+
+
+def read_registry(path: str | os.PathLike) -> list[Bundle]:
+    """Read a ``models.json`` registry (``{"models": [card, ...]}``); weights paths are relative to its folder.
+
+    Raises:
+        BundleError: unreadable JSON, no ``models`` list, an invalid card, or a repeated id.
+    """
+    path = Path(path)
+    data = _load_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+        raise BundleError(f"{path}: a registry must be a JSON object with a 'models' list")
+    bundles: list[Bundle] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(data["models"]):
+        card = validate_card(entry, f"{path}: models[{i}]")
+        if card["id"] in seen:
+            raise BundleError(f"{path}: models[{i}]: id {card['id']!r} appears twice")
+        seen.add(card["id"])
+        bundles.append(Bundle(card=card, root=path.parent, source=path))
+    return bundles
+
+
+def read_bundle(path: str | os.PathLike) -> Bundle:
+    """Read one bundle from its folder or its card file (the weights are not checked here).
+
+    Raises:
+        BundleNotFoundError: the path does not exist or holds no card.
+        BundleError: the card is invalid.
+    """
+    path = Path(path)
+    if path.is_dir():
+        card_path = path / CARD_FILENAME
+        if not card_path.is_file():
+            if (path / REGISTRY_FILENAME).is_file():
+                return _single_from_registry(path / REGISTRY_FILENAME)
+            raise BundleNotFoundError(f"{path}: not a model bundle (no {CARD_FILENAME} in this folder)")
+    elif path.is_file():
+        if path.name == REGISTRY_FILENAME:
+            return _single_from_registry(path)
+        card_path = path
+    else:
+        raise BundleNotFoundError(f"{path}: no such model bundle (file or folder)")
+    card = validate_card(_load_json(card_path), str(card_path))
+    return Bundle(card=card, root=card_path.parent, source=card_path)
+
+
+def _single_from_registry(path: Path) -> Bundle:
+    bundles = read_registry(path)
+    if len(bundles) != 1:
+        raise BundleError(f"{path}: holds {len(bundles)} models; pass one of their ids instead of the registry path")
+    return bundles[0]
+
+
+def _search_folders(extra: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    folders = [Path(p) for p in extra]
+    folders += [Path(p) for p in os.environ.get(MODEL_PATH_ENV, "").split(os.pathsep) if p.strip()]
+    return folders
+
+
+def _bundles_in(folder: Path) -> list[Bundle]:
+    if not folder.is_dir():
+        raise BundleNotFoundError(f"{folder}: listed in {MODEL_PATH_ENV} but is not a folder")
+    if (folder / CARD_FILENAME).is_file():
+        return [read_bundle(folder)]
+    if (folder / REGISTRY_FILENAME).is_file():
+        return read_registry(folder / REGISTRY_FILENAME)
+    return [read_bundle(sub) for sub in sorted(folder.iterdir()) if (sub / CARD_FILENAME).is_file()]
+
+
+def discover_bundles(extra_folders: Sequence[str | os.PathLike] = ()) -> tuple[list[Bundle], list[str]]:
+    """Every bundle that can be found, in search order, and the problems met on the way.
+
+    A broken folder or card does not hide the others: it is reported in the second list instead.
+
+    Args:
+        extra_folders: folders searched before ``CONDSWIN_MODEL_PATH`` (e.g. from a command-line option).
+
+    Returns:
+        ``(bundles, problems)``; an id found twice keeps its first bundle and the second is a problem.
+    """
+    bundles: list[Bundle] = []
+    problems: list[str] = []
+    sources: list[tuple[str, Any]] = [(str(f), f) for f in _search_folders(extra_folders)]
+    embedded = embedded_models_dir() / REGISTRY_FILENAME
+    if embedded.is_file():
+        sources.append((str(embedded), embedded))
+    seen: dict[str, Bundle] = {}
+    for _, where in sources:
+        try:
+            found = read_registry(where) if where == embedded else _bundles_in(where)
+        except BundleError as exc:
+            problems.append(str(exc))
+            continue
+        for bundle in found:
+            if bundle.id in seen:
+                problems.append(f"{bundle.source}: model id {bundle.id!r} is shadowed by {seen[bundle.id].source}")
+                continue
+            seen[bundle.id] = bundle
+            bundles.append(bundle)
+    return bundles, problems
+
+
+def resolve_bundle(spec: str | os.PathLike, task: str | None = None) -> Bundle:
+    """Find a bundle by path or id and check that it does ``task``.
+
+    Args:
+        spec: a bundle folder, a card/registry ``.json`` path, or a model id.
+        task: the job the caller needs (``segmentation``, ``reconstruction``, ``denoising``), or None.
+
+    Returns:
+        The :class:`Bundle` (call :func:`condswin.bundles.load_bundle` to get the network).
+
+    Raises:
+        BundleNotFoundError: no such path or id; the message lists the ids available (or says none is).
+        BundleError: the bundle is invalid or made for another task.
+    """
+    text = str(spec)
+    path = Path(text).expanduser()
+    looks_like_path = path.exists() or os.sep in text or "/" in text or text.endswith(".json")
+    if looks_like_path:
+        bundle = read_bundle(path)
+    else:
+        bundles, problems = discover_bundles()
+        matches = [b for b in bundles if b.id == text]
+        if not matches:
+            usable = [b.id for b in bundles if task is None or b.task == task]
+            available = (
+                f"available {task or ''} models: {', '.join(usable)}".replace("  ", " ")
+                if usable
+                else f"no {task + ' ' if task else ''}model is installed (no trained model is embedded yet); "
+                f"pass a bundle folder with --model PATH or add bundle folders to {MODEL_PATH_ENV}"
+            )
+            extra = f" (problems while searching: {'; '.join(problems)})" if problems else ""
+            raise BundleNotFoundError(f"no model bundle with id {text!r}; {available}{extra}")
+        bundle = matches[0]
+    if task is not None and bundle.task != task:
+        raise BundleError(f"{bundle.source}: model '{bundle.id}' is a {bundle.task} model, not a {task} model")
+    return bundle
+
+
+def embed_bundle(
+    bundle_dir: str | os.PathLike,
+    models_dir: str | os.PathLike | None = None,
+    *,
+    overwrite: bool = False,
+) -> Bundle:
+    """Copy a bundle into a registry folder (default: the embedded ``Resources/Models``) and list it there.
+
+    The weights go to ``<models_dir>/<id>/<weights file name>``; ``models.json`` gets (or, with
+    ``overwrite``, replaces) the entry, written atomically. The checksum is verified before copying.
+
+    Returns:
+        The registry's :class:`Bundle` for the copied model.
+
+    Raises:
+        BundleError: invalid bundle or checksum, or the id is already registered and ``overwrite`` is false.
+    """
+    source = read_bundle(bundle_dir)
+    verify_weights(source)
+    models_dir = Path(models_dir) if models_dir is not None else embedded_models_dir()
+    registry_path = models_dir / REGISTRY_FILENAME
+    data: dict[str, Any] = {"models": []}
+    if registry_path.is_file():
+        read_registry(registry_path)  # refuse to extend a broken registry
+        data = _load_json(registry_path)
+    entries = [e for e in data["models"] if e.get("id") != source.id]
+    if len(entries) != len(data["models"]) and not overwrite:
+        raise BundleError(f"{registry_path}: model id {source.id!r} is already registered; pass overwrite=True")
+    relative = f"{source.id}/{Path(source.card['weights']).name}"
+    target = models_dir / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".tmp-{target.name}"
+    shutil.copyfile(source.weights_path, tmp)
+    if sha256_file(tmp) != source.card["sha256"]:
+        tmp.unlink(missing_ok=True)
+        raise BundleError(f"{source.weights_path}: copy to {target} does not match the card's sha256")
+    os.replace(tmp, target)
+    entry = {**source.card, "weights": relative}
+    entries.append(entry)
+    data["models"] = entries
+    write_json_atomic(data, registry_path)
+    return Bundle(card=validate_card(entry, str(registry_path)), root=models_dir, source=registry_path)

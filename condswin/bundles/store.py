@@ -1,0 +1,251 @@
+"""Writing and loading model bundles: safetensors weights whose sha256 is checked before anything is loaded.
+
+A bundle is a folder holding ``model_card.json`` and the weights file it names. :func:`save_bundle` makes
+one from a trained network (training calls it); :func:`load_bundle` turns one back into a network in eval
+mode, refusing weights whose checksum differs from the card.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from condswin.bundles.card import CARD_FILENAME, REQUIRED_FIELDS, BundleError, validate_card
+
+__all__ = [
+    "Bundle",
+    "LoadedModel",
+    "BundleChecksumError",
+    "sha256_file",
+    "verify_weights",
+    "build_from_card",
+    "save_bundle",
+    "load_bundle",
+    "write_json_atomic",
+]
+
+_HASH_CHUNK = 1 << 20
+
+
+class BundleChecksumError(BundleError):
+    """The weights file's sha256 differs from the one recorded in the card (tampered or corrupt file)."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A validated model card and where it came from.
+
+    Attributes:
+        card: the validated card (a dict as in ``models.schema.json``).
+        root: folder that relative ``weights`` paths start from.
+        source: the JSON file the card was read from (``model_card.json`` or a ``models.json`` registry).
+    """
+
+    card: dict[str, Any]
+    root: Path
+    source: Path
+
+    @property
+    def id(self) -> str:
+        """The card's ``id``."""
+        return str(self.card["id"])
+
+    @property
+    def task(self) -> str:
+        """``segmentation``, ``reconstruction`` or ``denoising``."""
+        return str(self.card["task"])
+
+    @property
+    def weights_path(self) -> Path:
+        """Absolute path of the safetensors file."""
+        return self.root / self.card["weights"]
+
+
+@dataclass
+class LoadedModel:
+    """A network restored from a bundle, in eval mode, with the card that describes its contract."""
+
+    model: Any
+    bundle: Bundle
+
+    @property
+    def card(self) -> dict[str, Any]:
+        """The bundle's card."""
+        return self.bundle.card
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (weights may not fit comfortably in memory twice)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_weights(bundle: Bundle) -> Path:
+    """Check that the bundle's weights file exists and matches the card's sha256.
+
+    Returns:
+        The weights path. Raises :class:`BundleError` when it is missing and :class:`BundleChecksumError`
+        when the checksum differs (the message names the file and both digests).
+    """
+    path = bundle.weights_path
+    if not path.is_file():
+        raise BundleError(f"{path}: weights file of model '{bundle.id}' not found (card: {bundle.source})")
+    actual = sha256_file(path)
+    if actual != bundle.card["sha256"]:
+        raise BundleChecksumError(
+            f"{path}: sha256 mismatch for model '{bundle.id}': the card ({bundle.source}) records "
+            f"{bundle.card['sha256']} but the file has {actual}; the file was modified or is corrupt - "
+            "refusing to load it"
+        )
+    return path
+
+
+def build_from_card(card: Mapping[str, Any], source: str = "model card") -> Any:
+    """Build the (untrained) network a card describes: ``build_model(architecture, in, out, **config)``."""
+    from condswin.models import build_model
+
+    try:
+        return build_model(card["architecture"], int(card["in_channels"]), int(card["out_channels"]), **card["config"])
+    except (TypeError, ValueError) as exc:
+        raise BundleError(f"{source}: cannot build architecture {card['architecture']!r} with config {card['config']}: {exc}") from exc
+
+
+def load_bundle(bundle: Bundle, device: Any = "cpu") -> LoadedModel:
+    """Verify the checksum, then build the network and load its weights (strictly: every key must match).
+
+    Args:
+        bundle: from :func:`condswin.bundles.resolve_bundle` or :func:`condswin.bundles.read_bundle`.
+        device: torch device to put the model on.
+
+    Returns:
+        A :class:`LoadedModel` whose model is in eval mode.
+
+    Raises:
+        BundleChecksumError: the weights differ from the card's sha256 (nothing is loaded).
+        BundleError: missing weights, an unknown architecture, or weights that do not fit it.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_model
+
+    path = verify_weights(bundle)
+    model = build_from_card(bundle.card, str(bundle.source))
+    try:
+        # load_model (not load_state_dict) restores tensors that save_model stored once for several names.
+        load_model(model, str(path), strict=True, device="cpu")
+    except (SafetensorError, OSError) as exc:
+        raise BundleError(f"{path}: not a readable safetensors file: {exc}") from exc
+    except (RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BundleError(f"{path}: weights do not fit {bundle.card['architecture']} with the card's config: {first}") from exc
+    return LoadedModel(model=model.to(device).eval(), bundle=bundle)
+
+
+def _jsonable(value: Any) -> Any:
+    """Tuples → lists, recursively, so a config compares equal to its JSON round trip."""
+    return json.loads(json.dumps(value))
+
+
+def _config_overrides(model: Any) -> tuple[str, dict[str, Any], int, int]:
+    """(registry name, config fields that differ from the variant's defaults, in, out channels)."""
+    from condswin.models import model_config
+
+    name = getattr(model, "model_name", None)
+    config = getattr(model, "config", None)
+    if name is None or config is None or not dataclasses.is_dataclass(config):
+        raise BundleError("save_bundle needs a network made by condswin.models.build_model (it has no model_name/config)")
+    values = _jsonable(dataclasses.asdict(config))
+    defaults = _jsonable(dataclasses.asdict(model_config(name)))
+    in_channels, out_channels = int(values.pop("in_channels")), int(values.pop("out_channels"))
+    # A path to pretrained encoder weights is part of how training started, not of the network: the
+    # bundle's own weights already hold the result, and the path will not exist on a user's machine.
+    values.pop("pretrained", None)
+    overrides = {k: v for k, v in values.items() if v != defaults.get(k)}
+    return name, overrides, in_channels, out_channels
+
+
+def _ordered(card: dict[str, Any]) -> dict[str, Any]:
+    """The card with the schema's fields first, in the schema's order (people read these files)."""
+    order = [*REQUIRED_FIELDS[:2], "name", "description", *REQUIRED_FIELDS[2:]]
+    return {**{k: card[k] for k in order if k in card}, **{k: v for k, v in card.items() if k not in order}}
+
+
+def write_json_atomic(data: Any, path: Path) -> None:
+    """Write indented JSON to a temporary file in the same folder, then rename it into place."""
+    tmp = path.parent / f".tmp-{uuid.uuid4().hex[:12]}-{path.name}"
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_bundle(
+    model: Any,
+    card: Mapping[str, Any],
+    out_dir: str | os.PathLike,
+    *,
+    weights_name: str = "model.safetensors",
+    overwrite: bool = False,
+) -> Path:
+    """Write a bundle folder: the model's weights as safetensors plus a card with their sha256.
+
+    ``architecture``, ``config``, ``in_channels`` and ``out_channels`` are taken from the network (a card
+    that states them differently is an error); ``weights`` and ``sha256`` are computed. Everything else
+    (id, task, input contract, output labels, training, metrics, version, licence) comes from ``card``.
+    The folder appears complete or not at all (it is assembled under a temporary name and renamed).
+
+    Args:
+        model: a network from :func:`condswin.models.build_model` (trained or not).
+        card: the card fields (see ``Resources/Models/models.schema.json``); not modified.
+        out_dir: the bundle folder to create.
+        weights_name: file name of the weights inside the bundle.
+        overwrite: replace an existing bundle folder.
+
+    Returns:
+        Path of the written ``model_card.json``.
+
+    Raises:
+        BundleError: an invalid card, a network not made by ``build_model``, or ``out_dir`` exists.
+    """
+    from safetensors.torch import save_model
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise BundleError(f"{out_dir}: already exists; pass overwrite=True to replace the bundle")
+    name, overrides, in_channels, out_channels = _config_overrides(model)
+    derived = {"architecture": name, "config": overrides, "in_channels": in_channels, "out_channels": out_channels}
+    for key, value in derived.items():
+        if key in card and _jsonable(card[key]) != value and key != "config":
+            raise BundleError(f"{out_dir}: card says {key}={card[key]!r} but the network has {value!r}")
+    full = {**dict(card), **derived, "weights": weights_name}
+    full.pop("sha256", None)
+    full = validate_card(full, f"{out_dir / CARD_FILENAME}", require_weights=False)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".tmp-{uuid.uuid4().hex[:12]}-{out_dir.name}"
+    tmp.mkdir()
+    try:
+        # save_model (not save_file) copes with tied/shared tensors and stores each one once.
+        save_model(model, str(tmp / weights_name))
+        full["sha256"] = sha256_file(tmp / weights_name)
+        write_json_atomic(_ordered(full), tmp / CARD_FILENAME)
+        if out_dir.exists():
+            old = out_dir.parent / f".old-{uuid.uuid4().hex[:12]}-{out_dir.name}"
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir / CARD_FILENAME

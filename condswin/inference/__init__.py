@@ -1,0 +1,51 @@
+"""Inference: volume → 2-D slices along the model's axis → normalise → model grid → batched forward →
+native grid → labels or image → post-processing → an image with exactly the input's geometry.
+
+- :mod:`condswin.inference.engine` — :class:`SliceEngine` (batches, AMP on CUDA, channels-last, OOM
+  fallback, progress callback and cancel flag) and :class:`InferenceOptions`.
+- :mod:`condswin.inference.contract` — a card's contract (normalisation, in-plane grid); training should
+  prepare slices with the same code.
+- :mod:`condswin.inference.orientation` — :class:`SliceLayout` (slicing axis and reorientation as views).
+- :mod:`condswin.inference.volumes` — ``segment_image``, ``denoise_image``, ``predict_volume``.
+- :mod:`condswin.inference.reconstruction` — ``reconstruct_fastmri``, ``reconstruct_mr_image``.
+
+Typical use::
+
+    from condswin.bundles import load_bundle, resolve_bundle
+    loaded = load_bundle(resolve_bundle("my-liver-model", task="segmentation"))
+    result = segment_image(ct_image, loaded.model, loaded.card, InferenceOptions(device="auto"))
+"""
+from condswin.inference.contract import ModelContract, Normalization, robust_range
+from condswin.inference.device import resolve_device
+from condswin.inference.engine import InferenceCancelled, InferenceOptions, RunInfo, SliceEngine
+from condswin.inference.orientation import SliceLayout
+from condswin.inference.reconstruction import (
+    ReconstructionResult,
+    reconstruct_fastmri,
+    reconstruct_kspace,
+    reconstruct_mr_image,
+    volume_seed,
+)
+from condswin.inference.volumes import SegmentationResult, denoise_image, is_lits_card, predict_volume, segment_image
+
+__all__ = [
+    "InferenceCancelled",
+    "InferenceOptions",
+    "ModelContract",
+    "Normalization",
+    "ReconstructionResult",
+    "RunInfo",
+    "SegmentationResult",
+    "SliceEngine",
+    "SliceLayout",
+    "denoise_image",
+    "is_lits_card",
+    "predict_volume",
+    "reconstruct_fastmri",
+    "reconstruct_kspace",
+    "reconstruct_mr_image",
+    "resolve_device",
+    "robust_range",
+    "segment_image",
+    "volume_seed",
+]

@@ -1,0 +1,248 @@
+"""MRI reconstruction from undersampled k-space: fastMRI files and MR volumes (k-space simulated).
+
+Pipeline: k-space → (column mask) → zero-filled image (centred inverse FFT, centre crop to the
+reconstruction size, RSS over coils) → model (or none: the zero-filled baseline) → magnitude volume.
+
+Masks follow fastMRI: a file that carries a ``mask`` (test/challenge files) is already undersampled and is
+used as it is; a fully sampled file is undersampled with :func:`condswin.mri.masks.create_mask` seeded by
+the file name (``fastmri_seed``), so every slice shares one mask and a rerun gives the same result. Metrics
+(fastMRI NMSE/PSNR/SSIM and MAE over the volume) are computed when a target exists: the file's
+``reconstruction_esc``/``reconstruction_rss``, or the input magnitude itself for MR volumes.
+"""
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import SimpleITK as sitk
+
+from condswin.inference.contract import ModelContract
+from condswin.inference.engine import InferenceOptions, RunInfo, SliceEngine
+from condswin.inference.orientation import SliceLayout
+
+__all__ = ["ReconstructionResult", "reconstruct_kspace", "reconstruct_fastmri", "reconstruct_mr_image", "volume_seed"]
+
+
+@dataclass
+class ReconstructionResult:
+    """Result of a reconstruction.
+
+    Attributes:
+        image: float32 reconstruction (slices, h, w); for MR volumes in the model's slice layout.
+        zero_filled: float32 zero-filled magnitude of the same shape.
+        target: the reference (slices, h, w), or None (test files).
+        mask: the boolean column mask used.
+        from_file_mask: the mask came from the file (already undersampled k-space).
+        num_low_frequencies: size of the fully sampled centre block (None for a file's own mask).
+        spacing: (slice, row, column) mm of ``image``.
+        metrics: ``{"model": {...}, "zero_filled": {...}}`` with nmse/psnr/ssim/mae, empty without target.
+        info: the model run (None for the zero-filled baseline).
+        output: for MR volumes, the reconstruction as an image on the input's grid.
+    """
+
+    image: np.ndarray
+    zero_filled: np.ndarray
+    target: Optional[np.ndarray]
+    mask: np.ndarray
+    from_file_mask: bool
+    num_low_frequencies: Optional[int]
+    spacing: tuple[float, float, float]
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    info: Optional[RunInfo] = None
+    output: Optional[sitk.Image] = None
+
+    @property
+    def acceleration(self) -> float:
+        """Columns / sampled columns of the mask actually used."""
+        return float(self.mask.size) / max(int(self.mask.sum()), 1)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-serialisable description for reports."""
+        return {
+            "acceleration": round(self.acceleration, 4),
+            "sampled_columns": int(self.mask.sum()),
+            "columns": int(self.mask.size),
+            "mask_from_file": self.from_file_mask,
+            "num_low_frequencies": self.num_low_frequencies,
+            "shape": list(self.image.shape),
+            "spacing_mm": list(self.spacing),
+            "metrics": self.metrics,
+            "device": None if self.info is None else self.info.device,
+            "notices": [] if self.info is None else list(self.info.messages),
+        }
+
+
+def volume_seed(path: str | os.PathLike) -> int:
+    """A stable integer from a file's base name (for the simulated phase of MR volumes)."""
+    return zlib.crc32(Path(path).name.encode("utf-8"))
+
+
+def _mask_for(num_cols: int, kind: str, acceleration: float, center_fraction: Optional[float], seed: Any) -> tuple[np.ndarray, int]:
+    from condswin.mri.masks import create_mask
+
+    return create_mask(kind, num_cols, acceleration, center_fraction, seed=seed)
+
+
+def reconstruct_kspace(
+    kspace: np.ndarray,
+    crop: tuple[int, int],
+    spacing_rc: tuple[float, float],
+    model: Any = None,
+    card: Optional[dict[str, Any]] = None,
+    mask: Optional[np.ndarray] = None,
+    options: Optional[InferenceOptions] = None,
+) -> tuple[np.ndarray, np.ndarray, Optional[RunInfo]]:
+    """Zero-filled reconstruction of (masked) k-space, then the model if one is given.
+
+    Args:
+        kspace: complex (slices, H, W) or (slices, coils, H, W); not modified.
+        crop: (h, w) centre crop of the image (fastMRI's reconstruction size), clipped to the image size.
+        spacing_rc: (row, column) pixel size in mm of the cropped image.
+        model: network of ``card``, or None for the zero-filled baseline.
+        card: validated reconstruction card.
+        mask: column mask to apply first (None: ``kspace`` is already undersampled).
+        options: device, batch size, progress, cancel flag.
+
+    Returns:
+        ``(reconstruction, zero_filled, info)``: float32 (slices, h, w) arrays and the model run (or None).
+    """
+    from condswin.mri.fft import ifft2c
+    from condswin.mri.kspace import apply_mask, center_crop, rss
+
+    if mask is not None:
+        kspace = apply_mask(kspace, mask)
+    image = ifft2c(kspace)
+    h = min(int(crop[0]), image.shape[-2])
+    w = min(int(crop[1]), image.shape[-1])
+    image = center_crop(image, (h, w))
+    multicoil = image.ndim == 4
+    zero_filled = (rss(image, axis=1) if multicoil else np.abs(image)).astype(np.float32)
+    if model is None:
+        return zero_filled.copy(), zero_filled, None
+    if card is None or card["task"] != "reconstruction":
+        raise ValueError("reconstruct_kspace: a model needs its reconstruction card")
+    contract = ModelContract.from_card(card)
+    if contract.input_representation == "complex" and multicoil:
+        raise ValueError(f"model '{card['id']}' takes a complex single-coil image; multi-coil k-space is combined by RSS "
+                         "into a magnitude image, which this model cannot use")
+    source = image.astype(np.complex64) if contract.input_representation == "complex" else zero_filled
+    out = np.zeros(zero_filled.shape, dtype=np.float32)
+    fitted = contract.normalization.fit(source, contract.input_representation == "complex")
+    info = SliceEngine(model, contract, options).run(source, out, spacing_rc, fitted)
+    return out, zero_filled, info
+
+
+def _metrics(target: Optional[np.ndarray], recon: np.ndarray, zero_filled: np.ndarray) -> dict[str, dict[str, float]]:
+    if target is None:
+        return {}
+    from condswin.metrics import reconstruction_metrics
+
+    if target.shape != recon.shape:
+        raise ValueError(f"target shape {target.shape} differs from the reconstruction {recon.shape}")
+    return {"model": reconstruction_metrics(target, recon), "zero_filled": reconstruction_metrics(target, zero_filled)}
+
+
+def reconstruct_fastmri(
+    path: str | os.PathLike,
+    model: Any = None,
+    card: Optional[dict[str, Any]] = None,
+    *,
+    mask_kind: str = "random",
+    acceleration: float = 4.0,
+    center_fraction: Optional[float] = None,
+    seed: Any = None,
+    options: Optional[InferenceOptions] = None,
+) -> ReconstructionResult:
+    """Reconstruct a fastMRI ``.h5`` file (single- or multi-coil).
+
+    Args:
+        path: the file (read with :func:`condswin.mri.fastmri.read`; errors name it).
+        model / card: a reconstruction network and its card, or None for the zero-filled baseline.
+        mask_kind / acceleration / center_fraction: the mask for fully sampled files (ignored when the file
+            carries its own mask); ``center_fraction`` None is fastMRI's 0.08 at 4x, 0.04 at 8x.
+        seed: mask seed; None uses fastMRI's per-file seed (the file name's character codes).
+        options: device, batch size, progress, cancel flag.
+
+    Returns:
+        A :class:`ReconstructionResult` at the file's reconstruction size and header pixel spacing.
+    """
+    from condswin.mri.fastmri import read
+    from condswin.mri.masks import fastmri_seed
+
+    volume = read(path)
+    num_cols = volume.kspace.shape[-1]
+    if volume.mask is not None:
+        mask, num_low, from_file = volume.mask, None, True
+        kspace_mask = None  # the k-space is already undersampled
+    else:
+        mask, num_low = _mask_for(num_cols, mask_kind, acceleration, center_fraction,
+                                  fastmri_seed(Path(path).name) if seed is None else seed)
+        kspace_mask, from_file = mask, False
+    recon, zero_filled, info = reconstruct_kspace(
+        volume.kspace, volume.recon_shape, (volume.spacing[1], volume.spacing[2]), model, card, kspace_mask, options
+    )
+    target = None if volume.target is None else volume.target.astype(np.float32)
+    if target is not None and target.shape != recon.shape:
+        raise ValueError(f"{path}: target {target.shape} and reconstruction {recon.shape} differ in shape")
+    return ReconstructionResult(
+        image=recon, zero_filled=zero_filled, target=target, mask=np.asarray(mask, dtype=bool), from_file_mask=from_file,
+        num_low_frequencies=num_low, spacing=tuple(float(s) for s in volume.spacing), metrics=_metrics(target, recon, zero_filled),
+        info=info,
+    )
+
+
+def reconstruct_mr_image(
+    image: sitk.Image,
+    model: Any = None,
+    card: Optional[dict[str, Any]] = None,
+    *,
+    mask_kind: str = "random",
+    acceleration: float = 4.0,
+    center_fraction: Optional[float] = None,
+    seed: Any = 0,
+    phase_seed: Any = 0,
+    options: Optional[InferenceOptions] = None,
+) -> ReconstructionResult:
+    """Simulate single-coil k-space from an MR magnitude volume, undersample it and reconstruct it.
+
+    Slices are taken along the card's axis (``slice``, the stored third axis, without a model); the mask
+    acts on their columns. The input is the target of the metrics.
+
+    Args:
+        image: scalar 3-D non-negative magnitude image; not modified.
+        model / card: a reconstruction network and its card, or None for the zero-filled baseline.
+        mask_kind / acceleration / center_fraction: the column mask.
+        seed: mask seed (same seed, same mask).
+        phase_seed: seed of the smooth random phase of the simulated k-space.
+        options: device, batch size, progress, cancel flag.
+
+    Returns:
+        A :class:`ReconstructionResult`; ``output`` is the reconstruction on exactly the input's grid.
+    """
+    from condswin.mri.kspace import simulate_singlecoil_kspace
+
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise ValueError(f"an MR volume must be a scalar 3-D image, got {image.GetDimension()}-D")
+    axis = ModelContract.from_card(card).axis if card is not None else "slice"
+    layout = SliceLayout.from_image(image, axis)
+    volume = sitk.GetArrayViewFromImage(image)
+    magnitude = np.ascontiguousarray(layout.slices(volume), dtype=np.float32)
+    if magnitude.min() < 0:
+        raise ValueError(f"an MR magnitude volume cannot be negative (minimum {magnitude.min():g}); "
+                         "k-space can only be simulated from a magnitude image")
+    kspace = simulate_singlecoil_kspace(magnitude, seed=phase_seed)
+    mask, num_low = _mask_for(kspace.shape[-1], mask_kind, acceleration, center_fraction, seed)
+    recon, zero_filled, info = reconstruct_kspace(kspace, magnitude.shape[-2:], layout.spacing, model, card, mask, options)
+    out = np.zeros(volume.shape, dtype=np.float32)
+    layout.slices(out)[...] = recon
+    output = sitk.GetImageFromArray(out)
+    output.CopyInformation(image)
+    slice_spacing = float(image.GetSpacing()[2 - layout.axes[0]])
+    return ReconstructionResult(
+        image=recon, zero_filled=zero_filled, target=magnitude, mask=mask, from_file_mask=False, num_low_frequencies=num_low,
+        spacing=(slice_spacing, *layout.spacing), metrics=_metrics(magnitude, recon, zero_filled), info=info, output=output,
+    )
