@@ -1,0 +1,334 @@
+"""Inputs, outputs and the batch loop shared by the commands.
+
+* An input is a file or a folder. A folder that is itself one DICOM series is one input; any other folder
+  is a batch over its image files and DICOM-series subfolders (for ``segment``, a LiTS or Decathlon
+  dataset folder is a batch over its CT volumes).
+* A single input writes to OUT (a file, or into OUT when it is an existing folder); a batch writes
+  ``OUT/<name><suffix>`` plus ``OUT/<name>.json`` for each input.
+* Every output of a job is written under a temporary name and renamed into place only when the whole job
+  succeeded (:class:`StagedOutputs`), so a failure or a cancel leaves no partial or orphaned file.
+* Existing outputs are refused before any work starts, unless ``--overwrite``; an output can never be the
+  input itself.
+"""
+from __future__ import annotations
+
+import os
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from condswin.cli.errors import INTERNAL_ERROR, OK, SOME_FAILED, OutputError, UsageError, exit_code_for
+from condswin.cli.progress import Reporter
+from condswin.cli.signals import critical_section
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "OUTPUT_SUFFIXES",
+    "Job",
+    "StagedOutputs",
+    "split_suffix",
+    "collect_inputs",
+    "plan_jobs",
+    "run_jobs",
+]
+
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+OUTPUT_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
+
+
+def split_suffix(path: Path) -> tuple[str, str]:
+    """(stem, suffix) with double suffixes such as ``.nii.gz`` kept together; folders have no suffix."""
+    name = path.name
+    for suffix in (*IMAGE_SUFFIXES, ".h5", ".json"):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)], suffix
+    return (name, "") if path.is_dir() or "." not in name else (path.stem, path.suffix)
+
+
+def _is_dicom_series(folder: Path) -> bool:
+    import SimpleITK as sitk
+
+    return bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+
+
+def _has_images(folder: Path, suffixes: Sequence[str]) -> bool:
+    return any(p.is_file() and split_suffix(p)[1] in suffixes for p in folder.iterdir())
+
+
+def collect_inputs(path: Path, suffixes: Sequence[str], *, datasets: bool = False) -> tuple[list[Path], bool]:
+    """The inputs named by a command-line path and whether they form a batch.
+
+    Args:
+        path: a file or a folder.
+        suffixes: file suffixes the command reads (``.nii.gz``, ``.h5``, ...).
+        datasets: recognise LiTS/Decathlon dataset folders (CT volumes only, labels skipped).
+
+    Returns:
+        ``(inputs, is_batch)``. Raises ``FileNotFoundError`` for a missing path and ``UsageError`` for a
+        folder with nothing to read.
+    """
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if path.is_file():
+        return [path], False
+    if not _has_images(path, suffixes) and _is_dicom_series(path):
+        return [path], False
+    if datasets:
+        from condswin.ct.datasets import find_cases
+        from condswin.ct.io import ImageFileError
+
+        try:
+            return [case.volume_path for case in find_cases(path)], True
+        except ImageFileError:
+            pass  # not a dataset layout: a plain folder of images
+    inputs = []
+    for child in sorted(path.iterdir()):
+        if child.name.startswith("."):
+            continue
+        if child.is_file() and split_suffix(child)[1] in suffixes:
+            inputs.append(child)
+        elif child.is_dir() and _is_dicom_series(child):
+            inputs.append(child)
+    if not inputs:
+        raise UsageError(f"{path}: no inputs found in this folder (looked for {', '.join(suffixes)} files and DICOM series)")
+    return inputs, True
+
+
+@dataclass
+class Job:
+    """One input and the outputs it will produce (``image`` and ``report`` keys)."""
+
+    input: Path
+    outputs: dict[str, Path]
+    name: str
+
+
+def plan_jobs(
+    inputs: list[Path],
+    is_batch: bool,
+    out: Path,
+    *,
+    default_suffix: str = ".nii.gz",
+    report: Optional[Path] = None,
+    rename: Callable[[str], str] = lambda stem: stem,
+    overwrite: bool = False,
+) -> list[Job]:
+    """Decide every output path up front and refuse clashes, the input as output, and existing files.
+
+    Args:
+        inputs: from :func:`collect_inputs`.
+        is_batch: several inputs into the folder ``out``.
+        out: the OUT argument.
+        default_suffix: image suffix when OUT does not give one (batch, or OUT an existing folder).
+        report: explicit report path (single input only).
+        rename: maps an input stem to an output stem (``volume-3`` → ``segmentation-3``).
+        overwrite: allow replacing existing outputs.
+
+    Returns:
+        The jobs. Raises :class:`UsageError` (exit 2) or :class:`OutputError` (exit 5).
+    """
+    jobs: list[Job] = []
+    if is_batch:
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"{out}: the input is a folder, so OUT must be a folder, but this is a file")
+        if report is not None:
+            raise UsageError("--report names one file; a batch writes <name>.json beside each output")
+        for path in inputs:
+            stem = rename(split_suffix(path)[0])
+            jobs.append(Job(path, {"image": out / f"{stem}{default_suffix}", "report": out / f"{stem}.json"}, stem))
+    else:
+        path = inputs[0]
+        if out.is_dir():
+            stem = rename(split_suffix(path)[0])
+            image = out / f"{stem}{default_suffix}"
+        else:
+            image = out
+            stem, suffix = split_suffix(out)
+            if suffix not in OUTPUT_SUFFIXES:
+                raise UsageError(f"{out}: unsupported output format {suffix or '(none)'!r}; use one of {', '.join(OUTPUT_SUFFIXES)}")
+        jobs.append(Job(path, {"image": image, "report": report or image.parent / f"{split_suffix(image)[0]}.json"}, stem))
+    _check_outputs(jobs, overwrite)
+    return jobs
+
+
+def _check_outputs(jobs: list[Job], overwrite: bool) -> None:
+    seen: dict[Path, Path] = {}
+    inputs = {job.input.resolve() for job in jobs}
+    existing = []
+    for job in jobs:
+        for target in job.outputs.values():
+            resolved = target.resolve()
+            if resolved in inputs:
+                raise UsageError(f"{target}: an output cannot be an input (inputs are never overwritten)")
+            if resolved in seen:
+                raise UsageError(f"{job.input} and {seen[resolved]} would both write {target}; rename one of them")
+            seen[resolved] = job.input
+            if target.exists():
+                existing.append(str(target))
+    if existing and not overwrite:
+        shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
+        raise OutputError(f"output already exists: {shown}; pass --overwrite to replace")
+
+
+class StagedOutputs:
+    """The files of one job, written under temporary names and renamed into place together by :meth:`commit`.
+
+    Used as a context manager: leaving the block with an exception (including a cancel) removes every
+    temporary file, so nothing of an unfinished job is left behind.
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+
+    def __enter__(self) -> "StagedOutputs":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.discard()
+
+    def _temporary(self, final: Path) -> Path:
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"{final.parent}: cannot create the output folder: {err}") from err
+        # The temporary name ends with the real one so that writers choose the format from the suffix.
+        tmp = final.parent / f".tmp-{uuid.uuid4().hex[:12]}-{final.name}"
+        self._staged.append((tmp, final))
+        return tmp
+
+    def write_image(self, image: Any, final: Path) -> None:
+        """Stage an image (any format of :func:`condswin.ct.io.write_image`)."""
+        from condswin.ct.io import ImageFileError, write_image
+
+        tmp = self._temporary(final)
+        try:
+            write_image(image, tmp, overwrite=True)
+        except (ImageFileError, OSError) as err:
+            raise OutputError(f"{final}: cannot be written: {err}") from err
+
+    def write_json(self, data: Any, final: Path) -> None:
+        """Stage an indented JSON file."""
+        import json
+
+        tmp = self._temporary(final)
+        try:
+            tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n", encoding="utf-8")
+        except OSError as err:
+            raise OutputError(f"{final}: cannot be written: {err}") from err
+
+    def commit(self) -> None:
+        """Rename every staged file into place (signals wait until all renames are done)."""
+        with critical_section():
+            for tmp, final in self._staged:
+                try:
+                    os.replace(tmp, final)
+                except OSError as err:
+                    raise OutputError(f"{final}: cannot be written: {err}") from err
+            self._staged = []
+
+    def discard(self) -> None:
+        """Remove the staged files that were not committed."""
+        for tmp, _ in self._staged:
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
+            except IsADirectoryError:
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
+        self._staged = []
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+@dataclass
+class JobOutcome:
+    """How one job ended."""
+
+    job: Job
+    code: int
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    seconds: float = 0.0
+
+
+def run_jobs(
+    jobs: list[Job],
+    process: Callable[[Job, StagedOutputs], dict[str, Any]],
+    reporter: Reporter,
+    *,
+    is_batch: bool,
+    summarise: Callable[[JobOutcome], str],
+) -> int:
+    """Run every job; in a batch a failed input is reported and the others still run.
+
+    Args:
+        jobs: from :func:`plan_jobs`.
+        process: does one job, staging its outputs, and returns a JSON-able summary of it.
+        reporter: progress output.
+        is_batch: several inputs (failures do not stop the run; the exit code is then 1).
+        summarise: one line of text describing a successful outcome, for the summary table.
+
+    Returns:
+        The exit code: 0, 1 (batch with failures), or the failed single input's own code.
+    """
+    outcomes: list[JobOutcome] = []
+    for index, job in enumerate(jobs):
+        reporter.event("start", index, len(jobs), f"{job.input}", file=str(job.input))
+        started = time.perf_counter()
+        try:
+            with StagedOutputs() as staged:
+                summary = process(job, staged)
+                reporter.event("write", index, len(jobs), f"writing {job.outputs['image']}", file=str(job.input))
+                staged.commit()
+        except Exception as exc:  # noqa: BLE001 - every failure of one input is reported, then classified
+            code = exit_code_for(exc)
+            if code == INTERNAL_ERROR:
+                traceback.print_exc()
+            outcome = JobOutcome(job, code, error=str(exc) or type(exc).__name__, seconds=time.perf_counter() - started)
+            outcomes.append(outcome)
+            reporter.error(f"{job.input}: {outcome.error}", file=str(job.input), code=code)
+            continue
+        outcome = JobOutcome(job, OK, summary, seconds=time.perf_counter() - started)
+        outcomes.append(outcome)
+        reporter.event("done", index + 1, len(jobs), f"wrote {job.outputs['image']}", file=str(job.input))
+        reporter.result(summarise(outcome), {"input": str(job.input), "outputs": {k: str(v) for k, v in job.outputs.items()}, **summary},
+                        file=str(job.input))
+    failed = [o for o in outcomes if o.code != OK]
+    _print_summary(outcomes, reporter, is_batch)
+    if failed and not is_batch:
+        return failed[0].code
+    return OK if not failed else SOME_FAILED
+
+
+def _print_summary(outcomes: list[JobOutcome], reporter: Reporter, is_batch: bool) -> None:
+    ok = sum(1 for o in outcomes if o.code == OK)
+    message = f"{ok} of {len(outcomes)} input(s) processed" + (f", {len(outcomes) - ok} failed" if ok < len(outcomes) else "")
+    if reporter.is_json:
+        rows = [{"input": str(o.job.input), "code": o.code, "error": o.error, "seconds": round(o.seconds, 3)} for o in outcomes]
+        reporter.event("summary", ok, len(outcomes), message, results=rows)
+        return
+    if not is_batch:
+        return
+    reporter.close()
+    lines = ["", "summary:"]
+    for o in outcomes:
+        status = "ok" if o.code == OK else f"FAILED (exit code {o.code}): {o.error}"
+        lines.append(f"  {o.job.input.name:<32} {o.seconds:7.1f} s  {status}")
+    lines.append(message)
+    reporter.out.write("\n".join(lines) + "\n")
+    reporter.out.flush()

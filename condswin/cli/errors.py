@@ -1,0 +1,62 @@
+"""Exit codes of the ``condswin`` command and the mapping from exceptions to them."""
+from __future__ import annotations
+
+__all__ = [
+    "OK",
+    "SOME_FAILED",
+    "USAGE",
+    "BAD_INPUT",
+    "MODEL_ERROR",
+    "OUTPUT_ERROR",
+    "INTERNAL_ERROR",
+    "CANCELLED",
+    "EXIT_CODES_HELP",
+    "UsageError",
+    "OutputError",
+    "exit_code_for",
+]
+
+OK = 0
+SOME_FAILED = 1
+USAGE = 2
+BAD_INPUT = 3
+MODEL_ERROR = 4
+OUTPUT_ERROR = 5
+INTERNAL_ERROR = 70
+CANCELLED = 130
+
+EXIT_CODES_HELP = """exit codes:
+  0    success (every input processed)
+  1    a batch ran but some inputs failed (each failure is reported; the others were written)
+  2    usage error (bad options, output path that cannot fit the input, nothing to do)
+  3    bad input file (missing, unreadable, corrupt, wrong kind of image)
+  4    model/bundle error (no model available, invalid card, sha256 mismatch, weights do not fit)
+  5    output error (output exists without --overwrite, or cannot be written)
+  70   internal error (a bug: please report it with the traceback)
+  130  cancelled (SIGINT/SIGTERM); the output being written is removed, finished ones are kept"""
+
+
+class UsageError(ValueError):
+    """The command line cannot work as given (exit code 2)."""
+
+
+class OutputError(OSError):
+    """An output exists without ``--overwrite`` or cannot be written (exit code 5)."""
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The documented exit code for an exception raised while processing an input."""
+    from condswin.bundles.card import BundleError
+    from condswin.inference.engine import InferenceCancelled
+
+    if isinstance(exc, (KeyboardInterrupt, InferenceCancelled)):
+        return CANCELLED
+    if isinstance(exc, UsageError):
+        return USAGE
+    if isinstance(exc, BundleError):
+        return MODEL_ERROR
+    if isinstance(exc, (OutputError, FileExistsError)):
+        return OUTPUT_ERROR
+    if isinstance(exc, (ValueError, OSError)):  # ImageFileError, FastMRIFileError, FileNotFoundError, ...
+        return BAD_INPUT
+    return INTERNAL_ERROR

@@ -1,0 +1,80 @@
+"""The ``condswin`` command (also ``python -m condswin``): segment, reconstruct, denoise, evaluate, models.
+
+Heavy imports (torch, SimpleITK, the models) happen inside the commands, so ``condswin --help`` is quick.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from typing import Optional, Sequence
+
+from condswin import __version__
+from condswin.cli import denoise, evaluate, models, reconstruct, segment
+from condswin.cli.errors import CANCELLED, EXIT_CODES_HELP, INTERNAL_ERROR, USAGE, exit_code_for
+from condswin.cli.progress import Reporter
+from condswin.cli.signals import install_handlers
+
+__all__ = ["build_parser", "main"]
+
+COMMANDS = (segment, reconstruct, denoise, evaluate, models)
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps descriptions as usual but keeps the exit-code table's lines as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("exit codes:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand (each documents the exit codes in its epilog)."""
+    parser = argparse.ArgumentParser(
+        prog="condswin",
+        description="ConditionalSwin: CT liver/tumour segmentation, MRI reconstruction and MRI denoising.",
+        epilog=EXIT_CODES_HELP + "\n\n  See docs/cli.md for examples and the --progress json line format.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"condswin {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    for sub in subparsers.choices.values():
+        sub.epilog = EXIT_CODES_HELP
+        sub.formatter_class = _HelpFormatter
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit code (see ``condswin --help``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits with code 2 on a usage error
+    reporter = Reporter(getattr(args, "progress", "none"))
+    install_handlers()
+    try:
+        return int(args.run(args, reporter))
+    except KeyboardInterrupt as exc:
+        reporter.close()
+        if reporter.is_json:
+            reporter.event("cancelled", message=str(exc) or "cancelled")
+        else:
+            sys.stderr.write(f"cancelled{': ' + str(exc) if str(exc) else ''}\n")
+        return CANCELLED
+    except Exception as exc:  # noqa: BLE001 - every error becomes a documented exit code and one clear message
+        code = exit_code_for(exc)
+        reporter.close()
+        if code == INTERNAL_ERROR:
+            traceback.print_exc()
+        reporter.error(str(exc) or type(exc).__name__, code=code)
+        if code == USAGE and not reporter.is_json:
+            sys.stderr.write(f"run `condswin {args.command} --help` for the options\n")
+        return code
+    finally:
+        reporter.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
