@@ -159,7 +159,8 @@ def generate_phantom(
     canvas = Canvas(grid, anatomy_rng, chosen_phase)
     paint_anatomy(canvas)
     count = int(tumour_rng.integers(0, 7)) if num_tumours is None else int(num_tumours)
-    tumours = add_tumours(canvas, count, tumour_rng)
+    # A requested count must be met (or fail loudly); a random one is an upper bound on tiny grids.
+    tumours = add_tumours(canvas, count, tumour_rng, strict=num_tumours is not None)
 
     noise = float(noise_rng.uniform(8.0, 20.0)) if noise_hu is None else float(noise_hu)
     ct_array = _image_formation(canvas.hu, grid.spacing, noise, noise_rng)

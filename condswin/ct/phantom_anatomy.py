@@ -258,14 +258,15 @@ def _paint_thorax(canvas: Canvas, frame: BodyFrame) -> np.ndarray:
     x, y, z = grid.coords()
     frame.liver_semi_z = rng.uniform(75.0, 95.0)
     frame.dome_right = frame.liver_semi_z * rng.uniform(0.55, 0.75)
-    dome = _diaphragm(frame, x, y, np.array([frame.dome_right, rng.uniform(10.0, 25.0), rng.uniform(240.0, 340.0)]))
+    dome = _diaphragm(frame, x, y, np.array([frame.dome_right, rng.uniform(10.0, 25.0), rng.uniform(130.0, 190.0)]))
     above = z > dome
     canvas.paint(frame.cavity & (z > dome - 4.0), Tissue.MUSCLE)  # the diaphragm itself
     canvas.paint(frame.cavity & above, Tissue.LUNG)
     heart_centre = (rng.uniform(10.0, 35.0), frame.body_y - 0.35 * frame.half_ap_front, frame.dome_right + 35.0)
-    heart_q = ellipsoid_q(x, y, z, heart_centre, (60.0, 50.0, 55.0), rotation_z(rng.uniform(-0.5, -0.2)))
+    heart_q = ellipsoid_q(x, y, z, heart_centre, (55.0, 45.0, 50.0), rotation_z(rng.uniform(-0.5, -0.2)))
     canvas.paint((heart_q < 1.25) & above & frame.cavity, Tissue.VISCERAL_FAT)
-    canvas.paint((heart_q < 1.0) & above & frame.cavity, Tissue.HEART)
+    canvas.paint((heart_q < 1.0) & above & frame.cavity, Tissue.MUSCLE)  # myocardium
+    canvas.paint((heart_q < 0.65) & above & frame.cavity, Tissue.HEART)  # blood in the chambers
     return dome
 
 
@@ -295,25 +296,19 @@ def _paint_bowel(canvas: Canvas, frame: BodyFrame, dome: np.ndarray) -> None:
         canvas.paint(lumen, Tissue.BOWEL_FLUID, box=box)
         level = centre[1] - semi[1] * rng.uniform(0.0, 0.6)
         canvas.paint(lumen & (grid.coords(box)[1] < level), Tissue.BOWEL_GAS, box=box)
-    # Bowel loops and colon below the liver: walls around fluid, gas or oral contrast.
-    for _ in range(int(rng.integers(6, 12))):
-        radius = rng.uniform(10.0, 22.0)
-        start = np.array([
-            rng.uniform(-0.8, 0.8) * frame.half_width,
-            frame.body_y + rng.uniform(-0.8, 0.2) * frame.half_ap_front,
-            rng.uniform(-110.0, 0.0),
-        ])
-        end = start + rng.normal(0.0, 35.0, 3)
-        content = rng.choice([Tissue.BOWEL_FLUID, Tissue.BOWEL_GAS, Tissue.ORAL_CONTRAST], p=[0.55, 0.3, 0.15])
-        box = grid.box((start + end) / 2, float(np.linalg.norm(end - start)) / 2 + radius + 2.0)
-        if box is None:
-            continue
-        distance = segment_distance(*grid.coords(box), start, end)
-        inside = grid.crop(below, box) & grid.crop(frame.cavity, box)
-        soft = frozenset({Tissue.VISCERAL_FAT})
-        canvas.paint((distance < radius) & inside, Tissue.BOWEL_WALL, box=box, only_over=soft)
-        canvas.paint((distance < radius - 2.5) & inside, Tissue(content), box=box,
-                     only_over=frozenset({Tissue.BOWEL_WALL}))
+    # Small bowel and colon below the liver: the level sets of a smooth random field make convoluted
+    # loops; walls around fluid, with gas pockets and (in some patients) positive oral contrast.
+    # Bowel is intraperitoneal: it stays in front of the spine, aorta and kidneys.
+    region = frame.cavity & below & (z < np.float32(rng.uniform(-10.0, 20.0))) & (y < np.float32(frame.spine_y - 25.0))
+    loops = smooth_field(rng, x, y, z, rng.uniform(32.0, 42.0), terms=8)
+    contents = smooth_field(rng, x, y, z, 60.0, terms=4)
+    fat = frozenset({Tissue.VISCERAL_FAT})
+    canvas.paint(region & (loops > 0.3), Tissue.BOWEL_WALL, only_over=fat)
+    lumen = region & (loops > 0.55)
+    canvas.paint(lumen, Tissue.BOWEL_FLUID, only_over=frozenset({Tissue.BOWEL_WALL}))
+    canvas.paint(lumen & (contents > rng.uniform(0.6, 1.2)), Tissue.BOWEL_GAS, only_over=frozenset({Tissue.BOWEL_FLUID}))
+    if rng.uniform() < 0.3:
+        canvas.paint(lumen & (contents < -0.8), Tissue.ORAL_CONTRAST, only_over=frozenset({Tissue.BOWEL_FLUID}))
 
 
 def _paint_spleen_and_back_muscles(canvas: Canvas, frame: BodyFrame, dome: np.ndarray) -> None:
@@ -368,7 +363,9 @@ def _paint_liver(canvas: Canvas, frame: BodyFrame, dome: np.ndarray) -> dict[str
     # The inferior tip ends in a thin edge: shave the bottom progressively.
     liver = liver & (z > np.float32(-semi_z * 0.9) + np.float32(0.15) * (x + np.float32(0.42 * hw)))
     texture = np.float32(canvas.mean_hu[Tissue.LIVER]) + np.float32(rng.uniform(2.0, 5.0)) * smooth_field(rng, x, y, z, 30.0)
-    canvas.paint(liver, Tissue.LIVER, hu=texture)
+    # The liver displaces fat and bowel but not muscle (back muscles, crura) or the spleen.
+    displaced = frozenset({Tissue.VISCERAL_FAT, Tissue.BOWEL_WALL, Tissue.BOWEL_FLUID, Tissue.BOWEL_GAS, Tissue.ORAL_CONTRAST})
+    canvas.paint(liver, Tissue.LIVER, hu=texture, only_over=displaced)
     _paint_liver_vessels(canvas, frame, liver)
     return {"liver": liver}
 
@@ -431,8 +428,7 @@ def _paint_vessels_and_spine(canvas: Canvas, frame: BodyFrame) -> None:
     sy = frame.spine_y
     # Diaphragmatic crura: muscular bands arching in front of the spine around the aorta.
     crus_q = ellipsoid_q(x, y, z, (0.0, sy - 8.0, 0.0), (33.0, 30.0, 1e6))
-    canvas.paint((crus_q < 1.0) & (crus_q > 0.7) & (y < np.float32(sy + 5.0)), Tissue.MUSCLE,
-                 only_over=frozenset({Tissue.VISCERAL_FAT}))
+    canvas.paint((crus_q < 1.0) & (y < np.float32(sy + 5.0)), Tissue.MUSCLE, only_over=frozenset({Tissue.VISCERAL_FAT}))
     aorta_r = rng.uniform(10.0, 13.0)
     aorta_x, aorta_y = rng.uniform(8.0, 18.0), sy - 20.0 - aorta_r
     canvas.paint((x - np.float32(aorta_x)) ** 2 + (y - np.float32(aorta_y)) ** 2 < aorta_r**2, Tissue.AORTA)
@@ -448,7 +444,7 @@ def _paint_vessels_and_spine(canvas: Canvas, frame: BodyFrame) -> None:
     canvas.paint((body_q < 1.0) & disc, Tissue.DISC)
     canal_r2 = (x**2 + (y - np.float32(sy + 27.0)) ** 2)
     arch = (canal_r2 < 15.0**2) | (ellipsoid_q(x, y, z, (0.0, sy + 50.0, 0.0), (5.0, 14.0, 1e6)) < 1.0)
-    arch = arch | (ellipsoid_q(np.abs(x), y, z, (22.0, sy + 24.0, 0.0), (9.0, 4.0, 1e6)) < 1.0)
+    arch = arch | (ellipsoid_q(np.abs(x), y, z, (21.0, sy + 24.0, 0.0), (9.0, 3.0, 1e6)) < 1.0)
     arch = arch & (~disc | (np.abs(x) < 10.0))
     canvas.paint(arch, Tissue.BONE_CORTICAL)
     canvas.paint(canal_r2 < 9.0**2, Tissue.CSF)

@@ -42,19 +42,20 @@ class TumourSpec:
         return asdict(self)
 
 
-def add_tumours(canvas: Canvas, count: int, rng: np.random.Generator) -> list[TumourSpec]:
+def add_tumours(canvas: Canvas, count: int, rng: np.random.Generator, *, strict: bool = True) -> list[TumourSpec]:
     """Place ``count`` separate tumours in the painted liver.
 
     Args:
         canvas: a canvas whose anatomy (liver included) is painted.
         count: number of tumours (0 adds none).
         rng: random generator for positions, sizes and appearance.
+        strict: raise when fewer than ``count`` fit; otherwise return the ones that fit.
 
     Returns:
         The tumours added.
 
     Raises:
-        ValueError: the visible liver is too small to hold ``count`` separate tumours.
+        ValueError: with ``strict``, the visible liver is too small to hold ``count`` separate tumours.
     """
     if count == 0:
         return []
@@ -62,6 +63,8 @@ def add_tumours(canvas: Canvas, count: int, rng: np.random.Generator) -> list[Tu
     liver_codes = np.array(sorted(LIVER_TISSUES), dtype=np.uint8)
     liver_index = np.flatnonzero(np.isin(canvas.tissue, liver_codes))
     if liver_index.size == 0:
+        if not strict:
+            return []
         raise ValueError(f"cannot place {count} tumours: no liver is visible in this field of view")
     # Centres are drawn in patient space (uniform in the liver's bounding box, kept if they fall in the
     # liver), not by voxel index, so a flipped or tilted grid of the same seed gets the same tumours.
@@ -89,7 +92,7 @@ def add_tumours(canvas: Canvas, count: int, rng: np.random.Generator) -> list[Tu
         if spec is not None:
             placed.append((centre, reach))
             tumours.append(spec)
-    if len(tumours) < count:
+    if strict and len(tumours) < count:
         raise ValueError(
             f"could place only {len(tumours)} of {count} separate tumours in the visible liver "
             f"({liver_index.size} voxels); use a larger field of view or fewer tumours"
