@@ -60,7 +60,9 @@ def render(seeds: list[int], out: Path) -> None:
         # imshow shows the usual radiological view (patient right on the image left, anterior up).
         # Show the body and the top of the couch, not the empty field of view around them.
         body = np.nonzero(np.any(~np.isin(case.tissue, [Tissue.AIR, Tissue.TABLE]), axis=0))
-        crop = (slice(max(body[0].min() - 12, 0), body[0].max() + 30), slice(max(body[1].min() - 12, 0), body[1].max() + 13))
+        rows = slice(max(body[0].min() - 12, 0), body[0].max() + 30)
+        columns = slice(max(body[1].min() - 12, 0), body[1].max() + 13)
+        crop = (rows, columns)
         panels = [(upper, "upper (dome)"), (middle, "most tumour"), (lower, "lower (kidneys)")]
         for col, (k, name) in enumerate(panels):
             axes[row, col].imshow(hu[k][crop], cmap="gray", vmin=WINDOW[0], vmax=WINDOW[1])

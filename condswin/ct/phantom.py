@@ -95,7 +95,8 @@ def _check_arguments(shape: Sequence[int], spacing: Sequence[float] | None, num_
         raise ValueError(f"shape must be three integers >= 8 (x, y, z), got {tuple(shape)}")
     if spacing is not None and (len(spacing) != 3 or not all(float(s) > 0 for s in spacing)):
         raise ValueError(f"spacing must be three positive numbers in mm (x, y, z), got {tuple(spacing)}")
-    if num_tumours is not None and not (isinstance(num_tumours, (int, np.integer)) and 0 <= num_tumours <= _MAX_TUMOURS):
+    valid_count = isinstance(num_tumours, (int, np.integer)) and 0 <= num_tumours <= _MAX_TUMOURS
+    if num_tumours is not None and not valid_count:
         raise ValueError(f"num_tumours must be an integer from 0 to {_MAX_TUMOURS}, got {num_tumours!r}")
 
 

@@ -207,7 +207,8 @@ def _paint_body(canvas: Canvas) -> BodyFrame:
 
     def ripple() -> np.ndarray:
         phase = rng.uniform(0, 2 * np.pi, 2)
-        return 1.0 + np.float32(0.2) * np.cos(3 * theta + np.float32(phase[0])) + np.float32(0.1) * np.cos(5 * theta + np.float32(phase[1]))
+        third = np.float32(0.2) * np.cos(3 * theta + np.float32(phase[0]))
+        return 1.0 + third + np.float32(0.1) * np.cos(5 * theta + np.float32(phase[1]))
 
     fat_mm = (rng.uniform(12.0, 35.0), rng.uniform(10.0, 35.0), rng.uniform(6.0, 18.0))  # side, front, back
     wall_mm = (rng.uniform(12.0, 18.0), rng.uniform(7.0, 11.0), rng.uniform(10.0, 15.0))
@@ -218,7 +219,9 @@ def _paint_body(canvas: Canvas) -> BodyFrame:
     canvas.paint(rho < 1.0 - fat / radius_mm, Tissue.MUSCLE)
     cavity = rho < 1.0 - (fat + wall) / radius_mm
     strands = np.abs(smooth_field(rng, x, y, z, 14.0, terms=5)) < 0.06
-    fat_hu = np.where(strands, np.float32(canvas.mean_hu[Tissue.VISCERAL_FAT] + 70.0), np.float32(canvas.mean_hu[Tissue.VISCERAL_FAT]))
+    # Mesenteric vessels and septa: thin denser strands through the visceral fat.
+    fat_mean = np.float32(canvas.mean_hu[Tissue.VISCERAL_FAT])
+    fat_hu = np.where(strands, fat_mean + np.float32(70.0), fat_mean)
     canvas.paint(cavity, Tissue.VISCERAL_FAT, hu=fat_hu)
     _paint_table(canvas, yb, x, back)
     return BodyFrame(
@@ -306,7 +309,8 @@ def _paint_bowel(canvas: Canvas, frame: BodyFrame, dome: np.ndarray) -> None:
     canvas.paint(region & (loops > 0.3), Tissue.BOWEL_WALL, only_over=fat)
     lumen = region & (loops > 0.55)
     canvas.paint(lumen, Tissue.BOWEL_FLUID, only_over=frozenset({Tissue.BOWEL_WALL}))
-    canvas.paint(lumen & (contents > rng.uniform(0.6, 1.2)), Tissue.BOWEL_GAS, only_over=frozenset({Tissue.BOWEL_FLUID}))
+    gas = lumen & (contents > rng.uniform(0.6, 1.2))
+    canvas.paint(gas, Tissue.BOWEL_GAS, only_over=frozenset({Tissue.BOWEL_FLUID}))
     if rng.uniform() < 0.3:
         canvas.paint(lumen & (contents < -0.8), Tissue.ORAL_CONTRAST, only_over=frozenset({Tissue.BOWEL_FLUID}))
 
@@ -355,16 +359,20 @@ def _paint_liver(canvas: Canvas, frame: BodyFrame, dome: np.ndarray) -> dict[str
         rotation_z(rng.uniform(-0.2, 0.1)),
     )
     shape = _smooth_min(np.sqrt(right) - 1, np.sqrt(left) - 1, 0.25)
-    shape = shape + np.float32(0.1) * smooth_field(rng, x, y, z, 110.0) + np.float32(0.04) * smooth_field(rng, x, y, z, 45.0)
+    shape = shape + np.float32(0.1) * smooth_field(rng, x, y, z, 110.0)
+    shape = shape + np.float32(0.04) * smooth_field(rng, x, y, z, 45.0)
     # Keep clear of the spine and the aorta: the caudate lobe wraps the IVC but not the vertebra.
     spine_q = ellipsoid_q(x, y, z, (0.0, frame.spine_y + 8.0, 0.0), (34.0, 34.0, 1e6))
     shape = np.maximum(shape, np.float32(1.0) - np.sqrt(spine_q))
     liver = (shape < 0) & frame.cavity & (z < dome - 4.0)
     # The inferior tip ends in a thin edge: shave the bottom progressively.
     liver = liver & (z > np.float32(-semi_z * 0.9) + np.float32(0.15) * (x + np.float32(0.42 * hw)))
-    texture = np.float32(canvas.mean_hu[Tissue.LIVER]) + np.float32(rng.uniform(2.0, 5.0)) * smooth_field(rng, x, y, z, 30.0)
+    texture = np.float32(rng.uniform(2.0, 5.0)) * smooth_field(rng, x, y, z, 30.0)
+    texture += np.float32(canvas.mean_hu[Tissue.LIVER])
     # The liver displaces fat and bowel but not muscle (back muscles, crura) or the spleen.
-    displaced = frozenset({Tissue.VISCERAL_FAT, Tissue.BOWEL_WALL, Tissue.BOWEL_FLUID, Tissue.BOWEL_GAS, Tissue.ORAL_CONTRAST})
+    displaced = frozenset(
+        {Tissue.VISCERAL_FAT, Tissue.BOWEL_WALL, Tissue.BOWEL_FLUID, Tissue.BOWEL_GAS, Tissue.ORAL_CONTRAST}
+    )
     canvas.paint(liver, Tissue.LIVER, hu=texture, only_over=displaced)
     _paint_liver_vessels(canvas, frame, liver)
     return {"liver": liver}
@@ -456,7 +464,8 @@ def _paint_ribs(canvas: Canvas, frame: BodyFrame) -> None:
     x, y, z = grid.coords()
     yb = y - np.float32(frame.body_y)
     ring_a, ring_front, ring_back = frame.half_width + 8.0, frame.half_ap_front + 7.0, frame.half_ap_back + 5.0
-    rho = np.sqrt((x / np.float32(ring_a)) ** 2 + (yb / np.where(yb < 0, np.float32(ring_front), np.float32(ring_back))) ** 2)
+    ring_ap = np.where(yb < 0, np.float32(ring_front), np.float32(ring_back))
+    rho = np.sqrt((x / np.float32(ring_a)) ** 2 + (yb / ring_ap) ** 2)
     theta = np.arctan2(yb, x)
     near = np.abs(rho - 1.0) < 0.08
     spacing = rng.uniform(0.45, 0.6)
@@ -519,7 +528,12 @@ def _gallbladder_mask(canvas: Canvas, frame: BodyFrame) -> np.ndarray:
     mask = np.zeros(grid.shape, dtype=bool)
     if rng.uniform() < 0.3:  # cholecystectomy or a contracted gallbladder: not visible
         return mask
-    centre = (-rng.uniform(20.0, 45.0), frame.body_y - rng.uniform(0.2, 0.45) * frame.half_ap_front, -rng.uniform(35.0, 55.0))
+    # Under the liver's inferior surface, to the right of the midline and towards the front.
+    centre = (
+        -rng.uniform(20.0, 45.0),
+        frame.body_y - rng.uniform(0.2, 0.45) * frame.half_ap_front,
+        -rng.uniform(35.0, 55.0),
+    )
     semi = (rng.uniform(12.0, 18.0), rng.uniform(12.0, 18.0), rng.uniform(25.0, 40.0))
     rot = rotation_z(rng.uniform(-0.5, 0.5))
     box = grid.box(centre, max(semi) + 2.0)
