@@ -55,6 +55,16 @@ def test_file_round_trip_keeps_pixels_and_oblique_geometry(tmp_path: Path, name:
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no temporary files left
 
 
+@pytest.mark.parametrize("name", ["m.mha", "m.nrrd", "dicom"])
+def test_writing_leaves_the_input_image_untouched(tmp_path: Path, name: str) -> None:
+    image = _oblique_ct()
+    image.SetMetaData("descrip", "keep me")
+    before = sitk.GetArrayFromImage(image).copy()
+    write_image(image, tmp_path / name)
+    assert image.GetMetaData("descrip") == "keep me"
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(image), before)
+
+
 def test_float_image_round_trip(tmp_path: Path) -> None:
     image = sitk.Cast(_oblique_ct(), sitk.sitkFloat32) * 0.5
     back = read_image(write_image(image, tmp_path / "f.nrrd"))

@@ -371,6 +371,7 @@ def _write_file(image: sitk.Image, path: Path, tmp: Path, compress: bool) -> Non
         # MetaImage cannot store arbitrary key/value pairs (ITK prints a warning for each one), and
         # NIfTI/DICOM header fields mean nothing there, so write a copy without them.
         image = sitk.Image(image)
+        image.MakeUnique()  # a plain copy shares its metadata with the caller's image
         for key in image.GetMetaDataKeys():
             image.EraseMetaData(key)
     try:
