@@ -23,3 +23,12 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real samples not available: {SHARED_DATA} does not exist (CI and developers have it)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def single_torch_thread():
+    """Tiny networks: OpenMP threads cost more than they gain there, and spin badly on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

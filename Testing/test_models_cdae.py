@@ -7,13 +7,7 @@ import torch
 from condswin.models import build_model, list_models
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # Tiny networks: OpenMP threads cost more than they gain, and spin badly when the CPU is shared.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.mark.parametrize("in_channels,size", [(1, (29, 35)), (3, (32, 17))])

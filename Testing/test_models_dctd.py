@@ -13,13 +13,7 @@ from condswin.models.scse import SCSE, ChannelSE, SpatialSE
 SMALL = dict(decoder_channels=(16, 16, 8, 8, 8))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # Small networks: OpenMP threads cost more than they gain, and spin badly when the CPU is shared.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def _torchvision_resnet18_state_dict(generator: torch.Generator) -> dict[str, torch.Tensor]:

@@ -16,13 +16,7 @@ from condswin.models.efficient_attention import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # Tiny networks: OpenMP threads cost more than they gain, and spin badly when the CPU is shared.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def _copy_projections_into_reference(attn: nn.Module, dim: int, heads: int) -> nn.MultiheadAttention:

@@ -12,13 +12,7 @@ from condswin.models import build_model
 SIZE = 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # Small networks: OpenMP threads cost more than they gain, and spin badly when the CPU is shared.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def _disk_images(n: int, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,7 +11,6 @@ from condswin.models.conditional import ConditionalFeedForward, ConditionalWindo
 from condswin.models.routers import IterativeRouter, LightRouter, coordinate_descent_weights
 from condswin.models.window_attention import WindowAttention
 from condswin.models.windows import (
-    MASK_VALUE,
     from_windows,
     relative_position_index,
     shift_region_mask,

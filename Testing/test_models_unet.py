@@ -7,13 +7,7 @@ import torch
 from condswin.models import build_model, list_models, model_config
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # Tiny networks: OpenMP threads cost more than they gain, and spin badly when the CPU is shared.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def _check_forward_backward(model: torch.nn.Module, x: torch.Tensor, out_channels: int) -> None:

@@ -179,7 +179,7 @@ def main() -> None:
 
     if not args.no_scaling and not args.quick:
         sizes = [128, 256, 384, 512]
-        print(f"\nScaling, batch 1, CPU ms per megapixel (linear cost ⇒ flat rows):\n")
+        print("\nScaling, batch 1, CPU ms per megapixel (linear cost ⇒ flat rows):\n")
         print("| model | " + " | ".join(f"{s}²" for s in sizes) + " |")
         print("|---|" + "---:|" * len(sizes))
         for name in SCALING_MODELS:

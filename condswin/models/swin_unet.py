@@ -10,7 +10,7 @@ Parameter counts at the seed configs (1 in / 1 out channel): ``swin_unet_1l`` 1.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F

@@ -5,7 +5,7 @@ Every function works on numpy arrays and on torch tensors (same library out as i
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
