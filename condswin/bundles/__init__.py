@@ -10,7 +10,7 @@ Typical use::
     bundle = resolve_bundle("lits-cswin-light-2l", task="segmentation")   # or a bundle folder
     loaded = load_bundle(bundle, device="cpu")                             # BundleChecksumError if tampered
 """
-from condswin.bundles.card import CARD_FILENAME, LITS_LABELS, TASKS, BundleError, validate_card
+from condswin.bundles.card import CARD_FILENAME, LITS_LABELS, TASKS, BundleError, card_template, validate_card
 from condswin.bundles.registry import (
     MODEL_PATH_ENV,
     BundleNotFoundError,
@@ -43,6 +43,7 @@ __all__ = [
     "BundleNotFoundError",
     "LoadedModel",
     "build_from_card",
+    "card_template",
     "discover_bundles",
     "embed_bundle",
     "embedded_models_dir",

@@ -26,6 +26,7 @@ __all__ = [
     "NORMALIZATION_KINDS",
     "LITS_LABELS",
     "REQUIRED_FIELDS",
+    "card_template",
     "validate_card",
 ]
 
@@ -235,3 +236,44 @@ def validate_card(card: Any, source: str = "model card", *, require_weights: boo
     check.string(card["version"], "version")
     check.string(card["license"], "license")
     return card
+
+
+def card_template(card_id: str, task: str, *, training_data: str = "", training_command: str = "") -> dict[str, Any]:
+    """A card with the usual contract of a task, for :func:`condswin.bundles.save_bundle` to complete.
+
+    Defaults: segmentation — CT, axial slices, HU window [-100, 400], slices resized to 256×256 (the seed's
+    training size), LiTS labels with terminology, liver post-processing; reconstruction and denoising — MR,
+    the stored slices, volume percentile scaling (0–99.5 % for k-space reconstructions, whose background is
+    zero; 0.5–99.5 % for denoising), magnitude in and out. Change any field before saving; the training
+    fields must be filled in (an empty one fails validation), and ``metrics`` should be.
+
+    Args:
+        card_id: the model id.
+        task: ``segmentation``, ``reconstruction`` or ``denoising``.
+        training_data: what the model was trained on.
+        training_command: the exact command that trained it.
+
+    Returns:
+        A new card dict without ``architecture``/``config``/channels/weights (taken from the network).
+    """
+    if task not in TASKS:
+        raise BundleError(f"card_template: task must be one of {', '.join(TASKS)}, got {task!r}")
+    if task == "segmentation":
+        contract: dict[str, Any] = {"modality": "CT", "axis": "axial", "normalization": {"kind": "hu_window", "low": -100.0, "high": 400.0},
+                                    "pixel_size_mm": None, "size": [256, 256]}
+        output: dict[str, Any] = {"labels": copy.deepcopy(LITS_LABELS), "postprocess": "liver"}
+    else:
+        lower = 0.0 if task == "reconstruction" else 0.5
+        contract = {"modality": "MR", "axis": "slice", "normalization": {"kind": "percentile", "lower": lower, "upper": 99.5, "scope": "volume"},
+                    "pixel_size_mm": None, "size": None, "representation": "magnitude"}
+        output = {"representation": "magnitude"}
+    return {
+        "id": card_id,
+        "task": task,
+        "input": contract,
+        "output": output,
+        "training": {"data": training_data, "command": training_command},
+        "metrics": {},
+        "version": "0.1.0",
+        "license": "Apache-2.0",
+    }

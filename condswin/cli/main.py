@@ -13,7 +13,7 @@ from condswin import __version__
 from condswin.cli import denoise, evaluate, models, reconstruct, segment
 from condswin.cli.errors import CANCELLED, EXIT_CODES_HELP, INTERNAL_ERROR, USAGE, exit_code_for
 from condswin.cli.progress import Reporter
-from condswin.cli.signals import install_handlers
+from condswin.cli.signals import install_handlers, restore_handlers
 
 __all__ = ["build_parser", "main"]
 
@@ -53,7 +53,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits with code 2 on a usage error
     reporter = Reporter(getattr(args, "progress", "none"))
-    install_handlers()
+    previous_handlers = install_handlers()
     try:
         return int(args.run(args, reporter))
     except KeyboardInterrupt as exc:
@@ -74,6 +74,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return code
     finally:
         reporter.close()
+        restore_handlers(previous_handlers)
 
 
 if __name__ == "__main__":

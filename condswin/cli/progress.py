@@ -4,9 +4,10 @@ JSON mode writes one object per line to stdout and flushes it at once::
 
     {"stage": "infer", "done": 16, "total": 48, "message": "", "file": "/data/ct.nii.gz"}
 
-``stage`` is one of ``start``, ``read``, ``infer``, ``denoise``, ``postprocess``, ``write``, ``done``
-(one input finished), ``warning``, ``error`` (one input failed), ``result`` (a command's measurements),
-``summary`` (last line of a run) and ``cancelled``. ``done``/``total`` count slices during ``infer`` and
+``stage`` is one of ``model`` (the bundle being loaded), ``start`` (an input begins), ``read``, ``infer``,
+``denoise``, ``postprocess``, ``report``, ``write``, ``done`` (an input finished), ``warning``, ``error``
+(an input failed), ``result`` (an input's measurements), ``summary`` (last line of a run) and
+``cancelled``. ``done``/``total`` count slices during ``infer`` and
 ``denoise`` and inputs otherwise. Extra keys (``file``, ``results``, ``code``) may appear; readers must
 ignore keys they do not know. In the other modes human messages go to stderr and stdout stays free for
 the summary table.

@@ -73,26 +73,33 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         from condswin.ct.io import read_image
         from condswin.ct.report import liver_report
         from condswin.inference import is_lits_card, segment_image
+        from condswin.inference.volumes import postprocess_for_card
 
         reporter.event("read", message=f"reading {job.input}", file=str(job.input))
         image = read_image(job.input)
         result = segment_image(image, loaded.model, loaded.card, inference_options(args, reporter, "infer", str(job.input)),
-                               postprocess=not args.no_postprocess)
+                               postprocess=False)
+        del image  # the labelmap carries the geometry from here on; free the CT before post-processing
         for notice in result.info.messages:
             reporter.warning(notice, file=str(job.input))
-        measures = liver_report(result.labels) if is_lits_card(loaded.card) else _label_volumes(result.labels, loaded.card)
+        labels, postprocessed = result.labels, False
+        if not args.no_postprocess:
+            reporter.event("postprocess", message="post-processing the labelmap", file=str(job.input))
+            labels, postprocessed = postprocess_for_card(labels, loaded.card)
+        reporter.event("report", message="measuring volumes", file=str(job.input))
+        measures = liver_report(labels) if is_lits_card(loaded.card) else _label_volumes(labels, loaded.card)
         report = {
             "input": str(job.input),
             "labelmap": str(job.outputs["image"]),
             "model": {"id": loaded.card["id"], "version": loaded.card["version"], "architecture": loaded.card["architecture"]},
             "labels": {str(label["value"]): label["name"] for label in loaded.card["output"]["labels"]},
-            "postprocessed": result.postprocessed,
+            "postprocessed": postprocessed,
             "device": result.info.device,
             "inference_seconds": round(result.info.seconds, 3),
             "notices": result.info.messages,
             **measures,
         }
-        staged.write_image(result.labels, job.outputs["image"])
+        staged.write_image(labels, job.outputs["image"])
         staged.write_json(report, job.outputs["report"])
         return measures
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from typing import Iterator, Optional
+import threading
+from typing import Any, Iterator, Optional
 
-__all__ = ["Cancelled", "install_handlers", "critical_section"]
+__all__ = ["Cancelled", "install_handlers", "restore_handlers", "critical_section"]
 
 _state: dict[str, Optional[int]] = {"depth": 0, "pending": None}
 
@@ -32,11 +33,25 @@ def _handler(signum: int, frame: object) -> None:  # noqa: ARG001 - signal handl
     raise Cancelled(signum)
 
 
-def install_handlers() -> None:
-    """Route SIGINT and SIGTERM to :class:`Cancelled` (call from the main thread)."""
+def install_handlers() -> dict[int, Any]:
+    """Route SIGINT and SIGTERM to :class:`Cancelled`; returns the previous handlers for :func:`restore_handlers`.
+
+    Outside the main thread (an embedding application's worker) signals cannot be handled; nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
     for name in ("SIGINT", "SIGTERM"):
         if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _handler)
+            number = getattr(signal, name)
+            previous[number] = signal.signal(number, _handler)
+    return previous
+
+
+def restore_handlers(previous: dict[int, Any]) -> None:
+    """Put back the handlers :func:`install_handlers` replaced (for callers that run ``main`` in-process)."""
+    for number, handler in previous.items():
+        signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
 
 @contextlib.contextmanager

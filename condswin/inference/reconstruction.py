@@ -143,7 +143,9 @@ def _metrics(target: Optional[np.ndarray], recon: np.ndarray, zero_filled: np.nd
 
     if target.shape != recon.shape:
         raise ValueError(f"target shape {target.shape} differs from the reconstruction {recon.shape}")
-    return {"model": reconstruction_metrics(target, recon), "zero_filled": reconstruction_metrics(target, zero_filled)}
+    baseline = reconstruction_metrics(target, zero_filled)
+    same = recon is zero_filled or np.array_equal(recon, zero_filled)  # the zero-filled baseline itself
+    return {"model": dict(baseline) if same else reconstruction_metrics(target, recon), "zero_filled": baseline}
 
 
 def reconstruct_fastmri(

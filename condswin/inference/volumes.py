@@ -15,7 +15,7 @@ from condswin.inference.contract import ModelContract
 from condswin.inference.engine import InferenceOptions, RunInfo, SliceEngine
 from condswin.inference.orientation import SliceLayout
 
-__all__ = ["predict_volume", "segment_image", "denoise_image", "SegmentationResult", "is_lits_card"]
+__all__ = ["predict_volume", "segment_image", "denoise_image", "postprocess_for_card", "SegmentationResult", "is_lits_card"]
 
 
 @dataclass
@@ -91,15 +91,25 @@ def segment_image(
     if card["task"] != "segmentation":
         raise ValueError(f"model '{card['id']}' is a {card['task']} model, not a segmentation model")
     labels, info = predict_volume(image, model, card, options)
-    ran = False
-    if postprocess and card["output"].get("postprocess", "none") == "liver":
-        from condswin.ct.postprocess import postprocess_labels
-
-        labels = postprocess_labels(labels)
-        ran = True
     result = sitk.GetImageFromArray(labels)
+    del labels
     result.CopyInformation(image)
+    ran = False
+    if postprocess:
+        result, ran = postprocess_for_card(result, card)
     return SegmentationResult(labels=result, info=info, postprocessed=ran)
+
+
+def postprocess_for_card(labels: sitk.Image, card: dict[str, Any]) -> tuple[sitk.Image, bool]:
+    """Apply the card's ``output.postprocess`` to a labelmap; returns ``(labels, whether anything ran)``.
+
+    ``liver``: :func:`condswin.ct.postprocess_labels` (largest liver with its tumours, 3-D holes filled).
+    """
+    if card["output"].get("postprocess", "none") != "liver":
+        return labels, False
+    from condswin.ct.postprocess import postprocess_labels
+
+    return postprocess_labels(labels), True
 
 
 def denoise_image(image: sitk.Image, model: Any, card: dict[str, Any], options: Optional[InferenceOptions] = None) -> tuple[sitk.Image, RunInfo]:

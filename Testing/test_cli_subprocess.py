@@ -1,0 +1,159 @@
+"""End-to-end ``condswin`` runs in subprocesses, with bundles made from small freshly initialised models.
+
+What a user (or the Slicer module) sees: exit codes, JSON progress lines, geometry of the outputs, refusal
+of tampered weights, cancellation by SIGTERM, batches with a corrupt input.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from condswin.bundles import card_template, save_bundle
+from condswin.ct.io import write_image
+from condswin.ct.phantom import make_phantom
+from condswin.models import build_model
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "CONDSWIN_MODEL_PATH"}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _condswin(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "condswin", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=_env())
+
+
+def _json_lines(stdout: str) -> list[dict]:
+    lines = [json.loads(line) for line in stdout.splitlines()]  # every line must parse on its own
+    for line in lines:
+        assert {"stage", "done", "total", "message"} <= set(line)
+    return lines
+
+
+@pytest.fixture(scope="module")
+def seg_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    card = card_template("tiny-liver", "segmentation", training_data="none: freshly initialised test model", training_command="pytest")
+    card["input"].update(size=None, pixel_size_mm=[1.5, 1.5])
+    path = tmp_path_factory.mktemp("bundles") / "tiny-liver"
+    save_bundle(build_model("unet", 1, 3, chans=4, num_pool_layers=2), card, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def oblique_ct(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ct, _ = make_phantom(3, shape=(40, 36, 8), spacing=(0.8, 1.1, 3.0), num_tumours=1, geometry="tilted")
+    path = tmp_path_factory.mktemp("ct") / "volume-7.nii.gz"
+    write_image(ct, path)
+    return path
+
+
+def test_segment_keeps_geometry_and_reports_json_progress(seg_bundle: Path, oblique_ct: Path, tmp_path: Path) -> None:
+    out = tmp_path / "labels.nrrd"
+    before = oblique_ct.read_bytes()
+    run = _condswin("segment", oblique_ct, out, "--model", seg_bundle, "--progress", "json", "--batch-size", "3")
+    assert run.returncode == 0, run.stderr
+    lines = _json_lines(run.stdout)
+    stages = [line["stage"] for line in lines]
+    assert stages[0] == "model" and stages[-1] == "summary"
+    infer = [line for line in lines if line["stage"] == "infer"]
+    assert [line["done"] for line in infer] == [3, 6, 8] and {line["total"] for line in infer} == {8}
+    assert stages.index("postprocess") > stages.index("infer") and stages.index("write") < stages.index("done")
+    assert oblique_ct.read_bytes() == before  # the input is never touched
+
+    ct, labels = sitk.ReadImage(str(oblique_ct)), sitk.ReadImage(str(out))
+    assert labels.GetSize() == ct.GetSize()
+    np.testing.assert_allclose(labels.GetSpacing(), ct.GetSpacing(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(labels.GetOrigin(), ct.GetOrigin(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(labels.GetDirection(), ct.GetDirection(), rtol=0, atol=1e-12)
+    assert abs(ct.GetDirection()[4]) < 0.99  # the phantom really is oblique
+    assert set(np.unique(sitk.GetArrayFromImage(labels))) <= {0, 1, 2}
+
+    report = json.loads((tmp_path / "labels.json").read_text())
+    assert report["model"]["id"] == "tiny-liver" and report["postprocessed"] is True
+    voxel_ml = float(np.prod(ct.GetSpacing())) / 1000
+    array = sitk.GetArrayFromImage(labels)
+    assert report["liver_ml"] == pytest.approx(np.count_nonzero(array) * voxel_ml)
+    assert report["tumour_count"] == len(report["tumour_volumes_ml"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.json", "labels.nrrd"]
+
+
+def test_tampered_weights_are_refused_with_exit_code_4(seg_bundle: Path, oblique_ct: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    for item in seg_bundle.iterdir():
+        (bundle / item.name).write_bytes(item.read_bytes())
+    weights = bundle / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    run = _condswin("segment", oblique_ct, tmp_path / "out.nii.gz", "--model", bundle)
+    assert run.returncode == 4
+    assert "sha256 mismatch" in run.stderr and str(weights) in run.stderr
+    assert not (tmp_path / "out.nii.gz").exists()
+
+
+def test_sigterm_cancels_and_leaves_no_output(tmp_path: Path) -> None:
+    card = card_template("slow", "segmentation", training_data="none: test model", training_command="pytest")
+    card["input"].update(size=[384, 384])  # large model grid: each slice takes long enough to be interrupted
+    save_bundle(build_model("unet", 1, 3, chans=8, num_pool_layers=2), card, tmp_path / "slow")
+    ct, _ = make_phantom(1, shape=(32, 32, 60), spacing=(1.0, 1.0, 2.0), num_tumours=0)
+    write_image(ct, tmp_path / "ct.nii.gz")
+    out = tmp_path / "out" / "labels.nii.gz"
+    command = [sys.executable, "-m", "condswin", "segment", str(tmp_path / "ct.nii.gz"), str(out), "--model",
+               str(tmp_path / "slow"), "--progress", "json", "--batch-size", "1", "--threads", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 90
+        for line in process.stdout:
+            if json.loads(line)["stage"] == "infer" or time.monotonic() > deadline:
+                break
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130
+    assert json.loads(stdout.splitlines()[-1])["stage"] == "cancelled"
+    assert not out.exists()
+    leftovers = [p.name for p in out.parent.iterdir()] if out.parent.exists() else []
+    assert leftovers == []  # no temporary files either
+
+
+def test_batch_reports_a_corrupt_input_and_processes_the_others(seg_bundle: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for seed, name in ((1, "a.nii.gz"), (2, "b.nrrd")):
+        ct, _ = make_phantom(seed, shape=(24, 24, 8), spacing=(1.5, 1.5, 4.0), num_tumours=0)
+        write_image(ct, inputs / name)
+    (inputs / "broken.nii.gz").write_bytes(b"\x1f\x8b" + os.urandom(300))
+    (inputs / "notes.txt").write_text("not an image")
+    run = _condswin("segment", inputs, tmp_path / "out", "--model", seg_bundle, "--progress", "json")
+    assert run.returncode == 1, run.stderr
+    lines = _json_lines(run.stdout)
+    errors = [line for line in lines if line["stage"] == "error"]
+    assert len(errors) == 1 and errors[0]["file"].endswith("broken.nii.gz") and errors[0]["code"] == 3
+    assert "broken.nii.gz" in errors[0]["message"]
+    summary = lines[-1]
+    assert summary["stage"] == "summary" and (summary["done"], summary["total"]) == (2, 3)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.json", "a.nii.gz", "b.json", "b.nii.gz"]
+
+
+def test_console_script_and_help(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("condswin")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "condswin"]
+    run = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=60, env=_env())
+    assert run.returncode == 0 and "exit codes:" in run.stdout and "130" in run.stdout
+    run = subprocess.run([*command, "segment"], capture_output=True, text=True, timeout=60, env=_env())
+    assert run.returncode == 2 and "IN" in run.stderr

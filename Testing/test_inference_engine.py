@@ -1,0 +1,226 @@
+"""Slice engine: orientation, normalisation, resampling, batching, OOM fallback, cancel, geometry."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from torch import nn
+
+from condswin.bundles import card_template
+from condswin.inference import (
+    InferenceCancelled,
+    InferenceOptions,
+    ModelContract,
+    SliceEngine,
+    SliceLayout,
+    predict_volume,
+    resolve_device,
+    robust_range,
+    segment_image,
+)
+from condswin.inference.device import is_out_of_memory
+from condswin.models import build_model
+
+
+def _contract(task: str = "segmentation", **input_changes) -> ModelContract:
+    card = card_template("t", task, training_data="x", training_command="y")
+    card["input"].update(input_changes)
+    card["out_channels"] = 3 if task == "segmentation" else 1
+    return ModelContract.from_card(card)
+
+
+class Recorder(nn.Module):
+    """Parameter-free stand-in network: records input shapes, returns a fixed function of its input."""
+
+    def __init__(self, out_channels: int, fail_above: int | None = None, fail_off_cpu: bool = False):
+        super().__init__()
+        self.out_channels = out_channels
+        self.fail_above = fail_above
+        self.fail_off_cpu = fail_off_cpu
+        self.calls: list[tuple[int, ...]] = []
+        self.devices: list[str] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fail_off_cpu and x.device.type != "cpu":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        if self.fail_above is not None and x.shape[0] > self.fail_above:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        self.calls.append(tuple(x.shape))
+        self.devices.append(x.device.type)
+        if self.out_channels == 1:
+            return x[:, :1] * 1.0  # identity image model
+        # class scores: background where x < 0.3, class 1 for 0.3-0.7, class 2 above
+        return torch.cat([0.3 - x, 0.2 - (x - 0.5).abs(), x - 0.7], dim=1)
+
+
+def _expected_labels(hu: np.ndarray, low: float = -100.0, high: float = 400.0) -> np.ndarray:
+    x = np.clip((hu.astype(np.float32) - low) / (high - low), 0, 1)
+    scores = np.stack([0.3 - x, 0.2 - np.abs(x - 0.5), x - 0.7])
+    return scores.argmax(0).astype(np.uint8)
+
+
+def _oblique_image(shape_zyx=(5, 12, 10), spacing=(0.7, 0.9, 3.0), seed: int = 0) -> sitk.Image:
+    rng = np.random.default_rng(seed)
+    image = sitk.GetImageFromArray(rng.integers(-300, 600, size=shape_zyx).astype(np.int16))
+    image.SetSpacing(spacing)
+    image.SetOrigin((-12.5, 40.25, -301.0))
+    angle = np.deg2rad(17.0)
+    c, s = np.cos(angle), np.sin(angle)
+    image.SetDirection((c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 1.0))
+    return image
+
+
+def test_axial_slices_do_not_depend_on_storage_order() -> None:
+    """The same anatomy stored with permuted and reversed axes gives the same axial slices."""
+    rng = np.random.default_rng(1)
+    canonical = sitk.GetImageFromArray(rng.normal(size=(4, 6, 5)).astype(np.float32))
+    canonical.SetSpacing((0.8, 0.9, 2.5))
+    reference = SliceLayout.from_image(canonical, "axial")
+    expected = reference.slices(sitk.GetArrayFromImage(canonical))
+    for order, flips in [((1, 0, 2), (True, False, False)), ((2, 0, 1), (False, True, True)), ((0, 1, 2), (True, True, False))]:
+        stored = sitk.Flip(sitk.PermuteAxes(canonical, order), flips)  # physically the same image
+        layout = SliceLayout.from_image(stored, "axial")
+        assert layout.spacing == reference.spacing
+        np.testing.assert_array_equal(layout.slices(sitk.GetArrayFromImage(stored)), expected)
+
+
+def test_slice_views_write_back_into_the_volume() -> None:
+    layout = SliceLayout(axes=(1, 0, 2), flip_rows=True, flip_columns=False, spacing=(1.0, 1.0))
+    volume = np.zeros((3, 4, 5))
+    layout.slices(volume)[2] = np.arange(15).reshape(3, 5)
+    np.testing.assert_array_equal(volume[:, 2, :], np.arange(15).reshape(3, 5)[::-1])
+
+
+def test_segmentation_keeps_exact_geometry_and_labels_per_voxel() -> None:
+    image = _oblique_image()
+    card = card_template("t", "segmentation", training_data="x", training_command="y")
+    card.update(out_channels=3)
+    card["input"]["size"] = None
+    card["output"]["postprocess"] = "none"
+    result = segment_image(image, Recorder(3), card, InferenceOptions(device="cpu", batch_size=2))
+    labels = result.labels
+    assert labels.GetPixelID() == sitk.sitkUInt8
+    assert labels.GetSize() == image.GetSize()
+    assert labels.GetSpacing() == image.GetSpacing()
+    assert labels.GetOrigin() == image.GetOrigin()
+    assert labels.GetDirection() == image.GetDirection()
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(labels), _expected_labels(sitk.GetArrayFromImage(image)))
+
+
+def test_batches_are_bounded_and_results_batch_independent() -> None:
+    image = _oblique_image(shape_zyx=(7, 12, 10))
+    card = card_template("t", "segmentation", training_data="x", training_command="y")
+    card.update(out_channels=3)
+    results = []
+    for batch in (1, 3, 8):
+        model = Recorder(3)
+        array, info = predict_volume(image, model, card, InferenceOptions(device="cpu", batch_size=batch))
+        assert max(shape[0] for shape in model.calls) <= batch
+        assert sum(shape[0] for shape in model.calls) == 7
+        assert all(shape[-2:] == (256, 256) for shape in model.calls)  # the card's fixed in-plane size
+        assert array.dtype == np.uint8 and info.batch_size == batch
+        results.append(array)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+
+
+def test_pixel_size_resamples_to_the_model_grid_and_back() -> None:
+    contract = _contract("denoising", pixel_size_mm=[1.0, 2.0])
+    assert contract.model_grid((40, 30), (0.5, 1.0)) == (20, 15)
+    model = Recorder(1)
+    slices = np.tile(np.linspace(0, 100, 30, dtype=np.float32), (2, 40, 1))
+    out = np.zeros_like(slices)
+    SliceEngine(model, contract, InferenceOptions(device="cpu")).run(slices, out, (0.5, 1.0), contract.normalization.fit(slices))
+    assert model.calls == [(2, 1, 20, 15)]
+    assert out.shape == slices.shape
+    # an identity network through down- and up-sampling keeps a linear ramp up to interpolation at the borders
+    np.testing.assert_allclose(out[:, :, 3:-3], slices[:, :, 3:-3], rtol=0, atol=1.0)
+
+
+def test_percentile_normalisation_is_inverted_for_image_outputs() -> None:
+    contract = _contract("denoising")
+    rng = np.random.default_rng(2)
+    volume = rng.gamma(2.0, 50.0, size=(3, 16, 16)).astype(np.float32)
+    fitted = contract.normalization.fit(volume)
+    lo, hi = robust_range(volume, 0.5, 99.5)
+    assert fitted == pytest.approx((lo, hi - lo))
+    out = np.zeros_like(volume)
+    SliceEngine(Recorder(1), contract, InferenceOptions(device="cpu", batch_size=2)).run(volume, out, (1.0, 1.0), fitted)
+    np.testing.assert_allclose(out, volume, rtol=1e-5, atol=1e-3)
+
+
+def test_out_of_memory_halves_the_batch_and_gives_the_same_result() -> None:
+    contract = _contract("segmentation", size=None)
+    slices = np.random.default_rng(3).integers(-200, 500, size=(9, 8, 8)).astype(np.int16)
+    reference = np.zeros(slices.shape, np.uint8)
+    SliceEngine(Recorder(3), contract, InferenceOptions(device="cpu", batch_size=8)).run(slices, reference, (1.0, 1.0))
+    notes: list[str] = []
+    model = Recorder(3, fail_above=2)
+    out = np.zeros(slices.shape, np.uint8)
+    info = SliceEngine(model, contract, InferenceOptions(device="cpu", batch_size=8, progress=lambda d, t, m: m and notes.append(m))).run(
+        slices, out, (1.0, 1.0))
+    np.testing.assert_array_equal(out, reference)
+    assert info.batch_size == 2 and max(s[0] for s in model.calls) == 2
+    assert len(notes) == 2 and "retrying with 4" in notes[0] and "retrying with 2" in notes[1]
+
+
+def test_out_of_memory_at_batch_one_falls_back_to_the_cpu() -> None:
+    # "meta" stands in for an accelerator: the parameter-free model refuses to run anywhere but on the CPU.
+    contract = _contract("segmentation", size=None)
+    slices = np.random.default_rng(4).integers(-200, 500, size=(5, 8, 8)).astype(np.int16)
+    model = Recorder(3, fail_off_cpu=True)
+    out = np.zeros(slices.shape, np.uint8)
+    info = SliceEngine(model, contract, InferenceOptions(device=torch.device("meta"), batch_size=4)).run(slices, out, (1.0, 1.0))
+    assert info.device == "cpu" and set(model.devices) == {"cpu"}
+    assert any("continuing on the CPU" in m for m in info.messages)
+    np.testing.assert_array_equal(out, _expected_labels(slices))
+    with pytest.raises(torch.OutOfMemoryError):  # on the CPU there is nowhere left to go
+        SliceEngine(Recorder(3, fail_above=0), contract, InferenceOptions(device="cpu", batch_size=2)).run(slices, out, (1.0, 1.0))
+
+
+def test_cancel_stops_within_one_batch_and_writes_nothing_more() -> None:
+    contract = _contract("segmentation", size=None)
+    slices = np.zeros((10, 8, 8), np.int16)
+    out = np.full(slices.shape, 7, np.uint8)
+    flag = threading.Event()
+    model = Recorder(3)
+    options = InferenceOptions(device="cpu", batch_size=3, cancel=flag, progress=lambda d, t, m: flag.set())
+    with pytest.raises(InferenceCancelled, match="after 3 of 10"):
+        SliceEngine(model, contract, options).run(slices, out, (1.0, 1.0))
+    assert len(model.calls) == 1
+    assert (out[:3] == 0).all() and (out[3:] == 7).all()
+
+
+def test_real_network_runs_deterministically_on_an_anisotropic_volume() -> None:
+    torch.manual_seed(0)
+    model = build_model("swin_unet_1l", 1, 3, embed_dim=16, num_heads=(2, 4), mlp_hidden=32, window_size=4)
+    card = card_template("t", "segmentation", training_data="x", training_command="y")
+    card.update(out_channels=3)
+    card["input"].update(size=None, pixel_size_mm=[1.5, 1.5])
+    image = _oblique_image(shape_zyx=(3, 20, 18), spacing=(1.1, 0.8, 4.0))
+    first, _ = predict_volume(image, model, card, InferenceOptions(device="cpu", batch_size=2))
+    second, _ = predict_volume(image, model, card, InferenceOptions(device="cpu", batch_size=2))
+    np.testing.assert_array_equal(first, second)
+    assert first.shape == sitk.GetArrayViewFromImage(image).shape
+
+
+def test_device_resolution_and_oom_detection() -> None:
+    assert resolve_device("auto").type in ("cuda", "mps", "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("tpu-ish")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
+    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory"))
+    assert is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)"))
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
+
+
+def test_model_output_of_the_wrong_shape_is_an_error() -> None:
+    contract = _contract("segmentation", size=None)
+    with pytest.raises(ValueError, match="model output has shape"):
+        SliceEngine(Recorder(1), contract, InferenceOptions(device="cpu")).run(np.zeros((1, 8, 8), np.int16), np.zeros((1, 8, 8), np.uint8), (1.0, 1.0))
