@@ -157,3 +157,32 @@ def test_console_script_and_help(tmp_path: Path) -> None:
     assert run.returncode == 0 and "exit codes:" in run.stdout and "130" in run.stdout
     run = subprocess.run([*command, "segment"], capture_output=True, text=True, timeout=60, env=_env())
     assert run.returncode == 2 and "IN" in run.stderr
+
+
+def test_mri_commands_in_subprocesses(tmp_path: Path) -> None:
+    """reconstruct on a fastMRI-schema file and denoise on MR with synthetic Rician noise, as Slicer runs them."""
+    from condswin.mri.fastmri import write
+    from condswin.mri.kspace import simulate_singlecoil_kspace
+    from condswin.mri.noise import add_rician
+
+    yy, xx = np.mgrid[-1:1:32j, -1:1:32j]
+    volume = np.stack([100.0 * ((xx / 0.7) ** 2 + (yy / (0.6 + 0.1 * k)) ** 2 < 1) for k in range(3)]).astype(np.float32)
+    kspace = simulate_singlecoil_kspace(volume, seed=0, kspace_shape=(40, 36))
+    write(tmp_path / "file1001.h5", kspace * np.isin(np.arange(36), np.r_[16:20, 0:36:3]), mask=np.isin(np.arange(36), np.r_[16:20, 0:36:3]))
+    card = card_template("tiny-recon", "reconstruction", training_data="none: test model", training_command="pytest")
+    save_bundle(build_model("unet", 1, 1, chans=4, num_pool_layers=2), card, tmp_path / "recon")
+    run = _condswin("reconstruct", tmp_path / "file1001.h5", tmp_path / "rec.nii.gz", "--model", tmp_path / "recon", "--progress", "json")
+    assert run.returncode == 0, run.stderr
+    lines = _json_lines(run.stdout)
+    result = next(line for line in lines if line["stage"] == "result")["result"]
+    assert result["mask_from_file"] is True and result["metrics"] == {}  # a test file: its own mask, no target
+    assert sitk.ReadImage(str(tmp_path / "rec.nii.gz")).GetSize() == (36, 40, 3)  # no header recon size: k-space grid
+
+    image = sitk.GetImageFromArray(add_rician(volume, 0.1, seed=2))
+    image.SetSpacing((0.9, 0.9, 5.0))
+    write_image(image, tmp_path / "noisy.nrrd")
+    run = _condswin("denoise", tmp_path / "noisy.nrrd", tmp_path / "den.nrrd", "--method", "median", "--progress", "json")
+    assert run.returncode == 0, run.stderr
+    denoise_lines = [line for line in _json_lines(run.stdout) if line["stage"] == "denoise"]
+    assert [line["done"] for line in denoise_lines] == [1, 2, 3]
+    assert sitk.ReadImage(str(tmp_path / "den.nrrd")).GetSpacing() == pytest.approx((0.9, 0.9, 5.0))

@@ -111,11 +111,14 @@ class SliceEngine:
         self.info = RunInfo(device=str(self.device), batch_size=self.batch_size)
 
     def _place_model(self) -> None:
-        self.model.to(self.device)
-        wanted = self.options.channels_last
-        self.channels_last = prefers_channels_last(self.model, self.device) if wanted is None else bool(wanted)
-        if self.channels_last:
-            self.model.to(memory_format=torch.channels_last)
+        # Moved outside inference mode (an OOM fallback happens inside it): parameters moved in inference mode
+        # would become inference tensors, which the same model could not use for training afterwards.
+        with torch.inference_mode(False):
+            self.model.to(self.device)
+            wanted = self.options.channels_last
+            self.channels_last = prefers_channels_last(self.model, self.device) if wanted is None else bool(wanted)
+            if self.channels_last:
+                self.model.to(memory_format=torch.channels_last)
 
     def _notify(self, message: str, done: int, total: int) -> None:
         LOGGER.warning(message)
