@@ -224,3 +224,31 @@ def test_model_output_of_the_wrong_shape_is_an_error() -> None:
     contract = _contract("segmentation", size=None)
     with pytest.raises(ValueError, match="model output has shape"):
         SliceEngine(Recorder(1), contract, InferenceOptions(device="cpu")).run(np.zeros((1, 8, 8), np.int16), np.zeros((1, 8, 8), np.uint8), (1.0, 1.0))
+
+
+def test_memory_is_bounded_by_the_batch_not_the_volume() -> None:
+    """numpy memory of a run: the uint8 labelmap plus a few batches, never a float copy of the volume."""
+    import tracemalloc
+
+    card = card_template("t", "segmentation", training_data="x", training_command="y")
+    card.update(out_channels=3)
+    card["input"]["size"] = None
+    image = sitk.GetImageFromArray(np.random.default_rng(5).integers(-500, 500, size=(64, 256, 256)).astype(np.int16))
+    options = InferenceOptions(device="cpu", batch_size=4)
+    predict_volume(sitk.GetImageFromArray(np.zeros((2, 8, 8), np.int16)), Recorder(3), card, options)  # lazy imports
+    tracemalloc.start()
+    try:
+        labels, _ = predict_volume(image, Recorder(3), card, options)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    float_volume = labels.size * 4
+    assert labels.dtype == np.uint8
+    assert peak < labels.nbytes + float_volume // 4  # one float32 copy of the volume alone would be 4x labels
+
+
+def test_fast_argmax_matches_torch_including_ties() -> None:
+    from condswin.inference.engine import _argmax_labels
+
+    scores = torch.randint(0, 3, (4, 5, 16, 16)).float()  # many exact ties: the first maximum must win
+    np.testing.assert_array_equal(_argmax_labels(scores).numpy(), scores.argmax(dim=1).numpy().astype(np.uint8))

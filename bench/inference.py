@@ -147,8 +147,9 @@ def main() -> None:
         write_image(ct, tmp / "ct.nii.gz")
         for spec in filter(None, args.seg_models.split(",")):
             arch, _, size = spec.partition(":")
-            save_bundle(build_model(arch, 1, 3), _seg_card(int(size or 256)), tmp / f"seg-{arch}")
-            run = _run([*cli, "segment", str(tmp / "ct.nii.gz"), str(tmp / f"seg-{arch}.nii.gz"), "--model", str(tmp / f"seg-{arch}"), *common])
+            name = f"seg-{arch}-{size or 256}"
+            save_bundle(build_model(arch, 1, 3), _seg_card(int(size or 256)), tmp / name)
+            run = _run([*cli, "segment", str(tmp / "ct.nii.gz"), str(tmp / f"{name}.nii.gz"), "--model", str(tmp / name), *common])
             results["cases"].append({"case": f"segment 512x512x{args.slices} CT", "model": f"{arch} at {size or 256}^2 (untrained)", **run})
             print(json.dumps(results["cases"][-1]), flush=True)
 

@@ -180,8 +180,9 @@ class StagedOutputs:
     temporary file, so nothing of an unfinished job is left behind.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_write: Optional[Callable[[Path], None]] = None) -> None:
         self._staged: list[tuple[Path, Path]] = []
+        self._on_write = on_write
 
     def __enter__(self) -> "StagedOutputs":
         return self
@@ -194,6 +195,8 @@ class StagedOutputs:
             final.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise OutputError(f"{final.parent}: cannot create the output folder: {err}") from err
+        if self._on_write is not None:
+            self._on_write(final)
         # The temporary name ends with the real one so that writers choose the format from the suffix.
         tmp = final.parent / f".tmp-{uuid.uuid4().hex[:12]}-{final.name}"
         self._staged.append((tmp, final))
@@ -291,9 +294,9 @@ def run_jobs(
         reporter.event("start", index, len(jobs), f"{job.input}", file=str(job.input))
         started = time.perf_counter()
         try:
-            with StagedOutputs() as staged:
+            announce = lambda final, job=job: reporter.event("write", message=f"writing {final}", file=str(job.input))  # noqa: E731
+            with StagedOutputs(on_write=announce) as staged:
                 summary = process(job, staged)
-                reporter.event("write", index, len(jobs), f"writing {job.outputs['image']}", file=str(job.input))
                 staged.commit()
         except Exception as exc:  # noqa: BLE001 - every failure of one input is reported, then classified
             code = exit_code_for(exc)

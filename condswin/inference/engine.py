@@ -82,6 +82,21 @@ class RunInfo:
     messages: list[str] = field(default_factory=list)
 
 
+def _argmax_labels(scores: torch.Tensor) -> torch.Tensor:
+    """Class index of the largest score over dim 1 as uint8, the first one on ties (like ``argmax``).
+
+    A running comparison over the few classes is ~25x faster on the CPU than ``argmax(dim=1)``, whose
+    reduction over a strided middle dimension dominated the post-model time of a 512² batch.
+    """
+    best = scores[:, 0].clone()
+    labels = torch.zeros(best.shape, dtype=torch.uint8, device=scores.device)
+    for index in range(1, scores.shape[1]):
+        better = scores[:, index] > best
+        labels[better] = index
+        torch.maximum(best, scores[:, index], out=best)
+    return labels
+
+
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize of (b, c, h, w); antialiased when shrinking so thin structures are not aliased away."""
     if tuple(x.shape[-2:]) == tuple(size):
@@ -163,7 +178,7 @@ class SliceEngine:
             if y.shape[1] == 1:
                 labels = (y[:, 0] > 0).to(torch.uint8) * int(self.contract.label_values[0])
             else:
-                labels = y.argmax(dim=1).to(torch.uint8)
+                labels = _argmax_labels(y)
             return labels.cpu().numpy()
         image = torch.hypot(y[:, 0], y[:, 1]) if self.contract.output_representation == "complex" else y[:, 0]
         image = image.cpu().numpy().astype(np.float32)
