@@ -112,5 +112,5 @@ def _table(bundles: list[Any]) -> str:
         lines.append("No model bundles found: no trained models are embedded in Resources/Models yet. Pass --model PATH "
                      f"to segment/reconstruct, or list bundle folders in {MODEL_PATH_ENV}.")
     lines.append(f"Classical denoising methods (no model needed): {', '.join(list_methods())}")
-    lines.append(f"Reconstruction baseline (no model needed): --model zero-filled")
+    lines.append("Reconstruction baseline (no model needed): --model zero-filled")
     return "\n".join(lines)
