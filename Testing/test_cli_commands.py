@@ -1,4 +1,4 @@
-"""The commands run in-process through ``condswin.cli.main`` (fast): reconstruct, denoise, evaluate, models,
+"""The commands run in-process through ``condswin.cli.main()`` (fast): reconstruct, denoise, evaluate, models,
 output rules and exit codes. End-to-end runs in separate processes are in ``test_cli_subprocess.py``."""
 from __future__ import annotations
 

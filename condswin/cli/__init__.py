@@ -8,7 +8,7 @@ codes. Documented for users in ``docs/cli.md``.
 
 def main(argv=None) -> int:
     """Entry point of the ``condswin`` script and ``python -m condswin``; returns the exit code."""
-    from condswin.cli.main import main as _main
+    from condswin.cli.app import main as _main
 
     return _main(argv)
 
