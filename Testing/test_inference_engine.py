@@ -194,23 +194,6 @@ def test_cancel_stops_within_one_batch_and_writes_nothing_more() -> None:
     assert (out[:3] == 0).all() and (out[3:] == 7).all()
 
 
-@pytest.fixture()
-def _fresh_window_layouts():
-    """Drop the Swin window layouts this test caches under ``inference_mode``.
-
-    ``condswin.models.windows.window_layout`` is an ``lru_cache`` whose tensors, when first built inside
-    ``torch.inference_mode()``, are inference tensors; a later *training* forward at the same resolution
-    in the same process then fails ("Inference tensors cannot be saved for backward"). The fix belongs in
-    the cache (build the tensors under ``torch.inference_mode(False)``); until then this keeps the other
-    test modules independent of this one.
-    """
-    from condswin.models.windows import window_layout
-
-    yield
-    window_layout.cache_clear()
-
-
-@pytest.mark.usefixtures("_fresh_window_layouts")
 def test_real_network_runs_deterministically_on_an_anisotropic_volume() -> None:
     torch.manual_seed(0)
     model = build_model("swin_unet_1l", 1, 3, embed_dim=16, num_heads=(2, 4), mlp_hidden=32, window_size=4)

@@ -125,3 +125,16 @@ def test_unknown_names_and_keys_are_value_errors():
         build_model("cswin_light_1l", router="heavy")
     with pytest.raises(ValueError, match="in_channels must be a positive integer"):
         build_model("swin_unet_1l", in_channels=0)
+
+
+def test_training_after_inference_at_the_same_resolution():
+    """Cached window layouts first built under inference_mode must not poison a later training pass."""
+    from condswin.models.windows import window_layout
+
+    window_layout.cache_clear()
+    model = build_model("cswin_light_1l", **{**TINY, "depths": (2,), "num_heads": (2, 4)})
+    x = torch.randn(1, 1, 36, 44)
+    with torch.inference_mode():
+        model.eval()(x)
+    model.train()(x).mean().backward()
+    assert model.patch_embed.proj.weight.grad is not None

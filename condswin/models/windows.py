@@ -101,6 +101,13 @@ class WindowLayout:
 @lru_cache(maxsize=64)
 def window_layout(h: int, w: int, window: int, shift: int, device: torch.device) -> WindowLayout:
     """The cached :class:`WindowLayout` for an (h, w) map; padding goes at the bottom/right before the shift."""
+    # Built outside inference mode even when first asked for inside it: the cached tensors are shared
+    # with later training passes, which may not save inference tensors for backward.
+    with torch.inference_mode(False):
+        return _build_window_layout(h, w, window, shift, device)
+
+
+def _build_window_layout(h: int, w: int, window: int, shift: int, device: torch.device) -> WindowLayout:
     hp, wp = -(-h // window) * window, -(-w // window) * window
     source = torch.full((hp, wp), -1, dtype=torch.long)  # flat index of the real token, −1 for padding
     source[:h, :w] = torch.arange(h * w).view(h, w)
