@@ -22,7 +22,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-__all__ = ["postprocess_labels", "largest_component", "label_array"]
+__all__ = ["postprocess_labels", "largest_component", "fill_enclosed_holes", "label_array"]
 
 LabelMap = TypeVar("LabelMap", np.ndarray, sitk.Image)
 
@@ -77,6 +77,32 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return components == int(np.argmax(sizes))
 
 
+def fill_enclosed_holes(mask: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_fill_holes`` of a mask, computed only on the mask's bounding box.
+
+    Holes (background not connected to the array border, face connectivity) can only lie inside the
+    bounding box, and a one-voxel background margin around it connects every outside region to the box's
+    border. On a liver in a 512×512×200 CT this takes a fraction of a second instead of seconds.
+
+    Args:
+        mask: boolean array (2-D or 3-D); not modified.
+
+    Returns:
+        A new boolean array with every enclosed background region set.
+    """
+    found = ndimage.find_objects(mask.astype(np.uint8))
+    filled = mask.copy()
+    if not found or found[0] is None:
+        return filled
+    box = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(found[0], mask.shape))
+    sub = mask[box]
+    background, _ = ndimage.label(~sub)
+    faces = np.concatenate([np.moveaxis(background, axis, 0)[[0, -1]].ravel() for axis in range(sub.ndim)])
+    outside = np.isin(background, np.unique(faces[faces > 0]))
+    filled[box] |= ~sub & ~outside
+    return filled
+
+
 def postprocess_labels(
     labels: LabelMap,
     spacing: Sequence[float] | None = None,
@@ -108,7 +134,7 @@ def postprocess_labels(
 
     organ = largest_component(array > BACKGROUND)
     if fill_holes:
-        organ = ndimage.binary_fill_holes(organ)
+        organ = fill_enclosed_holes(organ)
     tumour = (array == TUMOUR) & organ
     if min_tumour_ml > 0 and tumour.any():
         structure = ndimage.generate_binary_structure(tumour.ndim, tumour.ndim)
