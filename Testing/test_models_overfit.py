@@ -64,6 +64,10 @@ CASES = {
     "unet_dctd_a": dict(task="denoising", overrides=dict(decoder_channels=(32, 16, 16, 8, 8)), lr=2e-3),
     "cdae": dict(task="denoising", overrides=dict(features=(16, 32)), lr=3e-3),
 }
+_TINY_SWIN = dict(embed_dim=16, depths=(2,), num_heads=(2, 4), window_size=4, mlp_hidden=32, routed_tokens=4,
+                  dropout=0.0)
+for _name in ("swin_unet_1l", "cswin_light_1l", "cswin_iter_1l"):
+    CASES[_name] = dict(task="segmentation", overrides=_TINY_SWIN, lr=3e-3)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
