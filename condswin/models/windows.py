@@ -109,25 +109,20 @@ def window_layout(h: int, w: int, window: int, shift: int, device: torch.device)
 
 def _build_window_layout(h: int, w: int, window: int, shift: int, device: torch.device) -> WindowLayout:
     hp, wp = -(-h // window) * window, -(-w // window) * window
-    source = torch.full((hp, wp), -1, dtype=torch.long)  # flat index of the real token, −1 for padding
-    source[:h, :w] = torch.arange(h * w).view(h, w)
+    rows, cols = torch.arange(hp), torch.arange(wp)
+    # Flat index of the token each slot reads (padding slots repeat the nearest edge token; any real token
+    # would do) and whether the slot is real, both laid out like the shifted, partitioned map.
+    source = rows.clamp(max=h - 1)[:, None] * w + cols.clamp(max=w - 1)[None, :]
+    real = (rows < h)[:, None] & (cols < w)[None, :]
     if shift:
         source = torch.roll(source, shifts=(-shift, -shift), dims=(0, 1))
-    slots = window_partition(source.view(1, hp, wp, 1), window).reshape(-1)  # (nW·N,)
-    valid = slots >= 0
-    gather_index = slots.clamp(min=0)
-    # Padding slots copy the last real token of their row/column block; any real token would do.
-    if not bool(valid.all()):
-        rows = torch.arange(hp).clamp(max=h - 1)
-        cols = torch.arange(wp).clamp(max=w - 1)
-        nearest = (rows[:, None] * w + cols[None, :])
-        if shift:
-            nearest = torch.roll(nearest, shifts=(-shift, -shift), dims=(0, 1))
-        gather_index = window_partition(nearest.view(1, hp, wp, 1), window).reshape(-1)
+        real = torch.roll(real, shifts=(-shift, -shift), dims=(0, 1))
+    gather_index = window_partition(source.view(1, hp, wp, 1), window).reshape(-1)  # (nW·N,)
+    valid = window_partition(real.view(1, hp, wp, 1), window).reshape(-1)
     scatter_index = torch.empty(h * w, dtype=torch.long)
-    scatter_index[slots[valid]] = torch.arange(slots.numel())[valid]
+    scatter_index[gather_index[valid]] = torch.arange(gather_index.numel())[valid]
 
-    nw = slots.numel() // (window * window)
+    nw = gather_index.numel() // (window * window)
     blocked = shift_region_mask(hp, wp, window, shift)
     valid_tokens = None
     if not bool(valid.all()):
