@@ -1,7 +1,7 @@
 """Window multi-head self-attention (W-MSA / SW-MSA) with a relative position bias, and the feed-forward MLP.
 
-Attention runs through ``scaled_dot_product_attention`` (fused kernels on CPU and GPU); the relative bias and
-the shift/padding mask are folded into one additive mask that broadcasts over the batch.
+Attention runs through ``scaled_dot_product_attention`` (fused kernels on CPU and GPU) on strided views of
+the qkv projection; the relative bias and the shift/padding mask are folded into one additive mask.
 """
 from __future__ import annotations
 
@@ -90,5 +90,5 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
         self.drop = nn.Dropout(drop)
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.fc2(self.drop(F.gelu(self.fc1(x)))))
