@@ -8,7 +8,7 @@ TORCH_INDEX_URL ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow bench clean-venv
+.PHONY: setup demo lint format test test-slow bench clean-venv
 
 setup: $(STAMP)
 
@@ -22,7 +22,16 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(PY) -m condswin.models
 
-test: $(STAMP)
+# The lint gate runs first: style drift fails CI like a failing test does.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)

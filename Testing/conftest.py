@@ -1,4 +1,5 @@
 """Shared pytest fixtures: deterministic torch, and the real samples in ../shared/data (skipped when absent)."""
+
 from __future__ import annotations
 
 from pathlib import Path

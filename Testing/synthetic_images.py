@@ -1,4 +1,5 @@
 """Small synthetic test images shared by several test modules."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,7 @@ from scipy import ndimage
 
 def brain_phantom(size: int = 128) -> np.ndarray:
     """Smooth synthetic head on a zero (air) background: scalp, brain, ventricles, a bright lesion; max 1."""
-    yy, xx = np.mgrid[-1:1:size * 1j, -1:1:size * 1j]
+    yy, xx = np.mgrid[-1 : 1 : size * 1j, -1 : 1 : size * 1j]
     head = (xx / 0.72) ** 2 + (yy / 0.88) ** 2 < 1
     brain = (xx / 0.62) ** 2 + (yy / 0.78) ** 2 < 1
     ventricles = ((np.abs(xx) - 0.12) / 0.08) ** 2 + (yy / 0.25) ** 2 < 1

@@ -1,4 +1,5 @@
 """Model bundles: card validation, save/load round trip, sha256 refusal, registry search and embedding."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,15 @@ def _card(card_id: str = "tiny-seg", task: str = "segmentation") -> dict:
 
 
 def _full_card(**changes) -> dict:
-    card = {**_card(), "architecture": "unet", "config": {"chans": 4}, "in_channels": 1, "out_channels": 3,
-            "weights": "model.safetensors", "sha256": "0" * 64}
+    card = {
+        **_card(),
+        "architecture": "unet",
+        "config": {"chans": 4},
+        "in_channels": 1,
+        "out_channels": 3,
+        "weights": "model.safetensors",
+        "sha256": "0" * 64,
+    }
     card.update(changes)
     return card
 
@@ -129,7 +137,11 @@ def test_validate_card_checks_the_contract() -> None:
     del no_terminology["output"]["labels"][0]["terminology"]["type"]
     with pytest.raises(BundleError, match="terminology.type"):
         validate_card(no_terminology)
-    recon = {**_full_card(), **card_template("r", "reconstruction", training_data="x", training_command="y"), "out_channels": 2}
+    recon = {
+        **_full_card(),
+        **card_template("r", "reconstruction", training_data="x", training_command="y"),
+        "out_channels": 2,
+    }
     with pytest.raises(BundleError, match="out_channels"):
         validate_card(recon)
 
@@ -167,7 +179,9 @@ def test_embedded_registry_is_valid_and_every_weight_matches() -> None:
     assert total < 60 * 2**20
 
 
-def test_resolve_by_id_from_the_environment_and_shadowing(seg_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resolve_by_id_from_the_environment_and_shadowing(
+    seg_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     other = tmp_path / "more"
     save_bundle(build_model("unet", 1, 3, chans=4, num_pool_layers=2), {**_card(), "version": "2"}, other / "seg-again")
     monkeypatch.setenv(MODEL_PATH_ENV, f"{seg_bundle}{__import__('os').pathsep}{other}")

@@ -1,5 +1,6 @@
 """The commands run in-process through ``condswin.cli.main()`` (fast): reconstruct, denoise, evaluate, models,
 output rules and exit codes. End-to-end runs in separate processes are in ``test_cli_subprocess.py``."""
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,11 @@ from condswin.mri.noise import add_rician
 
 
 def _mr_volume(slices: int = 3, size: int = 32) -> np.ndarray:
-    yy, xx = np.mgrid[-1:1:size * 1j, -1:1:size * 1j]
+    yy, xx = np.mgrid[-1 : 1 : size * 1j, -1 : 1 : size * 1j]
     head = ((xx / 0.75) ** 2 + (yy / 0.85) ** 2 < 1).astype(np.float32)
-    return np.stack([100.0 * head * (1.0 + 0.2 * k) + 60.0 * head * (np.abs(xx + 0.1 * k) < 0.25) for k in range(slices)])
+    return np.stack(
+        [100.0 * head * (1.0 + 0.2 * k) + 60.0 * head * (np.abs(xx + 0.1 * k) < 0.25) for k in range(slices)]
+    )
 
 
 def _image(array: np.ndarray, spacing=(0.9, 0.9, 4.0)) -> sitk.Image:
@@ -41,7 +44,9 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("bundles")
     paths = {}
     for task, out in (("segmentation", 3), ("reconstruction", 1), ("denoising", 1)):
-        card = card_template(f"tiny-{task}", task, training_data="none: freshly initialised test model", training_command="pytest")
+        card = card_template(
+            f"tiny-{task}", task, training_data="none: freshly initialised test model", training_command="pytest"
+        )
         if task == "segmentation":
             card["input"]["size"] = None
         save_bundle(build_model("unet", 1, out, chans=4, num_pool_layers=2), card, root / task)
@@ -60,15 +65,27 @@ def test_reconstruct_fastmri_file_with_target_writes_volume_and_metrics(tmp_path
     kspace = simulate_singlecoil_kspace(volume, seed=3, kspace_shape=(40, 36))
     target = np.abs(center_crop(ifft2c(kspace), (32, 32))).astype(np.float32)
     write(tmp_path / "file1000.h5", kspace, target=target, spacing=(3.0, 0.5, 0.7))
-    code, out, _ = _run(capsys, "reconstruct", tmp_path / "file1000.h5", tmp_path / "rec.nii.gz", "--model",
-                        bundles["reconstruction"], "--acceleration", "4", "--progress", "none")
+    code, out, _ = _run(
+        capsys,
+        "reconstruct",
+        tmp_path / "file1000.h5",
+        tmp_path / "rec.nii.gz",
+        "--model",
+        bundles["reconstruction"],
+        "--acceleration",
+        "4",
+        "--progress",
+        "none",
+    )
     assert code == 0
     image = sitk.ReadImage(str(tmp_path / "rec.nii.gz"))
     assert image.GetSize() == (32, 32, 3)
     np.testing.assert_allclose(image.GetSpacing(), (0.7, 0.5, 3.0), rtol=1e-6)  # header spacing, x = columns
     report = json.loads((tmp_path / "rec.json").read_text())
     assert report["model"]["id"] == "tiny-reconstruction" and report["mask_from_file"] is False
-    assert report["metrics"]["model"] == pytest.approx(reconstruction_metrics(target, sitk.GetArrayFromImage(image)), rel=1e-5)
+    assert report["metrics"]["model"] == pytest.approx(
+        reconstruction_metrics(target, sitk.GetArrayFromImage(image)), rel=1e-5
+    )
     assert "PSNR" in out and "zero-filled" in out
 
 
@@ -76,12 +93,26 @@ def test_reconstruct_mr_volume_zero_filled_keeps_geometry(tmp_path: Path, capsys
     source = _image(_mr_volume())
     source.SetDirection((0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0))
     write_image(source, tmp_path / "t1.nrrd")
-    code, _, _ = _run(capsys, "reconstruct", tmp_path / "t1.nrrd", tmp_path / "zf.mha", "--model", "zero-filled",
-                      "--acceleration", "8", "--mask", "equispaced_fraction")
+    code, _, _ = _run(
+        capsys,
+        "reconstruct",
+        tmp_path / "t1.nrrd",
+        tmp_path / "zf.mha",
+        "--model",
+        "zero-filled",
+        "--acceleration",
+        "8",
+        "--mask",
+        "equispaced_fraction",
+    )
     assert code == 0
     out = sitk.ReadImage(str(tmp_path / "zf.mha"))
     assert (out.GetSize(), out.GetSpacing(), out.GetOrigin(), out.GetDirection()) == (
-        source.GetSize(), source.GetSpacing(), source.GetOrigin(), source.GetDirection())
+        source.GetSize(),
+        source.GetSpacing(),
+        source.GetOrigin(),
+        source.GetDirection(),
+    )
     report = json.loads((tmp_path / "zf.json").read_text())
     assert report["model"] == "zero-filled" and report["acceleration"] > 4
     assert report["metrics"]["zero_filled"]["nmse"] > 0.0
@@ -92,26 +123,46 @@ def test_classical_denoise_with_reference_improves_and_reports(tmp_path: Path, c
     noisy = add_rician(clean, 0.08, seed=0)
     write_image(_image(clean), tmp_path / "clean.nii.gz")
     write_image(_image(noisy), tmp_path / "noisy.nii.gz")
-    code, out, _ = _run(capsys, "denoise", tmp_path / "noisy.nii.gz", tmp_path / "den.nii.gz", "--method", "tv",
-                        "--param", "weight_factor=0.8", "--noise", "rician", "--reference", tmp_path / "clean.nii.gz")
+    code, out, _ = _run(
+        capsys,
+        "denoise",
+        tmp_path / "noisy.nii.gz",
+        tmp_path / "den.nii.gz",
+        "--method",
+        "tv",
+        "--param",
+        "weight_factor=0.8",
+        "--noise",
+        "rician",
+        "--reference",
+        tmp_path / "clean.nii.gz",
+    )
     assert code == 0
     report = json.loads((tmp_path / "den.json").read_text())
     assert report["sigma_estimated"] is True and report["sigma"] > 0
     metrics = report["metrics"]
     assert metrics["denoised"]["psnr"] > metrics["input"]["psnr"] + 3.0
     denoised = sitk.ReadImage(str(tmp_path / "den.nii.gz"))
-    assert denoised.GetSpacing() == pytest.approx((0.9, 0.9, 4.0)) and denoised.GetOrigin() == pytest.approx((10.0, -20.0, 5.5))
+    assert denoised.GetSpacing() == pytest.approx((0.9, 0.9, 4.0)) and denoised.GetOrigin() == pytest.approx(
+        (10.0, -20.0, 5.5)
+    )
     assert "PSNR" in out
 
 
 def test_learned_denoise_and_parameter_checks(tmp_path: Path, bundles: dict, capsys) -> None:
     write_image(_image(add_rician(_mr_volume(), 0.05, seed=1)), tmp_path / "noisy.nii.gz")
-    code, _, _ = _run(capsys, "denoise", tmp_path / "noisy.nii.gz", tmp_path / "out.nii.gz", "--method", bundles["denoising"])
+    code, _, _ = _run(
+        capsys, "denoise", tmp_path / "noisy.nii.gz", tmp_path / "out.nii.gz", "--method", bundles["denoising"]
+    )
     assert code == 0
     assert json.loads((tmp_path / "out.json").read_text())["model"]["id"] == "tiny-denoising"
-    code, _, err = _run(capsys, "denoise", tmp_path / "noisy.nii.gz", tmp_path / "x.nii.gz", "--method", "nlm", "--param", "strength=2")
+    code, _, err = _run(
+        capsys, "denoise", tmp_path / "noisy.nii.gz", tmp_path / "x.nii.gz", "--method", "nlm", "--param", "strength=2"
+    )
     assert code == 2 and "strength" in err
-    code, _, err = _run(capsys, "denoise", tmp_path / "noisy.nii.gz", tmp_path / "x.nii.gz", "--method", bundles["segmentation"])
+    code, _, err = _run(
+        capsys, "denoise", tmp_path / "noisy.nii.gz", tmp_path / "x.nii.gz", "--method", bundles["segmentation"]
+    )
     assert code == 4 and "not a denoising model" in err
     assert not (tmp_path / "x.nii.gz").exists()
     assert NOISE_MODELS == LIBRARY_NOISE_MODELS
@@ -121,13 +172,31 @@ def test_existing_output_needs_overwrite_and_input_is_never_an_output(tmp_path: 
     ct, _ = make_phantom(0, shape=(16, 16, 8), spacing=(2.0, 2.0, 4.0), num_tumours=0)
     write_image(ct, tmp_path / "ct.nii.gz")
     (tmp_path / "seg.nii.gz").write_bytes(b"old")
-    code, _, err = _run(capsys, "segment", tmp_path / "ct.nii.gz", tmp_path / "seg.nii.gz", "--model", bundles["segmentation"])
+    code, _, err = _run(
+        capsys, "segment", tmp_path / "ct.nii.gz", tmp_path / "seg.nii.gz", "--model", bundles["segmentation"]
+    )
     assert code == 5 and "--overwrite" in err
     assert (tmp_path / "seg.nii.gz").read_bytes() == b"old"
-    code, _, _ = _run(capsys, "segment", tmp_path / "ct.nii.gz", tmp_path / "seg.nii.gz", "--model", bundles["segmentation"], "--overwrite")
+    code, _, _ = _run(
+        capsys,
+        "segment",
+        tmp_path / "ct.nii.gz",
+        tmp_path / "seg.nii.gz",
+        "--model",
+        bundles["segmentation"],
+        "--overwrite",
+    )
     assert code == 0 and sitk.ReadImage(str(tmp_path / "seg.nii.gz")).GetSize() == ct.GetSize()
     before = (tmp_path / "ct.nii.gz").read_bytes()
-    code, _, err = _run(capsys, "segment", tmp_path / "ct.nii.gz", tmp_path / "ct.nii.gz", "--model", bundles["segmentation"], "--overwrite")
+    code, _, err = _run(
+        capsys,
+        "segment",
+        tmp_path / "ct.nii.gz",
+        tmp_path / "ct.nii.gz",
+        "--model",
+        bundles["segmentation"],
+        "--overwrite",
+    )
     assert code == 2 and "cannot be an input" in err
     assert (tmp_path / "ct.nii.gz").read_bytes() == before
 
@@ -142,12 +211,18 @@ def test_segment_without_any_model_says_so(tmp_path: Path, capsys, monkeypatch: 
 
 
 def test_bad_inputs_and_usage_errors(tmp_path: Path, bundles: dict, capsys) -> None:
-    code, _, err = _run(capsys, "segment", tmp_path / "missing.nii.gz", tmp_path / "o.nii.gz", "--model", bundles["segmentation"])
+    code, _, err = _run(
+        capsys, "segment", tmp_path / "missing.nii.gz", tmp_path / "o.nii.gz", "--model", bundles["segmentation"]
+    )
     assert code == 3 and "missing.nii.gz" in err
     (tmp_path / "empty.nii.gz").write_bytes(b"")
-    code, _, err = _run(capsys, "segment", tmp_path / "empty.nii.gz", tmp_path / "o.nii.gz", "--model", bundles["segmentation"])
+    code, _, err = _run(
+        capsys, "segment", tmp_path / "empty.nii.gz", tmp_path / "o.nii.gz", "--model", bundles["segmentation"]
+    )
     assert code == 3 and "empty" in err
-    code, _, err = _run(capsys, "segment", tmp_path / "empty.nii.gz", tmp_path / "o.png", "--model", bundles["segmentation"])
+    code, _, err = _run(
+        capsys, "segment", tmp_path / "empty.nii.gz", tmp_path / "o.png", "--model", bundles["segmentation"]
+    )
     assert code == 2 and "unsupported output format" in err
     with pytest.raises(SystemExit) as exit_info:
         main(["reconstruct", "a.h5", "b.nii.gz", "--batch-size", "0"])
@@ -178,7 +253,16 @@ def test_evaluate_segmentation_folders_and_reconstruction(tmp_path: Path, capsys
         (tmp_path / folder).mkdir()
         write_image(image, tmp_path / folder / "segmentation-4.nii.gz")
     write_image(pred, tmp_path / "pred" / "segmentation-9.nii.gz")  # no reference: reported, not fatal
-    code, _, _ = _run(capsys, "evaluate", tmp_path / "pred", tmp_path / "ref", "--output", tmp_path / "metrics.json", "--progress", "json")
+    code, _, _ = _run(
+        capsys,
+        "evaluate",
+        tmp_path / "pred",
+        tmp_path / "ref",
+        "--output",
+        tmp_path / "metrics.json",
+        "--progress",
+        "json",
+    )
     assert code == 1
     results = json.loads((tmp_path / "metrics.json").read_text())
     assert results["failed"] == 1
@@ -209,8 +293,14 @@ def test_models_lists_bundles_from_the_search_path(tmp_path: Path, bundles: dict
 
 @pytest.mark.shared_data
 def test_real_samples_through_the_command_line(shared_data: Path, tmp_path: Path, bundles: dict, capsys) -> None:
-    code, _, _ = _run(capsys, "reconstruct", shared_data / "kspace" / "phantom_twix_gre_vcoil.h5", tmp_path / "rec.nrrd",
-                      "--model", "zero-filled")
+    code, _, _ = _run(
+        capsys,
+        "reconstruct",
+        shared_data / "kspace" / "phantom_twix_gre_vcoil.h5",
+        tmp_path / "rec.nrrd",
+        "--model",
+        "zero-filled",
+    )
     assert code == 0
     report = json.loads((tmp_path / "rec.json").read_text())
     assert report["shape"] == [1, 320, 320] and report["metrics"]["zero_filled"]["ssim"] > 0.3
@@ -219,4 +309,8 @@ def test_real_samples_through_the_command_line(shared_data: Path, tmp_path: Path
     assert code == 0
     source, labels = sitk.ReadImage(str(ct)), sitk.ReadImage(str(tmp_path / "seg.nii.gz"))
     assert (labels.GetSize(), labels.GetSpacing(), labels.GetOrigin(), labels.GetDirection()) == (
-        source.GetSize(), source.GetSpacing(), source.GetOrigin(), source.GetDirection())
+        source.GetSize(),
+        source.GetSpacing(),
+        source.GetOrigin(),
+        source.GetDirection(),
+    )

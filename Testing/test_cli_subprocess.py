@@ -3,6 +3,7 @@
 What a user (or the Slicer module) sees: exit codes, JSON progress lines, geometry of the outputs, refusal
 of tampered weights, cancellation by SIGTERM, batches with a corrupt input.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,9 @@ def _env() -> dict[str, str]:
 
 
 def _condswin(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "condswin", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=_env())
+    return subprocess.run(
+        [sys.executable, "-m", "condswin", *map(str, args)], capture_output=True, text=True, timeout=timeout, env=_env()
+    )
 
 
 def _json_lines(stdout: str) -> list[dict]:
@@ -43,7 +45,9 @@ def _json_lines(stdout: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def seg_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    card = card_template("tiny-liver", "segmentation", training_data="none: freshly initialised test model", training_command="pytest")
+    card = card_template(
+        "tiny-liver", "segmentation", training_data="none: freshly initialised test model", training_command="pytest"
+    )
     card["input"].update(size=None, pixel_size_mm=[1.5, 1.5])
     path = tmp_path_factory.mktemp("bundles") / "tiny-liver"
     save_bundle(build_model("unet", 1, 3, chans=4, num_pool_layers=2), card, path)
@@ -110,8 +114,22 @@ def test_sigterm_cancels_and_leaves_no_output(tmp_path: Path) -> None:
     ct, _ = make_phantom(1, shape=(32, 32, 60), spacing=(1.0, 1.0, 2.0), num_tumours=0)
     write_image(ct, tmp_path / "ct.nii.gz")
     out = tmp_path / "out" / "labels.nii.gz"
-    command = [sys.executable, "-m", "condswin", "segment", str(tmp_path / "ct.nii.gz"), str(out), "--model",
-               str(tmp_path / "slow"), "--progress", "json", "--batch-size", "1", "--threads", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "condswin",
+        "segment",
+        str(tmp_path / "ct.nii.gz"),
+        str(out),
+        "--model",
+        str(tmp_path / "slow"),
+        "--progress",
+        "json",
+        "--batch-size",
+        "1",
+        "--threads",
+        "1",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
     try:
         assert process.stdout is not None
@@ -166,12 +184,26 @@ def test_mri_commands_in_subprocesses(tmp_path: Path) -> None:
     from condswin.mri.noise import add_rician
 
     yy, xx = np.mgrid[-1:1:32j, -1:1:32j]
-    volume = np.stack([100.0 * ((xx / 0.7) ** 2 + (yy / (0.6 + 0.1 * k)) ** 2 < 1) for k in range(3)]).astype(np.float32)
+    volume = np.stack([100.0 * ((xx / 0.7) ** 2 + (yy / (0.6 + 0.1 * k)) ** 2 < 1) for k in range(3)]).astype(
+        np.float32
+    )
     kspace = simulate_singlecoil_kspace(volume, seed=0, kspace_shape=(40, 36))
-    write(tmp_path / "file1001.h5", kspace * np.isin(np.arange(36), np.r_[16:20, 0:36:3]), mask=np.isin(np.arange(36), np.r_[16:20, 0:36:3]))
+    write(
+        tmp_path / "file1001.h5",
+        kspace * np.isin(np.arange(36), np.r_[16:20, 0:36:3]),
+        mask=np.isin(np.arange(36), np.r_[16:20, 0:36:3]),
+    )
     card = card_template("tiny-recon", "reconstruction", training_data="none: test model", training_command="pytest")
     save_bundle(build_model("unet", 1, 1, chans=4, num_pool_layers=2), card, tmp_path / "recon")
-    run = _condswin("reconstruct", tmp_path / "file1001.h5", tmp_path / "rec.nii.gz", "--model", tmp_path / "recon", "--progress", "json")
+    run = _condswin(
+        "reconstruct",
+        tmp_path / "file1001.h5",
+        tmp_path / "rec.nii.gz",
+        "--model",
+        tmp_path / "recon",
+        "--progress",
+        "json",
+    )
     assert run.returncode == 0, run.stderr
     lines = _json_lines(run.stdout)
     result = next(line for line in lines if line["stage"] == "result")["result"]
@@ -181,7 +213,9 @@ def test_mri_commands_in_subprocesses(tmp_path: Path) -> None:
     image = sitk.GetImageFromArray(add_rician(volume, 0.1, seed=2))
     image.SetSpacing((0.9, 0.9, 5.0))
     write_image(image, tmp_path / "noisy.nrrd")
-    run = _condswin("denoise", tmp_path / "noisy.nrrd", tmp_path / "den.nrrd", "--method", "median", "--progress", "json")
+    run = _condswin(
+        "denoise", tmp_path / "noisy.nrrd", tmp_path / "den.nrrd", "--method", "median", "--progress", "json"
+    )
     assert run.returncode == 0, run.stderr
     denoise_lines = [line for line in _json_lines(run.stdout) if line["stage"] == "denoise"]
     assert [line["done"] for line in denoise_lines] == [1, 2, 3]

@@ -1,4 +1,5 @@
 """condswin.ct.datasets: LiTS and Decathlon discovery, case checks with errors naming the file."""
+
 from __future__ import annotations
 
 from pathlib import Path

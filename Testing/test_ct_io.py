@@ -1,4 +1,5 @@
 """condswin.ct.io: round trips keep pixels and geometry; bad files give errors naming the file."""
+
 from __future__ import annotations
 
 import gzip

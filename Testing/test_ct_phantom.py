@@ -1,4 +1,5 @@
 """condswin.ct.phantom: deterministic, plausible HU per tissue, clean LiTS labels, requested tumour count."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,7 +30,10 @@ def test_same_seed_same_phantom_different_seed_differs() -> None:
     np.testing.assert_array_equal(_array(ct_a), _array(ct_b))
     np.testing.assert_array_equal(_array(labels_a), _array(labels_b))
     assert (ct_a.GetSpacing(), ct_a.GetOrigin(), ct_a.GetDirection()) == (
-        ct_b.GetSpacing(), ct_b.GetOrigin(), ct_b.GetDirection())
+        ct_b.GetSpacing(),
+        ct_b.GetOrigin(),
+        ct_b.GetDirection(),
+    )
     ct_c, labels_c = make_phantom(12, shape=SMALL, spacing=ct_a.GetSpacing())
     assert not np.array_equal(_array(labels_a), _array(labels_c))  # different anatomy, not only noise
     assert not np.array_equal(_array(ct_a), _array(ct_c))
@@ -41,7 +45,11 @@ def test_types_and_shared_geometry() -> None:
     assert ct.GetSize() == (64, 80, 16)
     assert ct.GetSpacing() == (1.5, 1.5, 2.5)
     assert (labels.GetSize(), labels.GetSpacing(), labels.GetOrigin(), labels.GetDirection()) == (
-        ct.GetSize(), ct.GetSpacing(), ct.GetOrigin(), ct.GetDirection())
+        ct.GetSize(),
+        ct.GetSpacing(),
+        ct.GetOrigin(),
+        ct.GetDirection(),
+    )
     assert set(np.unique(_array(labels))) <= {0, 1, 2}
     hu = _array(ct)
     assert hu.min() >= -1024 and hu.max() <= 3071
@@ -84,9 +92,20 @@ def test_tissue_hu_is_plausible(phase: str) -> None:
 def test_anatomy_around_the_liver_is_present() -> None:
     case = generate_phantom(8, **TALL)
     present = set(np.unique(case.tissue).tolist())
-    for tissue in (Tissue.SKIN, Tissue.SUBCUTANEOUS_FAT, Tissue.MUSCLE, Tissue.VISCERAL_FAT, Tissue.LIVER,
-                   Tissue.SPLEEN, Tissue.KIDNEY_CORTEX, Tissue.AORTA, Tissue.IVC, Tissue.BONE_CORTICAL,
-                   Tissue.BONE_CANCELLOUS, Tissue.LUNG):
+    for tissue in (
+        Tissue.SKIN,
+        Tissue.SUBCUTANEOUS_FAT,
+        Tissue.MUSCLE,
+        Tissue.VISCERAL_FAT,
+        Tissue.LIVER,
+        Tissue.SPLEEN,
+        Tissue.KIDNEY_CORTEX,
+        Tissue.AORTA,
+        Tissue.IVC,
+        Tissue.BONE_CORTICAL,
+        Tissue.BONE_CANCELLOUS,
+        Tissue.LUNG,
+    ):
         assert tissue in present, tissue.name
     # Left-right: liver on the patient's right (LPS: negative x), spleen on the left.
     x = case.ct.GetOrigin()[0] + case.ct.GetSpacing()[0] * np.arange(case.ct.GetSize()[0])

@@ -1,4 +1,5 @@
 """condswin.ct.postprocess: largest liver kept, tumours only inside it, holes filled."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -82,7 +83,10 @@ def test_simpleitk_in_simpleitk_out_with_geometry_and_input_untouched() -> None:
     assert isinstance(out, sitk.Image)
     assert out.GetPixelID() == sitk.sitkUInt8
     assert (out.GetSpacing(), out.GetOrigin(), out.GetDirection()) == (
-        image.GetSpacing(), image.GetOrigin(), image.GetDirection())
+        image.GetSpacing(),
+        image.GetOrigin(),
+        image.GetDirection(),
+    )
     np.testing.assert_array_equal(sitk.GetArrayFromImage(out), postprocess_labels(labels))
     np.testing.assert_array_equal(sitk.GetArrayFromImage(image), before)
     with pytest.raises(ValueError, match="disagrees"):

@@ -1,4 +1,5 @@
 """condswin.ct.report: volumes checked against hand-computed numbers."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """condswin.ct.windowing: HU windows map linearly onto [0, 1] and clip outside."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,11 +1,11 @@
 """condswin.denoise: every method slice-wise on volumes, error reduction, Rician handling, parameters, bad input."""
+
 from __future__ import annotations
 
 import inspect
 
 import numpy as np
 import pytest
-
 from synthetic_images import brain_phantom as synthetic_brain
 
 from condswin.denoise import denoise, estimate_noise_sigma, list_methods, method_parameters
@@ -34,8 +34,19 @@ def noisy_volume() -> np.ndarray:
 
 
 def test_list_methods_covers_the_design():
-    expected = {"mean", "gaussian", "median", "wiener", "bilateral", "tv", "wavelet", "wavelet_cycle_spinning",
-                "nlm", "bm3d", "clahe"}
+    expected = {
+        "mean",
+        "gaussian",
+        "median",
+        "wiener",
+        "bilateral",
+        "tv",
+        "wavelet",
+        "wavelet_cycle_spinning",
+        "nlm",
+        "bm3d",
+        "clahe",
+    }
     assert set(list_methods()) == expected
     for name in expected:
         assert isinstance(method_parameters(name), dict)

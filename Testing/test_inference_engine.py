@@ -1,4 +1,5 @@
 """Slice engine: orientation, normalisation, resampling, batching, OOM fallback, cancel, geometry."""
+
 from __future__ import annotations
 
 import threading
@@ -80,7 +81,11 @@ def test_axial_slices_do_not_depend_on_storage_order() -> None:
     canonical.SetSpacing((0.8, 0.9, 2.5))
     reference = SliceLayout.from_image(canonical, "axial")
     expected = reference.slices(sitk.GetArrayFromImage(canonical))
-    for order, flips in [((1, 0, 2), (True, False, False)), ((2, 0, 1), (False, True, True)), ((0, 1, 2), (True, True, False))]:
+    for order, flips in [
+        ((1, 0, 2), (True, False, False)),
+        ((2, 0, 1), (False, True, True)),
+        ((0, 1, 2), (True, True, False)),
+    ]:
         stored = sitk.Flip(sitk.PermuteAxes(canonical, order), flips)  # physically the same image
         layout = SliceLayout.from_image(stored, "axial")
         assert layout.spacing == reference.spacing
@@ -133,7 +138,9 @@ def test_pixel_size_resamples_to_the_model_grid_and_back() -> None:
     model = Recorder(1)
     slices = np.tile(np.linspace(0, 100, 30, dtype=np.float32), (2, 40, 1))
     out = np.zeros_like(slices)
-    SliceEngine(model, contract, InferenceOptions(device="cpu")).run(slices, out, (0.5, 1.0), contract.normalization.fit(slices))
+    SliceEngine(model, contract, InferenceOptions(device="cpu")).run(
+        slices, out, (0.5, 1.0), contract.normalization.fit(slices)
+    )
     assert model.calls == [(2, 1, 20, 15)]
     assert out.shape == slices.shape
     # an identity network through down- and up-sampling keeps a linear ramp up to interpolation at the borders
@@ -148,7 +155,9 @@ def test_percentile_normalisation_is_inverted_for_image_outputs() -> None:
     lo, hi = robust_range(volume, 0.5, 99.5)
     assert fitted == pytest.approx((lo, hi - lo))
     out = np.zeros_like(volume)
-    SliceEngine(Recorder(1), contract, InferenceOptions(device="cpu", batch_size=2)).run(volume, out, (1.0, 1.0), fitted)
+    SliceEngine(Recorder(1), contract, InferenceOptions(device="cpu", batch_size=2)).run(
+        volume, out, (1.0, 1.0), fitted
+    )
     np.testing.assert_allclose(out, volume, rtol=1e-5, atol=1e-3)
 
 
@@ -160,8 +169,9 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_result() -> None:
     notes: list[str] = []
     model = Recorder(3, fail_above=2)
     out = np.zeros(slices.shape, np.uint8)
-    info = SliceEngine(model, contract, InferenceOptions(device="cpu", batch_size=8, progress=lambda d, t, m: m and notes.append(m))).run(
-        slices, out, (1.0, 1.0))
+    info = SliceEngine(
+        model, contract, InferenceOptions(device="cpu", batch_size=8, progress=lambda d, t, m: m and notes.append(m))
+    ).run(slices, out, (1.0, 1.0))
     np.testing.assert_array_equal(out, reference)
     assert info.batch_size == 2 and max(s[0] for s in model.calls) == 2
     assert len(notes) == 2 and "retrying with 4" in notes[0] and "retrying with 2" in notes[1]
@@ -173,12 +183,16 @@ def test_out_of_memory_at_batch_one_falls_back_to_the_cpu() -> None:
     slices = np.random.default_rng(4).integers(-200, 500, size=(5, 8, 8)).astype(np.int16)
     model = Recorder(3, fail_off_cpu=True)
     out = np.zeros(slices.shape, np.uint8)
-    info = SliceEngine(model, contract, InferenceOptions(device=torch.device("meta"), batch_size=4)).run(slices, out, (1.0, 1.0))
+    info = SliceEngine(model, contract, InferenceOptions(device=torch.device("meta"), batch_size=4)).run(
+        slices, out, (1.0, 1.0)
+    )
     assert info.device == "cpu" and set(model.devices) == {"cpu"}
     assert any("continuing on the CPU" in m for m in info.messages)
     np.testing.assert_array_equal(out, _expected_labels(slices))
     with pytest.raises(torch.OutOfMemoryError):  # on the CPU there is nowhere left to go
-        SliceEngine(Recorder(3, fail_above=0), contract, InferenceOptions(device="cpu", batch_size=2)).run(slices, out, (1.0, 1.0))
+        SliceEngine(Recorder(3, fail_above=0), contract, InferenceOptions(device="cpu", batch_size=2)).run(
+            slices, out, (1.0, 1.0)
+        )
 
 
 def test_cancel_stops_within_one_batch_and_writes_nothing_more() -> None:
@@ -223,7 +237,9 @@ def test_device_resolution_and_oom_detection() -> None:
 def test_model_output_of_the_wrong_shape_is_an_error() -> None:
     contract = _contract("segmentation", size=None)
     with pytest.raises(ValueError, match="model output has shape"):
-        SliceEngine(Recorder(1), contract, InferenceOptions(device="cpu")).run(np.zeros((1, 8, 8), np.int16), np.zeros((1, 8, 8), np.uint8), (1.0, 1.0))
+        SliceEngine(Recorder(1), contract, InferenceOptions(device="cpu")).run(
+            np.zeros((1, 8, 8), np.int16), np.zeros((1, 8, 8), np.uint8), (1.0, 1.0)
+        )
 
 
 def test_memory_is_bounded_by_the_batch_not_the_volume() -> None:

@@ -1,4 +1,5 @@
 """Reconstruction pipeline: fastMRI masks (file's own or seeded by name), zero-filling, model, metrics."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,13 +13,13 @@ from condswin.inference import InferenceOptions, reconstruct_fastmri, reconstruc
 from condswin.metrics import reconstruction_metrics
 from condswin.models import build_model
 from condswin.mri.fastmri import write
-from condswin.mri.kspace import center_crop, simulate_singlecoil_kspace, zero_filled
 from condswin.mri.fft import ifft2c
+from condswin.mri.kspace import center_crop, simulate_singlecoil_kspace, zero_filled
 from condswin.mri.masks import create_mask, fastmri_seed
 
 
 def _phantom(slices: int = 2, size: int = 32) -> np.ndarray:
-    yy, xx = np.mgrid[-1:1:size * 1j, -1:1:size * 1j]
+    yy, xx = np.mgrid[-1 : 1 : size * 1j, -1 : 1 : size * 1j]
     disc = ((xx / 0.7) ** 2 + (yy / 0.8) ** 2 < 1).astype(np.float32)
     return np.stack([disc * (1.0 + 0.3 * k) + 0.5 * (np.abs(xx) < 0.2) * disc for k in range(slices)])
 
@@ -37,7 +38,9 @@ def test_fully_sampled_file_gets_fastmri_seeded_mask(tmp_path: Path) -> None:
     expected_mask, num_low = create_mask("random", 40, 4, None, seed=fastmri_seed(path.name))
     np.testing.assert_array_equal(result.mask, expected_mask)
     assert result.num_low_frequencies == num_low and not result.from_file_mask
-    np.testing.assert_allclose(result.zero_filled, zero_filled(kspace, expected_mask, crop=(32, 32)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        result.zero_filled, zero_filled(kspace, expected_mask, crop=(32, 32)), rtol=1e-5, atol=1e-6
+    )
     assert result.spacing == pytest.approx((3.0, 0.5, 0.6))
     assert result.metrics["zero_filled"] == pytest.approx(reconstruction_metrics(target, result.zero_filled))
     # a rerun is identical: the mask comes from the file name, not from a random state
@@ -78,7 +81,11 @@ def test_mr_volume_reconstruction_keeps_geometry_and_scores_against_input() -> N
     result = reconstruct_mr_image(image, acceleration=4, seed=5, phase_seed=6)
     out = result.output
     assert (out.GetSize(), out.GetSpacing(), out.GetOrigin(), out.GetDirection()) == (
-        image.GetSize(), image.GetSpacing(), image.GetOrigin(), image.GetDirection())
+        image.GetSize(),
+        image.GetSpacing(),
+        image.GetOrigin(),
+        image.GetDirection(),
+    )
     assert result.spacing == pytest.approx((5.0, 1.1, 0.9))
     assert 0.0 < result.metrics["zero_filled"]["nmse"] < 0.5
     again = reconstruct_mr_image(image, acceleration=4, seed=5, phase_seed=6)

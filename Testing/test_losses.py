@@ -1,5 +1,6 @@
 """Losses: masked pixel losses, fastMRI SSIM against scikit-image, Dice + CE, VGG16 perceptual loss with
 a local weights file written by the test (torchvision key names, no torchvision import), build_loss."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -121,11 +122,11 @@ def _torchvision_vgg16_state_dict() -> dict[str, torch.Tensor]:
     state, in_c = {}, 3
     conv_positions = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
     widths = [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
-    for index, out_c in zip(conv_positions, widths):
+    for index, out_c in zip(conv_positions, widths, strict=False):
         state[f"features.{index}.weight"] = torch.randn(out_c, in_c, 3, 3) * (2.0 / (9 * in_c)) ** 0.5
         state[f"features.{index}.bias"] = torch.zeros(out_c)
         in_c = out_c
-    for index, (out_f, in_f) in zip((0, 3, 6), ((64, 512 * 7 * 7 // 49), (64, 64), (1000, 64))):
+    for index, (out_f, in_f) in zip((0, 3, 6), ((64, 512 * 7 * 7 // 49), (64, 64), (1000, 64)), strict=False):
         # torchvision's classifier is much larger; shapes do not matter because it is ignored.
         state[f"classifier.{index}.weight"] = torch.randn(out_f, in_f)
         state[f"classifier.{index}.bias"] = torch.zeros(out_f)

@@ -1,4 +1,5 @@
 """fastMRI-compatible NMSE / PSNR / SSIM / MAE, checked against scikit-image and closed forms."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,10 +22,10 @@ def _pair(shape=(4, 40, 36), dtype=np.float64, seed=0):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_ssim_equals_skimage_per_slice_mean(dtype):
     gt, pred = _pair(dtype=dtype)
-    expected = np.mean([structural_similarity(g, p, data_range=gt.max()) for g, p in zip(gt, pred)])
+    expected = np.mean([structural_similarity(g, p, data_range=gt.max()) for g, p in zip(gt, pred, strict=False)])
     assert ssim(gt, pred) == pytest.approx(expected, abs=1e-6)
     # explicit maxval is honoured (data range changes C1, C2)
-    expected_2 = np.mean([structural_similarity(g, p, data_range=5.0) for g, p in zip(gt, pred)])
+    expected_2 = np.mean([structural_similarity(g, p, data_range=5.0) for g, p in zip(gt, pred, strict=False)])
     assert ssim(gt, pred, maxval=5.0) == pytest.approx(expected_2, abs=1e-6)
     assert abs(expected_2 - expected) > 1e-4
 
@@ -32,8 +33,8 @@ def test_ssim_equals_skimage_per_slice_mean(dtype):
 def test_ssim_uses_volume_max_not_slice_max():
     gt, pred = _pair()
     gt[0] *= 0.2  # a dim slice: its own max differs from the volume max
-    per_slice_range = np.mean([structural_similarity(g, p, data_range=g.max()) for g, p in zip(gt, pred)])
-    volume_range = np.mean([structural_similarity(g, p, data_range=gt.max()) for g, p in zip(gt, pred)])
+    per_slice_range = np.mean([structural_similarity(g, p, data_range=g.max()) for g, p in zip(gt, pred, strict=False)])
+    volume_range = np.mean([structural_similarity(g, p, data_range=gt.max()) for g, p in zip(gt, pred, strict=False)])
     assert ssim(gt, pred) == pytest.approx(volume_range, abs=1e-6)
     assert abs(per_slice_range - volume_range) > 1e-4
 

@@ -1,4 +1,5 @@
 """Per-class segmentation metrics and HD95: closed forms, MONAI's HD95, and the documented empty-mask cases."""
+
 from __future__ import annotations
 
 import math
@@ -45,7 +46,7 @@ def test_hd95_matches_monai_with_anisotropic_spacing():
     from monai.metrics import compute_hausdorff_distance
 
     rng = np.random.default_rng(0)
-    for trial in range(3):
+    for _trial in range(3):
         ref = np.zeros((12, 40, 36), bool)
         ref[2:10, 8:30, 6:28] = True
         pred = np.roll(ref, shift=(1, rng.integers(-3, 4), rng.integers(-3, 4)), axis=(0, 1, 2))
@@ -54,8 +55,11 @@ def test_hd95_matches_monai_with_anisotropic_spacing():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             expected = compute_hausdorff_distance(
-                torch.from_numpy(pred)[None, None], torch.from_numpy(ref)[None, None],
-                include_background=True, percentile=95, spacing=spacing,
+                torch.from_numpy(pred)[None, None],
+                torch.from_numpy(ref)[None, None],
+                include_background=True,
+                percentile=95,
+                spacing=spacing,
             ).item()
         assert hd95(pred, ref, spacing=spacing) == pytest.approx(expected, rel=1e-5)
 
@@ -77,7 +81,12 @@ def test_empty_mask_conventions():
     some[2:5, 2:5] = 1
     both_empty = segmentation_metrics(empty, empty, labels={1: "liver"})["liver"]
     assert {k: both_empty[k] for k in ("dice", "iou", "precision", "recall", "f1", "hd95")} == {
-        "dice": 1.0, "iou": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0, "hd95": 0.0,
+        "dice": 1.0,
+        "iou": 1.0,
+        "precision": 1.0,
+        "recall": 1.0,
+        "f1": 1.0,
+        "hd95": 0.0,
     }
     missed = segmentation_metrics(empty, some, labels={1: "liver"})["liver"]  # prediction empty
     assert missed["dice"] == 0.0 and missed["precision"] == 0.0 and missed["recall"] == 0.0

@@ -1,11 +1,11 @@
 """CDAE baseline: shapes at odd sizes, gradients, no skip connections, bad input."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
 from condswin.models import build_model, list_models
-
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

@@ -1,5 +1,6 @@
 """UNet-DCTD-A: shapes at odd sizes, dilation, scSE behaviour, and transfer learning from a
 torchvision-format ResNet-18 state dict written by the test itself (torchvision is not imported)."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,7 +34,7 @@ def _torchvision_resnet18_state_dict(generator: torch.Generator) -> dict[str, to
     conv("conv1", 64, 3, 7)
     bn("bn1", 64)
     in_c = 64
-    for layer, out_c in zip(range(1, 5), (64, 128, 256, 512)):
+    for layer, out_c in zip(range(1, 5), (64, 128, 256, 512), strict=False):
         for block in range(2):
             prefix = f"layer{layer}.{block}"
             conv(f"{prefix}.conv1", out_c, in_c if block == 0 else out_c, 3)
@@ -104,8 +105,9 @@ def test_fold_input_conv_keeps_the_response_to_grey_images():
     grey = torch.randn(1, 1, 20, 20)
     expected = F.conv2d(grey.expand(-1, 3, -1, -1), rgb, stride=2, padding=3)
     assert torch.allclose(F.conv2d(grey, fold_input_conv(rgb, 1), stride=2, padding=3), expected, atol=1e-4)
-    assert torch.allclose(F.conv2d(grey.expand(-1, 6, -1, -1), fold_input_conv(rgb, 6), stride=2, padding=3),
-                          expected, atol=1e-4)
+    assert torch.allclose(
+        F.conv2d(grey.expand(-1, 6, -1, -1), fold_input_conv(rgb, 6), stride=2, padding=3), expected, atol=1e-4
+    )
     assert fold_input_conv(rgb, 2).shape == (64, 2, 7, 7)
     assert torch.equal(fold_input_conv(rgb, 3), rgb)
 

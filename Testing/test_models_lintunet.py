@@ -1,5 +1,6 @@
 """LinTUNet and its attention layers: Linformer equals full attention when k = n with identity
 projections, sparse patterns attend exactly where they should, and the model takes any input size."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,7 +15,6 @@ from condswin.models.efficient_attention import (
     local_window_pattern,
     strided_pattern,
 )
-
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -113,8 +113,14 @@ def test_sparse_attention_output_depends_exactly_on_the_pattern(pattern, grid, s
 @pytest.mark.parametrize("in_channels,size", [(1, (35, 29)), (3, (32, 45))])
 def test_lintunet_shapes_and_gradients(in_channels, size):
     model = build_model(
-        "lintunet", in_channels=in_channels, out_channels=2, chans=4, num_pool_layers=2,
-        image_size=32, num_heads=2, linformer_k=8,
+        "lintunet",
+        in_channels=in_channels,
+        out_channels=2,
+        chans=4,
+        num_pool_layers=2,
+        image_size=32,
+        num_heads=2,
+        linformer_k=8,
     )
     x = torch.randn(2, in_channels, *size, requires_grad=True)
     y = model(x)
@@ -128,8 +134,9 @@ def test_lintunet_shapes_and_gradients(in_channels, size):
 def test_lintunet_samples_are_independent_and_ablations_build():
     assert "lintunet" in list_models("segmentation")
     for layers in [("linformer", "local", "strided"), ("full",), ()]:
-        model = build_model("lintunet", chans=4, num_pool_layers=2, image_size=16, num_heads=2,
-                            attention_layers=layers).eval()
+        model = build_model(
+            "lintunet", chans=4, num_pool_layers=2, image_size=16, num_heads=2, attention_layers=layers
+        ).eval()
         x = torch.randn(3, 1, 24, 20)
         with torch.no_grad():
             assert torch.allclose(model(x)[2:3], model(x[2:3]), atol=1e-5)

@@ -1,6 +1,7 @@
 """Each model can fit a batch of 4 synthetic images: the training loss falls by 90 % within a few
 hundred CPU steps. A network with a broken path (dead gradients, scrambled reshapes, a skip that drops
 its input) plateaus far above that."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,7 +18,9 @@ pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 def _disk_images(n: int, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Smooth images of 1–3 random ellipses (values 0.3–1) and their binary masks."""
-    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij"
+    )
     images = torch.zeros(n, 1, size, size)
     for i in range(n):
         for _ in range(int(torch.randint(1, 4, (1,), generator=generator))):
@@ -41,7 +44,7 @@ def _fit(
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     first = best = None
-    for step in range(1, max_steps + 1):
+    for step in range(1, max_steps + 1):  # noqa: B007 - returned after the loop
         optimizer.zero_grad()
         loss = loss_of(model(inputs))
         loss.backward()
@@ -64,8 +67,9 @@ CASES = {
     "unet_dctd_a": dict(task="denoising", overrides=dict(decoder_channels=(32, 16, 16, 8, 8)), lr=2e-3),
     "cdae": dict(task="denoising", overrides=dict(features=(16, 32)), lr=3e-3),
 }
-_TINY_SWIN = dict(embed_dim=16, depths=(2,), num_heads=(2, 4), window_size=4, mlp_hidden=32, routed_tokens=4,
-                  dropout=0.0)
+_TINY_SWIN = dict(
+    embed_dim=16, depths=(2,), num_heads=(2, 4), window_size=4, mlp_hidden=32, routed_tokens=4, dropout=0.0
+)
 for _name in ("swin_unet_1l", "cswin_light_1l", "cswin_iter_1l"):
     CASES[_name] = dict(task="segmentation", overrides=_TINY_SWIN, lr=3e-3)
 

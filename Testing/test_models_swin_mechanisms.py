@@ -1,4 +1,5 @@
 """The mechanisms of the (Conditional) Swin U-Net, each checked against an independent construction."""
+
 from __future__ import annotations
 
 import math
@@ -49,7 +50,9 @@ def test_shift_mask_matches_independent_construction(h, w, window, shift):
         coords = [(wy * window + a, wx * window + b) for a in range(window) for b in range(window)]
         for i, (yi, xi) in enumerate(coords):
             for j, (yj, xj) in enumerate(coords):
-                expected[win, i, j] = ((yi >= h - shift) != (yj >= h - shift)) or ((xi >= w - shift) != (xj >= w - shift))
+                expected[win, i, j] = ((yi >= h - shift) != (yj >= h - shift)) or (
+                    (xi >= w - shift) != (xj >= w - shift)
+                )
     assert torch.equal(mask, expected)
     assert not shift_region_mask(h, w, window, 0).any()
 
@@ -64,7 +67,11 @@ def test_window_layout_round_trip_equals_pad_roll_partition(h, w, shift):
     ref = F.pad(x, (0, 0, 0, wp - w, 0, hp - h))
     ref = torch.roll(ref, (-shift, -shift), (1, 2))
     ref_w = window_partition(ref, window)
-    valid = torch.ones(ref_w.shape[:2], dtype=torch.bool) if layout.valid_tokens is None else layout.valid_tokens.repeat(2, 1)
+    valid = (
+        torch.ones(ref_w.shape[:2], dtype=torch.bool)
+        if layout.valid_tokens is None
+        else layout.valid_tokens.repeat(2, 1)
+    )
     assert torch.equal(xw[valid], ref_w[valid])  # real tokens land where pad + roll + partition puts them
     assert torch.equal(from_windows(xw, layout, 2, h, w), x)
     assert torch.equal(window_reverse(window_partition(ref, window), window, hp, wp), ref)
@@ -149,12 +156,33 @@ def test_conditional_attention_with_all_tokens_routed_equals_light_plus_dense_he
     with torch.no_grad():
         out = attn(x, layout, batch, None if layout.valid_tokens is None else layout.valid_tokens.repeat(batch, 1))
         light = _reference_window_attention(
-            x, attn.light.qkv.weight, attn.light.qkv.bias, attn.light.proj.weight, attn.light.proj.bias,
-            attn.light.bias.table, heads // 2, window, layout.key_mask)
+            x,
+            attn.light.qkv.weight,
+            attn.light.qkv.bias,
+            attn.light.proj.weight,
+            attn.light.proj.bias,
+            attn.light.bias.table,
+            heads // 2,
+            window,
+            layout.key_mask,
+        )
         heavy = _reference_window_attention(
-            x, attn.heavy_kv.weight, attn.heavy_kv.bias, attn.heavy_proj.weight, attn.heavy_proj.bias,
-            attn.heavy_bias.table, heads, window, layout.key_mask, q_w=(attn.heavy_q.weight, attn.heavy_q.bias))
-    real = torch.ones(x.shape[:2], dtype=torch.bool) if layout.valid_tokens is None else layout.valid_tokens.repeat(batch, 1)
+            x,
+            attn.heavy_kv.weight,
+            attn.heavy_kv.bias,
+            attn.heavy_proj.weight,
+            attn.heavy_proj.bias,
+            attn.heavy_bias.table,
+            heads,
+            window,
+            layout.key_mask,
+            q_w=(attn.heavy_q.weight, attn.heavy_q.bias),
+        )
+    real = (
+        torch.ones(x.shape[:2], dtype=torch.bool)
+        if layout.valid_tokens is None
+        else layout.valid_tokens.repeat(batch, 1)
+    )
     assert layout.masked == (shift > 0 or (h, w) != (16, 16))
     torch.testing.assert_close(out[real], (light + heavy)[real], atol=1e-5, rtol=1e-4)
 
@@ -165,8 +193,17 @@ def test_plain_window_attention_matches_reference():
     layout = window_layout(h, w, window, 2, torch.device("cpu"))
     x = to_windows(torch.randn(batch, h, w, dim), layout, window)
     with torch.no_grad():
-        ref = _reference_window_attention(x, attn.qkv.weight, attn.qkv.bias, attn.proj.weight, attn.proj.bias,
-                                          attn.bias.table, heads, window, layout.key_mask)
+        ref = _reference_window_attention(
+            x,
+            attn.qkv.weight,
+            attn.qkv.bias,
+            attn.proj.weight,
+            attn.proj.bias,
+            attn.bias.table,
+            heads,
+            window,
+            layout.key_mask,
+        )
         torch.testing.assert_close(attn(x, layout, batch), ref, atol=1e-5, rtol=1e-4)
 
 

@@ -4,6 +4,7 @@
 128, window 8, k = 7; dropout off so the fit is deterministic) on 4 synthetic images: the 1-layer networks at
 64² in the default run, the 2-layer networks at 128² in ``make test-slow``.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -16,13 +17,17 @@ from condswin.models.routers import IterativeRouter, LightRouter
 
 def _ellipse_batch(n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij"
+    )
     images = torch.zeros(n, 1, size, size)
     for i in range(n):
         for _ in range(3):
             cy, cx = (torch.rand(2, generator=g) * 0.6 + 0.2) * size
             ry, rx = (torch.rand(2, generator=g) * 0.15 + 0.08) * size
-            images[i, 0][((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1] = 0.4 + 0.6 * float(torch.rand(1, generator=g))
+            images[i, 0][((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1] = 0.4 + 0.6 * float(
+                torch.rand(1, generator=g)
+            )
     noisy = images + 0.05 * torch.randn(images.shape, generator=g)
     return noisy, (images > 0).long()[:, 0]
 
@@ -56,5 +61,5 @@ def test_seed_config_network_fits_and_routers_learn(name, size):
         if losses[-1] < 0.1 * floor:
             break
     assert min(losses) < 0.1 * floor, f"{name}: loss {losses[0]:.3f} → {min(losses):.3f} (constant: {floor:.3f})"
-    moved = [float((r.routing_vector.detach() - b).norm() / b.norm()) for r, b in zip(routers, before)]
+    moved = [float((r.routing_vector.detach() - b).norm() / b.norm()) for r, b in zip(routers, before, strict=False)]
     assert min(moved) > 0.0 and sum(moved) / len(moved) > 1e-3  # every routing vector was trained

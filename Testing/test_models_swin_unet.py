@@ -1,4 +1,5 @@
 """The Swin U-Net family as networks: registry, seed parameter counts, sizes, gradients, determinism, bad input."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,9 +9,12 @@ from condswin.models import build_model, list_models, model_config
 from condswin.models.routers import IterativeRouter, LightRouter
 
 SEED_VARIANTS = {
-    "swin_unet_1l": 1.9e6, "swin_unet_2l": 6.5e6,
-    "cswin_light_1l": 3.9e6, "cswin_light_2l": 16.3e6,
-    "cswin_iter_1l": 3.9e6, "cswin_iter_2l": 16.3e6,
+    "swin_unet_1l": 1.9e6,
+    "swin_unet_2l": 6.5e6,
+    "cswin_light_1l": 3.9e6,
+    "cswin_light_2l": 16.3e6,
+    "cswin_iter_1l": 3.9e6,
+    "cswin_iter_2l": 16.3e6,
 }
 TINY = dict(embed_dim=16, num_heads=(2, 4, 8), depths=(2, 2), window_size=4, routed_tokens=3, dropout=0.0)
 

@@ -1,11 +1,11 @@
 """fastMRI-style U-Net: parameter count, any input size, 1 or 3 channels, gradients, bad input."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
 from condswin.models import build_model, list_models, model_config
-
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

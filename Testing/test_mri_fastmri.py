@@ -1,4 +1,5 @@
 """fastMRI h5 files: round trips, header geometry, the real phantom sample and clear errors on bad files."""
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,11 @@ def test_singlecoil_round_trip_with_spacing(tmp_path):
     k = _kspace((3, 24, 18))
     target = np.abs(zero_filled(k, crop=(16, 16))).astype(np.float32)
     path = fastmri.write(
-        tmp_path / "file_a.h5", k, target, spacing=(3.0, 0.5, 0.6), attrs={"acquisition": "CORPD_FBK", "patient_id": "p1"}
+        tmp_path / "file_a.h5",
+        k,
+        target,
+        spacing=(3.0, 0.5, 0.6),
+        attrs={"acquisition": "CORPD_FBK", "patient_id": "p1"},
     )
     vol = fastmri.read(path)
     np.testing.assert_array_equal(vol.kspace, k)
@@ -53,7 +58,9 @@ def test_multicoil_and_test_file_round_trip(tmp_path):
 
     mask, num_low = create_mask("equispaced_fraction", 16, 4, 0.08, seed=(1, 2, 3))
     masked = k * mask
-    path = fastmri.write(tmp_path / "test.h5", masked, mask=mask, attrs={"acceleration": 4, "num_low_frequency": num_low})
+    path = fastmri.write(
+        tmp_path / "test.h5", masked, mask=mask, attrs={"acceleration": 4, "num_low_frequency": num_low}
+    )
     vol = fastmri.read(path)
     assert vol.target is None and vol.target_key is None
     np.testing.assert_array_equal(vol.mask, mask)

@@ -1,4 +1,5 @@
 """Centred orthonormal FFTs: numpy and torch agree, Parseval holds, DC sits at the centre, inverses invert."""
+
 from __future__ import annotations
 
 import numpy as np

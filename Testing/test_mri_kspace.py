@@ -1,4 +1,5 @@
 """k-space operations: masking without negative zeros, crops, RSS, zero filling, data consistency, simulation."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Column masks: fastMRI's numbers for file1000000.h5, reproducibility, RNG hygiene and the rect-equispaced reading."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -124,6 +125,7 @@ def test_bad_seed_and_mismatched_lists():
         create_mask("random", 368, 4, 0.08, seed="not a seed")
     with pytest.raises(ValueError, match="equal length"):
         MaskSampler("random", center_fractions=(0.08,), accelerations=(4, 8))
+
 
 @settings(max_examples=60, deadline=None)
 @given(

@@ -1,4 +1,5 @@
 """condswin.mri.noise: noise statistics, σ relative to the maximum, seeds, the Rician σ estimate, bias correction."""
+
 from __future__ import annotations
 
 import math
@@ -7,7 +8,6 @@ import numpy as np
 import pytest
 from scipy import ndimage
 from skimage.restoration import estimate_sigma
-
 from synthetic_images import brain_phantom as synthetic_brain
 
 from condswin.mri.noise import add_gaussian, add_rician, estimate_rician_sigma, rician_bias_correction
@@ -18,6 +18,7 @@ def brain_phantom(size: int = 128) -> np.ndarray:
 
 
 # --- Gaussian noise ------------------------------------------------------------------------------------------------
+
 
 def test_gaussian_noise_has_zero_mean_and_sigma_times_max_std():
     x = np.full((256, 256), 2.0, dtype=np.float32)
@@ -40,6 +41,7 @@ def test_reference_sets_sigma_in_image_units():
 
 
 # --- Rician noise --------------------------------------------------------------------------------------------------
+
 
 def test_rician_noise_of_a_zero_image_is_rayleigh():
     sigma = 0.2
@@ -96,6 +98,7 @@ def test_noise_refuses_bad_input(add_noise):
 
 
 # --- Rician σ estimate ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("sigma", [0.02, 0.05, 0.1, 0.2])
 def test_rician_sigma_estimate_within_5_percent_on_phantom(sigma):
@@ -159,6 +162,7 @@ def test_rician_sigma_estimate_refuses_bad_input():
 
 
 # --- bias correction -----------------------------------------------------------------------------------------------
+
 
 def test_bias_correction_formula_and_clipping():
     u = np.array([0.0, 1.0, 1.5, 3.0])

@@ -15,6 +15,7 @@ Usage::
     python bench/inference.py --threads 2                      # the defaults (several minutes on 2 cores)
     python bench/inference.py --seg-models cswin_light_2l:256,unet:256 --slices 200 --output results.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,22 +37,37 @@ def _seg_card(size: int) -> dict[str, Any]:
     from condswin.bundles import LITS_LABELS
 
     return {
-        "id": "bench-seg", "task": "segmentation",
-        "input": {"modality": "CT", "axis": "axial", "normalization": {"kind": "hu_window", "low": -100, "high": 400},
-                  "pixel_size_mm": None, "size": [size, size]},
+        "id": "bench-seg",
+        "task": "segmentation",
+        "input": {
+            "modality": "CT",
+            "axis": "axial",
+            "normalization": {"kind": "hu_window", "low": -100, "high": 400},
+            "pixel_size_mm": None,
+            "size": [size, size],
+        },
         "output": {"labels": LITS_LABELS, "postprocess": "liver"},
         "training": {"data": "none: freshly initialised (benchmark of speed only)", "command": "bench/inference.py"},
-        "metrics": {}, "version": "0", "license": "Apache-2.0",
+        "metrics": {},
+        "version": "0",
+        "license": "Apache-2.0",
     }
 
 
 def _recon_card() -> dict[str, Any]:
     return {
-        "id": "bench-recon", "task": "reconstruction",
-        "input": {"modality": "MR", "axis": "slice", "normalization": {"kind": "percentile", "lower": 0.0, "upper": 99.5}},
+        "id": "bench-recon",
+        "task": "reconstruction",
+        "input": {
+            "modality": "MR",
+            "axis": "slice",
+            "normalization": {"kind": "percentile", "lower": 0.0, "upper": 99.5},
+        },
         "output": {"representation": "magnitude"},
         "training": {"data": "none: freshly initialised (benchmark of speed only)", "command": "bench/inference.py"},
-        "metrics": {}, "version": "0", "license": "Apache-2.0",
+        "metrics": {},
+        "version": "0",
+        "license": "Apache-2.0",
     }
 
 
@@ -60,13 +76,15 @@ def _make_fastmri_file(path: Path, slices: int = 35) -> None:
     from scipy import ndimage
 
     from condswin.mri.fastmri import write
-    from condswin.mri.kspace import center_crop, simulate_singlecoil_kspace
     from condswin.mri.fft import ifft2c
+    from condswin.mri.kspace import center_crop, simulate_singlecoil_kspace
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[-1:1:320j, -1:1:320j]
     base = ((xx / 0.8) ** 2 + (yy / 0.9) ** 2 < 1).astype(np.float32)
-    volume = np.stack([ndimage.gaussian_filter(base * (0.6 + 0.4 * rng.random((320, 320))), 2.0) for _ in range(slices)])
+    volume = np.stack(
+        [ndimage.gaussian_filter(base * (0.6 + 0.4 * rng.random((320, 320))), 2.0) for _ in range(slices)]
+    )
     kspace = simulate_singlecoil_kspace(volume, seed=0, kspace_shape=(640, 368))
     target = np.abs(center_crop(ifft2c(kspace), (320, 320))).astype(np.float32)
     write(path, kspace, target=target, spacing=(3.0, 0.5, 0.5))
@@ -93,7 +111,9 @@ def _run(command: list[str]) -> dict[str, Any]:
     """Run one condswin process; wall seconds, its peak RSS (MiB), and when each JSON progress stage began."""
     started = time.perf_counter()
     err_file = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty stderr cannot block the child
-    process = subprocess.Popen([sys.executable, "-c", _CHILD, *command], stdout=subprocess.PIPE, stderr=err_file, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, *command], stdout=subprocess.PIPE, stderr=err_file, text=True
+    )
     stage_start: dict[str, float] = {}
     assert process.stdout is not None
     for line in process.stdout:
@@ -111,7 +131,11 @@ def _run(command: list[str]) -> dict[str, Any]:
         raise RuntimeError(f"condswin {' '.join(command)} failed with exit code {process.returncode}:\n{stderr}")
     peaks = [int(line.split()[1]) for line in stderr.splitlines() if line.startswith("PEAK_KIB ")]
     peak_mib = round(peaks[-1] / 1024.0, 1) if peaks else None
-    return {"seconds": round(seconds, 2), "peak_mib": peak_mib, "stages_s": {k: round(v, 2) for k, v in stage_start.items()}}
+    return {
+        "seconds": round(seconds, 2),
+        "peak_mib": peak_mib,
+        "stages_s": {k: round(v, 2) for k, v in stage_start.items()},
+    }
 
 
 def main() -> None:
@@ -119,8 +143,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--slices", type=int, default=200, help="CT slices (default: 200)")
-    parser.add_argument("--seg-models", default="cswin_light_2l:256",
-                        help="comma-separated ARCH:IN_PLANE_SIZE segmentation candidates (default: cswin_light_2l:256)")
+    parser.add_argument(
+        "--seg-models",
+        default="cswin_light_2l:256",
+        help="comma-separated ARCH:IN_PLANE_SIZE segmentation candidates (default: cswin_light_2l:256)",
+    )
     parser.add_argument("--recon-models", default="cswin_light_2l", help="comma-separated reconstruction architectures")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--output", type=Path, default=None, help="write the results as JSON")
@@ -135,10 +162,24 @@ def main() -> None:
 
     torch.manual_seed(0)
     cli: list[str] = []
-    common = ["--device", args.device, "--threads", str(args.threads), "--batch-size", str(args.batch_size), "--progress", "json"]
+    common = [
+        "--device",
+        args.device,
+        "--threads",
+        str(args.threads),
+        "--batch-size",
+        str(args.batch_size),
+        "--progress",
+        "json",
+    ]
     results: dict[str, Any] = {
-        "machine": {"cpu_threads": args.threads, "device": args.device, "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine(), "torch": torch.__version__},
+        "machine": {
+            "cpu_threads": args.threads,
+            "device": args.device,
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+        },
         "cases": [],
     }
     with tempfile.TemporaryDirectory(prefix="condswin-bench-") as tmp_name:
@@ -149,8 +190,20 @@ def main() -> None:
             arch, _, size = spec.partition(":")
             name = f"seg-{arch}-{size or 256}"
             save_bundle(build_model(arch, 1, 3), _seg_card(int(size or 256)), tmp / name)
-            run = _run([*cli, "segment", str(tmp / "ct.nii.gz"), str(tmp / f"{name}.nii.gz"), "--model", str(tmp / name), *common])
-            results["cases"].append({"case": f"segment 512x512x{args.slices} CT", "model": f"{arch} at {size or 256}^2 (untrained)", **run})
+            run = _run(
+                [
+                    *cli,
+                    "segment",
+                    str(tmp / "ct.nii.gz"),
+                    str(tmp / f"{name}.nii.gz"),
+                    "--model",
+                    str(tmp / name),
+                    *common,
+                ]
+            )
+            results["cases"].append(
+                {"case": f"segment 512x512x{args.slices} CT", "model": f"{arch} at {size or 256}^2 (untrained)", **run}
+            )
             print(json.dumps(results["cases"][-1]), flush=True)
 
         _make_fastmri_file(tmp / "knee.h5")
@@ -159,7 +212,17 @@ def main() -> None:
             if arch != "zero-filled":
                 save_bundle(build_model(arch, 1, 1), _recon_card(), tmp / f"rec-{arch}")
                 model_arg = str(tmp / f"rec-{arch}")
-            run = _run([*cli, "reconstruct", str(tmp / "knee.h5"), str(tmp / f"rec-{arch}.nii.gz"), "--model", model_arg, *common])
+            run = _run(
+                [
+                    *cli,
+                    "reconstruct",
+                    str(tmp / "knee.h5"),
+                    str(tmp / f"rec-{arch}.nii.gz"),
+                    "--model",
+                    model_arg,
+                    *common,
+                ]
+            )
             label = "zero-filled baseline" if arch == "zero-filled" else f"{arch} at 320^2 (untrained)"
             results["cases"].append({"case": "reconstruct 35x640x368 single-coil", "model": label, **run})
             print(json.dumps(results["cases"][-1]), flush=True)

@@ -7,6 +7,7 @@ Prints Markdown tables (paste them into docs/benchmarks.md). Each model is measu
 that its peak memory (peak RSS during the timed forwards minus RSS before them) is its own. Achieved GFLOP/s
 is compared with this run's own fp32 matmul rate, measured at the same thread count.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,14 @@ def build(name: str) -> torch.nn.Module:
     if name == MONAI_REFERENCE:
         from monai.networks.nets import UNet  # an outside reference point, not one of ours
 
-        return UNet(spatial_dims=2, in_channels=1, out_channels=1, channels=(32, 64, 128, 256, 512),
-                    strides=(2, 2, 2, 2), num_res_units=2)
+        return UNet(
+            spatial_dims=2,
+            in_channels=1,
+            out_channels=1,
+            channels=(32, 64, 128, 256, 512),
+            strides=(2, 2, 2, 2),
+            num_res_units=2,
+        )
     from condswin.models import build_model
 
     return build_model(name, in_channels=1, out_channels=1)
@@ -52,7 +59,9 @@ def bf16_supported() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def time_forward(model: torch.nn.Module, x: torch.Tensor, repeats: int, bf16: bool = False) -> tuple[float, torch.Tensor]:
+def time_forward(
+    model: torch.nn.Module, x: torch.Tensor, repeats: int, bf16: bool = False
+) -> tuple[float, torch.Tensor]:
     """Median seconds of ``repeats`` forwards after one warm-up, and the last output."""
     times = []
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -87,8 +96,9 @@ def measure_one(name: str, batch: int, size: int, repeats: int, threads: int) ->
     result = dict(model=name, params=params, gflop=gflop, ms=1000 * seconds / batch, peak_mb=max(peak, 0) / 2**20)
     if bf16_supported():
         s16, y16 = time_forward(model, x, repeats, bf16=True)
-        result.update(ms_bf16=1000 * s16 / batch, bf16_max_diff=float((y16 - y32).abs().max()),
-                      out_range=float(y32.abs().max()))
+        result.update(
+            ms_bf16=1000 * s16 / batch, bf16_max_diff=float((y16 - y32).abs().max()), out_range=float(y32.abs().max())
+        )
     return result
 
 
@@ -116,8 +126,9 @@ def matmul_gflops(threads: int, n: int = 2048, repeats: int = 5) -> float:
 
 
 def in_subprocess(kind: str, **kwargs) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", kind, json.dumps(kwargs)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, json.dumps(kwargs)], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -154,24 +165,33 @@ def main() -> None:
     batch = 2 if args.quick else args.batch
     names = args.models or (QUICK_MODELS if args.quick else list_models() + [MONAI_REFERENCE])
     peak = matmul_gflops(args.threads)
-    print(f"CPU: {cpu_name()}; torch {torch.__version__}; {args.threads} threads; "
-          f"fp32 matmul (2048², same run): {peak:.1f} GFLOP/s; bf16 autocast: "
-          f"{'measured' if bf16_supported() else 'not measured (no AVX512-BF16/AMX on this CPU)'}\n")
+    print(
+        f"CPU: {cpu_name()}; torch {torch.__version__}; {args.threads} threads; "
+        f"fp32 matmul (2048², same run): {peak:.1f} GFLOP/s; bf16 autocast: "
+        f"{'measured' if bf16_supported() else 'not measured (no AVX512-BF16/AMX on this CPU)'}\n"
+    )
 
     rows = []
     for name in names:
         r = in_subprocess("one", name=name, batch=batch, size=args.size, repeats=args.repeats, threads=args.threads)
         rows.append(r)
         print(f"  measured {name}: {r['ms']:.1f} ms/slice", file=sys.stderr)
-    print(f"| model | params (M) | GFLOP / {args.size}² slice | CPU ms / slice (batch {batch}, fp32) | "
-          f"achieved GFLOP/s | % of matmul rate | peak memory (MB) | bf16 ms / slice | bf16 max abs diff |")
+    print(
+        f"| model | params (M) | GFLOP / {args.size}² slice | CPU ms / slice (batch {batch}, fp32) | "
+        f"achieved GFLOP/s | % of matmul rate | peak memory (MB) | bf16 ms / slice | bf16 max abs diff |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         achieved = r["gflop"] / (r["ms"] / 1000)
-        bf16 = (f"{r['ms_bf16']:.1f} | {r['bf16_max_diff']:.2e} (of {r['out_range']:.2f})"
-                if "ms_bf16" in r else "n/a | n/a")
-        print(f"| {r['model']} | {r['params'] / 1e6:.2f} | {r['gflop']:.2f} | {r['ms']:.1f} | {achieved:.1f} | "
-              f"{100 * achieved / peak:.0f} % | {r['peak_mb']:.0f} | {bf16} |")
+        bf16 = (
+            f"{r['ms_bf16']:.1f} | {r['bf16_max_diff']:.2e} (of {r['out_range']:.2f})"
+            if "ms_bf16" in r
+            else "n/a | n/a"
+        )
+        print(
+            f"| {r['model']} | {r['params'] / 1e6:.2f} | {r['gflop']:.2f} | {r['ms']:.1f} | {achieved:.1f} | "
+            f"{100 * achieved / peak:.0f} % | {r['peak_mb']:.0f} | {bf16} |"
+        )
     by_name = {r["model"]: r for r in rows}
     for plain, cond in (("swin_unet_2l", "cswin_light_2l"), ("swin_unet_1l", "cswin_light_1l")):
         if plain in by_name and cond in by_name:

@@ -17,6 +17,7 @@ Usage::
     python bench/seed001_timing.py                      # print the tables
     python bench/seed001_timing.py --append docs/benchmarks.md   # and append the markdown section
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,7 +63,9 @@ def gflop_per_image(model: torch.nn.Module, size: int) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def ms_per_image(models: dict[str, torch.nn.Module], size: int, batch: int, repeats: int, warmup: int) -> dict[str, float]:
+def ms_per_image(
+    models: dict[str, torch.nn.Module], size: int, batch: int, repeats: int, warmup: int
+) -> dict[str, float]:
     """Median wall time of a forward pass divided by the batch size, in milliseconds, per model.
 
     The models are timed in alternation within every repeat, so a change in machine load (other jobs on
@@ -138,7 +141,7 @@ def memory_rows(token_grids: list[int], dim: int, heads: int, proj_len: int, ful
             if kind == "full" and n > full_limit:
                 row[kind] = None
                 continue
-            row[kind] = peak_bytes(lambda: layer(x, grid)) / 2**20
+            row[kind] = peak_bytes(lambda layer=layer, x=x, grid=grid: layer(x, grid)) / 2**20
         rows.append(row)
     return rows
 
@@ -160,7 +163,8 @@ def markdown_section(timing: list[dict], memory: list[dict], batches: list[int],
         "bottleneck, `image_size` set to the input size). The slides do not state the image size; 128² is our "
         "guess (the usual Keras U-Net tutorial input), 256² is this project's slice size.",
         "",
-        "| model | input | params (M) | GFLOP/image | " + " | ".join(f"ms/image, batch {b}" for b in batches)
+        "| model | input | params (M) | GFLOP/image | "
+        + " | ".join(f"ms/image, batch {b}" for b in batches)
         + " | seed claim (ms/image) |",
         "|---|---|---|---|" + "---|" * len(batches) + "---|",
     ]
@@ -208,7 +212,9 @@ def verdict(timing: list[dict], memory: list[dict], batches: list[int]) -> str:
             f"full attention {full[-1]['full'] / full[-2]['full']:.1f}× (quadratic)."
         )
     b = batches[-1]
-    ratios = [by_key[("lintunet", s)][f"ms_b{b}"] / by_key[("unet", s)][f"ms_b{b}"] for s in {r["size"] for r in timing}]
+    ratios = [
+        by_key[("lintunet", s)][f"ms_b{b}"] / by_key[("unet", s)][f"ms_b{b}"] for s in {r["size"] for r in timing}
+    ]
     claimed = SEED_CLAIM_MS["lintunet"] / SEED_CLAIM_MS["unet"]
     if max(ratios) <= claimed * 1.5:
         head = "**Reproduced on CPU**"

@@ -1,4 +1,5 @@
 """``python -m condswin ...``: the same command line as the ``condswin`` script."""
+
 import sys
 
 from condswin.cli import main

@@ -8,6 +8,7 @@ Each row is one phantom (512 x 512 x 48, 0.8 mm pixels, 5 mm slices, one contras
 upper slice (liver dome, lung bases), the slice with the most tumour, a lower slice (kidneys, bowel), the
 tumour slice with the liver (red) and tumour (yellow) label outlines, and a coronal reformat.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ Typical use::
     bundle = resolve_bundle("lits-cswin-light-2l", task="segmentation")   # or a bundle folder
     loaded = load_bundle(bundle, device="cpu")                             # BundleChecksumError if tampered
 """
+
 from condswin.bundles.card import CARD_FILENAME, LITS_LABELS, TASKS, BundleError, card_template, validate_card
 from condswin.bundles.registry import (
     MODEL_PATH_ENV,

@@ -10,12 +10,14 @@ two in step).
 Relative ``weights`` paths are relative to the folder holding the JSON file the card was read from (a
 bundle's ``model_card.json``, or ``Resources/Models/models.json`` for embedded models).
 """
+
 from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from pathlib import PurePosixPath
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = [
     "BundleError",
@@ -38,8 +40,20 @@ NORMALIZATION_KINDS = ("hu_window", "percentile")
 REPRESENTATIONS = ("magnitude", "complex")
 POSTPROCESS = ("none", "liver")
 REQUIRED_FIELDS = (
-    "id", "task", "architecture", "config", "in_channels", "out_channels", "weights", "sha256",
-    "input", "output", "training", "metrics", "version", "license",
+    "id",
+    "task",
+    "architecture",
+    "config",
+    "in_channels",
+    "out_channels",
+    "weights",
+    "sha256",
+    "input",
+    "output",
+    "training",
+    "metrics",
+    "version",
+    "license",
 )
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -106,7 +120,12 @@ class _Checker:
         return value
 
     def number(self, value: Any, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or value != value
+            or abs(value) == float("inf")
+        ):
             self.fail(where, f"must be a finite number, got {value!r}")
         return float(value)
 
@@ -136,7 +155,9 @@ def _check_normalization(check: _Checker, norm: Any, modality: str) -> None:
         lower = check.number(norm.get("lower", 0.5), "input.normalization.lower")
         upper = check.number(norm.get("upper", 99.5), "input.normalization.upper")
         if not 0.0 <= lower < upper <= 100.0:
-            check.fail("input.normalization", f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}")
+            check.fail(
+                "input.normalization", f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}"
+            )
         check.string(norm.get("scope", "volume"), "input.normalization.scope", choices=("volume", "slice"))
         if not isinstance(norm.get("clip", False), bool):
             check.fail("input.normalization.clip", "must be true or false")
@@ -156,7 +177,9 @@ def _check_labels(check: _Checker, labels: Any, out_channels: int) -> None:
         seen.add(value)
         check.string(label.get("name"), f"{where}.name")
         color = label.get("color")
-        if not (isinstance(color, list) and len(color) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in color)):
+        if not (
+            isinstance(color, list) and len(color) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in color)
+        ):
             check.fail(f"{where}.color", f"must be three integers 0-255, got {color!r}")
         term = check.mapping(label.get("terminology"), f"{where}.terminology")
         for part in ("category", "type", "region"):
@@ -184,12 +207,17 @@ def validate_card(card: Any, source: str = "model card", *, require_weights: boo
     """
     check = _Checker(source)
     card = copy.deepcopy(dict(check.mapping(card, "card")))
-    required = REQUIRED_FIELDS if require_weights else tuple(f for f in REQUIRED_FIELDS if f not in ("weights", "sha256"))
+    required = (
+        REQUIRED_FIELDS if require_weights else tuple(f for f in REQUIRED_FIELDS if f not in ("weights", "sha256"))
+    )
     missing = [name for name in required if name not in card]
     if missing:
         check.fail("card", f"missing field(s) {', '.join(missing)}")
     if not _ID.match(str(card["id"])):
-        check.fail("id", f"must be 1-100 letters, digits, '.', '_' or '-' (starting with a letter or digit), got {card['id']!r}")
+        check.fail(
+            "id",
+            f"must be 1-100 letters, digits, '.', '_' or '-' (starting with a letter or digit), got {card['id']!r}",
+        )
     task = check.string(card["task"], "task", choices=TASKS)
     check.string(card["architecture"], "architecture")
     check.mapping(card["config"], "config")
@@ -225,7 +253,10 @@ def validate_card(card: Any, source: str = "model card", *, require_weights: boo
         out_repr = output.get("representation", "magnitude")
         check.string(out_repr, "output.representation", choices=REPRESENTATIONS)
         if out_channels != (2 if out_repr == "complex" else 1):
-            check.fail("out_channels", f"a {out_repr} {task} output needs {2 if out_repr == 'complex' else 1} channel(s), got {out_channels}")
+            check.fail(
+                "out_channels",
+                f"a {out_repr} {task} output needs {2 if out_repr == 'complex' else 1} channel(s), got {out_channels}",
+            )
         if modality != "MR":
             check.fail("input.modality", f"{task} models take MR input")
 
@@ -259,13 +290,24 @@ def card_template(card_id: str, task: str, *, training_data: str = "", training_
     if task not in TASKS:
         raise BundleError(f"card_template: task must be one of {', '.join(TASKS)}, got {task!r}")
     if task == "segmentation":
-        contract: dict[str, Any] = {"modality": "CT", "axis": "axial", "normalization": {"kind": "hu_window", "low": -100.0, "high": 400.0},
-                                    "pixel_size_mm": None, "size": [256, 256]}
+        contract: dict[str, Any] = {
+            "modality": "CT",
+            "axis": "axial",
+            "normalization": {"kind": "hu_window", "low": -100.0, "high": 400.0},
+            "pixel_size_mm": None,
+            "size": [256, 256],
+        }
         output: dict[str, Any] = {"labels": copy.deepcopy(LITS_LABELS), "postprocess": "liver"}
     else:
         lower = 0.0 if task == "reconstruction" else 0.5
-        contract = {"modality": "MR", "axis": "slice", "normalization": {"kind": "percentile", "lower": lower, "upper": 99.5, "scope": "volume"},
-                    "pixel_size_mm": None, "size": None, "representation": "magnitude"}
+        contract = {
+            "modality": "MR",
+            "axis": "slice",
+            "normalization": {"kind": "percentile", "lower": lower, "upper": 99.5, "scope": "volume"},
+            "pixel_size_mm": None,
+            "size": None,
+            "representation": "magnitude",
+        }
         output = {"representation": "magnitude"}
     return {
         "id": card_id,

@@ -10,13 +10,15 @@ of the same id):
 ``resolve_bundle(spec)`` also accepts a path: a bundle folder, a card ``.json`` file, or a ``models.json``
 holding exactly one model.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import shutil
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from condswin.bundles.card import CARD_FILENAME, BundleError, validate_card
 from condswin.bundles.store import Bundle, sha256_file, verify_weights, write_json_atomic

@@ -4,6 +4,7 @@ A bundle is a folder holding ``model_card.json`` and the weights file it names. 
 one from a trained network (training calls it); :func:`load_bundle` turns one back into a network in eval
 mode, refusing weights whose checksum differs from the card.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,9 +13,10 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from condswin.bundles.card import CARD_FILENAME, REQUIRED_FIELDS, BundleError, validate_card
 
@@ -116,7 +118,9 @@ def build_from_card(card: Mapping[str, Any], source: str = "model card") -> Any:
     try:
         return build_model(card["architecture"], int(card["in_channels"]), int(card["out_channels"]), **card["config"])
     except (TypeError, ValueError) as exc:
-        raise BundleError(f"{source}: cannot build architecture {card['architecture']!r} with config {card['config']}: {exc}") from exc
+        raise BundleError(
+            f"{source}: cannot build architecture {card['architecture']!r} with config {card['config']}: {exc}"
+        ) from exc
 
 
 def load_bundle(bundle: Bundle, device: Any = "cpu") -> LoadedModel:
@@ -145,7 +149,9 @@ def load_bundle(bundle: Bundle, device: Any = "cpu") -> LoadedModel:
         raise BundleError(f"{path}: not a readable safetensors file: {exc}") from exc
     except (RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BundleError(f"{path}: weights do not fit {bundle.card['architecture']} with the card's config: {first}") from exc
+        raise BundleError(
+            f"{path}: weights do not fit {bundle.card['architecture']} with the card's config: {first}"
+        ) from exc
     return LoadedModel(model=model.to(device).eval(), bundle=bundle)
 
 
@@ -161,7 +167,9 @@ def _config_overrides(model: Any) -> tuple[str, dict[str, Any], int, int]:
     name = getattr(model, "model_name", None)
     config = getattr(model, "config", None)
     if name is None or config is None or not dataclasses.is_dataclass(config):
-        raise BundleError("save_bundle needs a network made by condswin.models.build_model (it has no model_name/config)")
+        raise BundleError(
+            "save_bundle needs a network made by condswin.models.build_model (it has no model_name/config)"
+        )
     values = _jsonable(dataclasses.asdict(config))
     defaults = _jsonable(dataclasses.asdict(model_config(name)))
     in_channels, out_channels = int(values.pop("in_channels")), int(values.pop("out_channels"))

@@ -2,12 +2,13 @@
 
 Heavy imports (torch, SimpleITK, the models) happen inside the commands, so ``condswin --help`` is quick.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import traceback
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from condswin import __version__
 from condswin.cli import denoise, evaluate, models, reconstruct, segment
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see ``condswin --help``)."""
     parser = build_parser()
     args = parser.parse_args(argv)  # exits with code 2 on a usage error

@@ -10,15 +10,17 @@
 * Existing outputs are refused before any work starts, unless ``--overwrite``; an output can never be the
   input itself.
 """
+
 from __future__ import annotations
 
 import os
 import time
 import traceback
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from condswin.cli.errors import INTERNAL_ERROR, OK, SOME_FAILED, OutputError, UsageError, exit_code_for
 from condswin.cli.progress import Reporter
@@ -93,7 +95,9 @@ def collect_inputs(path: Path, suffixes: Sequence[str], *, datasets: bool = Fals
         elif child.is_dir() and _is_dicom_series(child):
             inputs.append(child)
     if not inputs:
-        raise UsageError(f"{path}: no inputs found in this folder (looked for {', '.join(suffixes)} files and DICOM series)")
+        raise UsageError(
+            f"{path}: no inputs found in this folder (looked for {', '.join(suffixes)} files and DICOM series)"
+        )
     return inputs, True
 
 
@@ -112,7 +116,7 @@ def plan_jobs(
     out: Path,
     *,
     default_suffix: str = ".nii.gz",
-    report: Optional[Path] = None,
+    report: Path | None = None,
     rename: Callable[[str], str] = lambda stem: stem,
     overwrite: bool = False,
 ) -> list[Job]:
@@ -148,8 +152,12 @@ def plan_jobs(
             image = out
             stem, suffix = split_suffix(out)
             if suffix not in OUTPUT_SUFFIXES:
-                raise UsageError(f"{out}: unsupported output format {suffix or '(none)'!r}; use one of {', '.join(OUTPUT_SUFFIXES)}")
-        jobs.append(Job(path, {"image": image, "report": report or image.parent / f"{split_suffix(image)[0]}.json"}, stem))
+                raise UsageError(
+                    f"{out}: unsupported output format {suffix or '(none)'!r}; use one of {', '.join(OUTPUT_SUFFIXES)}"
+                )
+        jobs.append(
+            Job(path, {"image": image, "report": report or image.parent / f"{split_suffix(image)[0]}.json"}, stem)
+        )
     _check_outputs(jobs, overwrite)
     return jobs
 
@@ -180,11 +188,11 @@ class StagedOutputs:
     temporary file, so nothing of an unfinished job is left behind.
     """
 
-    def __init__(self, on_write: Optional[Callable[[Path], None]] = None) -> None:
+    def __init__(self, on_write: Callable[[Path], None] | None = None) -> None:
         self._staged: list[tuple[Path, Path]] = []
         self._on_write = on_write
 
-    def __enter__(self) -> "StagedOutputs":
+    def __enter__(self) -> StagedOutputs:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -309,8 +317,11 @@ def run_jobs(
         outcome = JobOutcome(job, OK, summary, seconds=time.perf_counter() - started)
         outcomes.append(outcome)
         reporter.event("done", index + 1, len(jobs), f"wrote {job.outputs['image']}", file=str(job.input))
-        reporter.result(summarise(outcome), {"input": str(job.input), "outputs": {k: str(v) for k, v in job.outputs.items()}, **summary},
-                        file=str(job.input))
+        reporter.result(
+            summarise(outcome),
+            {"input": str(job.input), "outputs": {k: str(v) for k, v in job.outputs.items()}, **summary},
+            file=str(job.input),
+        )
     failed = [o for o in outcomes if o.code != OK]
     _print_summary(outcomes, reporter, is_batch)
     if failed and not is_batch:
@@ -320,9 +331,14 @@ def run_jobs(
 
 def _print_summary(outcomes: list[JobOutcome], reporter: Reporter, is_batch: bool) -> None:
     ok = sum(1 for o in outcomes if o.code == OK)
-    message = f"{ok} of {len(outcomes)} input(s) processed" + (f", {len(outcomes) - ok} failed" if ok < len(outcomes) else "")
+    message = f"{ok} of {len(outcomes)} input(s) processed" + (
+        f", {len(outcomes) - ok} failed" if ok < len(outcomes) else ""
+    )
     if reporter.is_json:
-        rows = [{"input": str(o.job.input), "code": o.code, "error": o.error, "seconds": round(o.seconds, 3)} for o in outcomes]
+        rows = [
+            {"input": str(o.job.input), "code": o.code, "error": o.error, "seconds": round(o.seconds, 3)}
+            for o in outcomes
+        ]
         reporter.event("summary", ok, len(outcomes), message, results=rows)
         return
     if not is_batch:

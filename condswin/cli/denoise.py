@@ -1,10 +1,11 @@
 """``condswin denoise IN OUT --method M``: MR denoising with a classical method or a learned model bundle."""
+
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from condswin.cli.batch import IMAGE_SUFFIXES, Job, StagedOutputs, collect_inputs, plan_jobs, run_jobs, split_suffix
 from condswin.cli.common import add_model_options, add_run_options, apply_threads, inference_options, load_model
@@ -23,26 +24,50 @@ def add_parser(subparsers: Any) -> None:
         "denoise",
         help="MR denoising (classical filters, BM3D, or a learned model)",
         description="Denoise MR volumes slice by slice. --method is a classical method (mean, gaussian, median, "
-                    "wiener, bilateral, tv, wavelet, wavelet_cycle_spinning, nlm, bm3d, clahe: `condswin models` "
-                    "lists them) or a learned denoising model (bundle id or folder). "
-                    "Rician noise (magnitude MR) gets the bias correction sqrt(max(u^2 - 2 sigma^2, 0)) for every "
-                    "classical method, with sigma estimated from the air background unless --sigma is given. "
-                    "With --reference, NMSE/PSNR/SSIM/MAE of the input and of the result are reported.",
+        "wiener, bilateral, tv, wavelet, wavelet_cycle_spinning, nlm, bm3d, clahe: `condswin models` "
+        "lists them) or a learned denoising model (bundle id or folder). "
+        "Rician noise (magnitude MR) gets the bias correction sqrt(max(u^2 - 2 sigma^2, 0)) for every "
+        "classical method, with sigma estimated from the air background unless --sigma is given. "
+        "With --reference, NMSE/PSNR/SSIM/MAE of the input and of the result are reported.",
     )
-    parser.add_argument("input", type=Path, metavar="IN", help="MR volume file, DICOM series folder, or a folder of them")
+    parser.add_argument(
+        "input", type=Path, metavar="IN", help="MR volume file, DICOM series folder, or a folder of them"
+    )
     parser.add_argument("output", type=Path, metavar="OUT", help="volume file (.nii.gz, .nii, .nrrd, .mha) or folder")
-    parser.add_argument("--method", required=True, metavar="NAME|ID|PATH",
-                        help="classical method name, or a denoising model id / bundle folder")
+    parser.add_argument(
+        "--method",
+        required=True,
+        metavar="NAME|ID|PATH",
+        help="classical method name, or a denoising model id / bundle folder",
+    )
     parser.add_argument("--noise", choices=NOISE_MODELS, default="rician", help="noise model (default: rician)")
-    parser.add_argument("--sigma", type=float, default=None,
-                        help="noise sigma in the image's intensity units (default: estimated; classical methods only)")
-    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="method parameter, repeatable, e.g. --param h_factor=0.8 (see `condswin models`)")
-    parser.add_argument("--reference", type=Path, default=None,
-                        help="clean reference volume (or, for a folder input, a folder of same-named references)")
+    parser.add_argument(
+        "--sigma",
+        type=float,
+        default=None,
+        help="noise sigma in the image's intensity units (default: estimated; classical methods only)",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method parameter, repeatable, e.g. --param h_factor=0.8 (see `condswin models`)",
+    )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        help="clean reference volume (or, for a folder input, a folder of same-named references)",
+    )
     parser.add_argument("--report", type=Path, default=None, help="report path (single input; default: OUT with .json)")
-    parser.add_argument("--format", dest="suffix", choices=(".nii.gz", ".nii", ".nrrd", ".mha"), default=".nii.gz",
-                        help="volume format inside an output folder (default: .nii.gz)")
+    parser.add_argument(
+        "--format",
+        dest="suffix",
+        choices=(".nii.gz", ".nii", ".nrrd", ".mha"),
+        default=".nii.gz",
+        help="volume format inside an output folder (default: .nii.gz)",
+    )
     add_model_options(parser, "denoising", with_model=False)
     add_run_options(parser)
     parser.set_defaults(run=run)
@@ -62,7 +87,7 @@ def parse_params(items: list[str]) -> dict[str, Any]:
     return params
 
 
-def _reference_for(job: Job, reference: Optional[Path], is_batch: bool) -> Optional[Path]:
+def _reference_for(job: Job, reference: Path | None, is_batch: bool) -> Path | None:
     if reference is None:
         return None
     if not is_batch:
@@ -117,7 +142,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     inputs, is_batch = collect_inputs(args.input, IMAGE_SUFFIXES)
     if args.reference is not None and is_batch and not args.reference.is_dir():
         raise UsageError("--reference must be a folder when IN is a folder")
-    jobs = plan_jobs(inputs, is_batch, args.output, default_suffix=args.suffix, report=args.report, overwrite=args.overwrite)
+    jobs = plan_jobs(
+        inputs, is_batch, args.output, default_suffix=args.suffix, report=args.report, overwrite=args.overwrite
+    )
     apply_threads(args)
     loaded = None if classical else load_model(args.method, "denoising", reporter)
 
@@ -147,14 +174,18 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         else:
             from condswin.inference import denoise_image
 
-            output, info = denoise_image(image, loaded.model, loaded.card, inference_options(args, reporter, "infer", str(job.input)))
+            output, info = denoise_image(
+                image, loaded.model, loaded.card, inference_options(args, reporter, "infer", str(job.input))
+            )
             for notice in info.messages:
                 reporter.warning(notice, file=str(job.input))
             summary.update(model={"id": loaded.card["id"], "version": loaded.card["version"]}, device=info.device)
         if reference is not None:
             summary["metrics"] = _metrics(reference, image, output)
         staged.write_image(output, job.outputs["image"])
-        staged.write_json({"input": str(job.input), "output": str(job.outputs["image"]), **summary}, job.outputs["report"])
+        staged.write_json(
+            {"input": str(job.input), "output": str(job.outputs["image"]), **summary}, job.outputs["report"]
+        )
         return summary
 
     def summarise(outcome: Any) -> str:
@@ -163,8 +194,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         text += f", sigma {s['sigma']:.4g})" if s.get("sigma") is not None else ")"
         if "metrics" in s:
             before, after = s["metrics"]["input"], s["metrics"]["denoised"]
-            text += (f"  PSNR {before['psnr']:.2f} -> {after['psnr']:.2f} dB"
-                     f"  SSIM {before['ssim']:.4f} -> {after['ssim']:.4f}")
+            text += (
+                f"  PSNR {before['psnr']:.2f} -> {after['psnr']:.2f} dB"
+                f"  SSIM {before['ssim']:.4f} -> {after['ssim']:.4f}"
+            )
         return text
 
     return run_jobs(jobs, process, reporter, is_batch=is_batch, summarise=summarise)

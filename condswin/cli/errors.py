@@ -1,4 +1,5 @@
 """Exit codes of the ``condswin`` command and the mapping from exceptions to them."""
+
 from __future__ import annotations
 
 __all__ = [

@@ -4,6 +4,7 @@ Segmentation (integer label maps): Dice, IoU, precision, recall, F1 and HD95 (mm
 or denoising (any other images, or a fastMRI ``.h5`` reference, whose ``reconstruction_esc``/``_rss`` is the
 target): fastMRI NMSE, PSNR, SSIM and MAE over the volume. Folders are paired by file name without suffix.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,15 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("prediction", type=Path, metavar="PRED", help="prediction file or folder")
     parser.add_argument("reference", type=Path, metavar="REF", help="reference file or folder (.h5 allowed)")
-    parser.add_argument("--kind", choices=("auto", "segmentation", "reconstruction"), default="auto",
-                        help="metric family; auto = segmentation when both images are integer-typed")
-    parser.add_argument("--labels", default="1=liver,2=tumour", help="segmentation classes VALUE=NAME,... (default: LiTS)")
+    parser.add_argument(
+        "--kind",
+        choices=("auto", "segmentation", "reconstruction"),
+        default="auto",
+        help="metric family; auto = segmentation when both images are integer-typed",
+    )
+    parser.add_argument(
+        "--labels", default="1=liver,2=tumour", help="segmentation classes VALUE=NAME,... (default: LiTS)"
+    )
     parser.add_argument("--no-hd95", action="store_true", help="skip the 95%% Hausdorff distance (the slow part)")
     parser.add_argument("--output", type=Path, default=None, help="also write every result and the means as JSON")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto", help="as for the other commands")
@@ -65,8 +72,16 @@ def _pairs(pred: Path, ref: Path) -> list[tuple[Path, Path | None]]:
     if not (pred.is_dir() and ref.is_dir()):
         raise UsageError("PRED and REF must both be files or both be folders")
     suffixes = (*IMAGE_SUFFIXES, ".h5")
-    refs = {split_suffix(p)[0]: p for p in sorted(ref.iterdir()) if p.is_file() and split_suffix(p)[1] in suffixes and not p.name.startswith(".")}
-    preds = [p for p in sorted(pred.iterdir()) if p.is_file() and split_suffix(p)[1] in IMAGE_SUFFIXES and not p.name.startswith(".")]
+    refs = {
+        split_suffix(p)[0]: p
+        for p in sorted(ref.iterdir())
+        if p.is_file() and split_suffix(p)[1] in suffixes and not p.name.startswith(".")
+    }
+    preds = [
+        p
+        for p in sorted(pred.iterdir())
+        if p.is_file() and split_suffix(p)[1] in IMAGE_SUFFIXES and not p.name.startswith(".")
+    ]
     if not preds:
         raise UsageError(f"{pred}: no prediction images in this folder")
     return [(p, refs.get(split_suffix(p)[0])) for p in preds]
@@ -88,7 +103,9 @@ def _read_pair(pred_path: Path, ref_path: Path) -> tuple[Any, Any, tuple[float, 
         if volume.target is None:
             raise ValueError(f"{ref_path}: this fastMRI file has no target (a test file) to evaluate against")
         if volume.target.shape != pred_array.shape:
-            raise ValueError(f"{pred_path}: shape {pred_array.shape} differs from the target {volume.target.shape} of {ref_path}")
+            raise ValueError(
+                f"{pred_path}: shape {pred_array.shape} differs from the target {volume.target.shape} of {ref_path}"
+            )
         return pred_array, volume.target, tuple(volume.spacing), False
     ref = read_image(ref_path, ndim=None)
     mismatch = grid_mismatch(pred, ref)
@@ -98,7 +115,9 @@ def _read_pair(pred_path: Path, ref_path: Path) -> tuple[Any, Any, tuple[float, 
     return pred_array, sitk.GetArrayFromImage(ref), tuple(reversed(pred.GetSpacing())), integer
 
 
-def _evaluate(pred_path: Path, ref_path: Path, args: argparse.Namespace, labels: dict[int, str]) -> tuple[str, dict[str, Any]]:
+def _evaluate(
+    pred_path: Path, ref_path: Path, args: argparse.Namespace, labels: dict[int, str]
+) -> tuple[str, dict[str, Any]]:
     from condswin.metrics import reconstruction_metrics, segmentation_metrics
 
     pred, ref, spacing, integer = _read_pair(pred_path, ref_path)
@@ -107,8 +126,10 @@ def _evaluate(pred_path: Path, ref_path: Path, args: argparse.Namespace, labels:
         if not integer:
             raise ValueError(f"{pred_path}: segmentation metrics need integer label maps on both sides")
         per_class = segmentation_metrics(pred, ref, labels=labels, spacing=spacing, with_hd95=not args.no_hd95)
-        return kind, {name: {k: v for k, v in values.items() if k in SEG_COLUMNS or k in ("tp", "fp", "fn")}
-                      for name, values in per_class.items()}
+        return kind, {
+            name: {k: v for k, v in values.items() if k in SEG_COLUMNS or k in ("tp", "fp", "fn")}
+            for name, values in per_class.items()
+        }
     return kind, reconstruction_metrics(ref, pred)
 
 
@@ -128,8 +149,10 @@ def _mean(rows: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 def _format_row(name: str, kind: str, metrics: dict[str, Any]) -> list[str]:
     if kind == "reconstruction":
         return [f"{name:<28} " + "  ".join(f"{c} {metrics[c]:.4f}" for c in RECON_COLUMNS)]
-    return [f"{name:<28} {cls:<10} " + "  ".join(f"{c} {values[c]:.4f}" for c in SEG_COLUMNS if c in values)
-            for cls, values in metrics.items()]
+    return [
+        f"{name:<28} {cls:<10} " + "  ".join(f"{c} {values[c]:.4f}" for c in SEG_COLUMNS if c in values)
+        for cls, values in metrics.items()
+    ]
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -159,15 +182,25 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     means = {k: _mean([r["metrics"] for r in results if r["kind"] == k], k) for k in kinds}
     if len(results) > 1:
         for kind, mean in means.items():
-            flat = {c: v["mean"] for c, v in mean.items()} if kind == "reconstruction" else {n: {c: v["mean"] for c, v in m.items()} for n, m in mean.items()}
-            reporter.result("\n".join(_format_row(f"mean of {sum(r['kind'] == kind for r in results)}", kind, flat)), {"kind": kind, "mean": mean})
+            flat = (
+                {c: v["mean"] for c, v in mean.items()}
+                if kind == "reconstruction"
+                else {n: {c: v["mean"] for c, v in m.items()} for n, m in mean.items()}
+            )
+            reporter.result(
+                "\n".join(_format_row(f"mean of {sum(r['kind'] == kind for r in results)}", kind, flat)),
+                {"kind": kind, "mean": mean},
+            )
     if args.output is not None:
         with StagedOutputs() as staged:
             staged.write_json({"results": results, "means": means, "failed": failures}, args.output)
             staged.commit()
-    reporter.event("summary", len(results), len(pairs), f"{len(results)} of {len(pairs)} pair(s) evaluated"
-                   + (f", {failures} failed" if failures else ""))
+    reporter.event(
+        "summary",
+        len(results),
+        len(pairs),
+        f"{len(results)} of {len(pairs)} pair(s) evaluated" + (f", {failures} failed" if failures else ""),
+    )
     if not failures:
         return OK
     return SOME_FAILED if len(pairs) > 1 else (last_code if last_code != OK else BAD_INPUT)
-

@@ -1,4 +1,5 @@
 """``condswin models [ID|PATH]``: list the installed model bundles, or describe (and verify) one."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,12 +19,20 @@ def add_parser(subparsers: Any) -> None:
         "models",
         help="list or describe model bundles",
         description="Without an argument: list every model bundle found (CONDSWIN_MODEL_PATH folders first, then the "
-                    "embedded Resources/Models/models.json) and the classical denoising methods. With an id or a "
-                    "bundle path: print its model card.",
+        "embedded Resources/Models/models.json) and the classical denoising methods. With an id or a "
+        "bundle path: print its model card.",
     )
-    parser.add_argument("bundle", nargs="?", default=None, metavar="ID|PATH", help="a model id or bundle folder to describe")
-    parser.add_argument("--model-path", type=Path, action="append", default=[], metavar="DIR",
-                        help="also search this folder (repeatable; searched before CONDSWIN_MODEL_PATH)")
+    parser.add_argument(
+        "bundle", nargs="?", default=None, metavar="ID|PATH", help="a model id or bundle folder to describe"
+    )
+    parser.add_argument(
+        "--model-path",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also search this folder (repeatable; searched before CONDSWIN_MODEL_PATH)",
+    )
     parser.add_argument("--verify", action="store_true", help="check the weights' sha256 (exit code 4 on a mismatch)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(run=run)
@@ -33,8 +42,11 @@ def _describe(bundle: Any) -> str:
     card = bundle.card
     contract = card["input"]
     norm = contract["normalization"]
-    norm_text = (f"HU window [{norm['low']}, {norm['high']}]" if norm["kind"] == "hu_window"
-                 else f"percentiles {norm.get('lower', 0.5)}-{norm.get('upper', 99.5)} per {norm.get('scope', 'volume')}")
+    norm_text = (
+        f"HU window [{norm['low']}, {norm['high']}]"
+        if norm["kind"] == "hu_window"
+        else f"percentiles {norm.get('lower', 0.5)}-{norm.get('upper', 99.5)} per {norm.get('scope', 'volume')}"
+    )
     lines = [
         f"{card['id']}  ({card['task']}, version {card['version']}, licence {card['license']})",
         f"  {card.get('description', card.get('name', ''))}".rstrip(),
@@ -42,8 +54,10 @@ def _describe(bundle: Any) -> str:
         f"  input: {contract['modality']}, {contract['axis']} slices, {norm_text}, pixel size {contract.get('pixel_size_mm')}, size {contract.get('size')}",
     ]
     for label in card["output"].get("labels", []):
-        lines.append(f"  label {label['value']}: {label['name']} ({label['terminology']['type']['codeMeaning']}, "
-                     f"{label['terminology']['type']['codingScheme']} {label['terminology']['type']['codeValue']})")
+        lines.append(
+            f"  label {label['value']}: {label['name']} ({label['terminology']['type']['codeMeaning']}, "
+            f"{label['terminology']['type']['codingScheme']} {label['terminology']['type']['codeValue']})"
+        )
     lines += [
         f"  trained on: {card['training']['data']}",
         f"  command: {card['training']['command']}",
@@ -63,7 +77,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         if args.verify:
             verify_weights(bundle)
         if args.json:
-            reporter.out.write(json.dumps({**bundle.card, "source": str(bundle.source), "verified": bool(args.verify)}, indent=2) + "\n")
+            reporter.out.write(
+                json.dumps({**bundle.card, "source": str(bundle.source), "verified": bool(args.verify)}, indent=2)
+                + "\n"
+            )
         else:
             reporter.out.write(_describe(bundle) + ("\n  sha256 verified" if args.verify else "") + "\n")
         return OK
@@ -97,7 +114,9 @@ def _find(spec: str, folders: list[Path]) -> Any:
     try:
         return resolve_bundle(spec)
     except BundleNotFoundError:
-        raise BundleNotFoundError(f"no model bundle with id or path {spec!r} (searched {', '.join(map(str, folders))} too)") from None
+        raise BundleNotFoundError(
+            f"no model bundle with id or path {spec!r} (searched {', '.join(map(str, folders))} too)"
+        ) from None
 
 
 def _table(bundles: list[Any]) -> str:
@@ -107,10 +126,14 @@ def _table(bundles: list[Any]) -> str:
     lines = []
     if bundles:
         lines.append(f"{'id':<32} {'task':<15} {'architecture':<16} {'version':<9} source")
-        lines += [f"{b.id:<32} {b.task:<15} {b.card['architecture']:<16} {b.card['version']:<9} {b.source}" for b in bundles]
+        lines += [
+            f"{b.id:<32} {b.task:<15} {b.card['architecture']:<16} {b.card['version']:<9} {b.source}" for b in bundles
+        ]
     else:
-        lines.append("No model bundles found: no trained models are embedded in Resources/Models yet. Pass --model PATH "
-                     f"to segment/reconstruct, or list bundle folders in {MODEL_PATH_ENV}.")
+        lines.append(
+            "No model bundles found: no trained models are embedded in Resources/Models yet. Pass --model PATH "
+            f"to segment/reconstruct, or list bundle folders in {MODEL_PATH_ENV}."
+        )
     lines.append(f"Classical denoising methods (no model needed): {', '.join(list_methods())}")
     lines.append("Reconstruction baseline (no model needed): --model zero-filled")
     return "\n".join(lines)

@@ -12,11 +12,13 @@ JSON mode writes one object per line to stdout and flushes it at once::
 ignore keys they do not know. In the other modes human messages go to stderr and stdout stays free for
 the summary table.
 """
+
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Callable, Optional, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 __all__ = ["PROGRESS_MODES", "Reporter"]
 
@@ -33,7 +35,7 @@ class Reporter:
         err: stream for bars and human messages (stderr).
     """
 
-    def __init__(self, mode: str = "auto", out: Optional[TextIO] = None, err: Optional[TextIO] = None):
+    def __init__(self, mode: str = "auto", out: TextIO | None = None, err: TextIO | None = None):
         if mode not in PROGRESS_MODES:
             raise ValueError(f"progress mode must be one of {', '.join(PROGRESS_MODES)}, got {mode!r}")
         self.out = out or sys.stdout
@@ -42,7 +44,7 @@ class Reporter:
             mode = "bar" if getattr(self.err, "isatty", lambda: False)() else "none"
         self.mode = mode
         self._bar: Any = None
-        self._bar_key: Optional[tuple[str, str]] = None
+        self._bar_key: tuple[str, str] | None = None
 
     @property
     def is_json(self) -> bool:
@@ -66,7 +68,9 @@ class Reporter:
             self.err.write(message + "\n")
             self.err.flush()
 
-    def event(self, stage: str, done: int = 0, total: int = 0, message: str = "", file: Optional[str] = None, **extra: Any) -> None:
+    def event(
+        self, stage: str, done: int = 0, total: int = 0, message: str = "", file: str | None = None, **extra: Any
+    ) -> None:
         """Report one step; a bar is drawn for slice-counting stages, other stages print their message."""
         if self.mode == "json":
             payload: dict[str, Any] = {"stage": stage, "done": int(done), "total": int(total), "message": message}
@@ -95,7 +99,7 @@ class Reporter:
         if message:
             self._text(message)
 
-    def callback(self, stage: str, file: Optional[str]) -> Callable[[int, int, str], None]:
+    def callback(self, stage: str, file: str | None) -> Callable[[int, int, str], None]:
         """A ``progress(done, total, message)`` callback for the inference engine or ``denoise``."""
 
         def report(done: int, total: int, message: str = "") -> None:
@@ -103,21 +107,21 @@ class Reporter:
 
         return report
 
-    def warning(self, message: str, file: Optional[str] = None) -> None:
+    def warning(self, message: str, file: str | None = None) -> None:
         """A notice shown in every mode (stderr, or a ``warning`` line)."""
         if self.mode == "json":
             self.event("warning", message=message, file=file)
         else:
             self._text(f"warning: {message}")
 
-    def error(self, message: str, file: Optional[str] = None, code: int = 1) -> None:
+    def error(self, message: str, file: str | None = None, code: int = 1) -> None:
         """An input that failed, shown in every mode (stderr, or an ``error`` line)."""
         if self.mode == "json":
             self.event("error", message=message, file=file, code=code)
         else:
             self._text(f"error: {message}")
 
-    def result(self, text: str, payload: dict[str, Any], file: Optional[str] = None) -> None:
+    def result(self, text: str, payload: dict[str, Any], file: str | None = None) -> None:
         """Measurements of one input: a ``result`` line in JSON mode, else ``text`` on stdout."""
         if self.mode == "json":
             self.event("result", message=text, file=file, result=payload)

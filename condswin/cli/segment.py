@@ -1,4 +1,5 @@
 """``condswin segment IN OUT``: CT → LiTS labelmap (0 background, 1 liver, 2 tumour) + a JSON report."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,16 +23,24 @@ def add_parser(subparsers: Any) -> None:
         "segment",
         help="liver and liver-tumour segmentation of abdominal CT",
         description="Segment liver (1) and liver tumour (2) in CT volumes (NIfTI, NRRD, MHA or a DICOM series "
-                    "folder). Writes a labelmap on exactly the input's voxel grid and a JSON report (liver mL, "
-                    "tumour count and volumes, tumour burden). IN may be a folder (batch): OUT is then a folder.",
+        "folder). Writes a labelmap on exactly the input's voxel grid and a JSON report (liver mL, "
+        "tumour count and volumes, tumour burden). IN may be a folder (batch): OUT is then a folder.",
     )
     parser.add_argument("input", type=Path, metavar="IN", help="CT file, DICOM series folder, or a folder of them")
     parser.add_argument("output", type=Path, metavar="OUT", help="labelmap file (.nii.gz, .nii, .nrrd, .mha) or folder")
     parser.add_argument("--report", type=Path, default=None, help="report path (single input; default: OUT with .json)")
-    parser.add_argument("--format", dest="suffix", choices=(".nii.gz", ".nii", ".nrrd", ".mha"), default=".nii.gz",
-                        help="labelmap format inside an output folder (default: .nii.gz)")
-    parser.add_argument("--no-postprocess", action="store_true",
-                        help="keep the raw network labels (no largest-component / hole filling)")
+    parser.add_argument(
+        "--format",
+        dest="suffix",
+        choices=(".nii.gz", ".nii", ".nrrd", ".mha"),
+        default=".nii.gz",
+        help="labelmap format inside an output folder (default: .nii.gz)",
+    )
+    parser.add_argument(
+        "--no-postprocess",
+        action="store_true",
+        help="keep the raw network labels (no largest-component / hole filling)",
+    )
     add_model_options(parser, "segmentation")
     add_run_options(parser)
     parser.set_defaults(run=run)
@@ -51,8 +60,10 @@ def _label_volumes(labels: Any, card: dict[str, Any]) -> dict[str, Any]:
     array = sitk.GetArrayViewFromImage(labels)
     voxel_ml = float(np.prod(labels.GetSpacing())) / 1000.0
     counts = np.bincount(array.ravel(), minlength=256)
-    return {"volumes_ml": {label["name"]: float(counts[label["value"]]) * voxel_ml for label in card["output"]["labels"]},
-            "voxel_volume_ml": voxel_ml}
+    return {
+        "volumes_ml": {label["name"]: float(counts[label["value"]]) * voxel_ml for label in card["output"]["labels"]},
+        "voxel_volume_ml": voxel_ml,
+    }
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -64,8 +75,15 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     inputs, is_batch = collect_inputs(args.input, IMAGE_SUFFIXES, datasets=True)
-    jobs = plan_jobs(inputs, is_batch, args.output, default_suffix=args.suffix, report=args.report,
-                     rename=_output_stem, overwrite=args.overwrite)
+    jobs = plan_jobs(
+        inputs,
+        is_batch,
+        args.output,
+        default_suffix=args.suffix,
+        report=args.report,
+        rename=_output_stem,
+        overwrite=args.overwrite,
+    )
     apply_threads(args)
     loaded = load_model(args.model, "segmentation", reporter)
 
@@ -77,8 +95,13 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
 
         reporter.event("read", message=f"reading {job.input}", file=str(job.input))
         image = read_image(job.input)
-        result = segment_image(image, loaded.model, loaded.card, inference_options(args, reporter, "infer", str(job.input)),
-                               postprocess=False)
+        result = segment_image(
+            image,
+            loaded.model,
+            loaded.card,
+            inference_options(args, reporter, "infer", str(job.input)),
+            postprocess=False,
+        )
         del image  # the labelmap carries the geometry from here on; free the CT before post-processing
         for notice in result.info.messages:
             reporter.warning(notice, file=str(job.input))
@@ -91,7 +114,11 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         report = {
             "input": str(job.input),
             "labelmap": str(job.outputs["image"]),
-            "model": {"id": loaded.card["id"], "version": loaded.card["version"], "architecture": loaded.card["architecture"]},
+            "model": {
+                "id": loaded.card["id"],
+                "version": loaded.card["version"],
+                "architecture": loaded.card["architecture"],
+            },
             "labels": {str(label["value"]): label["name"] for label in loaded.card["output"]["labels"]},
             "postprocessed": postprocessed,
             "device": result.info.device,
@@ -106,8 +133,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     def summarise(outcome: Any) -> str:
         s = outcome.summary
         if "liver_ml" in s:
-            return (f"{outcome.job.input.name}: liver {s['liver_ml']:.1f} mL, {s['tumour_count']} tumour(s) "
-                    f"{s['tumour_ml']:.1f} mL, burden {s['tumour_burden_percent']:.2f} %")
+            return (
+                f"{outcome.job.input.name}: liver {s['liver_ml']:.1f} mL, {s['tumour_count']} tumour(s) "
+                f"{s['tumour_ml']:.1f} mL, burden {s['tumour_burden_percent']:.2f} %"
+            )
         return f"{outcome.job.input.name}: " + ", ".join(f"{k} {v:.1f} mL" for k, v in s["volumes_ml"].items())
 
     return run_jobs(jobs, process, reporter, is_batch=is_batch, summarise=summarise)

@@ -6,16 +6,18 @@ temporary file on the way out, and the command exits with code 130. Renaming a j
 place is a short critical section: a signal arriving then is held until the renames are done, so a job
 leaves either all of its outputs or none.
 """
+
 from __future__ import annotations
 
 import contextlib
 import signal
 import threading
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 __all__ = ["Cancelled", "install_handlers", "restore_handlers", "critical_section"]
 
-_state: dict[str, Optional[int]] = {"depth": 0, "pending": None}
+_state: dict[str, int | None] = {"depth": 0, "pending": None}
 
 
 class Cancelled(KeyboardInterrupt):

@@ -5,6 +5,7 @@ Conventions: spacing, origin and sizes are in SimpleITK (x, y, z) order; numpy a
 labels are 0 background, 1 liver, 2 tumour. The phantom lives in :mod:`condswin.ct.phantom` (import it
 from there; it is not loaded with this package).
 """
+
 from condswin.ct.datasets import LABEL_VALUES, CaseInfo, CTCase, check_case, find_cases, load_case
 from condswin.ct.io import (
     ImageFileError,

@@ -11,6 +11,7 @@ Layouts recognised by :func:`find_cases`:
 
 Labels follow LiTS: 0 background, 1 liver, 2 tumour.
 """
+
 from __future__ import annotations
 
 import os
@@ -77,9 +78,7 @@ def find_cases(root: str | os.PathLike) -> list[CTCase]:
     else:
         cases = _find_lits(root)
     if not cases:
-        raise ImageFileError(
-            f"{root}: no LiTS (volume-N.nii[.gz]) or Decathlon (imagesTr/, labelsTr/) cases found"
-        )
+        raise ImageFileError(f"{root}: no LiTS (volume-N.nii[.gz]) or Decathlon (imagesTr/, labelsTr/) cases found")
     return cases
 
 

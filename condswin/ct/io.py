@@ -18,6 +18,7 @@ DICOM series round trip (what survives, what does not):
     * float images are refused (cast to ``sitk.sitkInt16`` first); metadata other than the tags written
       here (modality, UIDs, rescale 1/0, series description) is not carried over.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -272,9 +273,7 @@ def _check_nifti(path: Path, allow_nan: bool) -> None:
     else:
         available, bad = _scan_bytes(bytes(head), chunks, start, end, float_dtype if scan_floats else None)
     if available < end:
-        raise ImageFileError(
-            f"{path}: the file is truncated ({available} bytes where the header needs {end})"
-        )
+        raise ImageFileError(f"{path}: the file is truncated ({available} bytes where the header needs {end})")
     if bad:
         raise ImageFileError(f"{path}: contains {bad} NaN or infinite voxel values")
 
@@ -298,9 +297,7 @@ def _byte_chunks(path: Path, *, gzipped: bool, size: int = 1 << 20) -> Iterator[
         raise ImageFileError(f"{path}: the file is truncated (the gzip stream ends early)")
 
 
-def _scan_bytes(
-    first: bytes, rest: Iterator[bytes], start: int, end: int, dtype: np.dtype | None
-) -> tuple[int, int]:
+def _scan_bytes(first: bytes, rest: Iterator[bytes], start: int, end: int, dtype: np.dtype | None) -> tuple[int, int]:
     """Total length of a byte stream and, if ``dtype`` is given, the non-finite values in [start, end)."""
     total = 0
     bad = 0

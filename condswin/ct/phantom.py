@@ -11,6 +11,7 @@ noise) is added, and values are rounded to int16 HU clipped to [-1024, 3071].
 Random grid (when ``spacing`` is None): in-plane field of view 360–460 mm (0.7–0.9 mm pixels at 512,
 1.4–1.8 mm at 256), slice spacing one of 1–5 mm, as in LiTS; the liver centre lies near the middle slice.
 """
+
 from __future__ import annotations
 
 import os

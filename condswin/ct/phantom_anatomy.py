@@ -10,6 +10,7 @@ right lobe 14–18 cm craniocaudal, vertebral body ~4 cm, aorta 2–2.6 cm, kidn
 per phase follow common radiology teaching values (e.g. liver 50–65 HU unenhanced, 95–125 HU portal
 venous; aorta 250–350 HU arterial; renal cortex 180–230 HU arterial).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -347,13 +348,17 @@ def _paint_liver(canvas: Canvas, frame: BodyFrame, dome: np.ndarray) -> dict[str
     hw, front, back = frame.half_width, frame.half_ap_front, frame.half_ap_back
     semi_z = frame.liver_semi_z
     right = ellipsoid_q(
-        x, y, z,
+        x,
+        y,
+        z,
         (-0.4 * hw, frame.body_y + rng.uniform(-0.1, 0.1) * front, 0.0),
         (0.68 * hw * rng.uniform(0.95, 1.1), 1.0 * (front + back) / 2, semi_z),
         rotation_z(rng.uniform(-0.25, 0.05)),
     )
     left = ellipsoid_q(
-        x, y, z,
+        x,
+        y,
+        z,
         (0.1 * hw, frame.body_y - 0.5 * front, 0.35 * semi_z),
         (0.45 * hw * rng.uniform(0.8, 1.2), 0.32 * front, 0.55 * semi_z),
         rotation_z(rng.uniform(-0.2, 0.1)),
@@ -450,7 +455,7 @@ def _paint_vessels_and_spine(canvas: Canvas, frame: BodyFrame) -> None:
     canvas.paint(body_q < 1.0, Tissue.BONE_CORTICAL)
     canvas.paint((body_q < 0.8) & ~disc, Tissue.BONE_CANCELLOUS)
     canvas.paint((body_q < 1.0) & disc, Tissue.DISC)
-    canal_r2 = (x**2 + (y - np.float32(sy + 27.0)) ** 2)
+    canal_r2 = x**2 + (y - np.float32(sy + 27.0)) ** 2
     arch = (canal_r2 < 15.0**2) | (ellipsoid_q(x, y, z, (0.0, sy + 50.0, 0.0), (5.0, 14.0, 1e6)) < 1.0)
     arch = arch | (ellipsoid_q(np.abs(x), y, z, (21.0, sy + 24.0, 0.0), (9.0, 3.0, 1e6)) < 1.0)
     arch = arch & (~disc | (np.abs(x) < 10.0))

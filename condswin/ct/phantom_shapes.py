@@ -4,6 +4,7 @@ Everything is defined in patient coordinates (LPS, mm: +x patient left, +y poste
 evaluated on the voxel grid through its spacing, origin and direction, so a tilted or flipped grid samples
 the same anatomy. Local objects are evaluated only inside an index box around them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -126,7 +127,7 @@ class PhantomGrid:
         """The part of a grid-shaped or broadcastable array inside a box (length-1 axes stay whole)."""
         if box is None:
             return array
-        return array[tuple(slice(None) if n == 1 else s for n, s in zip(array.shape, box))]
+        return array[tuple(slice(None) if n == 1 else s for n, s in zip(array.shape, box, strict=False))]
 
     def points(self, flat_indices: np.ndarray) -> np.ndarray:
         """Patient positions (n, 3: x, y, z relative to ``z_ref``) of voxels given as flat numpy indices."""

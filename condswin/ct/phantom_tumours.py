@@ -10,6 +10,7 @@ Kinds (relative to the surrounding liver, as they appear in the portal venous ph
 Every tumour lies inside the liver label and is one connected component; tumours are kept apart so that
 the number of components equals the number requested.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -13,6 +13,7 @@ Steps, in order:
 Connectivity is "full" (26 neighbours in 3-D): a slice-wise network often leaves diagonal contacts
 between slices, and those should not split an organ or a tumour.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -94,7 +95,7 @@ def fill_enclosed_holes(mask: np.ndarray) -> np.ndarray:
     filled = mask.copy()
     if not found or found[0] is None:
         return filled
-    box = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(found[0], mask.shape))
+    box = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(found[0], mask.shape, strict=False))
     sub = mask[box]
     background, _ = ndimage.label(~sub)
     faces = np.concatenate([np.moveaxis(background, axis, 0)[[0, -1]].ravel() for axis in range(sub.ndim)])

@@ -9,6 +9,7 @@ Definitions (volumes from voxel counts × voxel volume; 1 mL = 1000 mm³):
   largest first;
 * ``tumour_burden_percent`` = total tumour volume / ``liver_ml`` × 100 (0 when there is no liver).
 """
+
 from __future__ import annotations
 
 import json

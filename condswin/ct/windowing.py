@@ -1,4 +1,5 @@
 """Hounsfield-unit windowing: map a HU range linearly onto [0, 1] for display and network input."""
+
 from __future__ import annotations
 
 import numpy as np

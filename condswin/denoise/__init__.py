@@ -6,6 +6,7 @@ BM3D, and CLAHE) slice by slice on a 2-D image or a (slices, H, W) volume, with 
 units or estimated, and the Rician bias correction applied the same way for every method.
 See ``pipeline.py`` for the order of operations and ``methods.py`` for each method's parameters.
 """
+
 from condswin.denoise.methods import list_methods, method_parameters
 from condswin.denoise.pipeline import NOISE_MODELS, denoise, estimate_noise_sigma
 

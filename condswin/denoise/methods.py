@@ -5,12 +5,14 @@ scaling, the slice loop and the Rician correction). ``sigma`` is the noise stand
 units**, so every σ-driven parameter below is a factor times σ and means the same at any intensity scale.
 Parameters are keyword-only; their defaults are what ``method_parameters`` reports.
 """
+
 from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from scipy import ndimage, signal
@@ -20,6 +22,7 @@ __all__ = ["DenoiseMethod", "get_method", "list_methods", "method_parameters", "
 
 
 # --- parameter checks: each raises ValueError naming the method and the parameter --------------------------------
+
 
 def _positive_int(method: str, name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -43,6 +46,7 @@ def _choice(method: str, name: str, value: Any, accepted: tuple[str, ...]) -> st
 
 # --- smoothing filters: fixed kernels, σ unused -------------------------------------------------------------------
 
+
 def _mean(image: np.ndarray, sigma: float | None, *, size: int = 3) -> np.ndarray:
     """Box (moving-average) filter of ``size``×``size`` pixels."""
     return ndimage.uniform_filter(image, size=_positive_int("mean", "size", size), mode="reflect")
@@ -61,6 +65,7 @@ def _median(image: np.ndarray, sigma: float | None, *, size: int = 3) -> np.ndar
 
 # --- σ-driven denoisers --------------------------------------------------------------------------------------------
 
+
 def _wiener(image: np.ndarray, sigma: float, *, size: int = 5) -> np.ndarray:
     """Adaptive Wiener filter over ``size``×``size`` windows with noise power σ².
 
@@ -70,9 +75,7 @@ def _wiener(image: np.ndarray, sigma: float, *, size: int = 5) -> np.ndarray:
     return signal.wiener(image, mysize=size, noise=sigma * sigma)
 
 
-def _bilateral(
-    image: np.ndarray, sigma: float, *, color_factor: float = 1.5, sigma_spatial: float = 1.5
-) -> np.ndarray:
+def _bilateral(image: np.ndarray, sigma: float, *, color_factor: float = 1.5, sigma_spatial: float = 1.5) -> np.ndarray:
     """Bilateral filter: range kernel width ``color_factor``·σ, spatial kernel width ``sigma_spatial`` pixels."""
     sigma_color = _positive_float("bilateral", "color_factor", color_factor) * sigma
     spatial = _positive_float("bilateral", "sigma_spatial", sigma_spatial)
@@ -94,8 +97,10 @@ def _wavelet_kwargs(method_name: str, sigma: float, wavelet: str, mode: str, shr
     import pywt  # only needed to validate the wavelet name
 
     if wavelet not in pywt.wavelist(kind="discrete"):
-        raise ValueError(f"{method_name}: wavelet must be a discrete PyWavelets name such as 'db1', 'db2', "
-                         f"'sym4', 'coif1'; got {wavelet!r}")
+        raise ValueError(
+            f"{method_name}: wavelet must be a discrete PyWavelets name such as 'db1', 'db2', "
+            f"'sym4', 'coif1'; got {wavelet!r}"
+        )
     return {
         "sigma": sigma,
         "wavelet": wavelet,
@@ -129,7 +134,11 @@ def _wavelet_cycle_spinning(
         raise ValueError(f"wavelet_cycle_spinning: max_shifts must be an integer >= 0, got {max_shifts!r}")
     kwargs = _wavelet_kwargs("wavelet_cycle_spinning", sigma, wavelet, mode, shrinkage)
     return restoration.cycle_spin(
-        image, func=restoration.denoise_wavelet, max_shifts=int(max_shifts), func_kw=kwargs, workers=1,
+        image,
+        func=restoration.denoise_wavelet,
+        max_shifts=int(max_shifts),
+        func_kw=kwargs,
+        workers=1,
         channel_axis=None,
     )
 
@@ -169,8 +178,13 @@ def _bm3d(image: np.ndarray, sigma: float, *, profile: str = "np", stage: str = 
 
 # --- contrast ------------------------------------------------------------------------------------------------------
 
+
 def _clahe(
-    image: np.ndarray, sigma: float | None, *, clip_limit: float = 0.01, kernel_size: int | None = None,
+    image: np.ndarray,
+    sigma: float | None,
+    *,
+    clip_limit: float = 0.01,
+    kernel_size: int | None = None,
     nbins: int = 256,
 ) -> np.ndarray:
     """Contrast-limited adaptive histogram equalisation of one slice (σ unused).
@@ -190,6 +204,7 @@ def _clahe(
 
 
 # --- registry ------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DenoiseMethod:
@@ -219,12 +234,22 @@ _METHODS: dict[str, DenoiseMethod] = {
         DenoiseMethod("gaussian", _gaussian, False, False, "Gaussian blur of `kernel_sigma` pixels; σ unused"),
         DenoiseMethod("median", _median, False, False, "median of `size` pixels; σ unused"),
         DenoiseMethod("wiener", _wiener, True, False, "adaptive Wiener over `size` pixels, noise power σ²"),
-        DenoiseMethod("bilateral", _bilateral, True, False,
-                      "bilateral, range width `color_factor`·σ, spatial width `sigma_spatial` pixels"),
+        DenoiseMethod(
+            "bilateral",
+            _bilateral,
+            True,
+            False,
+            "bilateral, range width `color_factor`·σ, spatial width `sigma_spatial` pixels",
+        ),
         DenoiseMethod("tv", _tv, True, False, "Chambolle total variation, weight `weight_factor`·σ"),
         DenoiseMethod("wavelet", _wavelet, True, False, "wavelet shrinkage with thresholds from σ"),
-        DenoiseMethod("wavelet_cycle_spinning", _wavelet_cycle_spinning, True, False,
-                      "shift-invariant wavelet shrinkage (cycle spinning over `max_shifts`), thresholds from σ"),
+        DenoiseMethod(
+            "wavelet_cycle_spinning",
+            _wavelet_cycle_spinning,
+            True,
+            False,
+            "shift-invariant wavelet shrinkage (cycle spinning over `max_shifts`), thresholds from σ",
+        ),
         DenoiseMethod("nlm", _nlm, True, False, "non-local means, h = `h_factor`·σ"),
         DenoiseMethod("bm3d", _bm3d, True, False, "BM3D with noise PSD σ²"),
         DenoiseMethod("clahe", _clahe, False, True, "contrast-limited adaptive histogram equalisation; σ unused"),

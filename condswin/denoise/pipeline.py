@@ -18,10 +18,12 @@ Order of operations (the same for every method):
    For ``clahe``, a contrast remapping whose output is not in signal units, the correction is applied to the
    input instead, the last point at which intensities still mean signal.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from skimage.restoration import estimate_sigma
@@ -71,8 +73,9 @@ def _estimate(volume: np.ndarray, noise: str) -> float:
     """σ of a validated (slices, H, W) float64 volume in its own units; refuses a noise-free result."""
     if noise == "rician":
         if volume.min() < 0:
-            raise ValueError("denoise: noise='rician' needs a non-negative magnitude image, "
-                             f"but the minimum is {volume.min():g}")
+            raise ValueError(
+                f"denoise: noise='rician' needs a non-negative magnitude image, but the minimum is {volume.min():g}"
+            )
         sigma = estimate_rician_sigma(volume)
     else:
         # Constant slices carry no noise information (and make the wavelet estimate divide by zero).
@@ -80,8 +83,9 @@ def _estimate(volume: np.ndarray, noise: str) -> float:
         sigma = float(np.median(estimates)) if estimates else 0.0
     # Relative floor: a noise-free image gives round-off sized estimates rather than exactly zero.
     if not sigma > 1e-6 * max(float(np.abs(volume).max()), np.finfo(np.float64).tiny):
-        raise ValueError(f"denoise: the estimated {noise} noise sigma is 0 (the image looks noise-free); "
-                         "pass sigma explicitly")
+        raise ValueError(
+            f"denoise: the estimated {noise} noise sigma is 0 (the image looks noise-free); pass sigma explicitly"
+        )
     return sigma
 
 
@@ -149,8 +153,9 @@ def denoise(
     input_shape = np.shape(volume)
     work = _as_volume(volume)
     if noise == "rician" and work.min() < 0:
-        raise ValueError(f"denoise: noise='rician' needs a non-negative magnitude image, but the minimum is "
-                         f"{work.min():g}")
+        raise ValueError(
+            f"denoise: noise='rician' needs a non-negative magnitude image, but the minimum is {work.min():g}"
+        )
 
     needs_sigma = spec.uses_sigma or noise == "rician"
     if sigma is not None:

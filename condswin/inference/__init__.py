@@ -15,6 +15,7 @@ Typical use::
     loaded = load_bundle(resolve_bundle("my-liver-model", task="segmentation"))
     result = segment_image(ct_image, loaded.model, loaded.card, InferenceOptions(device="auto"))
 """
+
 from condswin.inference.contract import ModelContract, Normalization, robust_range
 from condswin.inference.device import resolve_device
 from condswin.inference.engine import InferenceCancelled, InferenceOptions, RunInfo, SliceEngine

@@ -12,10 +12,12 @@ Normalisation kinds:
   Percentiles of volumes above 4 M voxels are taken on a regular subsample (deterministic, and the
   percentile of millions of voxels does not move with more).
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +60,7 @@ class Normalization:
     clip: bool = False
 
     @classmethod
-    def from_card(cls, spec: Mapping[str, Any]) -> "Normalization":
+    def from_card(cls, spec: Mapping[str, Any]) -> Normalization:
         """Build from the card's ``input.normalization`` object (already validated)."""
         if spec["kind"] == "hu_window":
             return cls(kind="hu_window", low=float(spec["low"]), high=float(spec["high"]), clip=True)
@@ -70,7 +72,7 @@ class Normalization:
             clip=bool(spec.get("clip", False)),
         )
 
-    def fit(self, volume: np.ndarray, complex_input: bool = False) -> Optional[tuple[float, float]]:
+    def fit(self, volume: np.ndarray, complex_input: bool = False) -> tuple[float, float] | None:
         """The fixed (offset, scale) for the whole volume, or None when it is decided per slice."""
         if self.kind == "hu_window":
             return self.low, self.high - self.low
@@ -79,7 +81,9 @@ class Normalization:
         lo, hi = robust_range(volume, self.lower, self.upper)
         return (0.0, hi) if complex_input else (lo, hi - lo)
 
-    def offsets_and_scales(self, batch: np.ndarray, fitted: Optional[tuple[float, float]], complex_input: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def offsets_and_scales(
+        self, batch: np.ndarray, fitted: tuple[float, float] | None, complex_input: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per-slice (offset, scale) arrays of shape (b,) for a batch (b, h, w)."""
         b = batch.shape[0]
         if fitted is not None:
@@ -126,8 +130,8 @@ class ModelContract:
     modality: str
     axis: str
     normalization: Normalization
-    pixel_size_mm: Optional[tuple[float, float]]
-    size: Optional[tuple[int, int]]
+    pixel_size_mm: tuple[float, float] | None
+    size: tuple[int, int] | None
     input_representation: str
     output_representation: str
     out_channels: int
@@ -135,7 +139,7 @@ class ModelContract:
     postprocess: str
 
     @classmethod
-    def from_card(cls, card: Mapping[str, Any]) -> "ModelContract":
+    def from_card(cls, card: Mapping[str, Any]) -> ModelContract:
         """Read the contract of a validated card."""
         contract, output = card["input"], card["output"]
         pixel = contract.get("pixel_size_mm")
@@ -158,7 +162,10 @@ class ModelContract:
         """(rows, columns) a slice of ``shape`` with (row, column) ``spacing`` mm is resampled to."""
         h, w = int(shape[0]), int(shape[1])
         if self.pixel_size_mm is not None:
-            return (max(1, round(h * spacing[0] / self.pixel_size_mm[0])), max(1, round(w * spacing[1] / self.pixel_size_mm[1])))
+            return (
+                max(1, round(h * spacing[0] / self.pixel_size_mm[0])),
+                max(1, round(w * spacing[1] / self.pixel_size_mm[1])),
+            )
         if self.size is not None:
             return self.size
         return h, w

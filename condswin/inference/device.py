@@ -1,8 +1,10 @@
 """Device choice and the per-device settings of inference (mixed precision, memory layout, OOM detection)."""
+
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ContextManager
+from contextlib import AbstractContextManager
+from typing import Any
 
 import torch
 from torch import nn
@@ -10,7 +12,9 @@ from torch import nn
 __all__ = ["resolve_device", "autocast_for", "prefers_channels_last", "is_out_of_memory", "release_cached_memory"]
 
 _OOM_TYPES: tuple[type[BaseException], ...] = tuple(
-    t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t is not None
+    t
+    for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None))
+    if t is not None
 )
 
 
@@ -50,7 +54,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     return device
 
 
-def autocast_for(device: torch.device, enabled: bool = True) -> ContextManager[Any]:
+def autocast_for(device: torch.device, enabled: bool = True) -> AbstractContextManager[Any]:
     """Mixed precision on CUDA only (bfloat16 where supported: no overflow in attention logits; else float16).
 
     CPU autocast is slower than float32 for these models on most CPUs, and MPS autocast support varies

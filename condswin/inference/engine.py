@@ -11,12 +11,14 @@ and the ``condswin.inference`` logger. The cancel flag is checked before every b
 effect within one batch. Results do not depend on the batch size beyond float round-off, and repeated runs
 give identical output (eval mode, no randomness, deterministic kernels on CPU).
 """
+
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,8 +61,8 @@ class InferenceOptions:
     device: Any = "auto"
     batch_size: int = 8
     amp: bool = True
-    channels_last: Optional[bool] = None
-    progress: Optional[ProgressCallback] = None
+    channels_last: bool | None = None
+    progress: ProgressCallback | None = None
     cancel: Any = None
 
     def cancelled(self) -> bool:
@@ -114,7 +116,7 @@ class SliceEngine:
         options: device, batch size, precision, progress and cancel flag.
     """
 
-    def __init__(self, model: nn.Module, contract: ModelContract, options: Optional[InferenceOptions] = None):
+    def __init__(self, model: nn.Module, contract: ModelContract, options: InferenceOptions | None = None):
         self.options = options or InferenceOptions()
         if int(self.options.batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.options.batch_size}")
@@ -146,18 +148,24 @@ class SliceEngine:
         release_cached_memory(self.device)
         if self.batch_size > 1:
             smaller = max(1, self.batch_size // 2)
-            self._notify(f"out of memory on {self.device} at batch size {self.batch_size}; retrying with {smaller}", done, total)
+            self._notify(
+                f"out of memory on {self.device} at batch size {self.batch_size}; retrying with {smaller}", done, total
+            )
             self.batch_size = smaller
             return
         if self.device.type != "cpu":
-            self._notify(f"out of memory on {self.device} even at batch size 1; continuing on the CPU (slower)", done, total)
+            self._notify(
+                f"out of memory on {self.device} even at batch size 1; continuing on the CPU (slower)", done, total
+            )
             self.device = torch.device("cpu")
             self._place_model()
             self.batch_size = max(1, int(self.options.batch_size))
             return
         raise exc
 
-    def _to_input(self, raw: np.ndarray, fitted: Optional[tuple[float, float]]) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    def _to_input(
+        self, raw: np.ndarray, fitted: tuple[float, float] | None
+    ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
         """Normalised (b, c, h, w) float32 tensor on the CPU, and the per-slice offsets and scales."""
         complex_in = self.contract.input_representation == "complex"
         if np.iscomplexobj(raw) and not complex_in:
@@ -166,12 +174,18 @@ class SliceEngine:
         offsets, scales = norm.offsets_and_scales(raw, fitted, complex_in)
         values = norm.apply(raw, offsets, scales)
         if complex_in:
-            values = np.stack([values.real, values.imag], axis=1) if np.iscomplexobj(values) else np.stack([values, np.zeros_like(values)], axis=1)
+            values = (
+                np.stack([values.real, values.imag], axis=1)
+                if np.iscomplexobj(values)
+                else np.stack([values, np.zeros_like(values)], axis=1)
+            )
         else:
             values = values[:, None]
         return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)), offsets, scales
 
-    def _from_output(self, y: torch.Tensor, native: tuple[int, int], offsets: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    def _from_output(
+        self, y: torch.Tensor, native: tuple[int, int], offsets: np.ndarray, scales: np.ndarray
+    ) -> np.ndarray:
         """Network output (b, C, H', W') → uint8 labels or float32 image (b, h, w) on the native grid."""
         y = _resize(y.float(), native)
         if self.contract.task == "segmentation":
@@ -184,7 +198,9 @@ class SliceEngine:
         image = image.cpu().numpy().astype(np.float32)
         return image * scales[:, None, None].astype(np.float32) + offsets[:, None, None].astype(np.float32)
 
-    def _run_batch(self, raw: np.ndarray, spacing: tuple[float, float], fitted: Optional[tuple[float, float]]) -> np.ndarray:
+    def _run_batch(
+        self, raw: np.ndarray, spacing: tuple[float, float], fitted: tuple[float, float] | None
+    ) -> np.ndarray:
         x, offsets, scales = self._to_input(raw, fitted)
         native = (int(x.shape[-2]), int(x.shape[-1]))
         grid = self.contract.model_grid(native, spacing)
@@ -193,7 +209,12 @@ class SliceEngine:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast_for(self.device, self.options.amp):
             y = self.model(x)
-        if y.ndim != 4 or y.shape[0] != x.shape[0] or tuple(y.shape[-2:]) != tuple(grid) or y.shape[1] != self.contract.out_channels:
+        if (
+            y.ndim != 4
+            or y.shape[0] != x.shape[0]
+            or tuple(y.shape[-2:]) != tuple(grid)
+            or y.shape[1] != self.contract.out_channels
+        ):
             raise ValueError(
                 f"model output has shape {tuple(y.shape)}; expected ({x.shape[0]}, {self.contract.out_channels}, {grid[0]}, {grid[1]})"
             )
@@ -204,7 +225,7 @@ class SliceEngine:
         slices: np.ndarray,
         out: np.ndarray,
         spacing: tuple[float, float],
-        fitted: Optional[tuple[float, float]] = None,
+        fitted: tuple[float, float] | None = None,
     ) -> RunInfo:
         """Predict every slice of ``slices`` (n, h, w) into ``out`` (n, h, w), batch by batch.
 

@@ -13,10 +13,11 @@ convention in LPS, the patient coordinate system of DICOM and SimpleITK:
 Because every step is a view, the model's outputs are written straight back through the same view into an
 array in the input's index order, so the result has exactly the input's geometry.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class SliceLayout:
     spacing: tuple[float, float]
 
     @classmethod
-    def from_geometry(cls, spacing: Sequence[float], direction: Sequence[float], axis: str) -> "SliceLayout":
+    def from_geometry(cls, spacing: Sequence[float], direction: Sequence[float], axis: str) -> SliceLayout:
         """Layout for an image with SimpleITK ``spacing`` (x, y, z) and row-major 3×3 ``direction``.
 
         Args:
@@ -61,7 +62,9 @@ class SliceLayout:
         if len(spacing) != 3 or len(direction) != 9:
             raise ValueError(f"slice layout needs a 3-D image, got spacing {tuple(spacing)}")
         if axis == "slice":
-            return cls(axes=(0, 1, 2), flip_rows=False, flip_columns=False, spacing=(float(spacing[1]), float(spacing[0])))
+            return cls(
+                axes=(0, 1, 2), flip_rows=False, flip_columns=False, spacing=(float(spacing[1]), float(spacing[0]))
+            )
         if axis not in _ANATOMICAL:
             raise ValueError(f"unknown slicing axis {axis!r}; expected axial, coronal, sagittal or slice")
         matrix = np.asarray(direction, dtype=float).reshape(3, 3)
@@ -81,7 +84,7 @@ class SliceLayout:
         )
 
     @classmethod
-    def from_image(cls, image, axis: str) -> "SliceLayout":
+    def from_image(cls, image, axis: str) -> SliceLayout:
         """Layout for a SimpleITK image (see :meth:`from_geometry`)."""
         return cls.from_geometry(image.GetSpacing(), image.GetDirection(), axis)
 

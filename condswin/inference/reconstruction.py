@@ -9,13 +9,14 @@ the file name (``fastmri_seed``), so every slice shares one mask and a rerun giv
 (fastMRI NMSE/PSNR/SSIM and MAE over the volume) are computed when a target exists: the file's
 ``reconstruction_esc``/``reconstruction_rss``, or the input magnitude itself for MR volumes.
 """
+
 from __future__ import annotations
 
 import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -46,14 +47,14 @@ class ReconstructionResult:
 
     image: np.ndarray
     zero_filled: np.ndarray
-    target: Optional[np.ndarray]
+    target: np.ndarray | None
     mask: np.ndarray
     from_file_mask: bool
-    num_low_frequencies: Optional[int]
+    num_low_frequencies: int | None
     spacing: tuple[float, float, float]
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    info: Optional[RunInfo] = None
-    output: Optional[sitk.Image] = None
+    info: RunInfo | None = None
+    output: sitk.Image | None = None
 
     @property
     def acceleration(self) -> float:
@@ -81,7 +82,9 @@ def volume_seed(path: str | os.PathLike) -> int:
     return zlib.crc32(Path(path).name.encode("utf-8"))
 
 
-def _mask_for(num_cols: int, kind: str, acceleration: float, center_fraction: Optional[float], seed: Any) -> tuple[np.ndarray, int]:
+def _mask_for(
+    num_cols: int, kind: str, acceleration: float, center_fraction: float | None, seed: Any
+) -> tuple[np.ndarray, int]:
     from condswin.mri.masks import create_mask
 
     return create_mask(kind, num_cols, acceleration, center_fraction, seed=seed)
@@ -92,10 +95,10 @@ def reconstruct_kspace(
     crop: tuple[int, int],
     spacing_rc: tuple[float, float],
     model: Any = None,
-    card: Optional[dict[str, Any]] = None,
-    mask: Optional[np.ndarray] = None,
-    options: Optional[InferenceOptions] = None,
-) -> tuple[np.ndarray, np.ndarray, Optional[RunInfo]]:
+    card: dict[str, Any] | None = None,
+    mask: np.ndarray | None = None,
+    options: InferenceOptions | None = None,
+) -> tuple[np.ndarray, np.ndarray, RunInfo | None]:
     """Zero-filled reconstruction of (masked) k-space, then the model if one is given.
 
     Args:
@@ -127,8 +130,10 @@ def reconstruct_kspace(
         raise ValueError("reconstruct_kspace: a model needs its reconstruction card")
     contract = ModelContract.from_card(card)
     if contract.input_representation == "complex" and multicoil:
-        raise ValueError(f"model '{card['id']}' takes a complex single-coil image; multi-coil k-space is combined by RSS "
-                         "into a magnitude image, which this model cannot use")
+        raise ValueError(
+            f"model '{card['id']}' takes a complex single-coil image; multi-coil k-space is combined by RSS "
+            "into a magnitude image, which this model cannot use"
+        )
     source = image.astype(np.complex64) if contract.input_representation == "complex" else zero_filled
     out = np.zeros(zero_filled.shape, dtype=np.float32)
     fitted = contract.normalization.fit(source, contract.input_representation == "complex")
@@ -136,7 +141,7 @@ def reconstruct_kspace(
     return out, zero_filled, info
 
 
-def _metrics(target: Optional[np.ndarray], recon: np.ndarray, zero_filled: np.ndarray) -> dict[str, dict[str, float]]:
+def _metrics(target: np.ndarray | None, recon: np.ndarray, zero_filled: np.ndarray) -> dict[str, dict[str, float]]:
     if target is None:
         return {}
     from condswin.metrics import reconstruction_metrics
@@ -151,13 +156,13 @@ def _metrics(target: Optional[np.ndarray], recon: np.ndarray, zero_filled: np.nd
 def reconstruct_fastmri(
     path: str | os.PathLike,
     model: Any = None,
-    card: Optional[dict[str, Any]] = None,
+    card: dict[str, Any] | None = None,
     *,
     mask_kind: str = "random",
     acceleration: float = 4.0,
-    center_fraction: Optional[float] = None,
+    center_fraction: float | None = None,
     seed: Any = None,
-    options: Optional[InferenceOptions] = None,
+    options: InferenceOptions | None = None,
 ) -> ReconstructionResult:
     """Reconstruct a fastMRI ``.h5`` file (single- or multi-coil).
 
@@ -181,8 +186,9 @@ def reconstruct_fastmri(
         mask, num_low, from_file = volume.mask, None, True
         kspace_mask = None  # the k-space is already undersampled
     else:
-        mask, num_low = _mask_for(num_cols, mask_kind, acceleration, center_fraction,
-                                  fastmri_seed(Path(path).name) if seed is None else seed)
+        mask, num_low = _mask_for(
+            num_cols, mask_kind, acceleration, center_fraction, fastmri_seed(Path(path).name) if seed is None else seed
+        )
         kspace_mask, from_file = mask, False
     recon, zero_filled, info = reconstruct_kspace(
         volume.kspace, volume.recon_shape, (volume.spacing[1], volume.spacing[2]), model, card, kspace_mask, options
@@ -191,8 +197,14 @@ def reconstruct_fastmri(
     if target is not None and target.shape != recon.shape:
         raise ValueError(f"{path}: target {target.shape} and reconstruction {recon.shape} differ in shape")
     return ReconstructionResult(
-        image=recon, zero_filled=zero_filled, target=target, mask=np.asarray(mask, dtype=bool), from_file_mask=from_file,
-        num_low_frequencies=num_low, spacing=tuple(float(s) for s in volume.spacing), metrics=_metrics(target, recon, zero_filled),
+        image=recon,
+        zero_filled=zero_filled,
+        target=target,
+        mask=np.asarray(mask, dtype=bool),
+        from_file_mask=from_file,
+        num_low_frequencies=num_low,
+        spacing=tuple(float(s) for s in volume.spacing),
+        metrics=_metrics(target, recon, zero_filled),
         info=info,
     )
 
@@ -200,14 +212,14 @@ def reconstruct_fastmri(
 def reconstruct_mr_image(
     image: sitk.Image,
     model: Any = None,
-    card: Optional[dict[str, Any]] = None,
+    card: dict[str, Any] | None = None,
     *,
     mask_kind: str = "random",
     acceleration: float = 4.0,
-    center_fraction: Optional[float] = None,
+    center_fraction: float | None = None,
     seed: Any = 0,
     phase_seed: Any = 0,
-    options: Optional[InferenceOptions] = None,
+    options: InferenceOptions | None = None,
 ) -> ReconstructionResult:
     """Simulate single-coil k-space from an MR magnitude volume, undersample it and reconstruct it.
 
@@ -234,17 +246,29 @@ def reconstruct_mr_image(
     volume = sitk.GetArrayViewFromImage(image)
     magnitude = np.ascontiguousarray(layout.slices(volume), dtype=np.float32)
     if magnitude.min() < 0:
-        raise ValueError(f"an MR magnitude volume cannot be negative (minimum {magnitude.min():g}); "
-                         "k-space can only be simulated from a magnitude image")
+        raise ValueError(
+            f"an MR magnitude volume cannot be negative (minimum {magnitude.min():g}); "
+            "k-space can only be simulated from a magnitude image"
+        )
     kspace = simulate_singlecoil_kspace(magnitude, seed=phase_seed)
     mask, num_low = _mask_for(kspace.shape[-1], mask_kind, acceleration, center_fraction, seed)
-    recon, zero_filled, info = reconstruct_kspace(kspace, magnitude.shape[-2:], layout.spacing, model, card, mask, options)
+    recon, zero_filled, info = reconstruct_kspace(
+        kspace, magnitude.shape[-2:], layout.spacing, model, card, mask, options
+    )
     out = np.zeros(volume.shape, dtype=np.float32)
     layout.slices(out)[...] = recon
     output = sitk.GetImageFromArray(out)
     output.CopyInformation(image)
     slice_spacing = float(image.GetSpacing()[2 - layout.axes[0]])
     return ReconstructionResult(
-        image=recon, zero_filled=zero_filled, target=magnitude, mask=mask, from_file_mask=False, num_low_frequencies=num_low,
-        spacing=(slice_spacing, *layout.spacing), metrics=_metrics(magnitude, recon, zero_filled), info=info, output=output,
+        image=recon,
+        zero_filled=zero_filled,
+        target=magnitude,
+        mask=mask,
+        from_file_mask=False,
+        num_low_frequencies=num_low,
+        spacing=(slice_spacing, *layout.spacing),
+        metrics=_metrics(magnitude, recon, zero_filled),
+        info=info,
+        output=output,
     )

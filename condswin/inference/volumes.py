@@ -3,10 +3,11 @@
 Every function returns an image on the input's voxel grid (``CopyInformation``: same size, spacing, origin
 and direction) and never changes the input image.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -15,7 +16,14 @@ from condswin.inference.contract import ModelContract
 from condswin.inference.engine import InferenceOptions, RunInfo, SliceEngine
 from condswin.inference.orientation import SliceLayout
 
-__all__ = ["predict_volume", "segment_image", "denoise_image", "postprocess_for_card", "SegmentationResult", "is_lits_card"]
+__all__ = [
+    "predict_volume",
+    "segment_image",
+    "denoise_image",
+    "postprocess_for_card",
+    "SegmentationResult",
+    "is_lits_card",
+]
 
 
 @dataclass
@@ -31,11 +39,15 @@ def _check_volume(image: sitk.Image, what: str) -> None:
     if not isinstance(image, sitk.Image):
         raise TypeError(f"{what} expects a SimpleITK.Image, got {type(image).__name__}")
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-        raise ValueError(f"{what} needs a scalar 3-D image, got {image.GetDimension()}-D with "
-                         f"{image.GetNumberOfComponentsPerPixel()} component(s) per voxel")
+        raise ValueError(
+            f"{what} needs a scalar 3-D image, got {image.GetDimension()}-D with "
+            f"{image.GetNumberOfComponentsPerPixel()} component(s) per voxel"
+        )
 
 
-def predict_volume(image: sitk.Image, model: Any, card: dict[str, Any], options: Optional[InferenceOptions] = None) -> tuple[np.ndarray, RunInfo]:
+def predict_volume(
+    image: sitk.Image, model: Any, card: dict[str, Any], options: InferenceOptions | None = None
+) -> tuple[np.ndarray, RunInfo]:
     """Run a model slice by slice over a volume and return the result in the image's (k, j, i) array order.
 
     Args:
@@ -63,7 +75,9 @@ def predict_volume(image: sitk.Image, model: Any, card: dict[str, Any], options:
 
 def is_lits_card(card: dict[str, Any]) -> bool:
     """True when label 1 is coded as liver (SCT 10200004) and any label 2 as a neoplasm (SCT 108369006)."""
-    codes = {int(label["value"]): label["terminology"]["type"]["codeValue"] for label in card["output"].get("labels", [])}
+    codes = {
+        int(label["value"]): label["terminology"]["type"]["codeValue"] for label in card["output"].get("labels", [])
+    }
     return codes.get(1) == "10200004" and codes.get(2, "108369006") == "108369006"
 
 
@@ -71,7 +85,7 @@ def segment_image(
     image: sitk.Image,
     model: Any,
     card: dict[str, Any],
-    options: Optional[InferenceOptions] = None,
+    options: InferenceOptions | None = None,
     *,
     postprocess: bool = True,
 ) -> SegmentationResult:
@@ -112,7 +126,9 @@ def postprocess_for_card(labels: sitk.Image, card: dict[str, Any]) -> tuple[sitk
     return postprocess_labels(labels), True
 
 
-def denoise_image(image: sitk.Image, model: Any, card: dict[str, Any], options: Optional[InferenceOptions] = None) -> tuple[sitk.Image, RunInfo]:
+def denoise_image(
+    image: sitk.Image, model: Any, card: dict[str, Any], options: InferenceOptions | None = None
+) -> tuple[sitk.Image, RunInfo]:
     """Denoise an MR volume with a learned denoising model.
 
     Returns:

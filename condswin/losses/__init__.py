@@ -13,9 +13,11 @@ name           class                                       call
 ``perceptual`` :class:`VGGPerceptualLoss` (local weights)  ``loss(pred, target)``
 =============  ==========================================  ==================================
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 

@@ -3,6 +3,7 @@
 Averaging over the masked pixels (not over all pixels) keeps the loss scale independent of how much of
 the field of view is air, so learning rates carry over between anatomies and crops.
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,7 +34,9 @@ def _masked_mean(err: torch.Tensor, mask: torch.Tensor | None, loss_name: str) -
 
 def _check_pair(pred: torch.Tensor, target: torch.Tensor, loss_name: str) -> None:
     if pred.shape != target.shape:
-        raise ValueError(f"{loss_name}: prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+        raise ValueError(
+            f"{loss_name}: prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape"
+        )
 
 
 def masked_mse_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

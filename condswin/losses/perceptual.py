@@ -6,11 +6,12 @@ torch with the same parameter names (``features.0.weight`` …), so torchvision'
 an argument or in ``CONDSWIN_VGG16_WEIGHTS``, and asking for the loss without them is a clear error.
 Random VGG features would make the loss meaningless, so there is no silent fallback.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -114,8 +115,15 @@ def load_vgg16_features(path: Path) -> VGG16Features:
     unexpected = sorted(set(state) - set(expected))
     mismatched = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
     if missing or unexpected or mismatched:
-        parts = [f"{label} {_first(keys)}" for label, keys in
-                 (("missing keys", missing), ("unexpected keys", unexpected), ("mismatched shapes", mismatched)) if keys]
+        parts = [
+            f"{label} {_first(keys)}"
+            for label, keys in (
+                ("missing keys", missing),
+                ("unexpected keys", unexpected),
+                ("mismatched shapes", mismatched),
+            )
+            if keys
+        ]
         raise ValueError(f"{path}: not a torchvision VGG16 state dict: " + "; ".join(parts))
     model.load_state_dict(state)
     return model
@@ -149,7 +157,9 @@ class VGGPerceptualLoss(nn.Module):
         super().__init__()
         unknown = [name for name in layers if name not in VGG16_LAYER_INDEX]
         if not layers or unknown:
-            raise ValueError(f"perceptual: unknown VGG16 layers {unknown or list(layers)}; choose from {list(VGG16_LAYER_INDEX)}")
+            raise ValueError(
+                f"perceptual: unknown VGG16 layers {unknown or list(layers)}; choose from {list(VGG16_LAYER_INDEX)}"
+            )
         if layer_weights is not None and len(layer_weights) != len(layers):
             raise ValueError(f"perceptual: {len(layer_weights)} layer_weights for {len(layers)} layers")
         self.vgg = load_vgg16_features(resolve_vgg16_weights(weights_path))
@@ -162,7 +172,7 @@ class VGGPerceptualLoss(nn.Module):
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
-    def train(self, mode: bool = True) -> "VGGPerceptualLoss":
+    def train(self, mode: bool = True) -> VGGPerceptualLoss:
         """Keep the VGG in eval mode whatever the training loop does (it is a fixed feature extractor)."""
         super().train(mode)
         self.vgg.eval()
@@ -178,11 +188,13 @@ class VGGPerceptualLoss(nn.Module):
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Scalar loss; gradients flow to ``pred`` only."""
         if pred.shape != target.shape:
-            raise ValueError(f"perceptual: prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+            raise ValueError(
+                f"perceptual: prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape"
+            )
         pred_feats = self.vgg(self._prepare(pred), self.layer_indices)
         with torch.no_grad():
             target_feats = self.vgg(self._prepare(target), self.layer_indices)
         loss = pred.new_zeros(())
-        for weight, p, t in zip(self.layer_weights, pred_feats, target_feats):
+        for weight, p, t in zip(self.layer_weights, pred_feats, target_feats, strict=False):
             loss = loss + weight * F.mse_loss(p, t)
         return loss

@@ -4,6 +4,7 @@ MONAI does the loss arithmetic (soft Dice with smoothing, CE or BCE); this wrapp
 used across the project — logits in, integer label maps out of the data pipeline — and turns silent
 mistakes (labels outside the class range, wrong shapes) into clear errors.
 """
+
 from __future__ import annotations
 
 import torch
@@ -48,7 +49,12 @@ class DiceCrossEntropyLoss(nn.Module):
             raise ValueError(f"dice_ce: expected logits (B, C, H, W), got shape {tuple(logits.shape)}")
         if labels.ndim == 3:
             labels = labels[:, None]
-        if labels.ndim != 4 or labels.shape[1] != 1 or labels.shape[0] != logits.shape[0] or labels.shape[2:] != logits.shape[2:]:
+        if (
+            labels.ndim != 4
+            or labels.shape[1] != 1
+            or labels.shape[0] != logits.shape[0]
+            or labels.shape[2:] != logits.shape[2:]
+        ):
             raise ValueError(
                 f"dice_ce: labels of shape {tuple(labels.shape)} do not match logits {tuple(logits.shape)}; "
                 "expected (B, H, W) or (B, 1, H, W) class indices"

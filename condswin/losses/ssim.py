@@ -6,6 +6,7 @@ the unbiased sample estimate (× N/(N−1), N = 49) — the same as scikit-image
 with ``win_size=7, use_sample_covariance=True, gaussian_weights=False`` and an explicit ``data_range``.
 MONAI's SSIM defaults differ (Gaussian window), hence this module.
 """
+
 from __future__ import annotations
 
 import torch
@@ -41,7 +42,9 @@ def ssim_map(
             f"ssim: expected two (B, C, H, W) tensors of one shape, got {tuple(pred.shape)} and {tuple(target.shape)}"
         )
     if min(pred.shape[-2:]) < win_size:
-        raise ValueError(f"ssim: images of {tuple(pred.shape[-2:])} px are smaller than the {win_size}×{win_size} window")
+        raise ValueError(
+            f"ssim: images of {tuple(pred.shape[-2:])} px are smaller than the {win_size}×{win_size} window"
+        )
     b, c = pred.shape[:2]
     data_range = torch.as_tensor(data_range, dtype=pred.dtype, device=pred.device)
     if data_range.ndim == 0:

@@ -3,6 +3,7 @@
 numpy/scipy only (torch tensors are accepted and moved to the CPU), so evaluation scripts and the Slicer
 modules can use them without a GPU stack.
 """
+
 from condswin.metrics.reconstruction import mae, mse, nmse, psnr, reconstruction_metrics, ssim
 from condswin.metrics.segmentation import dice, f1, hd95, iou, precision, recall, segmentation_metrics
 

@@ -1,4 +1,5 @@
 """Input handling shared by the metric functions."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -10,9 +10,10 @@
 Inputs are (slices, H, W) magnitude volumes (a single 2-D image is treated as one slice), usually centre-
 cropped to 320x320 first (:func:`condswin.mri.kspace.center_crop`).
 """
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import uniform_filter
@@ -33,7 +34,7 @@ def _prepare(gt: Any, pred: Any, metric: str) -> tuple[np.ndarray, np.ndarray]:
     return gt_arr.astype(np.float64), pred_arr.astype(np.float64)
 
 
-def _maxval(gt: np.ndarray, maxval: Optional[float], metric: str) -> float:
+def _maxval(gt: np.ndarray, maxval: float | None, metric: str) -> float:
     value = float(gt.max()) if maxval is None else float(maxval)
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{metric}: data range (maxval) must be positive, got {value} (target max {gt.max()})")
@@ -46,7 +47,7 @@ def mse(gt: Any, pred: Any) -> float:
     return float(np.mean((gt_arr - pred_arr) ** 2))
 
 
-def nmse(gt: Any, pred: Any, maxval: Optional[float] = None) -> float:
+def nmse(gt: Any, pred: Any, maxval: float | None = None) -> float:
     """Normalised MSE over the volume: ||gt - pred||^2 / ||gt||^2.
 
     Args:
@@ -64,7 +65,7 @@ def nmse(gt: Any, pred: Any, maxval: Optional[float] = None) -> float:
     return float(np.sum((gt_arr - pred_arr) ** 2) / denom)
 
 
-def psnr(gt: Any, pred: Any, maxval: Optional[float] = None) -> float:
+def psnr(gt: Any, pred: Any, maxval: float | None = None) -> float:
     """Peak signal-to-noise ratio in dB over the volume.
 
     Args:
@@ -100,7 +101,7 @@ def _ssim_map(gt: np.ndarray, pred: np.ndarray, data_range: float) -> np.ndarray
     return numerator / denominator
 
 
-def ssim(gt: Any, pred: Any, maxval: Optional[float] = None) -> float:
+def ssim(gt: Any, pred: Any, maxval: float | None = None) -> float:
     """Structural similarity, fastMRI's definition: the mean over slices of the per-slice SSIM.
 
     Args:
@@ -124,13 +125,13 @@ def ssim(gt: Any, pred: Any, maxval: Optional[float] = None) -> float:
     return float(ssim_map.mean(axis=(1, 2)).mean())
 
 
-def mae(gt: Any, pred: Any, maxval: Optional[float] = None) -> float:
+def mae(gt: Any, pred: Any, maxval: float | None = None) -> float:
     """Mean absolute error over the volume (``maxval`` unused; accepted for a uniform signature)."""
     gt_arr, pred_arr = _prepare(gt, pred, "mae")
     return float(np.mean(np.abs(gt_arr - pred_arr)))
 
 
-def reconstruction_metrics(gt: Any, pred: Any, maxval: Optional[float] = None) -> dict[str, float]:
+def reconstruction_metrics(gt: Any, pred: Any, maxval: float | None = None) -> dict[str, float]:
     """NMSE, PSNR, SSIM and MAE of one volume, as a dict with those lower-case keys.
 
     Args:

@@ -15,9 +15,11 @@ between surface voxels with the voxel ``spacing`` (one value per array axis, in 
 larger of the two directed 95th percentiles. F1 equals Dice for binary masks; both are reported because the
 seeds quote both.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import binary_erosion, distance_transform_edt
@@ -83,7 +85,7 @@ def f1(pred: Any, ref: Any) -> float:
     return dice(pred, ref)
 
 
-def _check_spacing(spacing: Optional[Sequence[float]], ndim: int, metric: str) -> Optional[tuple[float, ...]]:
+def _check_spacing(spacing: Sequence[float] | None, ndim: int, metric: str) -> tuple[float, ...] | None:
     if spacing is None:
         return None
     values = tuple(float(s) for s in np.atleast_1d(np.asarray(spacing, dtype=float)))
@@ -98,7 +100,7 @@ def _surface(mask: np.ndarray) -> np.ndarray:
     return mask & ~binary_erosion(mask, border_value=0)
 
 
-def hd95(pred: Any, ref: Any, spacing: Optional[Sequence[float]] = None, percentile: float = 95.0) -> float:
+def hd95(pred: Any, ref: Any, spacing: Sequence[float] | None = None, percentile: float = 95.0) -> float:
     """Symmetric percentile Hausdorff distance between the surfaces of two binary masks.
 
     Args:
@@ -123,7 +125,7 @@ def hd95(pred: Any, ref: Any, spacing: Optional[Sequence[float]] = None, percent
     coords = np.argwhere(p | r)
     lo = np.maximum(coords.min(axis=0) - 1, 0)
     hi = np.minimum(coords.max(axis=0) + 2, p.shape)
-    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=False))
     surface_p, surface_r = _surface(p[box]), _surface(r[box])
     to_r = distance_transform_edt(~surface_r, sampling=sampling)[surface_p]
     to_p = distance_transform_edt(~surface_p, sampling=sampling)[surface_r]
@@ -133,8 +135,8 @@ def hd95(pred: Any, ref: Any, spacing: Optional[Sequence[float]] = None, percent
 def segmentation_metrics(
     pred: Any,
     ref: Any,
-    labels: Optional[Mapping[int, str]] = None,
-    spacing: Optional[Sequence[float]] = None,
+    labels: Mapping[int, str] | None = None,
+    spacing: Sequence[float] | None = None,
     with_hd95: bool = True,
 ) -> dict[str, dict[str, float]]:
     """Per-class metrics of a label map against a reference label map.

@@ -3,6 +3,7 @@
 A quick look at what the package offers (name, parameters, output shape, CPU time for one 256² slice) that
 needs no weights or data. `python bench/models.py` measures the same models properly.
 """
+
 from __future__ import annotations
 
 import argparse

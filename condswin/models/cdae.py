@@ -6,6 +6,7 @@ skip connections — everything the output knows passes through the compressed c
 what UNet-DCTD-A improves on. The head is a 3×3 conv without activation (images are not forced into
 [0, 1]; add a sigmoid in the loss or data pipeline if a bounded output is wanted).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -9,6 +9,7 @@ heavy output of each query is scaled by the q router's (dense) weight of that qu
 ConditionalFF(Xᵢ) = LightFF(Xᵢ) + s̃ᵢ · HeavyFF(Xᵢ): the heavy MLP runs on the k routed tokens only and its
 output is added in place at their positions, so the cost beyond the light branch is O(k·d) per window.
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,11 +40,21 @@ class ConditionalWindowAttention(nn.Module):
         proj_drop: dropout after each branch's output projection.
     """
 
-    def __init__(self, dim: int, num_heads: int, window: int, k: int, router: str = "light",
-                 router_params: dict | None = None, proj_drop: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window: int,
+        k: int,
+        router: str = "light",
+        router_params: dict | None = None,
+        proj_drop: float = 0.0,
+    ):
         super().__init__()
         if num_heads < 2 or num_heads % 2:
-            raise ValueError(f"conditional attention needs an even number of heads (light branch has half), got {num_heads}")
+            raise ValueError(
+                f"conditional attention needs an even number of heads (light branch has half), got {num_heads}"
+            )
         if dim % num_heads:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
@@ -58,7 +69,9 @@ class ConditionalWindowAttention(nn.Module):
         self.heavy_bias = RelativePositionBias(window, num_heads)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def forward(self, x: torch.Tensor, layout: WindowLayout, batch: int, valid: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, layout: WindowLayout, batch: int, valid: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """x: (batch·nW, N, C) normalised window tokens; valid: (batch·nW, N) or None → (batch·nW, N, C)."""
         out = self.light(x, layout, batch)
         q_weight = self.q_router(x, valid, select=False).weights  # (windows, N)
@@ -67,8 +80,9 @@ class ConditionalWindowAttention(nn.Module):
             q_weight = q_weight * has_key  # a query none of whose routed keys it may see gets no heavy term
         return out.addcmul_(q_weight.unsqueeze(-1), heavy)
 
-    def heavy_attention(self, x: torch.Tensor, kv: Routing, layout: WindowLayout, batch: int
-                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def heavy_attention(
+        self, x: torch.Tensor, kv: Routing, layout: WindowLayout, batch: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Every query against the routed keys; returns the projected output and, when the layout masks
         anything, which queries kept at least one visible key."""
         bw, n, c = x.shape
@@ -105,8 +119,16 @@ class ConditionalFeedForward(nn.Module):
         drop: dropout inside both MLPs.
     """
 
-    def __init__(self, dim: int, light_hidden: int, heavy_hidden: int, k: int, router: str = "light",
-                 router_params: dict | None = None, drop: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        light_hidden: int,
+        heavy_hidden: int,
+        k: int,
+        router: str = "light",
+        router_params: dict | None = None,
+        drop: float = 0.0,
+    ):
         super().__init__()
         self.light = Mlp(dim, light_hidden, drop)
         self.heavy = Mlp(dim, heavy_hidden, drop)

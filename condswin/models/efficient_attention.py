@@ -14,6 +14,7 @@ The sparse layers never build an n×n matrix: the local pattern scores chunks of
 3w keys around them, the strided pattern reshapes the sequence into s groups of n/s tokens. The dense masks
 (:func:`local_window_pattern`, :func:`strided_pattern`) define the patterns for tests and plots.
 """
+
 from __future__ import annotations
 
 import math
@@ -234,7 +235,9 @@ def _local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: 
     scores = torch.einsum("bhtcd,bhtdk->bhtck", q_chunks, k_spans) * (d**-0.5)
     device = q.device
     query_pos = (torch.arange(chunks, device=device)[:, None] * chunk + torch.arange(chunk, device=device))[:, :, None]
-    key_pos = (torch.arange(chunks, device=device)[:, None] * chunk - chunk + torch.arange(3 * chunk, device=device))[:, None, :]
+    key_pos = (torch.arange(chunks, device=device)[:, None] * chunk - chunk + torch.arange(3 * chunk, device=device))[
+        :, None, :
+    ]
     allowed = ((query_pos - key_pos).abs() <= window) & (key_pos >= 0) & (key_pos < n)
     # Every padding query (index < n + window) still sees key n−1, so no row is all −inf.
     weights = scores.masked_fill(~allowed, float("-inf")).softmax(dim=-1)
@@ -298,7 +301,9 @@ class TokenTransformerBlock(nn.Module):
         self.attention_kind = attention
         self.norm2 = nn.LayerNorm(dim)
         hidden = max(1, int(round(dim * mlp_ratio)))
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(drop), nn.Linear(hidden, dim), nn.Dropout(drop))
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(drop), nn.Linear(hidden, dim), nn.Dropout(drop)
+        )
 
     def forward(self, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         """(B, n, dim) tokens of an (h, w) map → (B, n, dim)."""

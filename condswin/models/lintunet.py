@@ -7,6 +7,7 @@ pre-norm transformer block per entry of ``attention_layers`` on the bottleneck t
 Linformer block (global context at O(n·k)), then a local-window and a strided sparse block (Child et
 al. 2019's factorised pattern; with the default span = map width, the two reach every token).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ class LinTUNet(UNet):
         if grid < 1:
             raise ValueError(
                 f"lintunet: image_size {config.image_size} is smaller than the total downsampling "
-                f"{2 ** config.num_pool_layers}"
+                f"{2**config.num_pool_layers}"
             )
         if bottleneck_chans % config.num_heads != 0:
             raise ValueError(

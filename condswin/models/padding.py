@@ -4,6 +4,7 @@ Networks that downsample (U-Nets, patch embeddings, windows) need sizes divisibl
 with reflection keeps the statistics at the border closer to the image than zeros would; the pad is split
 evenly between both sides so the crop is symmetric.
 """
+
 from __future__ import annotations
 
 import torch
@@ -12,7 +13,9 @@ import torch.nn.functional as F
 __all__ = ["pad_to_multiple", "crop_to"]
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+def pad_to_multiple(
+    x: torch.Tensor, multiple: int, mode: str = "reflect"
+) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
     """Pad the last two dims of ``x`` up to a multiple of ``multiple``.
 
     Args:

@@ -4,11 +4,13 @@ Every part of the project (training, inference, bundles, benchmarks) builds netw
 :func:`build_model`, so a model card can be turned back into the exact network it describes with
 ``build_model(card["architecture"], **card["config"])``.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
@@ -75,9 +77,7 @@ def get_model_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(
-            f"unknown model name {name!r}; expected one of: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+        raise ValueError(f"unknown model name {name!r}; expected one of: {', '.join(sorted(_REGISTRY))}") from None
 
 
 def model_config(name: str, **overrides: Any) -> Any:

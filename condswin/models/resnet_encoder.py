@@ -9,6 +9,7 @@ Dilation (Yu & Koltun 2016; DeepLab): a stage listed in ``dilated_stages`` keeps
 3×3 convs instead, enlarging the receptive field with the same (pretrained) weights and no new
 parameters, at the price of a larger map.
 """
+
 from __future__ import annotations
 
 import os

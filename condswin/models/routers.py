@@ -6,6 +6,7 @@ Both routers score a token with a learned routing vector r (s = X·r) and differ
 * :class:`IterativeRouter` — CoLT5's soft top-k: coordinate descent on the dual of an entropy-regularised
   "choose k of N" problem, so the weights sum to ≈ k and are close to 1 for the chosen tokens.
 """
+
 from __future__ import annotations
 
 import math
@@ -99,7 +100,9 @@ def coordinate_descent_weights(
 class IterativeRouter(_RoutingVector):
     """CoLT5 soft top-k router (coordinate descent), then top-k of the resulting weights."""
 
-    def __init__(self, dim: int, k: int, iters: int = 20, eps: float = 2e-2, eps_init: float = 4.0, eps_decay: float = 0.7):
+    def __init__(
+        self, dim: int, k: int, iters: int = 20, eps: float = 2e-2, eps_init: float = 4.0, eps_decay: float = 0.7
+    ):
         super().__init__(dim, k)
         self.iters, self.eps, self.eps_init, self.eps_decay = iters, eps, eps_init, eps_decay
 

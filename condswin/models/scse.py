@@ -5,6 +5,7 @@ Networks", MICCAI 2018. The channel branch (cSE, after Hu et al.'s SE) squeezes 
 pooling and re-weights channels; the spatial branch (sSE) squeezes channels with a 1×1 conv and re-weights
 pixels. scSE combines both recalibrated maps; the paper's default combination is their element-wise sum.
 """
+
 from __future__ import annotations
 
 from typing import Literal

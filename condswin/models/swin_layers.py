@@ -3,6 +3,7 @@
 All feature maps are channels-last (B, H, W, C): the token-wise layers (LayerNorm, Linear) then act on
 contiguous rows, and windows are views of the same memory until they are partitioned.
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,8 +31,16 @@ class SwinBlock(nn.Module):
             ``light_ff_hidden``, ``heavy_ff_hidden``.
     """
 
-    def __init__(self, dim: int, num_heads: int, window: int, shift: int, mlp_hidden: int, drop: float = 0.0,
-                 conditional: dict | None = None):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window: int,
+        shift: int,
+        mlp_hidden: int,
+        drop: float = 0.0,
+        conditional: dict | None = None,
+    ):
         super().__init__()
         self.window, self.shift = window, shift
         self.norm1 = nn.LayerNorm(dim)
@@ -42,9 +51,12 @@ class SwinBlock(nn.Module):
             self.ff = Mlp(dim, mlp_hidden, drop)
         else:
             c = conditional
-            self.attn = ConditionalWindowAttention(dim, num_heads, window, c["k"], c["router"], c["router_params"], drop)
-            self.ff = ConditionalFeedForward(dim, c["light_ff_hidden"], c["heavy_ff_hidden"], c["k"], c["router"],
-                                             c["router_params"], drop)
+            self.attn = ConditionalWindowAttention(
+                dim, num_heads, window, c["k"], c["router"], c["router_params"], drop
+            )
+            self.ff = ConditionalFeedForward(
+                dim, c["light_ff_hidden"], c["heavy_ff_hidden"], c["k"], c["router"], c["router_params"], drop
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, _ = x.shape
@@ -65,12 +77,15 @@ class SwinBlock(nn.Module):
 class SwinStage(nn.Sequential):
     """``depth`` Swin blocks alternating W-MSA and SW-MSA (a Swin "basic layer" without its resampling)."""
 
-    def __init__(self, depth: int, dim: int, num_heads: int, window: int, mlp_hidden: int, drop: float,
-                 conditional: dict | None):
-        super().__init__(*[
-            SwinBlock(dim, num_heads, window, 0 if i % 2 == 0 else window // 2, mlp_hidden, drop, conditional)
-            for i in range(depth)
-        ])
+    def __init__(
+        self, depth: int, dim: int, num_heads: int, window: int, mlp_hidden: int, drop: float, conditional: dict | None
+    ):
+        super().__init__(
+            *[
+                SwinBlock(dim, num_heads, window, 0 if i % 2 == 0 else window // 2, mlp_hidden, drop, conditional)
+                for i in range(depth)
+            ]
+        )
 
 
 class PatchEmbed(nn.Module):

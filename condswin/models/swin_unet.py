@@ -8,6 +8,7 @@ feed-forward by their routed (light + heavy) versions.
 Parameter counts at the seed configs (1 in / 1 out channel): ``swin_unet_1l`` 1.89 M, ``swin_unet_2l`` 6.51 M,
 ``cswin_*_1l`` 3.94 M, ``cswin_*_2l`` 16.31 M — the seed reports 1.9 / 6.5 / 3.9 / 16.3 M.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -77,15 +78,15 @@ class SwinUNetConfig:
         if len(self.num_heads) != len(self.depths) + 1:
             raise ValueError(f"num_heads needs len(depths)+1 = {len(self.depths) + 1} entries, got {self.num_heads}")
         for i, heads in enumerate(self.num_heads):
-            dim = self.embed_dim * 2 ** i
+            dim = self.embed_dim * 2**i
             if dim % heads:
                 raise ValueError(f"channels {dim} at level {i} are not divisible by num_heads {heads}")
             if self.conditional and heads % 2:
                 raise ValueError(f"conditional blocks need an even head count (light branch has half), got {heads}")
         if self.router not in ("light", "iterative"):
             raise ValueError(f"router must be 'light' or 'iterative', got {self.router!r}")
-        if not 1 <= self.routed_tokens <= self.window_size ** 2:
-            raise ValueError(f"routed_tokens must be in [1, {self.window_size ** 2}], got {self.routed_tokens}")
+        if not 1 <= self.routed_tokens <= self.window_size**2:
+            raise ValueError(f"routed_tokens must be in [1, {self.window_size**2}], got {self.routed_tokens}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -102,7 +103,7 @@ class SwinUNet(nn.Module):
         super().__init__()
         self.config = cfg = config
         levels = len(cfg.depths)
-        dims = [cfg.embed_dim * 2 ** i for i in range(levels + 1)]
+        dims = [cfg.embed_dim * 2**i for i in range(levels + 1)]
         self.patch_embed = PatchEmbed(cfg.in_channels, cfg.embed_dim, cfg.patch_size)
         self.embed_drop = nn.Dropout(cfg.dropout)
 
@@ -110,13 +111,22 @@ class SwinUNet(nn.Module):
             cond = None
             if cfg.conditional:
                 cond = dict(
-                    k=cfg.routed_tokens, router=cfg.router,
-                    router_params=dict(iters=cfg.router_iters, eps=cfg.router_eps, eps_init=cfg.router_eps_init,
-                                       eps_decay=cfg.router_eps_decay) if cfg.router == "iterative" else {},
+                    k=cfg.routed_tokens,
+                    router=cfg.router,
+                    router_params=dict(
+                        iters=cfg.router_iters,
+                        eps=cfg.router_eps,
+                        eps_init=cfg.router_eps_init,
+                        eps_decay=cfg.router_eps_decay,
+                    )
+                    if cfg.router == "iterative"
+                    else {},
                     light_ff_hidden=max(1, int(round(dims[level] * cfg.light_ff_ratio))),
                     heavy_ff_hidden=int(round(dims[level] * cfg.heavy_ff_ratio)),
                 )
-            return SwinStage(depth, dims[level], cfg.num_heads[level], cfg.window_size, cfg.mlp_hidden, cfg.dropout, cond)
+            return SwinStage(
+                depth, dims[level], cfg.num_heads[level], cfg.window_size, cfg.mlp_hidden, cfg.dropout, cond
+            )
 
         self.encoder = nn.ModuleList(stage(d, i) for i, d in enumerate(cfg.depths))
         self.merges = nn.ModuleList(PatchMerging(dims[i]) for i in range(levels))
@@ -135,12 +145,14 @@ class SwinUNet(nn.Module):
         x, pads = pad_to_multiple(x, self.config.size_multiple)
         x = self.embed_drop(self.patch_embed(x))
         skips = []
-        for blocks, merge in zip(self.encoder, self.merges):
+        for blocks, merge in zip(self.encoder, self.merges, strict=False):
             x = blocks(x)
             skips.append(x)
             x = merge(x)
         x = self.bottleneck_norm(self.bottleneck(x))
-        for expand, fuse, blocks, skip in zip(self.expands, self.skip_fuse, self.decoder, reversed(skips)):
+        for expand, fuse, blocks, skip in zip(
+            self.expands, self.skip_fuse, self.decoder, reversed(skips), strict=False
+        ):
             x = blocks(fuse(torch.cat([expand(x), skip], dim=-1)))
         # The 1×1 head runs on the expanded tokens before they are spread over the full-resolution grid:
         # only the few output channels are rearranged, not the embed_dim-wide full-resolution map.
@@ -163,11 +175,28 @@ _ONE_LAYER = dict(depths=(2,), num_heads=(4, 8))
 _TWO_LAYERS = dict(depths=(2, 2), num_heads=(4, 8, 16))
 for _suffix, _layers in (("1l", _ONE_LAYER), ("2l", _TWO_LAYERS)):
     n = len(_layers["depths"])
-    register_model(f"swin_unet_{_suffix}", SwinUNetConfig, SwinUNet,
-                   description=f"Swin U-Net, {n} basic layer(s), seed 000 config", **_layers)
-    register_model(f"cswin_light_{_suffix}", SwinUNetConfig, SwinUNet,
-                   description=f"Conditional Swin U-Net, light routers (softmax + top-7), {n} basic layer(s)",
-                   conditional=True, router="light", **_layers)
-    register_model(f"cswin_iter_{_suffix}", SwinUNetConfig, SwinUNet,
-                   description=f"Conditional Swin U-Net, iterative CoLT5 routers, {n} basic layer(s)",
-                   conditional=True, router="iterative", **_layers)
+    register_model(
+        f"swin_unet_{_suffix}",
+        SwinUNetConfig,
+        SwinUNet,
+        description=f"Swin U-Net, {n} basic layer(s), seed 000 config",
+        **_layers,
+    )
+    register_model(
+        f"cswin_light_{_suffix}",
+        SwinUNetConfig,
+        SwinUNet,
+        description=f"Conditional Swin U-Net, light routers (softmax + top-7), {n} basic layer(s)",
+        conditional=True,
+        router="light",
+        **_layers,
+    )
+    register_model(
+        f"cswin_iter_{_suffix}",
+        SwinUNetConfig,
+        SwinUNet,
+        description=f"Conditional Swin U-Net, iterative CoLT5 routers, {n} basic layer(s)",
+        conditional=True,
+        router="iterative",
+        **_layers,
+    )

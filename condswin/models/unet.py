@@ -9,6 +9,7 @@ convolution with bias. With 32 channels, 4 pools, 1 input and 1 output channel i
 The building blocks (:class:`ConvBlock`, :class:`TransposeConvBlock`) and the size check
 (:func:`check_min_spatial_size`) are reused by LinTUNet.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,8 +46,7 @@ def check_min_spatial_size(x: torch.Tensor, min_size: int, model_name: str, reas
     h, w = x.shape[-2:]
     if h < min_size or w < min_size:
         raise ValueError(
-            f"{model_name}: input of {h}×{w} pixels is too small; each side must be at least {min_size} px "
-            f"({reason})"
+            f"{model_name}: input of {h}×{w} pixels is too small; each side must be at least {min_size} px ({reason})"
         )
 
 
@@ -149,7 +149,7 @@ class UNet(nn.Module):
             skips.append(x)
             x = F.avg_pool2d(x, kernel_size=2, stride=2)
         x = self.bottleneck_forward(self.bottleneck(x))
-        for up, block in zip(self.up_transposes, self.up_blocks):
+        for up, block in zip(self.up_transposes, self.up_blocks, strict=False):
             x = block(torch.cat([up(x), skips.pop()], dim=1))
         return x
 

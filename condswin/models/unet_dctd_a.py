@@ -7,6 +7,7 @@ every decoder stage — 2× upsampling, concatenation with the encoder skip, two
 in an scSE block (Roy et al. 2018). The last stage works at full resolution and concatenates the input
 image, because a ResNet's first skip is already at half resolution and denoising needs the fine detail.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ class UNetDCTDA(nn.Module):
         skips = (enc[3], enc[2], enc[1], enc[0], config.in_channels)
         in_chans = enc[4]
         self.decoder = nn.ModuleList()
-        for skip_chans, out_chans in zip(skips, config.decoder_channels):
+        for skip_chans, out_chans in zip(skips, config.decoder_channels, strict=False):
             self.decoder.append(SCSEDecoderBlock(in_chans, skip_chans, out_chans, config.scse_reduction))
             in_chans = out_chans
         self.head = nn.Conv2d(in_chans, config.out_channels, kernel_size=3, padding=1)
@@ -106,7 +107,7 @@ class UNetDCTDA(nn.Module):
         x, pads = pad_to_multiple(x, 2**self.encoder.num_downsamplings)
         features = self.encoder(x)
         out = features[4]
-        for block, skip in zip(self.decoder, (features[3], features[2], features[1], features[0], x)):
+        for block, skip in zip(self.decoder, (features[3], features[2], features[1], features[0], x), strict=False):
             out = block(out, skip)
         return crop_to(self.head(out), pads)
 

@@ -1,4 +1,5 @@
 """Input checks shared by every network: clear errors instead of shape mismatches deep inside a model."""
+
 from __future__ import annotations
 
 import torch
@@ -16,7 +17,9 @@ def check_image_batch(x: torch.Tensor, in_channels: int, model_name: str, check_
         check_finite: also refuse NaN/inf (costs a full pass over the input; on in debug mode).
     """
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{model_name}: expected a torch.Tensor of shape (batch, {in_channels}, H, W), got {type(x).__name__}")
+        raise ValueError(
+            f"{model_name}: expected a torch.Tensor of shape (batch, {in_channels}, H, W), got {type(x).__name__}"
+        )
     if x.ndim != 4:
         raise ValueError(
             f"{model_name}: expected a 4-D tensor (batch, {in_channels}, H, W), got {x.ndim}-D shape {tuple(x.shape)}"

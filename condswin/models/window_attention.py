@@ -3,6 +3,7 @@
 Attention runs through ``scaled_dot_product_attention`` (fused kernels on CPU and GPU) on strided views of
 the qkv projection; the relative bias and the shift/padding mask are folded into one additive mask.
 """
+
 from __future__ import annotations
 
 import torch

@@ -3,10 +3,11 @@
 Everything here depends only on the feature-map size, the window and the shift, so :func:`window_layout`
 computes it once per resolution and device and caches it: the forward pass never rebuilds masks or indices.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import torch
 
@@ -41,7 +42,7 @@ def window_reverse(windows: torch.Tensor, window: int, h: int, w: int) -> torch.
     return x.permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
 
 
-@lru_cache(maxsize=None)
+@cache
 def relative_position_index(window: int) -> torch.Tensor:
     """(N, N) long tensor, N = window², mapping each (query, key) pair to its relative-offset table entry.
 

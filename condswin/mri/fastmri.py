@@ -17,15 +17,17 @@ slices = z. :attr:`FastMRIVolume.spacing` is therefore ``(z, x, y)`` in mm of th
 (``reconSpace`` field of view / matrix), i.e. one value per axis of ``target`` in array order. The slice
 value is the slice thickness from the header (fastMRI files record no gap).
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
 import warnings
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -63,8 +65,8 @@ class IsmrmrdGeometry:
     encoded_fov_mm: tuple[float, float, float]
     recon_matrix: tuple[int, int, int]
     recon_fov_mm: tuple[float, float, float]
-    encoding_center: Optional[int] = None
-    encoding_maximum: Optional[int] = None
+    encoding_center: int | None = None
+    encoding_maximum: int | None = None
 
     @property
     def recon_spacing(self) -> tuple[float, float, float]:
@@ -81,7 +83,7 @@ class IsmrmrdGeometry:
         return (fz / max(mz, 1), fx / mx, fy / my)
 
     @property
-    def padding(self) -> Optional[tuple[int, int]]:
+    def padding(self) -> tuple[int, int] | None:
         """Columns [left, right) that hold acquired (not zero-padded) phase encodes, as fastMRI computes them."""
         if self.encoding_center is None or self.encoding_maximum is None:
             return None
@@ -107,13 +109,13 @@ class FastMRIVolume:
 
     path: Path
     kspace: np.ndarray
-    target: Optional[np.ndarray]
-    mask: Optional[np.ndarray]
+    target: np.ndarray | None
+    mask: np.ndarray | None
     spacing: tuple[float, float, float]
     attrs: dict[str, Any] = field(default_factory=dict)
-    header_xml: Optional[str] = None
-    geometry: Optional[IsmrmrdGeometry] = None
-    target_key: Optional[str] = None
+    header_xml: str | None = None
+    geometry: IsmrmrdGeometry | None = None
+    target_key: str | None = None
 
     @property
     def is_multicoil(self) -> bool:
@@ -140,7 +142,7 @@ def _xml_triple(root: ET.Element, path: str, cast: type, source: str) -> tuple:
         raise FastMRIFileError(f"{source}: ismrmrd_header {path.replace('{*}', '')} is incomplete: {exc}") from exc
 
 
-def parse_ismrmrd_header(xml: Union[str, bytes], source: str = "ismrmrd_header") -> IsmrmrdGeometry:
+def parse_ismrmrd_header(xml: str | bytes, source: str = "ismrmrd_header") -> IsmrmrdGeometry:
     """Read matrix sizes, fields of view and encoding limits from ISMRMRD XML (namespace-agnostic).
 
     Args:
@@ -197,7 +199,7 @@ def make_ismrmrd_header(
     """
 
     def triple(tag: str, values: Sequence[Any]) -> str:
-        return f"<{tag}>" + "".join(f"<{a}>{v}</{a}>" for a, v in zip("xyz", values)) + f"</{tag}>"
+        return f"<{tag}>" + "".join(f"<{a}>{v}</{a}>" for a, v in zip("xyz", values, strict=False)) + f"</{tag}>"
 
     ny = int(encoded_matrix[1])
     return (
@@ -251,13 +253,15 @@ def _check_target(target: np.ndarray, kspace_shape: tuple[int, ...], source: str
 def _check_mask(mask: np.ndarray, num_cols: int, source: str) -> np.ndarray:
     mask = np.asarray(mask)
     if mask.ndim != 1 or mask.shape[0] != num_cols:
-        raise FastMRIFileError(f"{source}: mask must be 1-D with {num_cols} columns like kspace, got shape {mask.shape}")
+        raise FastMRIFileError(
+            f"{source}: mask must be 1-D with {num_cols} columns like kspace, got shape {mask.shape}"
+        )
     if not np.isin(mask, (0, 1)).all():
         raise FastMRIFileError(f"{source}: mask must hold only 0/1 (or booleans)")
     return mask.astype(bool)
 
 
-def _slice_index(slices: Optional[Union[int, slice]], num_slices: int, source: str) -> slice:
+def _slice_index(slices: int | slice | None, num_slices: int, source: str) -> slice:
     """A ``slice`` over the first axis (an int keeps its axis, so the result is always a volume)."""
     if slices is None:
         return slice(None)
@@ -271,7 +275,7 @@ def _slice_index(slices: Optional[Union[int, slice]], num_slices: int, source: s
     raise AssertionError(slices)  # read() checks the type before opening the file
 
 
-def read(path: Union[str, os.PathLike], slices: Optional[Union[int, slice]] = None) -> FastMRIVolume:
+def read(path: str | os.PathLike, slices: int | slice | None = None) -> FastMRIVolume:
     """Read a fastMRI file (single- or multi-coil; train/val with target, test with mask).
 
     Args:
@@ -296,7 +300,9 @@ def read(path: Union[str, os.PathLike], slices: Optional[Union[int, slice]] = No
     try:
         with h5py.File(path, "r") as f:
             if "kspace" not in f:
-                raise FastMRIFileError(f"{source}: no 'kspace' dataset (found: {', '.join(sorted(f.keys())) or 'nothing'})")
+                raise FastMRIFileError(
+                    f"{source}: no 'kspace' dataset (found: {', '.join(sorted(f.keys())) or 'nothing'})"
+                )
             index = _slice_index(slices, f["kspace"].shape[0] if f["kspace"].ndim else 0, source)
             kspace = np.asarray(f["kspace"][index])
             _check_kspace(kspace, source)
@@ -339,15 +345,15 @@ def read(path: Union[str, os.PathLike], slices: Optional[Union[int, slice]] = No
 
 
 def write(
-    path: Union[str, os.PathLike],
+    path: str | os.PathLike,
     kspace: np.ndarray,
-    target: Optional[np.ndarray] = None,
-    mask: Optional[np.ndarray] = None,
+    target: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
     *,
-    header_xml: Optional[str] = None,
-    spacing: Optional[Sequence[float]] = None,
-    attrs: Optional[dict[str, Any]] = None,
-    target_key: Optional[str] = None,
+    header_xml: str | None = None,
+    spacing: Sequence[float] | None = None,
+    attrs: dict[str, Any] | None = None,
+    target_key: str | None = None,
 ) -> Path:
     """Write a fastMRI file atomically (a temporary file in the same folder, then ``os.replace``).
 

@@ -4,6 +4,7 @@ fastMRI's convention: ``fft2c(x) = fftshift(fft2(ifftshift(x), norm="ortho"))`` 
 (DC) sits in the middle of the array and Parseval holds (``||x|| == ||fft2c(x)||``). Both functions work on
 any leading batch/slice/coil axes and keep complex64 as complex64 (numpy would otherwise promote).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Union

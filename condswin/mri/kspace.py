@@ -3,9 +3,11 @@
 Every function works on numpy arrays and on torch tensors (same library out as in), over the last two axes
 (H, W); masks are boolean or 0/1 vectors over the columns W (see :mod:`condswin.mri.masks`).
 """
+
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -91,9 +93,9 @@ def rss(x: ArrayOrTensor, axis: int = 0) -> ArrayOrTensor:
 
 def zero_filled(
     kspace: ArrayOrTensor,
-    mask: Optional[ArrayOrTensor] = None,
-    crop: Optional[Sequence[int]] = None,
-    coil_axis: Optional[int] = None,
+    mask: ArrayOrTensor | None = None,
+    crop: Sequence[int] | None = None,
+    coil_axis: int | None = None,
 ) -> ArrayOrTensor:
     """Zero-filled reconstruction: (mask →) inverse centred FFT → magnitude (→ RSS over coils) (→ centre crop).
 
@@ -120,7 +122,7 @@ def data_consistency(
     pred_kspace: ArrayOrTensor,
     measured_kspace: ArrayOrTensor,
     mask: ArrayOrTensor,
-    noise_lambda: Optional[float] = None,
+    noise_lambda: float | None = None,
 ) -> ArrayOrTensor:
     """Replace predicted k-space by the measured samples on the sampled columns.
 
@@ -156,7 +158,7 @@ def image_data_consistency(
     image: ArrayOrTensor,
     measured_kspace: ArrayOrTensor,
     mask: ArrayOrTensor,
-    noise_lambda: Optional[float] = None,
+    noise_lambda: float | None = None,
 ) -> ArrayOrTensor:
     """Data consistency in image space: FFT the image, apply :func:`data_consistency`, inverse FFT.
 
@@ -196,7 +198,7 @@ def _smooth_phase(shape: tuple[int, ...], rng: np.random.Generator, max_phase: f
 def simulate_singlecoil_kspace(
     magnitude: np.ndarray,
     seed: Any = None,
-    kspace_shape: Optional[Sequence[int]] = None,
+    kspace_shape: Sequence[int] | None = None,
     max_phase: float = np.pi / 2,
     smoothness: float = 0.15,
 ) -> np.ndarray:
@@ -218,7 +220,9 @@ def simulate_singlecoil_kspace(
     """
     magnitude = np.asarray(magnitude)
     if magnitude.ndim < 2 or not np.issubdtype(magnitude.dtype, np.number) or np.iscomplexobj(magnitude):
-        raise ValueError(f"simulate_singlecoil_kspace: expected a real image (..., H, W), got {magnitude.dtype} {magnitude.shape}")
+        raise ValueError(
+            f"simulate_singlecoil_kspace: expected a real image (..., H, W), got {magnitude.dtype} {magnitude.shape}"
+        )
     if not np.isfinite(magnitude).all():
         raise ValueError("simulate_singlecoil_kspace: the magnitude image contains NaN or infinite values")
     if (magnitude < 0).any():
@@ -229,7 +233,9 @@ def simulate_singlecoil_kspace(
         out_h, out_w = int(kspace_shape[0]), int(kspace_shape[1])
         h, w = magnitude.shape[-2:]
         if out_h < h or out_w < w:
-            raise ValueError(f"simulate_singlecoil_kspace: kspace_shape {(out_h, out_w)} is smaller than the image {(h, w)}")
+            raise ValueError(
+                f"simulate_singlecoil_kspace: kspace_shape {(out_h, out_w)} is smaller than the image {(h, w)}"
+            )
         top, left = (out_h - h) // 2, (out_w - w) // 2
         padded = np.zeros(magnitude.shape[:-2] + (out_h, out_w), dtype=image.dtype)
         padded[..., top : top + h, left : left + w] = image

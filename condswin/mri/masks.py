@@ -27,10 +27,11 @@ fraction ``center_fraction`` *of the sampled lines* (not of all columns, unlike 
 rest are spread evenly (cell-centred, no overlap with the block) over the columns outside the block. It is
 deterministic — the seed has no effect — and its acceleration is exact.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -104,7 +105,7 @@ def _outer_lines(
     num_cols: int,
     acceleration: float,
     num_low: int,
-    offset: Optional[int],
+    offset: int | None,
 ) -> np.ndarray:
     """Lines outside the centre block (they may overlap it, as in fastMRI), drawing from ``rng`` in fastMRI's order."""
     mask = np.zeros(num_cols, dtype=bool)
@@ -142,7 +143,7 @@ def _rect_equispaced(num_cols: int, acceleration: float, center_fraction: float)
     return mask, num_low
 
 
-def _make_rng(seed: Any, rng: Optional[np.random.RandomState]) -> np.random.RandomState:
+def _make_rng(seed: Any, rng: np.random.RandomState | None) -> np.random.RandomState:
     if seed is not None:
         try:
             return np.random.RandomState(seed)
@@ -158,11 +159,11 @@ def create_mask(
     kind: str,
     num_cols: int,
     acceleration: float,
-    center_fraction: Optional[float],
+    center_fraction: float | None,
     seed: Any = None,
     *,
-    rng: Optional[np.random.RandomState] = None,
-    offset: Optional[int] = None,
+    rng: np.random.RandomState | None = None,
+    offset: int | None = None,
 ) -> tuple[np.ndarray, int]:
     """Create one column mask, identical to fastMRI's mask function for the same seed.
 
@@ -227,8 +228,8 @@ class MaskSampler:
         num_cols: int,
         seed: Any = None,
         *,
-        rng: Optional[np.random.RandomState] = None,
-        offset: Optional[int] = None,
+        rng: np.random.RandomState | None = None,
+        offset: int | None = None,
     ) -> tuple[np.ndarray, int, float]:
         """Draw a mask.
 

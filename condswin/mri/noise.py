@@ -12,6 +12,7 @@ The Rician model is that of a single-channel magnitude image: M = √((A + σn�
 independent standard normal. Where the signal A is zero (air) M is Rayleigh distributed, which is what the σ
 estimate uses.
 """
+
 from __future__ import annotations
 
 import math
