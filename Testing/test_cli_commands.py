@@ -13,9 +13,9 @@ import SimpleITK as sitk
 from condswin.bundles import card_template, save_bundle
 from condswin.cli import main
 from condswin.cli.denoise import NOISE_MODELS
-from condswin.ct.io import write_image
 from condswin.ct.phantom import make_phantom
 from condswin.denoise import NOISE_MODELS as LIBRARY_NOISE_MODELS
+from condswin.io.images import write_image
 from condswin.metrics import reconstruction_metrics
 from condswin.models import build_model
 from condswin.mri.fastmri import write

@@ -19,8 +19,8 @@ import pytest
 import SimpleITK as sitk
 
 from condswin.bundles import card_template, save_bundle
-from condswin.ct.io import write_image
 from condswin.ct.phantom import make_phantom
+from condswin.io.images import write_image
 from condswin.models import build_model
 
 

@@ -9,7 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from condswin.ct.datasets import CTCase, check_case, find_cases, load_case
-from condswin.ct.io import ImageFileError, ImageNotFoundError, read_image
+from condswin.io.images import ImageFileError, ImageNotFoundError, read_image
 
 
 def _image(array: np.ndarray, spacing=(0.8, 0.8, 2.5), origin=(-100.0, -90.0, -300.0)) -> sitk.Image:

@@ -10,11 +10,11 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from condswin.ct.datasets import check_case, find_cases
-from condswin.ct.io import OutputExistsError, read_image
 from condswin.ct.phantom import generate_phantom, make_phantom, write_lits_case, write_lits_dataset
 from condswin.ct.phantom_anatomy import Tissue
 from condswin.ct.postprocess import postprocess_labels
 from condswin.ct.report import liver_report
+from condswin.io.images import OutputExistsError, read_image
 
 SMALL = (96, 96, 24)
 TALL = dict(shape=(96, 96, 48), spacing=(4.2, 4.2, 5.0))  # 240 mm: lung bases down to the kidneys

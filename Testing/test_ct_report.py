@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from condswin.ct.io import OutputExistsError
 from condswin.ct.report import liver_report, save_report
+from condswin.io.images import OutputExistsError
 
 
 def _labels() -> sitk.Image:

@@ -156,8 +156,8 @@ def main() -> None:
     import torch
 
     from condswin.bundles import save_bundle
-    from condswin.ct.io import write_image
     from condswin.ct.phantom import make_phantom
+    from condswin.io.images import write_image
     from condswin.models import build_model
 
     torch.manual_seed(0)

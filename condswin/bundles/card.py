@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
+from condswin.errors import ModelError
+
 __all__ = [
     "BundleError",
     "CARD_FILENAME",
@@ -60,7 +62,7 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class BundleError(ValueError):
+class BundleError(ModelError):
     """A model card, registry or weights file that cannot be used; the message names the file."""
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from condswin.bundles.card import CARD_FILENAME, BundleError, validate_card
-from condswin.bundles.store import Bundle, sha256_file, verify_weights, write_json_atomic
+from condswin.bundles.store import Bundle, sha256_file, verify_weights
+from condswin.io.atomic import atomic_path, write_json_atomic
 
 __all__ = [
     "MODEL_PATH_ENV",
@@ -227,13 +228,10 @@ def embed_bundle(
         raise BundleError(f"{registry_path}: model id {source.id!r} is already registered; pass overwrite=True")
     relative = f"{source.id}/{Path(source.card['weights']).name}"
     target = models_dir / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".tmp-{target.name}"
-    shutil.copyfile(source.weights_path, tmp)
-    if sha256_file(tmp) != source.card["sha256"]:
-        tmp.unlink(missing_ok=True)
-        raise BundleError(f"{source.weights_path}: copy to {target} does not match the card's sha256")
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source.weights_path, tmp)
+        if sha256_file(tmp) != source.card["sha256"]:
+            raise BundleError(f"{source.weights_path}: copy to {target} does not match the card's sha256")
     entry = {**source.card, "weights": relative}
     entries.append(entry)
     data["models"] = entries

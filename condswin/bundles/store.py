@@ -11,14 +11,13 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from condswin.bundles.card import CARD_FILENAME, REQUIRED_FIELDS, BundleError, validate_card
+from condswin.io.atomic import atomic_path, write_json_atomic
 
 __all__ = [
     "Bundle",
@@ -29,7 +28,6 @@ __all__ = [
     "build_from_card",
     "save_bundle",
     "load_bundle",
-    "write_json_atomic",
 ]
 
 _HASH_CHUNK = 1 << 20
@@ -186,16 +184,6 @@ def _ordered(card: dict[str, Any]) -> dict[str, Any]:
     return {**{k: card[k] for k in order if k in card}, **{k: v for k, v in card.items() if k not in order}}
 
 
-def write_json_atomic(data: Any, path: Path) -> None:
-    """Write indented JSON to a temporary file in the same folder, then rename it into place."""
-    tmp = path.parent / f".tmp-{uuid.uuid4().hex[:12]}-{path.name}"
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_bundle(
     model: Any,
     card: Mapping[str, Any],
@@ -238,22 +226,10 @@ def save_bundle(
     full.pop("sha256", None)
     full = validate_card(full, f"{out_dir / CARD_FILENAME}", require_weights=False)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".tmp-{uuid.uuid4().hex[:12]}-{out_dir.name}"
-    tmp.mkdir()
-    try:
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
         # save_model (not save_file) copes with tied/shared tensors and stores each one once.
         save_model(model, str(tmp / weights_name))
         full["sha256"] = sha256_file(tmp / weights_name)
         write_json_atomic(_ordered(full), tmp / CARD_FILENAME)
-        if out_dir.exists():
-            old = out_dir.parent / f".old-{uuid.uuid4().hex[:12]}-{out_dir.name}"
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir / CARD_FILENAME

@@ -13,10 +13,8 @@
 
 from __future__ import annotations
 
-import os
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,8 @@ from typing import Any
 from condswin.cli.errors import INTERNAL_ERROR, OK, SOME_FAILED, OutputError, UsageError, exit_code_for
 from condswin.cli.progress import Reporter
 from condswin.cli.signals import critical_section
+from condswin.errors import InputNotFoundError
+from condswin.io.atomic import discard, prepare_folder, publish, temporary_path, to_json
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -73,14 +73,14 @@ def collect_inputs(path: Path, suffixes: Sequence[str], *, datasets: bool = Fals
         folder with nothing to read.
     """
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or folder")
+        raise InputNotFoundError(f"{path}: no such file or folder")
     if path.is_file():
         return [path], False
     if not _has_images(path, suffixes) and _is_dicom_series(path):
         return [path], False
     if datasets:
         from condswin.ct.datasets import find_cases
-        from condswin.ct.io import ImageFileError
+        from condswin.io.images import ImageFileError
 
         try:
             return [case.volume_path for case in find_cases(path)], True
@@ -199,26 +199,18 @@ class StagedOutputs:
         self.discard()
 
     def _temporary(self, final: Path) -> Path:
-        try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise OutputError(f"{final.parent}: cannot create the output folder: {err}") from err
+        prepare_folder(final)
         if self._on_write is not None:
             self._on_write(final)
-        # The temporary name ends with the real one so that writers choose the format from the suffix.
-        tmp = final.parent / f".tmp-{uuid.uuid4().hex[:12]}-{final.name}"
+        tmp = temporary_path(final)
         self._staged.append((tmp, final))
         return tmp
 
     def write_image(self, image: Any, final: Path) -> None:
-        """Stage an image (any format of :func:`condswin.ct.io.write_image`)."""
-        from condswin.ct.io import ImageFileError, write_image
+        """Stage an image (any format of :func:`condswin.io.images.write_image`)."""
+        from condswin.io.images import write_image
 
-        tmp = self._temporary(final)
-        try:
-            write_image(image, tmp, overwrite=True)
-        except (ImageFileError, OSError) as err:
-            raise OutputError(f"{final}: cannot be written: {err}") from err
+        write_image(image, self._temporary(final), overwrite=True)
 
     def write_json(self, data: Any, final: Path) -> None:
         """Stage an indented JSON file."""
@@ -226,44 +218,22 @@ class StagedOutputs:
 
         tmp = self._temporary(final)
         try:
-            tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n", encoding="utf-8")
+            tmp.write_text(json.dumps(data, indent=2, default=to_json) + "\n", encoding="utf-8")
         except OSError as err:
-            raise OutputError(f"{final}: cannot be written: {err}") from err
+            raise OutputError(f"{final}: cannot be written: {err.strerror or err}") from err
 
     def commit(self) -> None:
         """Rename every staged file into place (signals wait until all renames are done)."""
         with critical_section():
             for tmp, final in self._staged:
-                try:
-                    os.replace(tmp, final)
-                except OSError as err:
-                    raise OutputError(f"{final}: cannot be written: {err}") from err
+                publish(tmp, final)
             self._staged = []
 
     def discard(self) -> None:
         """Remove the staged files that were not committed."""
         for tmp, _ in self._staged:
-            try:
-                tmp.unlink()
-            except FileNotFoundError:
-                pass
-            except IsADirectoryError:
-                import shutil
-
-                shutil.rmtree(tmp, ignore_errors=True)
+            discard(tmp)
         self._staged = []
-
-
-def _json_default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 @dataclass

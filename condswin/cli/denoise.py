@@ -11,6 +11,7 @@ from condswin.cli.batch import IMAGE_SUFFIXES, Job, StagedOutputs, collect_input
 from condswin.cli.common import add_model_options, add_run_options, apply_threads, inference_options, load_model
 from condswin.cli.errors import UsageError
 from condswin.cli.progress import Reporter
+from condswin.errors import InputError, InputNotFoundError
 
 __all__ = ["add_parser", "run", "parse_params", "NOISE_MODELS"]
 
@@ -95,20 +96,20 @@ def _reference_for(job: Job, reference: Path | None, is_batch: bool) -> Path | N
     stem = split_suffix(job.input)[0]
     matches = [p for p in reference.iterdir() if split_suffix(p)[0] == stem and not p.name.startswith(".")]
     if not matches:
-        raise FileNotFoundError(f"{reference}: no reference named {stem}.* for {job.input.name}")
+        raise InputNotFoundError(f"{reference}: no reference named {stem}.* for {job.input.name}")
     return matches[0]
 
 
 def _metrics(reference_path: Path, noisy: Any, denoised: Any) -> dict[str, Any]:
     import SimpleITK as sitk
 
-    from condswin.ct.io import grid_mismatch, read_image
+    from condswin.io.images import grid_mismatch, read_image
     from condswin.metrics import reconstruction_metrics
 
     reference = read_image(reference_path)
     mismatch = grid_mismatch(reference, noisy)
     if mismatch:
-        raise ValueError(f"{reference_path}: reference grid differs from the input ({mismatch})")
+        raise InputError(f"{reference_path}: reference grid differs from the input ({mismatch})")
     ref = sitk.GetArrayViewFromImage(reference)
     return {
         "reference": str(reference_path),
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         import numpy as np
         import SimpleITK as sitk
 
-        from condswin.ct.io import read_image
+        from condswin.io.images import read_image
 
         reference = _reference_for(job, args.reference, is_batch)
         reporter.event("read", message=f"reading {job.input}", file=str(job.input))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from condswin.errors import CondswinError, InputError, JobCancelled, ModelError, OutputError, UsageError
+
 __all__ = [
     "OK",
     "SOME_FAILED",
@@ -37,27 +39,23 @@ EXIT_CODES_HELP = """exit codes:
   130  cancelled (SIGINT/SIGTERM); the output being written is removed, finished ones are kept"""
 
 
-class UsageError(ValueError):
-    """The command line cannot work as given (exit code 2)."""
-
-
-class OutputError(OSError):
-    """An output exists without ``--overwrite`` or cannot be written (exit code 5)."""
-
-
 def exit_code_for(exc: BaseException) -> int:
-    """The documented exit code for an exception raised while processing an input."""
-    from condswin.bundles.card import BundleError
-    from condswin.inference.engine import InferenceCancelled
+    """The documented exit code of an exception: from the :mod:`condswin.errors` family only.
 
-    if isinstance(exc, (KeyboardInterrupt, InferenceCancelled)):
+    Anything outside the family (a ``ValueError`` or ``OSError`` from a bug included) is an internal error,
+    so a bug is reported as one, with its traceback, instead of being blamed on the input.
+    """
+    if isinstance(exc, (KeyboardInterrupt, JobCancelled)):
         return CANCELLED
-    if isinstance(exc, UsageError):
-        return USAGE
-    if isinstance(exc, BundleError):
-        return MODEL_ERROR
-    if isinstance(exc, (OutputError, FileExistsError)):
-        return OUTPUT_ERROR
-    if isinstance(exc, (ValueError, OSError)):  # ImageFileError, FastMRIFileError, FileNotFoundError, ...
-        return BAD_INPUT
+    for family, code in _CODES:
+        if isinstance(exc, family):
+            return code
     return INTERNAL_ERROR
+
+
+_CODES: tuple[tuple[type[CondswinError], int], ...] = (
+    (UsageError, USAGE),
+    (InputError, BAD_INPUT),
+    (ModelError, MODEL_ERROR),
+    (OutputError, OUTPUT_ERROR),
+)

@@ -15,6 +15,7 @@ from typing import Any
 from condswin.cli.batch import IMAGE_SUFFIXES, StagedOutputs, split_suffix
 from condswin.cli.errors import BAD_INPUT, OK, SOME_FAILED, OutputError, UsageError, exit_code_for
 from condswin.cli.progress import PROGRESS_MODES, Reporter
+from condswin.errors import InputError, InputNotFoundError
 
 __all__ = ["add_parser", "run", "parse_labels"]
 
@@ -66,7 +67,7 @@ def parse_labels(text: str) -> dict[int, str]:
 def _pairs(pred: Path, ref: Path) -> list[tuple[Path, Path | None]]:
     for path in (pred, ref):
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file or folder")
+            raise InputNotFoundError(f"{path}: no such file or folder")
     if pred.is_file() and ref.is_file():
         return [(pred, ref)]
     if not (pred.is_dir() and ref.is_dir()):
@@ -92,7 +93,7 @@ def _read_pair(pred_path: Path, ref_path: Path) -> tuple[Any, Any, tuple[float, 
     import numpy as np
     import SimpleITK as sitk
 
-    from condswin.ct.io import grid_mismatch, read_image
+    from condswin.io.images import grid_mismatch, read_image
 
     pred = read_image(pred_path, ndim=None)
     pred_array = sitk.GetArrayFromImage(pred)
@@ -101,16 +102,16 @@ def _read_pair(pred_path: Path, ref_path: Path) -> tuple[Any, Any, tuple[float, 
 
         volume = read(ref_path)
         if volume.target is None:
-            raise ValueError(f"{ref_path}: this fastMRI file has no target (a test file) to evaluate against")
+            raise InputError(f"{ref_path}: this fastMRI file has no target (a test file) to evaluate against")
         if volume.target.shape != pred_array.shape:
-            raise ValueError(
+            raise InputError(
                 f"{pred_path}: shape {pred_array.shape} differs from the target {volume.target.shape} of {ref_path}"
             )
         return pred_array, volume.target, tuple(volume.spacing), False
     ref = read_image(ref_path, ndim=None)
     mismatch = grid_mismatch(pred, ref)
     if mismatch:
-        raise ValueError(f"{pred_path}: voxel grid differs from {ref_path} ({mismatch})")
+        raise InputError(f"{pred_path}: voxel grid differs from {ref_path} ({mismatch})")
     integer = all(np.issubdtype(a.dtype, np.integer) for a in (pred_array, sitk.GetArrayViewFromImage(ref)))
     return pred_array, sitk.GetArrayFromImage(ref), tuple(reversed(pred.GetSpacing())), integer
 
@@ -124,7 +125,7 @@ def _evaluate(
     kind = args.kind if args.kind != "auto" else ("segmentation" if integer else "reconstruction")
     if kind == "segmentation":
         if not integer:
-            raise ValueError(f"{pred_path}: segmentation metrics need integer label maps on both sides")
+            raise InputError(f"{pred_path}: segmentation metrics need integer label maps on both sides")
         per_class = segmentation_metrics(pred, ref, labels=labels, spacing=spacing, with_hd95=not args.no_hd95)
         return kind, {
             name: {k: v for k, v in values.items() if k in SEG_COLUMNS or k in ("tp", "fp", "fn")}
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         reporter.event("start", index, len(pairs), f"{pred_path}", file=str(pred_path))
         try:
             if ref_path is None:
-                raise FileNotFoundError(f"{pred_path}: no reference of the same name in {args.reference}")
+                raise InputNotFoundError(f"{pred_path}: no reference of the same name in {args.reference}")
             kind, metrics = _evaluate(pred_path, ref_path, args, labels)
         except Exception as exc:  # noqa: BLE001 - one bad pair is reported, the others still evaluated
             failures += 1

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             result = reconstruct_fastmri(job.input, model, card, seed=args.seed, options=options, **mask_args)
             image = _fastmri_image(result)
         else:
-            from condswin.ct.io import read_image
+            from condswin.io.images import read_image
 
             source = read_image(job.input)
             seed = fastmri_seed(job.input.name) if args.seed is None else args.seed

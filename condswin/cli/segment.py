@@ -88,10 +88,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     loaded = load_model(args.model, "segmentation", reporter)
 
     def process(job: Job, staged: StagedOutputs) -> dict[str, Any]:
-        from condswin.ct.io import read_image
         from condswin.ct.report import liver_report
         from condswin.inference import is_lits_card, segment_image
         from condswin.inference.volumes import postprocess_for_card
+        from condswin.io.images import read_image
 
         reporter.event("read", message=f"reading {job.input}", file=str(job.input))
         image = read_image(job.input)

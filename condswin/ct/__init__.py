@@ -1,4 +1,4 @@
-"""Abdominal CT toolkit: image I/O with geometry, HU windowing, LiTS/Decathlon datasets, label
+"""Abdominal CT toolkit (image I/O itself is :mod:`condswin.io`): HU windowing, LiTS/Decathlon datasets, label
 post-processing, liver volumetry report, and a procedural abdominal CT phantom.
 
 Conventions: spacing, origin and sizes are in SimpleITK (x, y, z) order; numpy arrays are (z, y, x);
@@ -7,15 +7,6 @@ from there; it is not loaded with this package).
 """
 
 from condswin.ct.datasets import LABEL_VALUES, CaseInfo, CTCase, check_case, find_cases, load_case
-from condswin.ct.io import (
-    ImageFileError,
-    ImageNotFoundError,
-    OutputExistsError,
-    grid_mismatch,
-    read_image,
-    read_image_header,
-    write_image,
-)
 from condswin.ct.postprocess import largest_component, postprocess_labels
 from condswin.ct.report import liver_report, save_report
 from condswin.ct.windowing import HU_WINDOWS, window_bounds, window_hu
@@ -25,20 +16,13 @@ __all__ = [
     "HU_WINDOWS",
     "CaseInfo",
     "CTCase",
-    "ImageFileError",
-    "ImageNotFoundError",
-    "OutputExistsError",
     "check_case",
     "find_cases",
-    "grid_mismatch",
     "largest_component",
     "liver_report",
     "load_case",
     "postprocess_labels",
-    "read_image",
-    "read_image_header",
     "save_report",
     "window_bounds",
     "window_hu",
-    "write_image",
 ]

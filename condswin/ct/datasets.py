@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 import SimpleITK as sitk
 
-from condswin.ct.io import ImageFileError, ImageNotFoundError, grid_mismatch, read_image, read_image_header
+from condswin.io.images import ImageFileError, ImageNotFoundError, grid_mismatch, read_image, read_image_header
 
 __all__ = ["CTCase", "CaseInfo", "LABEL_VALUES", "find_cases", "check_case", "load_case"]
 

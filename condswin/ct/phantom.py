@@ -24,10 +24,11 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from condswin.ct.io import OutputExistsError, write_image
 from condswin.ct.phantom_anatomy import LIVER_TISSUES, PHASES, Canvas, Tissue, paint_anatomy
 from condswin.ct.phantom_shapes import PhantomGrid
 from condswin.ct.phantom_tumours import TumourSpec, add_tumours
+from condswin.errors import OutputExistsError
+from condswin.io.images import write_image
 
 __all__ = ["GEOMETRIES", "PhantomCase", "generate_phantom", "make_phantom", "write_lits_case", "write_lits_dataset"]
 

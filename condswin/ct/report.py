@@ -12,9 +12,7 @@ Definitions (volumes from voxel counts × voxel volume; 1 mL = 1000 mm³):
 
 from __future__ import annotations
 
-import json
 import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,8 +21,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from condswin.ct.io import OutputExistsError
 from condswin.ct.postprocess import LIVER, TUMOUR, label_array
+from condswin.io.atomic import write_json_atomic
 
 __all__ = ["liver_report", "save_report"]
 
@@ -86,19 +84,7 @@ def save_report(report: dict[str, Any], path: str | os.PathLike, *, overwrite: b
     Raises:
         OutputExistsError: the file exists and ``overwrite`` is false.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path}: already exists; pass overwrite=True to replace it")
-    text = json.dumps(report, indent=2) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".tmp-{uuid.uuid4().hex[:12]}-{path.name}"
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_json_atomic(report, path, overwrite=overwrite)
 
 
 def _spacing_xyz(labels: np.ndarray | sitk.Image, spacing: Sequence[float] | None) -> tuple[float, ...]:

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from condswin.errors import JobCancelled
 from condswin.inference.contract import ModelContract
 from condswin.inference.device import (
     autocast_for,
@@ -41,7 +42,7 @@ LOGGER = logging.getLogger("condswin.inference")
 ProgressCallback = Callable[[int, int, str], None]
 
 
-class InferenceCancelled(RuntimeError):
+class InferenceCancelled(JobCancelled):
     """The cancel flag was set; the run stopped before its next batch and wrote nothing more."""
 
 

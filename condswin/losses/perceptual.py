@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from condswin.errors import ModelError
+
 __all__ = ["VGG16Features", "VGGPerceptualLoss", "WeightsNotFoundError", "VGG16_LAYER_INDEX", "WEIGHTS_ENV_VAR"]
 
 WEIGHTS_ENV_VAR = "CONDSWIN_VGG16_WEIGHTS"
@@ -44,7 +46,7 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class WeightsNotFoundError(FileNotFoundError, ValueError):
+class WeightsNotFoundError(ModelError, FileNotFoundError):
     """The pretrained weights a component needs are not on this machine (nothing is downloaded)."""
 
 

@@ -21,7 +21,6 @@ value is the slice thickness from the header (fastMRI files record no gap).
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -30,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from condswin.errors import InputError, OutputError
+from condswin.io.atomic import atomic_path
 
 __all__ = [
     "FastMRIFileError",
@@ -44,7 +46,7 @@ __all__ = [
 TARGET_KEYS = ("reconstruction_esc", "reconstruction_rss")
 
 
-class FastMRIFileError(ValueError):
+class FastMRIFileError(InputError):
     """A fastMRI file is missing, unreadable or does not follow the schema; the message names the file."""
 
 
@@ -403,22 +405,14 @@ def write(
 
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise FileNotFoundError(f"{source}: folder {folder} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        with h5py.File(tmp_name, "w") as f:
-            f.create_dataset("kspace", data=kspace.astype(np.complex64, copy=False))
-            if target is not None:
-                f.create_dataset(target_key, data=target.astype(np.float32, copy=False))
-            if mask is not None:
-                f.create_dataset("mask", data=mask)
-            f.create_dataset("ismrmrd_header", data=header_xml.encode("utf-8"), dtype=h5py.string_dtype())
-            for key, value in file_attrs.items():
-                f.attrs[key] = value
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+        raise OutputError(f"{source}: folder {folder} does not exist")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("kspace", data=kspace.astype(np.complex64, copy=False))
+        if target is not None:
+            f.create_dataset(target_key, data=target.astype(np.float32, copy=False))
+        if mask is not None:
+            f.create_dataset("mask", data=mask)
+        f.create_dataset("ismrmrd_header", data=header_xml.encode("utf-8"), dtype=h5py.string_dtype())
+        for key, value in file_attrs.items():
+            f.attrs[key] = value
     return path

@@ -1,4 +1,4 @@
-"""condswin.ct.io: round trips keep pixels and geometry; bad files give errors naming the file."""
+"""condswin.io.images: round trips keep pixels and geometry; bad files give errors naming the file."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from condswin.ct.io import (
+from condswin.errors import OutputError, OutputExistsError, UsageError
+from condswin.io.images import (
     ImageFileError,
     ImageNotFoundError,
-    OutputExistsError,
     grid_mismatch,
     read_image,
     read_image_header,
@@ -102,7 +102,7 @@ def test_dicom_left_handed_direction_comes_back_reversed_but_physically_equal(tm
 
 def test_dicom_refuses_float_and_leaves_nothing(tmp_path: Path) -> None:
     image = sitk.Cast(_oblique_ct(), sitk.sitkFloat32)
-    with pytest.raises(ImageFileError, match=r"series.*int16"):
+    with pytest.raises(UsageError, match=r"series.*int16"):
         write_image(image, tmp_path / "series")
     assert list(tmp_path.iterdir()) == []
 
@@ -124,7 +124,7 @@ def test_write_refuses_overwrite_unless_asked(tmp_path: Path) -> None:
 
 
 def test_write_rejects_unknown_suffix_and_failure_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
-    with pytest.raises(ImageFileError, match=r"out\.png.*unsupported"):
+    with pytest.raises(UsageError, match=r"out\.png.*unsupported"):
         write_image(_oblique_ct(), tmp_path / "out.png")
 
     def broken_writer(*args, **kwargs):
@@ -132,7 +132,7 @@ def test_write_rejects_unknown_suffix_and_failure_leaves_nothing(tmp_path: Path,
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(sitk, "WriteImage", broken_writer)
-    with pytest.raises(ImageFileError, match=r"out\.nii\.gz.*disk full"):
+    with pytest.raises(OutputError, match=r"out\.nii\.gz.*disk full"):
         write_image(_oblique_ct(), tmp_path / "out.nii.gz")
     assert list(tmp_path.iterdir()) == []
 

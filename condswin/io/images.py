@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
@@ -32,34 +31,37 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from condswin.errors import InputError, InputNotFoundError, OutputError, OutputExistsError, UsageError
+from condswin.io.atomic import atomic_path, discard
+
 __all__ = [
     "ImageFileError",
     "ImageNotFoundError",
     "OutputExistsError",
     "WRITABLE_SUFFIXES",
+    "READABLE_SUFFIXES",
+    "image_suffix",
     "read_image",
     "read_image_header",
     "write_image",
     "grid_mismatch",
 ]
 
+# The one definition of the image formats: what is written (single files) and what is read as a file.
 WRITABLE_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii", ".nrrd", ".mha")
+READABLE_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 _DICOM_PIXEL_TYPES = {sitk.sitkUInt8, sitk.sitkInt16, sitk.sitkUInt16}
 _CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 _SECONDARY_CAPTURE_STORAGE = "1.2.840.10008.5.1.4.1.1.7"
 
 
-class ImageFileError(ValueError):
+class ImageFileError(InputError):
     """An image file or folder that cannot be used; the message names the path and the problem."""
 
 
-class ImageNotFoundError(ImageFileError, FileNotFoundError):
+class ImageNotFoundError(ImageFileError, InputNotFoundError):
     """The path given as an image does not exist."""
-
-
-class OutputExistsError(ImageFileError, FileExistsError):
-    """The output path already exists and overwriting was not requested."""
 
 
 def read_image(
@@ -159,31 +161,26 @@ def write_image(
 
     Raises:
         OutputExistsError: the path exists and ``overwrite`` is false.
-        ImageFileError: unsupported suffix or pixel type, or the writer failed (nothing is left behind).
+        UsageError: unsupported suffix.
+        ImageFileError: a pixel type the format cannot hold.
+        OutputError: the writer failed (nothing is left behind).
     """
     if not isinstance(image, sitk.Image):
         raise TypeError(f"write_image expects a SimpleITK.Image, got {type(image).__name__}")
     path = Path(path)
-    suffix = _suffix(path)
+    suffix = image_suffix(path)
     if suffix and suffix not in WRITABLE_SUFFIXES:
-        raise ImageFileError(
+        raise UsageError(
             f"{path}: unsupported output format '{suffix}'; use one of {', '.join(WRITABLE_SUFFIXES)} "
             "or a path without a suffix for a DICOM series folder"
         )
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path}: already exists; pass overwrite=True to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary name ends with the real name so that ITK picks the same writer from the suffix.
-    tmp = path.parent / f".tmp-{uuid.uuid4().hex[:12]}-{path.name}"
-    try:
+    with atomic_path(path) as tmp:
         if suffix:
             _write_file(image, path, tmp, compress)
         else:
             _write_dicom_series(image, path, tmp, modality)
-        _replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
     return path
 
 
@@ -219,7 +216,9 @@ def _fmt(values: Sequence[float]) -> str:
     return "(" + ", ".join(f"{v:.6g}" for v in values) + ")"
 
 
-def _suffix(path: Path) -> str:
+def image_suffix(path: str | os.PathLike) -> str:
+    """The lower-case format suffix of an image path (``.nii.gz`` kept whole); ``""`` when there is none."""
+    path = Path(path)
     name = path.name.lower()
     if name.endswith(".nii.gz"):
         return ".nii.gz"
@@ -254,7 +253,7 @@ def _check_nifti(path: Path, allow_nan: bool) -> None:
     voxels into 0, so the bytes are checked here: the data length against the header, and, for float
     data, every value.
     """
-    suffix = _suffix(path)
+    suffix = image_suffix(path)
     if suffix not in (".nii", ".nii.gz"):
         return
     chunks = _byte_chunks(path, gzipped=suffix == ".nii.gz")
@@ -364,17 +363,28 @@ def _read_dicom_series(folder: Path, series_id: str | None) -> sitk.Image:
 
 
 def _write_file(image: sitk.Image, path: Path, tmp: Path, compress: bool) -> None:
-    if _suffix(path) == ".mha":
+    if image_suffix(path) == ".mha":
         # MetaImage cannot store arbitrary key/value pairs (ITK prints a warning for each one), and
         # NIfTI/DICOM header fields mean nothing there, so write a copy without them.
         image = sitk.Image(image)
         image.MakeUnique()  # a plain copy shares its metadata with the caller's image
         for key in image.GetMetaDataKeys():
             image.EraseMetaData(key)
+    # ITK chooses the writer (and gzip) from a lower-case suffix: `OUT.NII.GZ` is written under a lower-case
+    # twin of the temporary name, then moved onto it.
+    suffix = image_suffix(path)
+    written = tmp.with_name(tmp.name[: len(tmp.name) - len(suffix)] + suffix)
     try:
-        sitk.WriteImage(image, str(tmp), useCompression=compress)
+        sitk.WriteImage(image, str(written), useCompression=compress)
+        if written != tmp:
+            os.replace(written, tmp)
     except RuntimeError as err:
-        raise ImageFileError(f"{path}: writing failed ({_itk_reason(err)})") from None
+        raise OutputError(f"{path}: writing failed ({_itk_reason(err)})") from None
+    except OSError as err:
+        raise OutputError(f"{path}: writing failed ({err.strerror or err})") from err
+    finally:
+        if written != tmp:
+            discard(written)
 
 
 def _new_uid() -> str:
@@ -384,9 +394,9 @@ def _new_uid() -> str:
 
 def _write_dicom_series(image: sitk.Image, path: Path, tmp: Path, modality: str) -> None:
     if image.GetDimension() != 3:
-        raise ImageFileError(f"{path}: a DICOM series needs a 3-D image, got {image.GetDimension()}-D")
+        raise UsageError(f"{path}: a DICOM series needs a 3-D image, got {image.GetDimension()}-D")
     if image.GetPixelID() not in _DICOM_PIXEL_TYPES:
-        raise ImageFileError(
+        raise UsageError(
             f"{path}: DICOM series output supports uint8, int16 and uint16 pixels, "
             f"got {image.GetPixelIDTypeAsString()}; cast the image first"
         )
@@ -419,24 +429,4 @@ def _write_dicom_series(image: sitk.Image, path: Path, tmp: Path, modality: str)
         try:
             writer.Execute(slice_image)
         except RuntimeError as err:
-            raise ImageFileError(f"{path}: writing DICOM slice {k} failed ({_itk_reason(err)})") from None
-
-
-def _replace(tmp: Path, path: Path) -> None:
-    """Move a finished temporary file or folder onto its final name."""
-    if path.is_dir() or (tmp.is_dir() and path.exists()):
-        # os.replace cannot put anything over a non-empty folder, nor a folder over a file: move the old
-        # one aside first so that the final name is missing only between two renames.
-        old = path.parent / f".old-{uuid.uuid4().hex[:12]}-{path.name}"
-        os.replace(path, old)
-        os.replace(tmp, path)
-        _remove(old)
-    else:
-        os.replace(tmp, path)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists():
-        path.unlink()
+            raise OutputError(f"{path}: writing DICOM slice {k} failed ({_itk_reason(err)})") from None

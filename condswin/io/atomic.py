@@ -1,0 +1,169 @@
+"""The one atomic writer: a temporary name in the target's folder, fsync, then a rename into place.
+
+Every file condswin writes (images, reports, bundles, registries, fastMRI files) goes through here, so a
+crash, an error or a cancel leaves either the old file or the new one, never half of one and never a
+stray temporary file. Temporary names start with ``.tmp-`` and end with the final name, so writers that
+choose the format from the suffix (ITK) pick the same format; finished files get the permissions the
+user's umask gives a new file, whatever mode the library that wrote them used.
+
+Typical use::
+
+    with atomic_path(Path("out/report.json")) as tmp:
+        tmp.write_text(text)          # renamed onto out/report.json when the block succeeds
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from condswin.errors import OutputError, OutputExistsError
+
+__all__ = [
+    "temporary_path",
+    "prepare_folder",
+    "publish",
+    "discard",
+    "atomic_path",
+    "write_text_atomic",
+    "write_json_atomic",
+    "to_json",
+]
+
+
+def temporary_path(final: Path) -> Path:
+    """A fresh temporary name beside ``final`` that ends with ``final``'s name (and so its suffix)."""
+    return final.parent / f".tmp-{uuid.uuid4().hex[:12]}-{final.name}"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file, or every file of a folder, to disk before the rename makes it visible."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    for file in files:
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def _fsync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # some file systems cannot sync a directory; the data is already synced
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _set_default_mode(path: Path) -> None:
+    # Libraries that write through mkstemp leave mode 0600; a user's output should follow their umask.
+    mask = _umask()
+    paths = [path] if path.is_file() else [path, *path.rglob("*")]
+    for item in paths:
+        os.chmod(item, (0o777 if item.is_dir() else 0o666) & ~mask)
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Make a finished temporary file or folder the real ``final`` (replacing what is there).
+
+    Raises:
+        OutputError: the rename failed (the temporary file is left for the caller's :func:`discard`).
+    """
+    try:
+        _set_default_mode(tmp)
+        _fsync(tmp)
+        if final.is_dir() or (tmp.is_dir() and final.exists()):
+            # os.replace cannot put anything over a non-empty folder, nor a folder over a file: move the old
+            # one aside first so that the final name is missing only between two renames.
+            old = final.parent / f".old-{uuid.uuid4().hex[:12]}-{final.name}"
+            os.replace(final, old)
+            os.replace(tmp, final)
+            discard(old)
+        else:
+            os.replace(tmp, final)
+        _fsync_folder(final.parent)
+    except OSError as err:
+        raise OutputError(f"{final}: cannot be written: {err.strerror or err}") from err
+
+
+def discard(tmp: Path) -> None:
+    """Remove a temporary file or folder if it exists (never raises for one that is already gone)."""
+    try:
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+    except OSError:
+        pass  # clean-up must not hide the error that made it necessary
+
+
+def prepare_folder(final: Path) -> None:
+    """Create ``final``'s folder, as an :class:`OutputError` naming it when that is impossible."""
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"{final.parent}: cannot create the output folder: {err.strerror or err}") from err
+    if not final.parent.is_dir():
+        raise OutputError(f"{final.parent}: is not a folder, so {final.name} cannot be written there")
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path for ``final``; publish it when the block succeeds, remove it otherwise.
+
+    Args:
+        final: the file (or folder) to produce.
+        overwrite: replace an existing ``final``; without it an existing one is an :class:`OutputExistsError`.
+
+    Raises:
+        OutputExistsError / OutputError: as above, or when the folder or the rename fails.
+    """
+    final = Path(final)
+    if not overwrite and final.exists():
+        raise OutputExistsError(f"{final}: already exists; pass overwrite=True to replace it")
+    prepare_folder(final)
+    tmp = temporary_path(final)
+    try:
+        yield tmp
+        publish(tmp, final)
+    finally:
+        discard(tmp)
+
+
+def to_json(value: Any) -> Any:
+    """``json.dumps`` default for numpy scalars and arrays and paths (reports carry all three)."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_text_atomic(text: str, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+    """Write UTF-8 text atomically; returns the path."""
+    path = Path(path)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        try:
+            tmp.write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise OutputError(f"{path}: cannot be written: {err.strerror or err}") from err
+    return path
+
+
+def write_json_atomic(data: Any, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+    """Write indented JSON (numpy values and paths allowed) atomically; returns the path."""
+    return write_text_atomic(json.dumps(data, indent=2, default=to_json) + "\n", path, overwrite=overwrite)
