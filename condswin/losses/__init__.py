@@ -21,6 +21,8 @@ from typing import Any
 
 from torch import nn
 
+from condswin.errors import UsageError
+from condswin.lookup import look_up
 from condswin.losses.masked import MaskedL1Loss, MaskedMSELoss, foreground_mask, masked_l1_loss, masked_mse_loss
 from condswin.losses.perceptual import VGGPerceptualLoss, WeightsNotFoundError
 from condswin.losses.segmentation import DiceCrossEntropyLoss
@@ -62,11 +64,10 @@ def build_loss(name: str, **kwargs: Any) -> nn.Module:
     """The loss ``name`` built with ``kwargs`` (see the table in the module docstring for call signatures).
 
     Raises:
-        ValueError: unknown name or keyword.
+        UsageError: unknown name or keyword (a ``ValueError``).
     """
-    if name not in _LOSSES:
-        raise ValueError(f"unknown loss {name!r}; expected one of: {', '.join(list_losses())}")
+    loss_class = look_up("loss", name, dict(sorted(_LOSSES.items())))
     try:
-        return _LOSSES[name](**kwargs)
+        return loss_class(**kwargs)
     except TypeError as exc:
-        raise ValueError(f"loss {name!r}: bad arguments {sorted(kwargs)} ({exc})") from exc
+        raise UsageError(f"loss {name!r}: bad arguments {sorted(kwargs)} ({exc})") from exc
