@@ -212,3 +212,26 @@ def test_bad_inputs_are_refused(noisy_volume):
             denoise(noisy_volume, "nlm", sigma=sigma)
     with pytest.raises(ValueError, match="non-negative magnitude"):
         denoise(noisy_volume - 1.0, "median", noise="rician", sigma=0.1)
+
+
+def test_every_parameter_has_a_rule_its_default_passes_and_unbounded_values_are_usage_errors():
+    from condswin.denoise.methods import check_parameters, get_method, parameter_rules
+    from condswin.errors import UsageError
+
+    for name in list_methods():
+        assert set(parameter_rules(name)) == set(method_parameters(name)), name
+        check_parameters(name, method_parameters(name))  # the defaults are inside their own ranges
+    for method, params, message in (
+        ("median", {"size": 100000}, "size must be a positive integer up to 31"),
+        ("nlm", {"h_factor": "abc"}, "h_factor must be a positive finite number"),
+        ("nlm", {"h_factor": float("inf")}, "h_factor"),
+        ("mean", {"size": True}, "size must be a positive integer"),
+        ("clahe", {"nbins": 1}, "nbins must be an integer from 2"),
+        ("bm3d", {"profile": "vn2"}, "did you mean 'vn'"),
+    ):
+        with pytest.raises(UsageError, match=message):
+            check_parameters(method, params)
+    check_parameters("gaussian", {"kernel_sigma": 2})  # an int where the default is a float
+    check_parameters("clahe", {"kernel_size": None})
+    with pytest.raises(UsageError, match="did you mean 'nlm'.*accepted: mean, gaussian"):
+        get_method("nln")

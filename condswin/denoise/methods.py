@@ -8,6 +8,7 @@ Parameters are keyword-only; their defaults are what ``method_parameters`` repor
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import math
 from collections.abc import Callable
@@ -18,30 +19,18 @@ import numpy as np
 from scipy import ndimage, signal
 from skimage import exposure, restoration
 
-__all__ = ["DenoiseMethod", "get_method", "list_methods", "method_parameters", "check_parameters"]
+from condswin.errors import UsageError
+from condswin.lookup import look_up
 
-
-# --- parameter checks: each raises ValueError naming the method and the parameter --------------------------------
-
-
-def _positive_int(method: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{method}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _positive_float(method: str, name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{method}: {name} must be a positive number, got {value!r}")
-    if not math.isfinite(float(value)) or value <= 0:
-        raise ValueError(f"{method}: {name} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
-def _choice(method: str, name: str, value: Any, accepted: tuple[str, ...]) -> str:
-    if value not in accepted:
-        raise ValueError(f"{method}: {name} must be one of {', '.join(map(repr, accepted))}; got {value!r}")
-    return value
+__all__ = [
+    "DenoiseMethod",
+    "ParameterRule",
+    "get_method",
+    "list_methods",
+    "method_parameters",
+    "parameter_rules",
+    "check_parameters",
+]
 
 
 # --- smoothing filters: fixed kernels, σ unused -------------------------------------------------------------------
@@ -49,18 +38,17 @@ def _choice(method: str, name: str, value: Any, accepted: tuple[str, ...]) -> st
 
 def _mean(image: np.ndarray, sigma: float | None, *, size: int = 3) -> np.ndarray:
     """Box (moving-average) filter of ``size``×``size`` pixels."""
-    return ndimage.uniform_filter(image, size=_positive_int("mean", "size", size), mode="reflect")
+    return ndimage.uniform_filter(image, size=size, mode="reflect")
 
 
 def _gaussian(image: np.ndarray, sigma: float | None, *, kernel_sigma: float = 1.0) -> np.ndarray:
     """Gaussian blur whose kernel standard deviation is ``kernel_sigma`` pixels."""
-    width = _positive_float("gaussian", "kernel_sigma", kernel_sigma)
-    return ndimage.gaussian_filter(image, sigma=width, mode="reflect")
+    return ndimage.gaussian_filter(image, sigma=kernel_sigma, mode="reflect")
 
 
 def _median(image: np.ndarray, sigma: float | None, *, size: int = 3) -> np.ndarray:
     """Median of each ``size``×``size`` neighbourhood."""
-    return ndimage.median_filter(image, size=_positive_int("median", "size", size), mode="reflect")
+    return ndimage.median_filter(image, size=size, mode="reflect")
 
 
 # --- σ-driven denoisers --------------------------------------------------------------------------------------------
@@ -71,43 +59,27 @@ def _wiener(image: np.ndarray, sigma: float, *, size: int = 5) -> np.ndarray:
 
     Giving scipy the noise power matters: its own default (the mean local variance) counts edges as noise.
     """
-    size = _positive_int("wiener", "size", size)
     return signal.wiener(image, mysize=size, noise=sigma * sigma)
 
 
 def _bilateral(image: np.ndarray, sigma: float, *, color_factor: float = 1.5, sigma_spatial: float = 1.5) -> np.ndarray:
     """Bilateral filter: range kernel width ``color_factor``·σ, spatial kernel width ``sigma_spatial`` pixels."""
-    sigma_color = _positive_float("bilateral", "color_factor", color_factor) * sigma
-    spatial = _positive_float("bilateral", "sigma_spatial", sigma_spatial)
-    return restoration.denoise_bilateral(image, sigma_color=sigma_color, sigma_spatial=spatial, mode="reflect")
+    return restoration.denoise_bilateral(
+        image, sigma_color=color_factor * sigma, sigma_spatial=sigma_spatial, mode="reflect"
+    )
 
 
 def _tv(image: np.ndarray, sigma: float, *, weight_factor: float = 0.8, max_num_iter: int = 200) -> np.ndarray:
     """Chambolle total-variation denoising with data weight ``weight_factor``·σ (larger: smoother)."""
-    weight = _positive_float("tv", "weight_factor", weight_factor) * sigma
-    iters = _positive_int("tv", "max_num_iter", max_num_iter)
-    return restoration.denoise_tv_chambolle(image, weight=weight, max_num_iter=iters)
+    return restoration.denoise_tv_chambolle(image, weight=weight_factor * sigma, max_num_iter=max_num_iter)
 
 
 _SHRINKAGE_RULES = ("BayesShrink", "VisuShrink")
 _THRESHOLD_MODES = ("soft", "hard")
 
 
-def _wavelet_kwargs(method_name: str, sigma: float, wavelet: str, mode: str, shrinkage: str) -> dict[str, Any]:
-    import pywt  # only needed to validate the wavelet name
-
-    if wavelet not in pywt.wavelist(kind="discrete"):
-        raise ValueError(
-            f"{method_name}: wavelet must be a discrete PyWavelets name such as 'db1', 'db2', "
-            f"'sym4', 'coif1'; got {wavelet!r}"
-        )
-    return {
-        "sigma": sigma,
-        "wavelet": wavelet,
-        "mode": _choice(method_name, "mode", mode, _THRESHOLD_MODES),
-        "method": _choice(method_name, "shrinkage", shrinkage, _SHRINKAGE_RULES),
-        "rescale_sigma": True,
-    }
+def _wavelet_kwargs(sigma: float, wavelet: str, mode: str, shrinkage: str) -> dict[str, Any]:
+    return {"sigma": sigma, "wavelet": wavelet, "mode": mode, "method": shrinkage, "rescale_sigma": True}
 
 
 def _wavelet(
@@ -117,7 +89,7 @@ def _wavelet(
 
     (Called ``method`` in scikit-image; renamed because ``denoise`` already takes ``method``.)
     """
-    return restoration.denoise_wavelet(image, **_wavelet_kwargs("wavelet", sigma, wavelet, mode, shrinkage))
+    return restoration.denoise_wavelet(image, **_wavelet_kwargs(sigma, wavelet, mode, shrinkage))
 
 
 def _wavelet_cycle_spinning(
@@ -130,9 +102,7 @@ def _wavelet_cycle_spinning(
     shrinkage: str = "BayesShrink",
 ) -> np.ndarray:
     """Shift-invariant wavelet shrinkage: the average over all shifts 0..``max_shifts`` of ``wavelet``."""
-    if isinstance(max_shifts, bool) or not isinstance(max_shifts, (int, np.integer)) or max_shifts < 0:
-        raise ValueError(f"wavelet_cycle_spinning: max_shifts must be an integer >= 0, got {max_shifts!r}")
-    kwargs = _wavelet_kwargs("wavelet_cycle_spinning", sigma, wavelet, mode, shrinkage)
+    kwargs = _wavelet_kwargs(sigma, wavelet, mode, shrinkage)
     return restoration.cycle_spin(
         image,
         func=restoration.denoise_wavelet,
@@ -151,14 +121,8 @@ def _nlm(
     σ is also passed to scikit-image so that the expected patch distance of pure noise (2σ²) is subtracted,
     for which its documentation recommends h slightly below σ.
     """
-    h = _positive_float("nlm", "h_factor", h_factor) * sigma
     return restoration.denoise_nl_means(
-        image,
-        h=h,
-        sigma=sigma,
-        patch_size=_positive_int("nlm", "patch_size", patch_size),
-        patch_distance=_positive_int("nlm", "patch_distance", patch_distance),
-        fast_mode=True,
+        image, h=h_factor * sigma, sigma=sigma, patch_size=patch_size, patch_distance=patch_distance, fast_mode=True
     )
 
 
@@ -170,9 +134,8 @@ def _bm3d(image: np.ndarray, sigma: float, *, profile: str = "np", stage: str = 
     """BM3D (``bm3d`` package) with noise PSD σ²; ``stage`` 'all' adds the Wiener stage to hard thresholding."""
     import bm3d  # imported here: it is slow to import and only this method needs it
 
-    _choice("bm3d", "profile", profile, _BM3D_PROFILES)
     stages = {"all": bm3d.BM3DStages.ALL_STAGES, "hard_thresholding": bm3d.BM3DStages.HARD_THRESHOLDING}
-    chosen = stages[_choice("bm3d", "stage", stage, _BM3D_STAGES)]
+    chosen = stages[stage]
     return np.asarray(bm3d.bm3d(image, sigma_psd=sigma, profile=profile, stage_arg=chosen)).reshape(image.shape)
 
 
@@ -193,14 +156,10 @@ def _clahe(
     ``clip_limit`` in (0, 1] the histogram clip (larger: more contrast). The slice's output spans [0, 1], as in
     2-D CLAHE: each slice is equalised on its own.
     """
-    clip = _positive_float("clahe", "clip_limit", clip_limit)
-    if clip > 1:
-        raise ValueError(f"clahe: clip_limit must be in (0, 1], got {clip_limit!r}")
-    kernel = None if kernel_size is None else _positive_int("clahe", "kernel_size", kernel_size)
-    bins = _positive_int("clahe", "nbins", nbins)
     if image.max() == image.min():
         return np.zeros_like(image)  # nothing to equalise; skimage would divide by zero
-    return exposure.equalize_adapthist(np.clip(image, 0.0, 1.0), kernel_size=kernel, clip_limit=clip, nbins=bins)
+    clipped = np.clip(image, 0.0, 1.0)
+    return exposure.equalize_adapthist(clipped, kernel_size=kernel_size, clip_limit=clip_limit, nbins=nbins)
 
 
 # --- registry ------------------------------------------------------------------------------------------------------
@@ -266,11 +225,9 @@ def get_method(name: str) -> DenoiseMethod:
     """Return the method table entry for ``name``.
 
     Raises:
-        ValueError: for an unknown name; the message lists the accepted ones.
+        UsageError: for an unknown name; the message lists the accepted ones and suggests a close one.
     """
-    if not isinstance(name, str) or name not in _METHODS:
-        raise ValueError(f"unknown denoising method {name!r}; accepted: {', '.join(_METHODS)}")
-    return _METHODS[name]
+    return look_up("denoising method", name, _METHODS)
 
 
 def method_parameters(name: str) -> dict[str, Any]:
@@ -279,14 +236,131 @@ def method_parameters(name: str) -> dict[str, Any]:
     return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
+# --- parameter checks ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParameterRule:
+    """What one method parameter accepts: a number of the default's type within bounds, or one of some names.
+
+    Bounds keep a value from costing unbounded time or memory (a median over 100000² pixels) as well as
+    from being meaningless; they are generous for 2-D MR slices.
+
+    Attributes:
+        kind: ``int``, ``float`` (ints accepted) or ``str``.
+        low / high: inclusive bounds of a number (``low_open``: ``low`` itself is excluded).
+        choices: accepted names of a ``str`` parameter, or a function returning them (looked up when checked).
+        optional: ``None`` is accepted too (it selects the method's automatic choice).
+        hint: describes the accepted names when they are too many to list.
+    """
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None
+    optional: bool = False
+    hint: str = ""
+
+    def check(self, method: str, name: str, value: Any) -> None:
+        """Raise :class:`UsageError` naming ``method`` and ``name`` unless ``value`` is accepted."""
+        if value is None and self.optional:
+            return
+        if self.kind is str:
+            choices = self.choices() if callable(self.choices) else self.choices or ()
+            if not isinstance(value, str) or value not in choices:
+                close = difflib.get_close_matches(str(value), choices, n=1)
+                accepted = self.hint or f"one of {', '.join(map(repr, choices))}"
+                suggestion = f"; did you mean {close[0]!r}?" if close else ""
+                raise UsageError(f"{method}: {name} must be {accepted}; got {value!r}{suggestion}")
+            return
+        if not self._is_number(value) or not self._in_range(value):
+            raise UsageError(f"{method}: {name} must be {self.describe()}, got {value!r}")
+
+    def _is_number(self, value: Any) -> bool:
+        integers = (int, np.integer)
+        accepted = integers if self.kind is int else (*integers, float, np.floating)
+        return not isinstance(value, bool) and isinstance(value, accepted) and math.isfinite(float(value))
+
+    def _in_range(self, value: Any) -> bool:
+        above = self.low is None or value > self.low or (value == self.low and not self.low_open)
+        return above and (self.high is None or value <= self.high)
+
+    def describe(self) -> str:
+        """What is accepted, e.g. ``"a positive integer up to 31"`` or ``"an integer from 0 to 8"``."""
+        noun = "integer" if self.kind is int else "finite number"
+        positive = (self.low == 0 and self.low_open) or (self.kind is int and self.low == 1)
+        if positive:
+            text = f"a positive {noun}" + ("" if self.high is None else f" up to {self.high:g}")
+        else:
+            text = f"{'an' if noun == 'integer' else 'a'} {noun} from {self.low:g}"
+            text += "" if self.high is None else f" to {self.high:g}"
+        return text + (" (or null for automatic)" if self.optional else "")
+
+
+def _wavelet_names() -> tuple[str, ...]:
+    import pywt  # only needed to check a wavelet name
+
+    return tuple(pywt.wavelist(kind="discrete"))
+
+
+_INT = {"kind": int, "low": 1}
+_POSITIVE = {"kind": float, "low": 0.0, "low_open": True}
+_WAVELET_RULES = {
+    "wavelet": ParameterRule(
+        str, choices=_wavelet_names, hint="a discrete PyWavelets name such as 'db1', 'db2', 'sym4', 'coif1'"
+    ),
+    "mode": ParameterRule(str, choices=_THRESHOLD_MODES),
+    "shrinkage": ParameterRule(str, choices=_SHRINKAGE_RULES),
+}
+_RULES: dict[str, dict[str, ParameterRule]] = {
+    "mean": {"size": ParameterRule(**_INT, high=63)},
+    "gaussian": {"kernel_sigma": ParameterRule(**_POSITIVE, high=32.0)},
+    "median": {"size": ParameterRule(**_INT, high=31)},
+    "wiener": {"size": ParameterRule(**_INT, high=31)},
+    "bilateral": {
+        "color_factor": ParameterRule(**_POSITIVE, high=100.0),
+        "sigma_spatial": ParameterRule(**_POSITIVE, high=32.0),
+    },
+    "tv": {"weight_factor": ParameterRule(**_POSITIVE, high=100.0), "max_num_iter": ParameterRule(**_INT, high=10000)},
+    "wavelet": _WAVELET_RULES,
+    # cycle spinning runs the wavelet shrinkage (max_shifts + 1)² times per slice
+    "wavelet_cycle_spinning": {"max_shifts": ParameterRule(int, low=0, high=8), **_WAVELET_RULES},
+    "nlm": {
+        "h_factor": ParameterRule(**_POSITIVE, high=100.0),
+        "patch_size": ParameterRule(**_INT, high=31),
+        "patch_distance": ParameterRule(**_INT, high=64),
+    },
+    "bm3d": {
+        "profile": ParameterRule(str, choices=_BM3D_PROFILES),
+        "stage": ParameterRule(str, choices=_BM3D_STAGES),
+    },
+    "clahe": {
+        "clip_limit": ParameterRule(**_POSITIVE, high=1.0),
+        "kernel_size": ParameterRule(**_INT, high=4096, optional=True),
+        "nbins": ParameterRule(int, low=2, high=65536),
+    },
+}
+
+
+def parameter_rules(name: str) -> dict[str, ParameterRule]:
+    """The :class:`ParameterRule` of every parameter of method ``name``."""
+    get_method(name)
+    return dict(_RULES[name])
+
+
 def check_parameters(name: str, params: dict[str, Any]) -> None:
-    """Refuse parameter names that method ``name`` does not take (values are checked when the method runs).
+    """Check parameter names and values for method ``name`` before any slice is filtered.
 
     Raises:
-        ValueError: naming the unknown parameters and listing the accepted ones.
+        UsageError: an unknown method, an unknown parameter (the message lists the accepted ones with their
+            defaults), or a value of the wrong type or out of its range (the message gives the range).
     """
     accepted = method_parameters(name)
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         listing = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
-        raise ValueError(f"{name}: unknown parameter(s) {', '.join(unknown)}; accepted (with defaults): {listing}")
+        raise UsageError(f"{name}: unknown parameter(s) {', '.join(unknown)}; accepted (with defaults): {listing}")
+    rules = _RULES[name]
+    for key, value in params.items():
+        rules[key].check(name, key, value)
