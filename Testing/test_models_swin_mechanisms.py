@@ -121,70 +121,116 @@ def test_iterative_router_weights_sum_to_k_once_converged(k):
     torch.testing.assert_close(w.sum(-1), torch.full((6,), float(k)), rtol=0.02, atol=0.0)
 
 
-def _fix_router_weights_to_one(router):
-    router.weights = lambda s: torch.ones_like(s)
+def _fix_router_weights(router, weights):
+    """Make ``router`` turn any scores into ``weights`` (windows, N): known routing for a by-hand reference."""
+    router.weights = lambda s: weights.to(s.dtype)
 
 
-def _reference_window_attention(x, qkv_w, qkv_b, proj_w, proj_b, table, heads, window, key_mask, q_w=None):
-    """Plain dense multi-head window attention with an offset-computed relative bias."""
+def _reference_window_attention(x, qkv_w, qkv_b, proj, table, heads, window, key_mask, q_w=None, routed=None):
+    """Dense multi-head window attention, one window at a time, with an offset-computed relative bias.
+
+    Args:
+        proj: (weight, bias) of the output projection, or None (the seed's heavy branch has none).
+        q_w: (weight, bias) of a separate q projection; ``qkv_w``/``qkv_b`` are then the kv projection.
+        routed: (indices, weights), each (windows, k): keys and values come only from those tokens, their
+            features scaled by the weights first (the heavy branch); None: every token of the window.
+
+    Returns:
+        The output (windows, N, C) and which queries see at least one key (windows, N).
+    """
     bw, n, c = x.shape
-    if q_w is None:
-        q, k, v = F.linear(x, qkv_w, qkv_b).chunk(3, dim=-1)
-    else:  # heavy branch: separate q and kv projections
-        q = F.linear(x, *q_w)
-        k, v = F.linear(x, qkv_w, qkv_b).chunk(2, dim=-1)
-    split = lambda t: t.view(bw, n, heads, c // heads).transpose(1, 2)  # noqa: E731
-    q, k, v = split(q), split(k), split(v)
     ys, xs = torch.div(torch.arange(n), window, rounding_mode="floor"), torch.arange(n) % window
     entry = (ys[:, None] - ys[None, :] + window - 1) * (2 * window - 1) + (xs[:, None] - xs[None, :] + window - 1)
-    bias = table[entry].permute(2, 0, 1)  # (heads, n, n)
-    nw = key_mask.shape[0]
-    logits = q @ k.transpose(-1, -2) / math.sqrt(c // heads) + bias
-    logits = logits + key_mask.repeat(bw // nw, 1, 1).unsqueeze(1)
-    out = (logits.softmax(-1) @ v).transpose(1, 2).reshape(bw, n, c)
-    return F.linear(out, proj_w, proj_b)
+    split = lambda t: t.reshape(-1, heads, c // heads).transpose(0, 1)  # noqa: E731
+    outs, sees = [], []
+    for b in range(bw):
+        keys = torch.arange(n) if routed is None else routed[0][b]
+        if q_w is None:
+            q, k, v = F.linear(x[b], qkv_w, qkv_b).chunk(3, dim=-1)
+            k, v = k[keys], v[keys]
+        else:
+            q = F.linear(x[b], *q_w)
+            key_x = x[b, keys] if routed is None else x[b, keys] * routed[1][b, :, None]
+            k, v = F.linear(key_x, qkv_w, qkv_b).chunk(2, dim=-1)
+        mask = key_mask[b % key_mask.shape[0]][:, keys]  # windows are ordered (image, window)
+        logits = split(q) @ split(k).transpose(-1, -2) / math.sqrt(c // heads)
+        logits = logits + table[entry[:, keys]].permute(2, 0, 1) + mask
+        outs.append((logits.softmax(-1) @ split(v)).transpose(0, 1).reshape(n, c))
+        sees.append((mask == 0).any(-1))
+    out = torch.stack(outs)
+    return (out if proj is None else F.linear(out, *proj)), torch.stack(sees)
 
 
-@pytest.mark.parametrize("h,w,shift", [(16, 16, 0), (16, 16, 4), (12, 14, 4)])
-def test_conditional_attention_with_all_tokens_routed_equals_light_plus_dense_heavy(h, w, shift):
-    window, dim, heads, batch = 8, 32, 4, 2
-    attn = ConditionalWindowAttention(dim, heads, window, k=window * window, router="light").eval()
-    _fix_router_weights_to_one(attn.q_router)
-    _fix_router_weights_to_one(attn.kv_router)
+def _light_reference(attn, x, layout):
+    light = attn.light
+    qkv = (light.qkv.weight, light.qkv.bias)
+    proj = (light.proj.weight, light.proj.bias)
+    return _reference_window_attention(
+        x, *qkv, proj, light.bias.table, light.num_heads, light.bias.window, layout.key_mask
+    )
+
+
+def _heavy_reference(attn, x, layout, routed=None):
+    proj = None if attn.heavy_proj is None else (attn.heavy_proj.weight, attn.heavy_proj.bias)
+    q_w = (attn.heavy_q.weight, attn.heavy_q.bias)
+    kv = (attn.heavy_kv.weight, attn.heavy_kv.bias)
+    table = attn.heavy_bias.table
+    return _reference_window_attention(
+        x, *kv, proj, table, attn.num_heads, attn.heavy_bias.window, layout.key_mask, q_w, routed
+    )
+
+
+def _windows(batch, h, w, dim, window, shift):
     layout = window_layout(h, w, window, shift, torch.device("cpu"))
     x = to_windows(torch.randn(batch, h, w, dim), layout, window)
+    valid = None if layout.valid_tokens is None else layout.valid_tokens.repeat(batch, 1)
+    real = torch.ones(x.shape[:2], dtype=torch.bool) if valid is None else valid
+    return layout, x, valid, real
+
+
+@pytest.mark.parametrize("heavy_projection", [False, True])
+@pytest.mark.parametrize("h,w,shift", [(16, 16, 0), (16, 16, 4), (12, 14, 4)])
+def test_conditional_attention_with_all_tokens_routed_equals_light_plus_dense_heavy(h, w, shift, heavy_projection):
+    window, dim, heads, batch = 8, 32, 4, 2
+    attn = ConditionalWindowAttention(dim, heads, window, k=window * window, heavy_projection=heavy_projection)
+    assert (attn.heavy_proj is not None) == heavy_projection
+    layout, x, valid, real = _windows(batch, h, w, dim, window, shift)
+    _fix_router_weights(attn.q_router, torch.ones(x.shape[:2]))
+    _fix_router_weights(attn.kv_router, torch.ones(x.shape[:2]))
     with torch.no_grad():
-        out = attn(x, layout, batch, None if layout.valid_tokens is None else layout.valid_tokens.repeat(batch, 1))
-        light = _reference_window_attention(
-            x,
-            attn.light.qkv.weight,
-            attn.light.qkv.bias,
-            attn.light.proj.weight,
-            attn.light.proj.bias,
-            attn.light.bias.table,
-            heads // 2,
-            window,
-            layout.key_mask,
-        )
-        heavy = _reference_window_attention(
-            x,
-            attn.heavy_kv.weight,
-            attn.heavy_kv.bias,
-            attn.heavy_proj.weight,
-            attn.heavy_proj.bias,
-            attn.heavy_bias.table,
-            heads,
-            window,
-            layout.key_mask,
-            q_w=(attn.heavy_q.weight, attn.heavy_q.bias),
-        )
-    real = (
-        torch.ones(x.shape[:2], dtype=torch.bool)
-        if layout.valid_tokens is None
-        else layout.valid_tokens.repeat(batch, 1)
-    )
+        out = attn.eval()(x, layout, batch, valid)
+        light, _ = _light_reference(attn, x, layout)
+        heavy, _ = _heavy_reference(attn, x, layout)
     assert layout.masked == (shift > 0 or (h, w) != (16, 16))
     torch.testing.assert_close(out[real], (light + heavy)[real], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("heavy_projection", [False, True])
+@pytest.mark.parametrize("h,w,shift", [(16, 16, 0), (16, 16, 4), (12, 14, 4)])
+def test_conditional_attention_is_light_plus_q_weighted_heavy_over_weighted_routed_keys(h, w, shift, heavy_projection):
+    """CondW-MSA(Xᵢ) = LightW-MSA(Xᵢ, X) + sᵢ^q · HeavyW-MSA(Xᵢ, s̃^kv X), with non-trivial router weights."""
+    window, dim, heads, batch, k = 8, 32, 4, 2, 7
+    torch.manual_seed(h + w + shift)
+    attn = ConditionalWindowAttention(dim, heads, window, k=k, heavy_projection=heavy_projection).eval()
+    layout, x, valid, real = _windows(batch, h, w, dim, window, shift)
+    q_weight = torch.rand(x.shape[:2]) * 0.9 + 0.05
+    kv_weight = torch.rand(x.shape[:2]) * 0.9 + 0.05
+    # Favour the first row of every window: after a shift, queries in the wrapped rows then see none of them.
+    kv_weight[:, :window] += 1.0
+    kv_weight = kv_weight * real  # padding is never routed, as the routers ensure
+    _fix_router_weights(attn.q_router, q_weight)
+    _fix_router_weights(attn.kv_router, kv_weight)
+    chosen = torch.topk(kv_weight, k, dim=-1).indices
+    chosen_weight = torch.gather(kv_weight, 1, chosen)
+    with torch.no_grad():
+        out = attn(x, layout, batch, valid)
+        light, _ = _light_reference(attn, x, layout)
+        heavy, sees = _heavy_reference(attn, x, layout, routed=(chosen, chosen_weight))
+    # A query that may see none of its window's routed keys (after the shift) gets no heavy term.
+    expected = light + (q_weight * sees).unsqueeze(-1) * heavy
+    assert (h, w, shift) != (16, 16, 4) or not sees[real].all()  # this case does exercise that rule
+    torch.testing.assert_close(out[real], expected[real], atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(out[real], (light + heavy)[real], atol=1e-3)  # the q weights do matter here
 
 
 def test_plain_window_attention_matches_reference():
@@ -193,12 +239,11 @@ def test_plain_window_attention_matches_reference():
     layout = window_layout(h, w, window, 2, torch.device("cpu"))
     x = to_windows(torch.randn(batch, h, w, dim), layout, window)
     with torch.no_grad():
-        ref = _reference_window_attention(
+        ref, _ = _reference_window_attention(
             x,
             attn.qkv.weight,
             attn.qkv.bias,
-            attn.proj.weight,
-            attn.proj.bias,
+            (attn.proj.weight, attn.proj.bias),
             attn.bias.table,
             heads,
             window,
@@ -240,6 +285,22 @@ def test_unrouted_tokens_get_exactly_the_light_feed_forward(router):
     assert torch.equal(out[~picked], light[~picked])
     assert not torch.allclose(out[picked], light[picked])
     assert picked.sum() == 3 * 5
+
+
+def test_conditional_feed_forward_adds_the_weighted_heavy_mlp_to_the_light_one_on_routed_tokens():
+    """ConditionalFF(Xᵢ) = LightFF(Xᵢ) + s̃ᵢ · HeavyFF(Xᵢ) on the k routed tokens, LightFF(Xᵢ) on the others."""
+    windows, n, dim, k = 3, 64, 16, 5
+    ff = ConditionalFeedForward(dim=dim, light_hidden=dim, heavy_hidden=4 * dim, k=k).eval()
+    weight = torch.rand(windows, n) * 0.9 + 0.05
+    _fix_router_weights(ff.router, weight)
+    x = torch.randn(windows, n, dim)
+    mlp = lambda m, t: F.linear(F.gelu(F.linear(t, m.fc1.weight, m.fc1.bias)), m.fc2.weight, m.fc2.bias)  # noqa: E731
+    picked = torch.zeros(windows, n, dtype=torch.bool).scatter_(1, torch.topk(weight, k, dim=-1).indices, True)
+    with torch.no_grad():
+        out = ff(x)
+        light, heavy = mlp(ff.light, x), mlp(ff.heavy, x)
+    expected = torch.where(picked.unsqueeze(-1), light + weight.unsqueeze(-1) * heavy, light)
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-5)
 
 
 def test_cached_attention_mask_follows_weight_updates():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from condswin.errors import UsageError
 from condswin.models import build_model, list_models, model_config
 from condswin.models.routers import IterativeRouter, LightRouter
 
@@ -31,6 +32,84 @@ def test_all_seed_variants_are_registered():
 def test_parameter_counts_match_the_seed(name, expected):
     model = build_model(name, in_channels=1, out_channels=1)
     assert abs(n_params(model) - expected) / expected <= 0.02
+
+
+# Exact totals of the seed's shapes (1 in / 1 out channel); the conditional ones are the notebook's 3.94 / 16.31 M.
+EXACT_COUNTS = {
+    "swin_unet_1l": 1_890_721,
+    "swin_unet_2l": 6_507_217,
+    "cswin_light_1l": 3_936_689,
+    "cswin_light_2l": 16_309_241,
+    "cswin_iter_1l": 3_936_689,
+    "cswin_iter_2l": 16_309_241,
+}
+
+
+def seed_conditional_block(d: int, heads: int, window: int = 8) -> dict[str, int]:
+    """Parameters of one conditional Swin block of the seed notebook, by module, from its layer shapes."""
+    linear = lambda i, o: i * o + o  # noqa: E731
+    table = (2 * window - 1) ** 2  # relative-position bias entries per head
+    return {
+        "norm1": 2 * d,
+        "norm2": 2 * d,
+        "attn.light": linear(d, 3 * d) + linear(d, d) + table * (heads // 2),  # qkv, projection, bias; half the heads
+        "attn.q_router": d,
+        "attn.kv_router": d,
+        "attn.heavy_q": linear(d, d),
+        "attn.heavy_kv": linear(d, 2 * d),
+        "attn.heavy_bias": table * heads,  # all heads; no heavy output projection
+        "ff.router": d,
+        "ff.light": linear(d, d) + linear(d, d),  # LightFF d→d→d
+        "ff.heavy": linear(d, 4 * d) + linear(4 * d, d),  # HeavyFF d→4d→d
+    }
+
+
+def parameters_by_module(block: torch.nn.Module) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name, p in block.named_parameters():
+        parts = name.split(".")
+        key = ".".join(parts[:2]) if parts[0] in ("attn", "ff") else parts[0]
+        counts[key] = counts.get(key, 0) + p.numel()
+    return counts
+
+
+def test_conditional_block_has_the_seed_notebook_shapes():
+    first = build_model("cswin_light_2l").encoder[0][0]
+    assert parameters_by_module(first) == {
+        "norm1": 256,
+        "norm2": 256,
+        "attn.light": 66_498,
+        "attn.q_router": 128,
+        "attn.kv_router": 128,
+        "attn.heavy_q": 16_512,
+        "attn.heavy_kv": 33_024,
+        "attn.heavy_bias": 900,
+        "ff.router": 128,
+        "ff.light": 33_024,
+        "ff.heavy": 131_712,
+    }
+
+
+@pytest.mark.parametrize("name", ["cswin_light_2l", "cswin_iter_2l"])
+def test_every_conditional_block_matches_the_seed_shapes_and_the_totals_are_exact(name):
+    model = build_model(name)
+    blocks = [m for m in model.modules() if type(m).__name__ == "SwinBlock"]
+    assert len(blocks) == 2 + 2 + 2 + 2 + 2  # encoder ×2 levels, bottleneck, decoder ×2 levels
+    for block in blocks:
+        d, heads = block.norm1.normalized_shape[0], block.attn.num_heads
+        assert parameters_by_module(block) == seed_conditional_block(d, heads), f"block of width {d}"
+    assert n_params(model) == EXACT_COUNTS[name]
+
+
+@pytest.mark.parametrize("name", ["swin_unet_1l", "swin_unet_2l", "cswin_light_1l", "cswin_iter_1l"])
+def test_totals_are_exact(name):
+    assert n_params(build_model(name)) == EXACT_COUNTS[name]
+
+
+def test_heavy_projection_option_adds_one_linear_per_block():
+    seed, with_proj = build_model("cswin_light_1l"), build_model("cswin_light_1l", heavy_projection=True)
+    widths = [b.norm1.normalized_shape[0] for b in with_proj.modules() if type(b).__name__ == "SwinBlock"]
+    assert n_params(with_proj) - n_params(seed) == sum(d * d + d for d in widths)
 
 
 @pytest.mark.parametrize("name", SEED_VARIANTS)
@@ -91,8 +170,8 @@ def test_config_round_trips_through_json_lists():
 
 def test_light_feed_forward_ratio_is_an_override():
     default = n_params(build_model("cswin_light_1l"))
-    wide = n_params(build_model("cswin_light_1l", light_ff_ratio=1.0))
-    assert wide > default
+    narrow = n_params(build_model("cswin_light_1l", light_ff_ratio=0.5))
+    assert narrow < default
 
 
 @pytest.mark.parametrize(
@@ -118,14 +197,16 @@ def test_non_finite_input_refused_in_debug_mode_only():
     build_model("swin_unet_1l", **cfg).eval()(x)  # no full pass over the input outside debug mode
 
 
-def test_unknown_names_and_keys_are_value_errors():
-    with pytest.raises(ValueError, match="unknown model name 'swin_unet_9l'.*swin_unet_2l"):
+def test_unknown_names_and_keys_are_usage_errors():
+    with pytest.raises(
+        UsageError, match=r"unknown model name 'swin_unet_9l'; did you mean 'swin_unet_2l'\?.*accepted: cdae, "
+    ):
         build_model("swin_unet_9l")
-    with pytest.raises(ValueError, match="unknown config key.*'windowsize'"):
+    with pytest.raises(UsageError, match="unknown config key.*'windowsize'"):
         build_model("swin_unet_1l", windowsize=7)
     with pytest.raises(ValueError, match="num_heads needs"):
         build_model("swin_unet_2l", num_heads=(4, 8))
-    with pytest.raises(ValueError, match="router must be"):
+    with pytest.raises(UsageError, match="unknown router kind 'heavy'.*accepted: light, iterative"):
         build_model("cswin_light_1l", router="heavy")
     with pytest.raises(ValueError, match="in_channels must be a positive integer"):
         build_model("swin_unet_1l", in_channels=0)

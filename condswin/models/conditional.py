@@ -6,6 +6,11 @@ the light branch is ordinary window attention with half the heads over every tok
 by the kv weights, with the relative-position bias and the shift/padding mask gathered for those keys. The
 heavy output of each query is scaled by the q router's (dense) weight of that query.
 
+As in the seed's notebook, the heavy branch has q and kv projections but no output projection of its own:
+its heads' outputs, concatenated (width d, like the light branch's projected output), are scaled by the q
+weights and added straight onto the light branch's projected output. ``heavy_projection=True`` adds a d×d
+projection to the heavy output (an experiment, not the seed's block).
+
 ConditionalFF(Xᵢ) = LightFF(Xᵢ) + s̃ᵢ · HeavyFF(Xᵢ): the heavy MLP runs on the k routed tokens only and its
 output is added in place at their positions, so the cost beyond the light branch is O(k·d) per window.
 """
@@ -37,7 +42,12 @@ class ConditionalWindowAttention(nn.Module):
         k: keys the kv router picks per window.
         router: ``"light"`` or ``"iterative"``.
         router_params: extra arguments of the iterative router (iters, eps, eps_init, eps_decay).
-        proj_drop: dropout after each branch's output projection.
+        proj_drop: dropout on each branch's output (after the light projection; on the heavy heads' output).
+        heavy_projection: give the heavy branch its own d×d output projection (False: the seed's block).
+
+    Raises:
+        ValueError: an odd head count or ``dim`` not divisible by ``num_heads`` (a bug in the caller: the
+            network config checks both before it builds a block).
     """
 
     def __init__(
@@ -49,6 +59,7 @@ class ConditionalWindowAttention(nn.Module):
         router: str = "light",
         router_params: dict | None = None,
         proj_drop: float = 0.0,
+        heavy_projection: bool = False,
     ):
         super().__init__()
         if num_heads < 2 or num_heads % 2:
@@ -65,7 +76,9 @@ class ConditionalWindowAttention(nn.Module):
         self.kv_router = build_router(router, dim, k, **params)
         self.heavy_q = nn.Linear(dim, dim)
         self.heavy_kv = nn.Linear(dim, 2 * dim)
-        self.heavy_proj = nn.Linear(dim, dim)
+        # Heavy heads (dim // num_heads each) concatenate to width dim: they add onto the light projected
+        # output as they are, so the projection is optional.
+        self.heavy_proj = nn.Linear(dim, dim) if heavy_projection else None
         self.heavy_bias = RelativePositionBias(window, num_heads)
         self.proj_drop = nn.Dropout(proj_drop)
 
@@ -83,8 +96,12 @@ class ConditionalWindowAttention(nn.Module):
     def heavy_attention(
         self, x: torch.Tensor, kv: Routing, layout: WindowLayout, batch: int
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Every query against the routed keys; returns the projected output and, when the layout masks
-        anything, which queries kept at least one visible key."""
+        """Every query against the routed keys.
+
+        Returns:
+            The heavy heads' output (windows, N, C), through ``heavy_proj`` when there is one, and, when the
+            layout masks anything, which queries kept at least one visible key (windows, N); else None.
+        """
         bw, n, c = x.shape
         h, k = self.num_heads, kv.indices.shape[1]
         q = self.heavy_q(x).view(bw, n, h, c // h).transpose(1, 2)
@@ -102,8 +119,10 @@ class ConditionalWindowAttention(nn.Module):
         # Two small matmuls, not the fused kernel: with only k keys per query the fused CPU kernel's
         # blocking overhead dominates (it measured 2× slower than this at k = 7).
         scores = torch.matmul(q, key.transpose(-1, -2)).mul_(self.scale).add_(mask.to(q.dtype))
-        out = torch.matmul(scores.softmax(-1), value)
-        return self.proj_drop(self.heavy_proj(out.transpose(1, 2).reshape(bw, n, c))), has_key
+        out = torch.matmul(scores.softmax(-1), value).transpose(1, 2).reshape(bw, n, c)
+        if self.heavy_proj is not None:
+            out = self.heavy_proj(out)
+        return self.proj_drop(out), has_key
 
 
 class ConditionalFeedForward(nn.Module):

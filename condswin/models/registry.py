@@ -14,6 +14,9 @@ from typing import Any
 
 from torch import nn
 
+from condswin.errors import UsageError
+from condswin.lookup import look_up
+
 __all__ = ["ModelSpec", "register_model", "build_model", "list_models", "get_model_spec", "model_config"]
 
 
@@ -72,12 +75,13 @@ def list_models(task: str | None = None) -> list[str]:
 
 
 def get_model_spec(name: str) -> ModelSpec:
-    """The :class:`ModelSpec` of ``name``; an unknown name is a ``ValueError`` listing the known ones."""
+    """The :class:`ModelSpec` of ``name``.
+
+    Raises:
+        UsageError: an unknown name (the message lists the registered names, with a did-you-mean).
+    """
     _ensure_builtin_models_loaded()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown model name {name!r}; expected one of: {', '.join(sorted(_REGISTRY))}") from None
+    return look_up("model name", name, dict(sorted(_REGISTRY.items())))
 
 
 def model_config(name: str, **overrides: Any) -> Any:
@@ -94,14 +98,18 @@ def build_model(name: str, in_channels: int = 1, out_channels: int = 1, **overri
         name: a name from :func:`list_models`.
         in_channels: channels of the input image (1 for CT or magnitude MR, 2 for complex MR as real/imag).
         out_channels: channels of the output (number of classes for segmentation).
-        **overrides: any field of the variant's config dataclass (unknown keys are a ``ValueError``).
+        **overrides: any field of the variant's config dataclass (unknown keys are a ``UsageError``).
 
     Returns:
         The network, in training mode, with its config attached as ``model.config``.
+
+    Raises:
+        UsageError: an unknown name or config key, or channels that are not positive integers.
+        ValueError: config values the architecture refuses (checked by its config dataclass).
     """
     for key, value in (("in_channels", in_channels), ("out_channels", out_channels)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{key} must be a positive integer, got {value!r}")
+            raise UsageError(f"{key} must be a positive integer, got {value!r}")
     config = model_config(name, in_channels=in_channels, out_channels=out_channels, **overrides)
     model = get_model_spec(name).builder(config)
     model.config = config
@@ -113,7 +121,7 @@ def _check_keys(name: str, config_cls: type, values: dict) -> None:
     known = {f.name for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(
+        raise UsageError(
             f"unknown config key(s) {unknown} for model {name!r}; "
             f"{config_cls.__name__} accepts: {', '.join(sorted(known))}"
         )

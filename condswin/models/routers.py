@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["Routing", "LightRouter", "IterativeRouter", "coordinate_descent_weights", "build_router"]
+from condswin.lookup import look_up
+
+__all__ = ["Routing", "LightRouter", "IterativeRouter", "coordinate_descent_weights", "ROUTERS", "build_router"]
 
 _EXCLUDED_SCORE = -1.0e4  # padding tokens: never chosen, weight exactly 0 after softmax/exp
 
@@ -110,10 +112,22 @@ class IterativeRouter(_RoutingVector):
         return coordinate_descent_weights(s, self.k, self.iters, self.eps, self.eps_init, self.eps_decay)
 
 
+ROUTERS: dict[str, type[_RoutingVector]] = {"light": LightRouter, "iterative": IterativeRouter}
+
+
 def build_router(kind: str, dim: int, k: int, **iterative_params) -> _RoutingVector:
-    """``"light"`` or ``"iterative"`` router over ``dim``-channel tokens picking ``k`` per window."""
-    if kind == "light":
-        return LightRouter(dim, k)
-    if kind == "iterative":
+    """A router over ``dim``-channel tokens picking ``k`` per window.
+
+    Args:
+        kind: a key of :data:`ROUTERS` (``"light"`` or ``"iterative"``).
+        dim: token channels. k: tokens picked per window.
+        **iterative_params: schedule of the iterative router (iters, eps, eps_init, eps_decay); the light
+            router has none and ignores them.
+
+    Raises:
+        UsageError: an unknown ``kind`` (the message lists the accepted kinds).
+    """
+    router_cls = look_up("router kind", kind, ROUTERS)
+    if router_cls is IterativeRouter:
         return IterativeRouter(dim, k, **iterative_params)
-    raise ValueError(f"unknown router kind {kind!r}; expected 'light' or 'iterative'")
+    return router_cls(dim, k)

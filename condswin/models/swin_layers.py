@@ -28,7 +28,7 @@ class SwinBlock(nn.Module):
         dim: channels. num_heads: heads. window: window side. shift: cyclic shift (window // 2 for SW-MSA).
         mlp_hidden: hidden width of the plain MLP. drop: dropout.
         conditional: None for a plain block, else a dict with ``k``, ``router``, ``router_params``,
-            ``light_ff_hidden``, ``heavy_ff_hidden``.
+            ``light_ff_hidden``, ``heavy_ff_hidden`` and optionally ``heavy_projection`` (default False).
     """
 
     def __init__(
@@ -52,7 +52,14 @@ class SwinBlock(nn.Module):
         else:
             c = conditional
             self.attn = ConditionalWindowAttention(
-                dim, num_heads, window, c["k"], c["router"], c["router_params"], drop
+                dim,
+                num_heads,
+                window,
+                c["k"],
+                c["router"],
+                c["router_params"],
+                drop,
+                heavy_projection=c.get("heavy_projection", False),
             )
             self.ff = ConditionalFeedForward(
                 dim, c["light_ff_hidden"], c["heavy_ff_hidden"], c["k"], c["router"], c["router_params"], drop

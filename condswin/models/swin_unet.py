@@ -6,7 +6,8 @@ patch expansion and a 1×1 convolution head. The conditional variants replace ev
 feed-forward by their routed (light + heavy) versions.
 
 Parameter counts at the seed configs (1 in / 1 out channel): ``swin_unet_1l`` 1.89 M, ``swin_unet_2l`` 6.51 M,
-``cswin_*_1l`` 3.94 M, ``cswin_*_2l`` 16.31 M — the seed reports 1.9 / 6.5 / 3.9 / 16.3 M.
+``cswin_*_1l`` 3.94 M, ``cswin_*_2l`` 16.31 M — the seed reports 1.9 / 6.5 / 3.9 / 16.3 M. The conditional
+counts follow from the seed notebook's block: no heavy output projection, LightFF d→d→d, HeavyFF d→4d→d.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from condswin.lookup import look_up
 from condswin.models.padding import crop_to, pad_to_multiple
 from condswin.models.registry import register_model
+from condswin.models.routers import ROUTERS
 from condswin.models.swin_layers import PatchEmbed, PatchExpand, PatchMerging, SwinStage
 from condswin.models.validation import check_image_batch
 
@@ -41,11 +44,13 @@ class SwinUNetConfig:
         mlp_hidden: hidden width of the plain blocks' MLP (256 in the seed, the same at every resolution).
         dropout: dropout after embedding, attention projections and inside MLPs (0.2).
         conditional: use conditional attention and feed-forward.
-        router: ``"light"`` (softmax + top-k) or ``"iterative"`` (CoLT5 coordinate descent).
+        router: ``"light"`` (softmax + top-k) or ``"iterative"`` (CoLT5 coordinate descent); another name is
+            a ``UsageError``.
         routed_tokens: k, tokens per window the kv and feed-forward routers pick (7 of 64).
-        light_ff_ratio: light MLP hidden = ratio·C. 0.5 (CoLT5's light feed-forward) reproduces the seed's
-            parameter counts; 1.0 (a d→d→d light MLP) gives 4.13 M / 17.16 M instead.
-        heavy_ff_ratio: heavy MLP hidden = ratio·C (4).
+        light_ff_ratio: light MLP hidden = ratio·C (1.0: the seed's d→d→d LightFF).
+        heavy_ff_ratio: heavy MLP hidden = ratio·C (4: the seed's d→4d→d HeavyFF).
+        heavy_projection: give the heavy attention branch its own C×C output projection. False (the seed's
+            block): the heavy heads' output adds straight onto the light branch's projected output.
         router_iters / router_eps / router_eps_init / router_eps_decay: iterative router schedule.
         debug: also refuse non-finite inputs (costs one pass over the input).
     """
@@ -63,8 +68,9 @@ class SwinUNetConfig:
     conditional: bool = False
     router: str = "light"
     routed_tokens: int = 7
-    light_ff_ratio: float = 0.5
+    light_ff_ratio: float = 1.0
     heavy_ff_ratio: float = 4.0
+    heavy_projection: bool = False
     router_iters: int = 20
     router_eps: float = 2e-2
     router_eps_init: float = 4.0
@@ -83,8 +89,7 @@ class SwinUNetConfig:
                 raise ValueError(f"channels {dim} at level {i} are not divisible by num_heads {heads}")
             if self.conditional and heads % 2:
                 raise ValueError(f"conditional blocks need an even head count (light branch has half), got {heads}")
-        if self.router not in ("light", "iterative"):
-            raise ValueError(f"router must be 'light' or 'iterative', got {self.router!r}")
+        look_up("router kind", self.router, ROUTERS)  # refuse an unknown router before any block is built
         if not 1 <= self.routed_tokens <= self.window_size**2:
             raise ValueError(f"routed_tokens must be in [1, {self.window_size**2}], got {self.routed_tokens}")
         if not 0.0 <= self.dropout < 1.0:
@@ -123,6 +128,7 @@ class SwinUNet(nn.Module):
                     else {},
                     light_ff_hidden=max(1, int(round(dims[level] * cfg.light_ff_ratio))),
                     heavy_ff_hidden=int(round(dims[level] * cfg.heavy_ff_ratio)),
+                    heavy_projection=cfg.heavy_projection,
                 )
             return SwinStage(
                 depth, dims[level], cfg.num_heads[level], cfg.window_size, cfg.mlp_hidden, cfg.dropout, cond
