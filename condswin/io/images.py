@@ -21,18 +21,18 @@ DICOM series round trip (what survives, what does not):
 
 from __future__ import annotations
 
-import itertools
 import os
 import uuid
-import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 from condswin.errors import InputError, InputNotFoundError, OutputError, OutputExistsError, UsageError
+from condswin.io import image_checks
 from condswin.io.atomic import atomic_path, discard
+from condswin.io.image_checks import MAX_VOXELS, itk_reason
 
 __all__ = [
     "ImageFileError",
@@ -45,6 +45,8 @@ __all__ = [
     "read_image_header",
     "write_image",
     "grid_mismatch",
+    "is_label_map",
+    "MAX_VOXELS",
 ]
 
 # The one definition of the image formats: what is written (single files) and what is read as a file.
@@ -52,6 +54,38 @@ WRITABLE_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii", ".nrrd", ".mha")
 READABLE_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 _DICOM_PIXEL_TYPES = {sitk.sitkUInt8, sitk.sitkInt16, sitk.sitkUInt16}
+# The ITK reader of each known suffix, chosen by us: ITK matches suffixes case-sensitively (it cannot read
+# `CT.MHA` by itself) and, left to guess, blames a corrupt file on an "unknown format".
+_IMAGE_IOS = {
+    ".nii.gz": "NiftiImageIO",
+    ".nii": "NiftiImageIO",
+    ".nrrd": "NrrdImageIO",
+    ".nhdr": "NrrdImageIO",
+    ".mha": "MetaImageIO",
+    ".mhd": "MetaImageIO",
+}
+_FORMAT_NAMES = {
+    ".nii.gz": "NIfTI",
+    ".nii": "NIfTI",
+    ".nrrd": "NRRD",
+    ".nhdr": "NRRD",
+    ".mha": "MetaImage",
+    ".mhd": "MetaImage",
+}
+# A label map has a handful of small non-negative integer values (condswin's have 0, 1 and 2).
+_LABEL_MAP_MAX_VALUES = 8
+_LABEL_MAP_MAX_LABEL = 255
+_LABEL_MAP_SAMPLE = 1 << 18  # voxels looked at to count the distinct values
+_INTEGER_PIXELS = {
+    sitk.sitkUInt8,
+    sitk.sitkInt8,
+    sitk.sitkUInt16,
+    sitk.sitkInt16,
+    sitk.sitkUInt32,
+    sitk.sitkInt32,
+    sitk.sitkUInt64,
+    sitk.sitkInt64,
+}
 _CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 _SECONDARY_CAPTURE_STORAGE = "1.2.840.10008.5.1.4.1.1.7"
 
@@ -87,22 +121,27 @@ def read_image(
 
     Raises:
         ImageNotFoundError: the path does not exist.
-        ImageFileError: the file is empty, truncated, unreadable, has the wrong number of dimensions, is
-            not scalar, or holds NaN/infinite values.
+        ImageFileError: the path is not a regular file or folder; the file is empty, truncated, corrupt
+            (gzip included), unreadable, declares more than :data:`MAX_VOXELS` voxels, has NaN, zero or
+            singular geometry, the wrong number of dimensions, is not scalar, or holds NaN/infinite
+            values; a DICOM series has uneven slice spacing (a missing or unreadable slice). Everything
+            that can be found from the header is found before any pixel is read.
     """
     path = Path(path)
-    if not path.exists():
-        raise ImageNotFoundError(f"{path}: no such file or folder")
     if path.is_dir():
         image = _read_dicom_series(path, series_id)
     else:
-        if path.stat().st_size == 0:
-            raise ImageFileError(f"{path}: the file is empty (0 bytes)")
+        reader = read_image_header(path)
+        suffix = image_suffix(path)
+        scan_floats = not allow_nan and reader.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64)
+        if suffix in (".nii", ".nii.gz"):
+            image_checks.check_nifti_data(path, suffix == ".nii.gz", scan_floats, ImageFileError)
+        elif suffix in (".mha", ".mhd"):
+            image_checks.check_metaimage_data(reader, path, ImageFileError)
         try:
-            image = sitk.ReadImage(str(path))
+            image = reader.Execute()
         except RuntimeError as err:
-            raise ImageFileError(f"{path}: cannot be read as an image ({_itk_reason(err)})") from None
-        _check_nifti(path, allow_nan)
+            raise ImageFileError(f"{path}: cannot be read as an image ({_read_failure(err, path)})") from None
     _check_image_content(image, path, ndim=ndim, allow_nan=allow_nan)
     return image
 
@@ -119,21 +158,27 @@ def read_image_header(path: str | os.PathLike) -> sitk.ImageFileReader:
 
     Raises:
         ImageNotFoundError: the file does not exist.
-        ImageFileError: the file is empty, a folder, or not an image.
+        ImageFileError: the file is empty, a folder, a device or pipe, corrupt gzip, not an image, declares
+            more than :data:`MAX_VOXELS` voxels, or has non-finite spacing/origin/direction, a spacing
+            that is not positive or a singular direction.
     """
     path = Path(path)
-    if not path.exists():
-        raise ImageNotFoundError(f"{path}: no such file")
     if path.is_dir():
         raise ImageFileError(f"{path}: is a folder; only single image files have a readable header")
-    if path.stat().st_size == 0:
-        raise ImageFileError(f"{path}: the file is empty (0 bytes)")
+    image_checks.check_regular_file(path, ImageFileError, ImageNotFoundError)
+    image_checks.check_gzip_head(path, ImageFileError)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
+    io_name = _IMAGE_IOS.get(image_suffix(path))
+    if io_name is not None:
+        reader.SetImageIO(io_name)
     try:
         reader.ReadImageInformation()
     except RuntimeError as err:
-        raise ImageFileError(f"{path}: cannot be read as an image ({_itk_reason(err)})") from None
+        raise ImageFileError(f"{path}: cannot be read as {_format_name(path)} ({_read_failure(err, path)})") from None
+    image_checks.check_header(reader, path, ImageFileError)
+    if image_suffix(path) in (".nii", ".nii.gz"):
+        image_checks.check_nifti_header(path, image_suffix(path) == ".nii.gz", ImageFileError)
     return reader
 
 
@@ -212,6 +257,32 @@ def grid_mismatch(a: sitk.Image, b: sitk.Image, *, tolerance: float = 1e-3) -> s
     return ""
 
 
+def is_label_map(image: sitk.Image) -> bool:
+    """Whether an image looks like a label map (a segmentation) rather than an intensity image.
+
+    True for an integer pixel type whose values are all in 0..255 with at most 8 distinct values: a CT or
+    MR volume has hundreds. Cheap: the distinct values are counted on an evenly strided sample of about
+    262 000 voxels; the 0..255 range is checked on every voxel. A constant integer image counts as a label
+    map (an empty segmentation), since it is no usable intensity image either.
+
+    Args:
+        image: a scalar image (a vector image is never a label map).
+
+    Returns:
+        True when the image is probably a label map.
+    """
+    if image.GetPixelID() not in _INTEGER_PIXELS:
+        return False
+    values = sitk.GetArrayViewFromImage(image).ravel()
+    if values.size == 0:
+        return False
+    step = max(1, values.size // _LABEL_MAP_SAMPLE)
+    sample = np.unique(values[::step])
+    if sample.size > _LABEL_MAP_MAX_VALUES:
+        return False
+    return int(values.min()) >= 0 and int(values.max()) <= _LABEL_MAP_MAX_LABEL
+
+
 def _fmt(values: Sequence[float]) -> str:
     return "(" + ", ".join(f"{v:.6g}" for v in values) + ")"
 
@@ -225,10 +296,17 @@ def image_suffix(path: str | os.PathLike) -> str:
     return path.suffix.lower()
 
 
-def _itk_reason(err: RuntimeError) -> str:
-    """The informative last line of an ITK exception text (the rest is source locations)."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[-1] if lines else "unknown ITK error"
+def _read_failure(err: RuntimeError, path: Path) -> str:
+    """Why ITK could not read ``path``; for MetaImage, whose reader blames a missing file for any short read,
+    the real reason (the header was read, so the pixel data part is what is missing or cut)."""
+    reason = itk_reason(err, path)
+    if image_suffix(path) in (".mha", ".mhd") and "No such file or directory" in str(err):
+        return "truncated or missing pixel data"
+    return reason
+
+
+def _format_name(path: Path) -> str:
+    return _FORMAT_NAMES.get(image_suffix(path), "an image")
 
 
 def _check_image_content(image: sitk.Image, path: Path, *, ndim: int | None, allow_nan: bool) -> None:
@@ -236,6 +314,8 @@ def _check_image_content(image: sitk.Image, path: Path, *, ndim: int | None, all
         raise ImageFileError(
             f"{path}: expected a {ndim}-D image but it is {image.GetDimension()}-D with size {image.GetSize()}"
         )
+    # Formats whose header ITK reads apart (DICOM) or rewrites (NIfTI sform/qform) are checked on the result.
+    image_checks.check_geometry(image.GetSpacing(), image.GetOrigin(), image.GetDirection(), path, ImageFileError)
     components = image.GetNumberOfComponentsPerPixel()
     if components != 1:
         raise ImageFileError(f"{path}: has {components} components per pixel; a scalar image is needed")
@@ -244,103 +324,6 @@ def _check_image_content(image: sitk.Image, path: Path, *, ndim: int | None, all
         if not np.isfinite(values).all():
             bad = int(np.count_nonzero(~np.isfinite(values)))
             raise ImageFileError(f"{path}: contains {bad} NaN or infinite voxel values")
-
-
-def _check_nifti(path: Path, allow_nan: bool) -> None:
-    """Refuse truncated NIfTI files and NaN voxels, both of which ITK's NIfTI reader hides.
-
-    ITK reads a truncated NIfTI file without complaint (the missing voxels become 0) and turns NaN
-    voxels into 0, so the bytes are checked here: the data length against the header, and, for float
-    data, every value.
-    """
-    suffix = image_suffix(path)
-    if suffix not in (".nii", ".nii.gz"):
-        return
-    chunks = _byte_chunks(path, gzipped=suffix == ".nii.gz")
-    head = bytearray()
-    for chunk in chunks:
-        head += chunk
-        if len(head) >= 540:
-            break
-    layout = _nifti_layout(bytes(head[:540]))
-    if layout is None:
-        return
-    start, end, float_dtype = layout
-    scan_floats = float_dtype is not None and not allow_nan
-    if suffix == ".nii" and not scan_floats:
-        available, bad = path.stat().st_size, 0
-    else:
-        available, bad = _scan_bytes(bytes(head), chunks, start, end, float_dtype if scan_floats else None)
-    if available < end:
-        raise ImageFileError(f"{path}: the file is truncated ({available} bytes where the header needs {end})")
-    if bad:
-        raise ImageFileError(f"{path}: contains {bad} NaN or infinite voxel values")
-
-
-def _byte_chunks(path: Path, *, gzipped: bool, size: int = 1 << 20) -> Iterator[bytes]:
-    """The file's bytes (decompressed when gzipped) in chunks, without holding the whole file."""
-    decompressor = zlib.decompressobj(wbits=31) if gzipped else None
-    with open(path, "rb") as handle:
-        while chunk := handle.read(size):
-            if decompressor is None:
-                yield chunk
-                continue
-            try:
-                data = decompressor.decompress(chunk)
-            except zlib.error as err:
-                raise ImageFileError(f"{path}: corrupt gzip data ({err})") from None
-            yield data
-            if decompressor.eof:
-                return
-    if decompressor is not None and not decompressor.eof:
-        raise ImageFileError(f"{path}: the file is truncated (the gzip stream ends early)")
-
-
-def _scan_bytes(first: bytes, rest: Iterator[bytes], start: int, end: int, dtype: np.dtype | None) -> tuple[int, int]:
-    """Total length of a byte stream and, if ``dtype`` is given, the non-finite values in [start, end)."""
-    total = 0
-    bad = 0
-    pending = b""
-    for chunk in itertools.chain([first], rest):
-        if dtype is not None:
-            lo, hi = max(start - total, 0), min(end - total, len(chunk))
-            if hi > lo:
-                data = pending + chunk[lo:hi]
-                usable = len(data) - len(data) % dtype.itemsize
-                bad += int(np.count_nonzero(~np.isfinite(np.frombuffer(data[:usable], dtype=dtype))))
-                pending = data[usable:]
-        total += len(chunk)
-    return total, bad
-
-
-def _nifti_layout(header: bytes) -> tuple[int, int, np.dtype | None] | None:
-    """(data start, data end, float dtype or None) from a NIfTI-1/2 header; None if it is not one."""
-    if len(header) < 348:
-        return None
-    for order in ("<", ">"):
-        sizeof_hdr = int(np.frombuffer(header[:4], dtype=f"{order}i4")[0])
-        if sizeof_hdr == 348:
-            dims = np.frombuffer(header[40:56], dtype=f"{order}i2").astype(np.int64)
-            datatype = int(np.frombuffer(header[70:72], dtype=f"{order}i2")[0])
-            bitpix = int(np.frombuffer(header[72:74], dtype=f"{order}i2")[0])
-            vox_offset = int(np.frombuffer(header[108:112], dtype=f"{order}f4")[0])
-            break
-        if sizeof_hdr == 540 and len(header) >= 540:
-            datatype = int(np.frombuffer(header[12:14], dtype=f"{order}i2")[0])
-            bitpix = int(np.frombuffer(header[14:16], dtype=f"{order}i2")[0])
-            dims = np.frombuffer(header[16:80], dtype=f"{order}i8")
-            vox_offset = int(np.frombuffer(header[168:176], dtype=f"{order}i8")[0])
-            break
-    else:
-        return None
-    ndim = int(dims[0])
-    if not 1 <= ndim <= 7 or bitpix <= 0:
-        return None
-    start = max(vox_offset, sizeof_hdr)
-    end = start + int(np.prod(np.maximum(dims[1 : ndim + 1], 1))) * bitpix // 8
-    # NIfTI datatype codes 16 and 64 are float32 and float64 (complex types are not CT data).
-    float_dtype = {16: np.dtype(f"{order}f4"), 64: np.dtype(f"{order}f8")}.get(datatype)
-    return start, end, float_dtype
 
 
 def _read_dicom_series(folder: Path, series_id: str | None) -> sitk.Image:
@@ -354,12 +337,39 @@ def _read_dicom_series(folder: Path, series_id: str | None) -> sitk.Image:
         series_id = ids[0]
     elif series_id not in ids:
         raise ImageFileError(f"{folder}: no DICOM series '{series_id}' (present: {', '.join(ids)})")
+    # GDCM's list leaves out files it cannot parse (a truncated slice), sorted along the slice normal.
     files = reader.GetGDCMSeriesFileNames(str(folder), series_id)
+    first = read_image_header(files[0])
+    image_checks.check_voxel_count(
+        (*first.GetSize()[:2], len(files)), first.GetNumberOfComponents(), folder, ImageFileError
+    )
     reader.SetFileNames(files)
+    reader.MetaDataDictionaryArrayUpdateOn()  # keeps each slice's tags, so positions cost no second read
     try:
-        return reader.Execute()
+        image = reader.Execute()
     except RuntimeError as err:
-        raise ImageFileError(f"{folder}: cannot read DICOM series {series_id} ({_itk_reason(err)})") from None
+        raise ImageFileError(f"{folder}: cannot read DICOM series {series_id} ({itk_reason(err)})") from None
+    positions = _slice_positions(reader, len(files))
+    if positions is not None and image.GetDimension() == 3:
+        normal = np.asarray(image.GetDirection()).reshape(3, 3)[:, 2]
+        image_checks.check_slice_spacing(folder, files, positions, normal, ImageFileError)
+    return image
+
+
+def _slice_positions(reader: sitk.ImageSeriesReader, count: int) -> list[tuple[float, ...]] | None:
+    """ImagePositionPatient of every slice, or None when a slice lacks it (then ITK's spacing stands)."""
+    positions = []
+    for index in range(count):
+        if not reader.HasMetaDataKey(index, "0020|0032"):
+            return None
+        try:
+            values = tuple(float(v) for v in reader.GetMetaData(index, "0020|0032").split("\\"))
+        except ValueError:
+            return None
+        if len(values) != 3:
+            return None
+        positions.append(values)
+    return positions
 
 
 def _write_file(image: sitk.Image, path: Path, tmp: Path, compress: bool) -> None:
@@ -379,7 +389,7 @@ def _write_file(image: sitk.Image, path: Path, tmp: Path, compress: bool) -> Non
         if written != tmp:
             os.replace(written, tmp)
     except RuntimeError as err:
-        raise OutputError(f"{path}: writing failed ({_itk_reason(err)})") from None
+        raise OutputError(f"{path}: writing failed ({itk_reason(err, path)})") from None
     except OSError as err:
         raise OutputError(f"{path}: writing failed ({err.strerror or err})") from err
     finally:
@@ -429,4 +439,4 @@ def _write_dicom_series(image: sitk.Image, path: Path, tmp: Path, modality: str)
         try:
             writer.Execute(slice_image)
         except RuntimeError as err:
-            raise OutputError(f"{path}: writing DICOM slice {k} failed ({_itk_reason(err)})") from None
+            raise OutputError(f"{path}: writing DICOM slice {k} failed ({itk_reason(err, path)})") from None
