@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
+from condswin.errors import CondswinWarning, InputError, InputNotFoundError
 from condswin.mri import fastmri
 from condswin.mri.fastmri import FastMRIFileError, make_ismrmrd_header, parse_ismrmrd_header
 from condswin.mri.kspace import zero_filled
@@ -160,15 +161,88 @@ def test_bad_files_give_clear_errors(tmp_path):
         f["ismrmrd_header"] = b"<ismrmrdHeader><encoding>"
     _expect_error(bad_xml, "not valid XML")
 
-    with pytest.raises(FileNotFoundError, match="missing.h5"):
+    with pytest.raises(InputNotFoundError, match="missing.h5"):
         fastmri.read(tmp_path / "missing.h5")
+    with pytest.raises(FastMRIFileError, match="not a regular file"):
+        fastmri.read("/dev/zero")
+    with pytest.raises(FastMRIFileError, match="not a regular file"):
+        fastmri.read(tmp_path)
+
+
+def _file_with(path, **datasets):
+    """An h5 file with the given datasets; a value of "group" makes a group of that name instead."""
+    with h5py.File(path, "w") as f:
+        for key, value in datasets.items():
+            if isinstance(value, str) and value == "group":
+                f.create_group(key).create_dataset("inside", data=np.zeros(3))
+            elif isinstance(value, tuple):  # (shape, dtype): declared, never written
+                f.create_dataset(key, shape=value[0], dtype=value[1])
+            else:
+                f[key] = value
+    return path
+
+
+@pytest.fixture
+def no_dataset_read(monkeypatch):
+    """Fail the test if any dataset is read: the schema check must refuse the file from metadata alone."""
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("a dataset was read before the file was refused")
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", refuse)
+
+
+@pytest.mark.parametrize(
+    "datasets, fragments",
+    [
+        ({"kspace": "group"}, ["'kspace' must be a dataset, but it is a group"]),
+        ({"kspace": _kspace((1, 4, 6)), "reconstruction_esc": "group"}, ["'reconstruction_esc' must be a dataset"]),
+        ({"kspace": _kspace((1, 4, 6)), "mask": "group"}, ["'mask' must be a dataset"]),
+        ({"kspace": _kspace((1, 4, 6)), "ismrmrd_header": "group"}, ["'ismrmrd_header' must be a dataset"]),
+        ({"kspace": _kspace((1, 4, 6)), "ismrmrd_header": np.zeros((2, 3))}, ["ismrmrd_header must be one XML"]),
+        ({"kspace": _kspace((1, 4, 6)), "reconstruction_esc": _kspace((1, 4, 6))}, ["must be a real image"]),
+        ({"kspace": _kspace((1, 4, 6)), "reconstruction_esc": np.zeros((2, 4, 4))}, ["with 1 slices like kspace"]),
+        ({"kspace": _kspace((1, 4, 6)), "mask": np.ones((6, 1), bool)}, ["mask must be 1-D with 6 columns"]),
+        ({"kspace": _kspace((1, 4, 6)), "mask": np.array([b"a"] * 6)}, ["mask must be 1-D"]),
+        ({"kspace": ((0, 4, 6), np.complex64)}, ["kspace is empty"]),
+        ({"kspace": ((3, 4), np.complex64)}, ["(slices, H, W)"]),
+        # A terabyte of declared k-space in a file of a few kilobytes.
+        ({"kspace": ((4000, 15, 640, 368 * 32), np.complex64)}, ["declare", "GiB", "above the limit"]),
+    ],
+)
+def test_schema_is_checked_before_any_read(tmp_path, no_dataset_read, datasets, fragments):
+    path = _file_with(tmp_path / "hostile.h5", **datasets)
+    assert path.stat().st_size < 100_000
+    with pytest.raises(FastMRIFileError) as info:
+        fastmri.read(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and message.count(path.name) == 1, message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert isinstance(info.value, InputError)
+
+
+def test_read_limit_counts_only_the_slices_asked_for(tmp_path, monkeypatch):
+    path = fastmri.write(tmp_path / "big.h5", _kspace((4, 8, 6)), np.ones((4, 4, 4), np.float32))
+    per_slice = 8 * 6 * 8 + 4 * 4 * 4  # complex64 k-space + float32 target
+    monkeypatch.setattr(fastmri, "MAX_READ_BYTES", 2 * per_slice)
+    with pytest.raises(FastMRIFileError, match="pass slices="):
+        fastmri.read(path)
+    assert fastmri.read(path, slices=slice(1, 3)).kspace.shape == (2, 8, 6)
+    assert fastmri.read(path, slices=3).kspace.shape == (1, 8, 6)
+
+
+def test_a_mask_sampling_no_column_is_refused(tmp_path):
+    path = _file_with(tmp_path / "empty_mask.h5", kspace=_kspace((1, 4, 6)), mask=np.zeros(6, bool))
+    with pytest.raises(FastMRIFileError, match="mask samples none of the 6 k-space columns"):
+        fastmri.read(path)
 
 
 def test_missing_header_warns_and_assumes_1mm(tmp_path):
     path = tmp_path / "nohdr.h5"
     with h5py.File(path, "w") as f:
         f["kspace"] = _kspace((1, 4, 6))
-    with pytest.warns(UserWarning, match="1 mm"):
+    with pytest.warns(CondswinWarning, match="1 mm"):
         vol = fastmri.read(path)
     assert vol.spacing == (1.0, 1.0, 1.0) and vol.geometry is None
 

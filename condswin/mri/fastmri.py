@@ -21,6 +21,7 @@ value is the slice thickness from the header (fastMRI files record no gap).
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -30,11 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from condswin.errors import InputError, OutputError
+from condswin.errors import CondswinWarning, InputError, InputNotFoundError, OutputError
 from condswin.io.atomic import atomic_path
 
 __all__ = [
+    "MAX_READ_BYTES",
     "FastMRIFileError",
+    "FastMRINotFoundError",
     "IsmrmrdGeometry",
     "FastMRIVolume",
     "parse_ismrmrd_header",
@@ -45,9 +48,20 @@ __all__ = [
 
 TARGET_KEYS = ("reconstruction_esc", "reconstruction_rss")
 
+# The largest fastMRI volumes (multi-coil knee, 35 x 15 x 640 x 368 complex64) hold about 1 GiB of k-space.
+# 8 GiB, eight times that, is the most one read() may load (k-space, target and mask of the slices asked
+# for); a larger declared shape is a forged or foreign file, refused from its metadata before reading.
+MAX_READ_BYTES: int = 2**33
+# The ISMRMRD XML header of a fastMRI file is a few kilobytes.
+_MAX_HEADER_BYTES = 16 * 2**20
+
 
 class FastMRIFileError(InputError):
     """A fastMRI file is missing, unreadable or does not follow the schema; the message names the file."""
+
+
+class FastMRINotFoundError(FastMRIFileError, InputNotFoundError):
+    """The fastMRI file does not exist."""
 
 
 @dataclass(frozen=True)
@@ -260,7 +274,105 @@ def _check_mask(mask: np.ndarray, num_cols: int, source: str) -> np.ndarray:
         )
     if not np.isin(mask, (0, 1)).all():
         raise FastMRIFileError(f"{source}: mask must hold only 0/1 (or booleans)")
+    if not mask.any():
+        # an all-zero mask reconstructs an all-zero image with a meaningless acceleration
+        raise FastMRIFileError(f"{source}: mask samples none of the {num_cols} k-space columns")
     return mask.astype(bool)
+
+
+def _dataset(f: Any, key: str, source: str) -> Any:
+    """``f[key]`` when it is a dataset (not a group, link to nowhere or datatype)."""
+    import h5py
+
+    try:
+        item = f[key]
+    except KeyError as exc:  # a dangling soft or external link
+        raise FastMRIFileError(f"{source}: {key!r} cannot be opened ({exc})") from exc
+    if not isinstance(item, h5py.Dataset):
+        raise FastMRIFileError(f"{source}: {key!r} must be a dataset, but it is a {type(item).__name__.lower()}")
+    return item
+
+
+def _check_schema(f: Any, slices: int | slice | None, source: str) -> tuple[slice, str | None]:
+    """Check the types, shapes and total size of what :func:`read` will load, from metadata only.
+
+    Returns:
+        The slice index over the first axis and the key of the target to read (None when there is none).
+
+    Raises:
+        FastMRIFileError: a dataset is missing, a group, of the wrong type or shape, or the data to read
+            exceed :data:`MAX_READ_BYTES`.
+    """
+    if "kspace" not in f:
+        raise FastMRIFileError(f"{source}: no 'kspace' dataset (found: {', '.join(sorted(f.keys())) or 'nothing'})")
+    kspace = _dataset(f, "kspace", source)
+    if kspace.dtype.kind != "c":
+        raise FastMRIFileError(f"{source}: kspace must be complex, got dtype {kspace.dtype}")
+    if kspace.ndim not in (3, 4):
+        raise FastMRIFileError(
+            f"{source}: kspace must be (slices, H, W) or (slices, coils, H, W), got shape {kspace.shape}"
+        )
+    if 0 in kspace.shape:
+        raise FastMRIFileError(f"{source}: kspace is empty (shape {kspace.shape})")
+    index = _slice_index(slices, kspace.shape[0], source)
+    count = len(range(*index.indices(kspace.shape[0])))
+    total = count * int(np.prod(kspace.shape[1:], dtype=object)) * kspace.dtype.itemsize
+    target_key = next((k for k in TARGET_KEYS if k in f), None)
+    if kspace.ndim == 4 and "reconstruction_rss" in f:
+        target_key = "reconstruction_rss"
+    if target_key is not None:
+        target = _dataset(f, target_key, source)
+        if target.dtype.kind not in "fiu":
+            raise FastMRIFileError(f"{source}: {target_key} must be a real image volume, got dtype {target.dtype}")
+        if target.ndim != 3 or target.shape[0] != kspace.shape[0]:
+            raise FastMRIFileError(
+                f"{source}: {target_key} must be (slices, h, w) with {kspace.shape[0]} slices like kspace, "
+                f"got {target.shape}"
+            )
+        total += count * int(np.prod(target.shape[1:], dtype=object)) * target.dtype.itemsize
+    if "mask" in f:
+        mask = _dataset(f, "mask", source)
+        if mask.dtype.kind not in "biuf" or mask.shape != (kspace.shape[-1],):
+            raise FastMRIFileError(
+                f"{source}: mask must be 1-D with {kspace.shape[-1]} columns like kspace, "
+                f"got shape {mask.shape} ({mask.dtype})"
+            )
+        total += mask.size * mask.dtype.itemsize
+    if "ismrmrd_header" in f:
+        header = _dataset(f, "ismrmrd_header", source)
+        if header.dtype.kind not in "OSU" or header.size != 1:
+            raise FastMRIFileError(
+                f"{source}: ismrmrd_header must be one XML string, got shape {header.shape} ({header.dtype})"
+            )
+        if header.dtype.kind != "O" and header.dtype.itemsize > _MAX_HEADER_BYTES:
+            raise FastMRIFileError(f"{source}: ismrmrd_header declares {header.dtype.itemsize} bytes; too large")
+    if total > MAX_READ_BYTES:
+        raise FastMRIFileError(
+            f"{source}: the datasets to read declare {total / 2**30:.3g} GiB (kspace shape {kspace.shape}), "
+            f"above the limit of {MAX_READ_BYTES / 2**30:.3g} GiB; pass slices= to read part of a volume"
+        )
+    return index, target_key
+
+
+def _check_regular_file(path: Path, source: str) -> None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise FastMRINotFoundError(f"{source}: no such fastMRI file") from None
+    except OSError as exc:
+        raise FastMRIFileError(f"{source}: cannot be opened ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise FastMRIFileError(f"{source}: not a regular file (a folder, device or pipe is no fastMRI file)")
+    if info.st_size == 0:
+        raise FastMRIFileError(f"{source}: the file is empty")
+
+
+def _header_text(raw: Any, source: str) -> str:
+    """The ``ismrmrd_header`` as text (stored as bytes, a str or a variable-length string)."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+    if len(text) > _MAX_HEADER_BYTES:
+        raise FastMRIFileError(f"{source}: ismrmrd_header holds {len(text)} characters; too large for XML")
+    return text
 
 
 def _slice_index(slices: int | slice | None, num_slices: int, source: str) -> slice:
@@ -285,32 +397,29 @@ def read(path: str | os.PathLike, slices: int | slice | None = None) -> FastMRIV
         slices: optional slice index or ``slice`` to read only part of a large volume.
 
     Returns:
-        A :class:`FastMRIVolume`. Raises ``FileNotFoundError`` for a missing file and
-        :class:`FastMRIFileError` (a ``ValueError``) naming the file for an empty, truncated or non-HDF5 file,
-        a missing or real-valued ``kspace``, NaNs, or targets/masks that do not fit the k-space.
+        A :class:`FastMRIVolume`.
+
+    Raises:
+        FastMRINotFoundError: the file does not exist (also a ``FileNotFoundError``).
+        FastMRIFileError: naming the file: not a regular file, empty, truncated or not HDF5; ``kspace``
+            missing, a group, real-valued or of the wrong shape; a target or mask that is not a dataset or
+            does not fit the k-space; more than :data:`MAX_READ_BYTES` to load (all checked from metadata
+            before any data is read); NaNs; a mask that samples no column.
     """
     import h5py
 
     path = Path(path)
     source = str(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{source}: no such fastMRI file")
-    if path.stat().st_size == 0:
-        raise FastMRIFileError(f"{source}: the file is empty")
+    _check_regular_file(path, source)
     if slices is not None and not isinstance(slices, (int, np.integer, slice)):
         raise TypeError(f"slices must be an int, a slice or None, got {type(slices).__name__}")
     try:
         with h5py.File(path, "r") as f:
-            if "kspace" not in f:
-                raise FastMRIFileError(
-                    f"{source}: no 'kspace' dataset (found: {', '.join(sorted(f.keys())) or 'nothing'})"
-                )
-            index = _slice_index(slices, f["kspace"].shape[0] if f["kspace"].ndim else 0, source)
+            # Everything is checked from metadata first: a group where a dataset belongs, or a declared shape
+            # of terabytes, must not reach a read.
+            index, target_key = _check_schema(f, slices, source)
             kspace = np.asarray(f["kspace"][index])
             _check_kspace(kspace, source)
-            target_key = next((k for k in TARGET_KEYS if k in f), None)
-            if kspace.ndim == 4 and "reconstruction_rss" in f:
-                target_key = "reconstruction_rss"
             target = None
             if target_key is not None:
                 target = np.asarray(f[target_key][index])
@@ -318,8 +427,8 @@ def read(path: str | os.PathLike, slices: int | slice | None = None) -> FastMRIV
             mask = _check_mask(f["mask"][()], kspace.shape[-1], source) if "mask" in f else None
             header_xml = None
             if "ismrmrd_header" in f:
-                raw = f["ismrmrd_header"][()]
-                header_xml = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+                raw = np.asarray(f["ismrmrd_header"][()]).reshape(-1)[0]
+                header_xml = _header_text(raw, source)
             attrs = {k: _plain_attr(v) for k, v in f.attrs.items()}
     except FastMRIFileError:
         raise
@@ -331,7 +440,11 @@ def read(path: str | os.PathLike, slices: int | slice | None = None) -> FastMRIV
     if geometry is not None:
         spacing = geometry.recon_spacing
     else:
-        warnings.warn(f"{source}: no ismrmrd_header; assuming 1 mm pixel spacing and slice thickness", stacklevel=2)
+        warnings.warn(
+            f"{source}: no ismrmrd_header; assuming 1 mm pixel spacing and slice thickness",
+            CondswinWarning,
+            stacklevel=2,
+        )
         spacing = (1.0, 1.0, 1.0)
     return FastMRIVolume(
         path=path,
