@@ -113,6 +113,8 @@ class DataSection:
         sigma_range: noise σ relative to the volume's maximum, drawn per sample from this range.
         augment: the augmentation section.
         workers: DataLoader worker processes.
+        cache_dir: folder for memory-mappable copies of compressed volumes (``.npy``, made once, reused while the
+            source file is unchanged); None: ``<trainer.output_dir>/data_cache``.
     """
 
     kind: str = "phantom"
@@ -136,6 +138,7 @@ class DataSection:
     sigma_range: tuple[float, float] = (0.01, 0.13)
     augment: AugmentSection = field(default_factory=AugmentSection)
     workers: int = 2
+    cache_dir: str | None = None
 
 
 @dataclass(frozen=True)
