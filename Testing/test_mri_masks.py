@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from condswin.errors import UsageError
 from condswin.mri.masks import MaskSampler, center_block, create_mask, default_center_fraction, fastmri_seed
 
 SEED = tuple(map(ord, "file1000000.h5"))
@@ -107,24 +108,56 @@ def test_rect_equispaced_reading(num_cols, acc, frac):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("spiral", 368, 4, 0.08), "unknown mask kind"),
+        (("spiral", 368, 4, 0.08), "unknown mask kind 'spiral'"),
+        (("randon", 368, 4, 0.08), "did you mean 'random'"),
         (("random", 1, 4, 0.08), "num_cols"),
         (("random", 368, 0.5, 0.08), "acceleration"),
+        (("random", 368, float("inf"), 0.08), "finite number >= 1"),
+        (("random", 368, float("nan"), 0.08), "finite number >= 1"),
+        (("random", 368, "abc", 0.08), "must be a number"),
+        (("random", 368, 1e308, 0.0), "less than one"),  # unbounded: must not reach any allocation
+        (("rect_equispaced", 368, 1000, 0.0), "use at most 368"),  # would quietly sample 1 line (368x)
         (("random", 368, 4, 1.5), "center_fraction"),
+        (("random", 368, 4, float("nan")), "center_fraction"),
         (("random", 368, 8, 0.5), "exceeds"),
         (("equispaced", 368, 4.5, 0.08), "integer acceleration"),
     ],
 )
-def test_bad_arguments(args, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_arguments_are_usage_errors(args, message):
+    with pytest.raises(UsageError, match=message):
         create_mask(*args, seed=0)
 
 
 def test_bad_seed_and_mismatched_lists():
-    with pytest.raises(ValueError, match="RandomState"):
+    with pytest.raises(UsageError, match="RandomState"):
         create_mask("random", 368, 4, 0.08, seed="not a seed")
-    with pytest.raises(ValueError, match="equal length"):
+    with pytest.raises(UsageError, match="RandomState"):
+        create_mask("random", 368, 4, 0.08, seed=-1)
+    with pytest.raises(UsageError, match="equal length"):
         MaskSampler("random", center_fractions=(0.08,), accelerations=(4, 8))
+    with pytest.raises(UsageError, match="acceleration"):  # checked when the sampler is built, not per draw
+        MaskSampler("random", center_fractions=(0.08,), accelerations=(float("inf"),))
+    with pytest.raises(UsageError):
+        default_center_fraction(0)
+    with pytest.raises(TypeError, match="num_cols must be an integer"):  # a bug in the caller, not a usage error
+        create_mask("random", 368.0, 4, 0.08, seed=0)
+
+
+def test_a_mask_sampling_no_column_is_never_returned():
+    # equispaced_fraction without a centre, with the only line's offset past the last column.
+    with pytest.raises(UsageError, match="acceleration 10 and centre fraction 0 samples none of the 10"):
+        create_mask("equispaced_fraction", 10, 10, 0.0, seed=0, offset=9)
+    # random without a centre at 50x over 50 columns: about one draw in three samples nothing.
+    refused = 0
+    for seed in range(20):
+        try:
+            mask, _ = create_mask("random", 50, 50, 0.0, seed=seed)
+        except UsageError as err:
+            assert "samples none of the 50" in str(err)
+            refused += 1
+        else:
+            assert mask.any()
+    assert 0 < refused < 20
 
 
 @settings(max_examples=60, deadline=None)

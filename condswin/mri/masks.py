@@ -30,10 +30,14 @@ deterministic — the seed has no effect — and its acceleration is exact.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from condswin.errors import UsageError
+from condswin.lookup import look_up
 
 __all__ = [
     "MASK_KINDS",
@@ -44,14 +48,14 @@ __all__ = [
     "center_block",
 ]
 
-MASK_KINDS = ("random", "equispaced", "equispaced_fraction", "rect_equispaced")
-
 
 def default_center_fraction(acceleration: float) -> float:
-    """fastMRI's centre fraction for an acceleration: 0.08 at 4x, 0.04 at 8x (``0.32 / acceleration``)."""
-    if acceleration <= 0:
-        raise ValueError(f"acceleration must be positive, got {acceleration}")
-    return 0.32 / float(acceleration)
+    """fastMRI's centre fraction for an acceleration: 0.08 at 4x, 0.04 at 8x (``0.32 / acceleration``).
+
+    Raises:
+        UsageError: the acceleration is not a finite number >= 1.
+    """
+    return 0.32 / _acceleration(acceleration)
 
 
 def fastmri_seed(fname: str) -> tuple[int, ...]:
@@ -75,62 +79,95 @@ def center_block(num_cols: int, num_low_frequencies: int) -> np.ndarray:
     return mask
 
 
-def _validate(kind: str, num_cols: int, acceleration: float, center_fraction: float) -> None:
-    if kind not in MASK_KINDS:
-        raise ValueError(f"unknown mask kind {kind!r}; expected one of {', '.join(MASK_KINDS)}")
-    if not isinstance(num_cols, (int, np.integer)) or num_cols < 2:
-        raise ValueError(f"num_cols must be an integer >= 2, got {num_cols!r}")
-    if not np.isfinite(acceleration) or acceleration < 1:
-        raise ValueError(f"acceleration must be a finite number >= 1, got {acceleration!r}")
-    if not (0.0 <= center_fraction <= 1.0):
-        raise ValueError(f"center_fraction must lie in [0, 1], got {center_fraction!r}")
+def _acceleration(value: Any) -> float:
+    """``value`` as an acceleration: a finite number >= 1 (a user's option or config value)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"acceleration must be a number >= 1, got {value!r}") from None
+    if not math.isfinite(number) or number < 1:
+        raise UsageError(f"acceleration must be a finite number >= 1, got {value!r}")
+    return number
+
+
+def _center_fraction(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"center_fraction must be a number in [0, 1], got {value!r}") from None
+    if not 0.0 <= number <= 1.0:  # also false for NaN
+        raise UsageError(f"center_fraction must lie in [0, 1], got {value!r}")
+    return number
+
+
+def _check_fit(kind: str, num_cols: int, acceleration: float, center_fraction: float) -> None:
+    """Refuse what cannot make a mask of ``num_cols`` columns (fastMRI would return nonsense silently)."""
+    if isinstance(num_cols, bool) or not isinstance(num_cols, (int, np.integer)):
+        raise TypeError(f"num_cols must be an integer, got {type(num_cols).__name__}")
+    if num_cols < 2:
+        raise UsageError(f"cannot undersample k-space of {num_cols} column(s): num_cols must be >= 2")
+    if acceleration > num_cols:
+        raise UsageError(
+            f"acceleration {acceleration:g} asks for {num_cols / acceleration:.2g} of the {num_cols} k-space "
+            f"columns, less than one; use at most {num_cols}"
+        )
     if kind in ("random", "equispaced_fraction"):
         num_low = round(num_cols * center_fraction)
         if num_low > num_cols / acceleration:
             # fastMRI would silently produce a probability < 0 (random) or a negative spacing (fraction)
-            raise ValueError(
+            raise UsageError(
                 f"{kind} mask: the centre block ({num_low} of {num_cols} columns at fraction {center_fraction}) "
-                f"already exceeds the {num_cols / acceleration:.1f} lines that acceleration {acceleration} allows"
+                f"already exceeds the {num_cols / acceleration:.1f} lines that acceleration {acceleration:g} allows"
             )
         if kind == "equispaced_fraction" and num_low * acceleration == num_cols:
-            raise ValueError(
+            raise UsageError(
                 f"equispaced_fraction mask: centre block of {num_low} lines leaves no lines for acceleration "
-                f"{acceleration} with {num_cols} columns"
+                f"{acceleration:g} with {num_cols} columns"
             )
+    if kind == "equispaced" and int(round(acceleration)) != acceleration:
+        raise UsageError(f"equispaced mask needs an integer acceleration, got {acceleration:g}")
 
 
-def _outer_lines(
-    kind: str,
-    rng: np.random.RandomState,
-    num_cols: int,
-    acceleration: float,
-    num_low: int,
-    offset: int | None,
-) -> np.ndarray:
-    """Lines outside the centre block (they may overlap it, as in fastMRI), drawing from ``rng`` in fastMRI's order."""
-    mask = np.zeros(num_cols, dtype=bool)
-    if kind == "random":
-        prob = (num_cols / acceleration - num_low) / (num_cols - num_low)
-        return rng.uniform(size=num_cols) < prob
-    if kind == "equispaced":
-        if offset is None:
-            offset = int(rng.randint(0, high=round(acceleration)))
-        step = int(round(acceleration))
-        if step != acceleration:
-            raise ValueError(f"equispaced mask needs an integer acceleration, got {acceleration}")
-        mask[offset::step] = True
-        return mask
-    if kind == "equispaced_fraction":
-        adjusted = (acceleration * (num_low - num_cols)) / (num_low * acceleration - num_cols)
-        if offset is None:
-            offset = int(rng.randint(0, high=round(adjusted)))
-        columns = np.around(np.arange(offset, num_cols - 1, adjusted)).astype(np.int64)
-        mask[columns[columns < num_cols]] = True
-        return mask
-    raise AssertionError(kind)  # rect_equispaced is built without an RNG in _rect_equispaced
+# Each builder returns (mask, num_low_frequencies), drawing from the random state in fastMRI's order.
+MaskBuilder = Callable[[np.random.RandomState, int, float, float, "int | None"], tuple[np.ndarray, int]]
 
 
-def _rect_equispaced(num_cols: int, acceleration: float, center_fraction: float) -> tuple[np.ndarray, int]:
+def _random(
+    rng: np.random.RandomState, num_cols: int, acceleration: float, center_fraction: float, offset: int | None
+) -> tuple[np.ndarray, int]:
+    num_low = int(round(num_cols * center_fraction))
+    prob = (num_cols / acceleration - num_low) / (num_cols - num_low)
+    return center_block(num_cols, num_low) | (rng.uniform(size=num_cols) < prob), num_low
+
+
+def _equispaced(
+    rng: np.random.RandomState, num_cols: int, acceleration: float, center_fraction: float, offset: int | None
+) -> tuple[np.ndarray, int]:
+    num_low = int(round(num_cols * center_fraction))
+    if offset is None:
+        offset = int(rng.randint(0, high=round(acceleration)))
+    mask = center_block(num_cols, num_low)
+    mask[offset :: int(round(acceleration))] = True
+    return mask, num_low
+
+
+def _equispaced_fraction(
+    rng: np.random.RandomState, num_cols: int, acceleration: float, center_fraction: float, offset: int | None
+) -> tuple[np.ndarray, int]:
+    num_low = int(round(num_cols * center_fraction))
+    adjusted = (acceleration * (num_low - num_cols)) / (num_low * acceleration - num_cols)
+    if offset is None:
+        offset = int(rng.randint(0, high=round(adjusted)))
+    columns = np.around(np.arange(offset, num_cols - 1, adjusted)).astype(np.int64)
+    mask = center_block(num_cols, num_low)
+    mask[columns[columns < num_cols]] = True
+    return mask, num_low
+
+
+def _rect_equispaced(
+    rng: np.random.RandomState, num_cols: int, acceleration: float, center_fraction: float, offset: int | None
+) -> tuple[np.ndarray, int]:
+    # deterministic: the random state and the offset play no part
     num_lines = max(1, min(num_cols, int(round(num_cols / acceleration))))
     num_low = min(num_lines, int(round(num_lines * center_fraction)))
     mask = center_block(num_cols, num_low)
@@ -143,12 +180,21 @@ def _rect_equispaced(num_cols: int, acceleration: float, center_fraction: float)
     return mask, num_low
 
 
+_BUILDERS: dict[str, MaskBuilder] = {
+    "random": _random,
+    "equispaced": _equispaced,
+    "equispaced_fraction": _equispaced_fraction,
+    "rect_equispaced": _rect_equispaced,
+}
+MASK_KINDS: tuple[str, ...] = tuple(_BUILDERS)
+
+
 def _make_rng(seed: Any, rng: np.random.RandomState | None) -> np.random.RandomState:
     if seed is not None:
         try:
             return np.random.RandomState(seed)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"mask seed {seed!r} is not accepted by numpy.random.RandomState: {exc}") from exc
+            raise UsageError(f"mask seed {seed!r} is not accepted by numpy.random.RandomState: {exc}") from exc
     if rng is not None:
         return rng
     # a fresh OS-entropy state: safe in forked DataLoader workers, where a shared global state would repeat masks
@@ -180,6 +226,11 @@ def create_mask(
 
     Returns:
         ``(mask, num_low_frequencies)``: a boolean array of shape (num_cols,) and the size of the centre block.
+
+    Raises:
+        UsageError: an unknown kind; an acceleration that is not a finite number >= 1 or exceeds ``num_cols``;
+            a centre fraction outside [0, 1] or too large for the acceleration; a non-integer acceleration
+            for ``equispaced``; a seed numpy refuses; or a draw that samples no column at all.
     """
     if center_fraction is None:
         center_fraction = default_center_fraction(acceleration)
@@ -202,6 +253,10 @@ class MaskSampler:
         accelerations: acceleration of each pair (same length as ``center_fractions``).
         seed: seeds the sampler's own random state, used for calls without a per-call seed (a reproducible
             training stream); ``None`` seeds it from the operating system.
+
+    Raises:
+        UsageError: an unknown kind, lists of different or zero length, an acceleration or centre fraction
+            out of range (checked here, before any mask is drawn), or a seed numpy refuses.
     """
 
     def __init__(
@@ -211,16 +266,15 @@ class MaskSampler:
         accelerations: Sequence[float] = (4, 8),
         seed: Any = None,
     ) -> None:
+        self._build = look_up("mask kind", kind, _BUILDERS)
         if len(center_fractions) != len(accelerations) or len(accelerations) == 0:
-            raise ValueError(
+            raise UsageError(
                 f"center_fractions and accelerations must be non-empty and of equal length, got "
                 f"{list(center_fractions)} and {list(accelerations)}"
             )
-        if kind not in MASK_KINDS:
-            raise ValueError(f"unknown mask kind {kind!r}; expected one of {', '.join(MASK_KINDS)}")
         self.kind = kind
-        self.center_fractions = tuple(float(c) for c in center_fractions)
-        self.accelerations = tuple(float(a) if not float(a).is_integer() else int(a) for a in accelerations)
+        self.center_fractions = tuple(_center_fraction(c) for c in center_fractions)
+        self.accelerations = tuple(int(a) if a.is_integer() else a for a in map(_acceleration, accelerations))
         self.rng = _make_rng(seed, None)
 
     def __call__(
@@ -241,15 +295,22 @@ class MaskSampler:
             offset: first column of the equispaced kinds (random when None).
 
         Returns:
-            ``(mask, num_low_frequencies, acceleration)``; ``mask`` is boolean of shape (num_cols,).
+            ``(mask, num_low_frequencies, acceleration)``; ``mask`` is boolean of shape (num_cols,) with at
+            least one sampled column.
+
+        Raises:
+            UsageError: the chosen pair cannot make a mask of ``num_cols`` columns, or the draw sampled none.
         """
         state = _make_rng(seed, rng if rng is not None else self.rng)
         choice = int(state.randint(len(self.accelerations)))
         center_fraction, acceleration = self.center_fractions[choice], self.accelerations[choice]
-        _validate(self.kind, num_cols, acceleration, center_fraction)
-        if self.kind == "rect_equispaced":
-            mask, num_low = _rect_equispaced(num_cols, acceleration, center_fraction)
-            return mask, num_low, acceleration
-        num_low = int(round(num_cols * center_fraction))
-        mask = center_block(num_cols, num_low) | _outer_lines(self.kind, state, num_cols, acceleration, num_low, offset)
+        _check_fit(self.kind, num_cols, acceleration, center_fraction)
+        mask, num_low = self._build(state, int(num_cols), acceleration, center_fraction, offset)
+        if not mask.any():
+            # reconstructing from no measurement gives a blank image with a meaningless acceleration
+            raise UsageError(
+                f"{self.kind} mask with acceleration {acceleration:g} and centre fraction {center_fraction:g} "
+                f"samples none of the {num_cols} k-space columns; lower the acceleration or raise the centre "
+                "fraction"
+            )
         return mask, num_low, acceleration
