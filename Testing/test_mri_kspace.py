@@ -8,6 +8,7 @@ import torch
 
 from condswin.mri.fft import fft2c, ifft2c
 from condswin.mri.kspace import (
+    KSpaceDataError,
     apply_mask,
     center_crop,
     data_consistency,
@@ -144,5 +145,7 @@ def test_simulated_kspace_reproduces_magnitude_with_smooth_phase():
     ],
 )
 def test_simulation_rejects_bad_input(image, kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as info:
         simulate_singlecoil_kspace(image, **kwargs)
+    # Bad values are the user's data (an input error, exit 3); bad shapes and types are the caller's bug.
+    assert isinstance(info.value, KSpaceDataError) == (message in ("NaN", "negative"))

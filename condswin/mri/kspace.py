@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from condswin.errors import InputError
 from condswin.mri.fft import ArrayOrTensor, fft2c, ifft2c, is_tensor
 
 __all__ = [
+    "KSpaceDataError",
     "apply_mask",
     "center_crop",
     "rss",
@@ -22,6 +24,14 @@ __all__ = [
     "image_data_consistency",
     "simulate_singlecoil_kspace",
 ]
+
+
+class KSpaceDataError(InputError):
+    """Image or k-space values a user supplied that cannot be used (NaN, a negative magnitude).
+
+    Wrong shapes or types passed by code stay ``ValueError``/``TypeError``: those are bugs, not bad data.
+    The message does not name a file (these functions see arrays); callers add it.
+    """
 
 
 def _as_column_mask(mask: ArrayOrTensor, like: ArrayOrTensor) -> ArrayOrTensor:
@@ -217,6 +227,10 @@ def simulate_singlecoil_kspace(
 
     Returns:
         complex64 k-space (..., H', W').
+
+    Raises:
+        KSpaceDataError: the image holds NaN/infinite or negative values (an input problem).
+        ValueError: not a real array of at least 2 dimensions, or ``kspace_shape`` smaller than the image.
     """
     magnitude = np.asarray(magnitude)
     if magnitude.ndim < 2 or not np.issubdtype(magnitude.dtype, np.number) or np.iscomplexobj(magnitude):
@@ -224,9 +238,13 @@ def simulate_singlecoil_kspace(
             f"simulate_singlecoil_kspace: expected a real image (..., H, W), got {magnitude.dtype} {magnitude.shape}"
         )
     if not np.isfinite(magnitude).all():
-        raise ValueError("simulate_singlecoil_kspace: the magnitude image contains NaN or infinite values")
+        bad = int(np.count_nonzero(~np.isfinite(magnitude)))
+        raise KSpaceDataError(f"the magnitude image holds {bad} NaN or infinite values; k-space cannot be simulated")
     if (magnitude < 0).any():
-        raise ValueError("simulate_singlecoil_kspace: a magnitude image cannot be negative")
+        raise KSpaceDataError(
+            f"a magnitude image cannot be negative (minimum {float(magnitude.min()):g}); "
+            "k-space can only be simulated from a magnitude image"
+        )
     rng = np.random.default_rng(seed)
     image = magnitude.astype(np.float64) * np.exp(1j * _smooth_phase(magnitude.shape, rng, max_phase, smoothness))
     if kspace_shape is not None:
