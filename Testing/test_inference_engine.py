@@ -10,27 +10,19 @@ import SimpleITK as sitk
 import torch
 from torch import nn
 
-from condswin.bundles import card_template
+from condswin.bundles.contract import robust_range
+from condswin.errors import InputError, ModelError, UsageError
 from condswin.inference import (
     InferenceCancelled,
     InferenceOptions,
-    ModelContract,
     SliceEngine,
     SliceLayout,
     predict_volume,
     resolve_device,
-    robust_range,
     segment_image,
 )
 from condswin.inference.device import is_out_of_memory
 from condswin.models import build_model
-
-
-def _contract(task: str = "segmentation", **input_changes) -> ModelContract:
-    card = card_template("t", task, training_data="x", training_command="y")
-    card["input"].update(input_changes)
-    card["out_channels"] = 3 if task == "segmentation" else 1
-    return ModelContract.from_card(card)
 
 
 class Recorder(nn.Module):
@@ -99,12 +91,9 @@ def test_slice_views_write_back_into_the_volume() -> None:
     np.testing.assert_array_equal(volume[:, 2, :], np.arange(15).reshape(3, 5)[::-1])
 
 
-def test_segmentation_keeps_exact_geometry_and_labels_per_voxel() -> None:
+def test_segmentation_keeps_exact_geometry_and_labels_per_voxel(make_card) -> None:
     image = _oblique_image()
-    card = card_template("t", "segmentation", training_data="x", training_command="y")
-    card.update(out_channels=3)
-    card["input"]["size"] = None
-    card["output"]["postprocess"] = "none"
+    card = make_card(input=dict(size=None), output=dict(postprocess="none"))
     result = segment_image(image, Recorder(3), card, InferenceOptions(device="cpu", batch_size=2))
     labels = result.labels
     assert labels.GetPixelID() == sitk.sitkUInt8
@@ -115,10 +104,9 @@ def test_segmentation_keeps_exact_geometry_and_labels_per_voxel() -> None:
     np.testing.assert_array_equal(sitk.GetArrayFromImage(labels), _expected_labels(sitk.GetArrayFromImage(image)))
 
 
-def test_batches_are_bounded_and_results_batch_independent() -> None:
+def test_batches_are_bounded_and_results_batch_independent(make_card) -> None:
     image = _oblique_image(shape_zyx=(7, 12, 10))
-    card = card_template("t", "segmentation", training_data="x", training_command="y")
-    card.update(out_channels=3)
+    card = make_card()
     results = []
     for batch in (1, 3, 8):
         model = Recorder(3)
@@ -132,8 +120,8 @@ def test_batches_are_bounded_and_results_batch_independent() -> None:
     np.testing.assert_array_equal(results[0], results[2])
 
 
-def test_pixel_size_resamples_to_the_model_grid_and_back() -> None:
-    contract = _contract("denoising", pixel_size_mm=[1.0, 2.0])
+def test_pixel_size_resamples_to_the_model_grid_and_back(make_card) -> None:
+    contract = make_card("denoising", input=dict(pixel_size_mm=[1.0, 2.0])).contract
     assert contract.model_grid((40, 30), (0.5, 1.0)) == (20, 15)
     model = Recorder(1)
     slices = np.tile(np.linspace(0, 100, 30, dtype=np.float32), (2, 40, 1))
@@ -147,8 +135,8 @@ def test_pixel_size_resamples_to_the_model_grid_and_back() -> None:
     np.testing.assert_allclose(out[:, :, 3:-3], slices[:, :, 3:-3], rtol=0, atol=1.0)
 
 
-def test_percentile_normalisation_is_inverted_for_image_outputs() -> None:
-    contract = _contract("denoising")
+def test_percentile_normalisation_is_inverted_for_image_outputs(make_card) -> None:
+    contract = make_card("denoising").contract
     rng = np.random.default_rng(2)
     volume = rng.gamma(2.0, 50.0, size=(3, 16, 16)).astype(np.float32)
     fitted = contract.normalization.fit(volume)
@@ -161,8 +149,8 @@ def test_percentile_normalisation_is_inverted_for_image_outputs() -> None:
     np.testing.assert_allclose(out, volume, rtol=1e-5, atol=1e-3)
 
 
-def test_out_of_memory_halves_the_batch_and_gives_the_same_result() -> None:
-    contract = _contract("segmentation", size=None)
+def test_out_of_memory_halves_the_batch_and_gives_the_same_result(make_card) -> None:
+    contract = make_card("segmentation", input=dict(size=None)).contract
     slices = np.random.default_rng(3).integers(-200, 500, size=(9, 8, 8)).astype(np.int16)
     reference = np.zeros(slices.shape, np.uint8)
     SliceEngine(Recorder(3), contract, InferenceOptions(device="cpu", batch_size=8)).run(slices, reference, (1.0, 1.0))
@@ -177,9 +165,9 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_result() -> None:
     assert len(notes) == 2 and "retrying with 4" in notes[0] and "retrying with 2" in notes[1]
 
 
-def test_out_of_memory_at_batch_one_falls_back_to_the_cpu() -> None:
+def test_out_of_memory_at_batch_one_falls_back_to_the_cpu(make_card) -> None:
     # "meta" stands in for an accelerator: the parameter-free model refuses to run anywhere but on the CPU.
-    contract = _contract("segmentation", size=None)
+    contract = make_card("segmentation", input=dict(size=None)).contract
     slices = np.random.default_rng(4).integers(-200, 500, size=(5, 8, 8)).astype(np.int16)
     model = Recorder(3, fail_off_cpu=True)
     out = np.zeros(slices.shape, np.uint8)
@@ -195,8 +183,8 @@ def test_out_of_memory_at_batch_one_falls_back_to_the_cpu() -> None:
         )
 
 
-def test_cancel_stops_within_one_batch_and_writes_nothing_more() -> None:
-    contract = _contract("segmentation", size=None)
+def test_cancel_stops_within_one_batch_and_writes_nothing_more(make_card) -> None:
+    contract = make_card("segmentation", input=dict(size=None)).contract
     slices = np.zeros((10, 8, 8), np.int16)
     out = np.full(slices.shape, 7, np.uint8)
     flag = threading.Event()
@@ -208,12 +196,10 @@ def test_cancel_stops_within_one_batch_and_writes_nothing_more() -> None:
     assert (out[:3] == 0).all() and (out[3:] == 7).all()
 
 
-def test_real_network_runs_deterministically_on_an_anisotropic_volume() -> None:
+def test_real_network_runs_deterministically_on_an_anisotropic_volume(make_card) -> None:
     torch.manual_seed(0)
     model = build_model("swin_unet_1l", 1, 3, embed_dim=16, num_heads=(2, 4), mlp_hidden=32, window_size=4)
-    card = card_template("t", "segmentation", training_data="x", training_command="y")
-    card.update(out_channels=3)
-    card["input"].update(size=None, pixel_size_mm=[1.5, 1.5])
+    card = make_card(architecture="swin_unet_1l", input=dict(size=None, pixel_size_mm=[1.5, 1.5]))
     image = _oblique_image(shape_zyx=(3, 20, 18), spacing=(1.1, 0.8, 4.0))
     first, _ = predict_volume(image, model, card, InferenceOptions(device="cpu", batch_size=2))
     second, _ = predict_volume(image, model, card, InferenceOptions(device="cpu", batch_size=2))
@@ -224,31 +210,29 @@ def test_real_network_runs_deterministically_on_an_anisotropic_volume() -> None:
 def test_device_resolution_and_oom_detection() -> None:
     assert resolve_device("auto").type in ("cuda", "mps", "cpu")
     assert resolve_device("cpu") == torch.device("cpu")
-    with pytest.raises(ValueError, match="unknown device"):
+    with pytest.raises(UsageError, match="unknown device"):
         resolve_device("tpu-ish")
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA is not available"):
+        with pytest.raises(UsageError, match="CUDA is not available"):
             resolve_device("cuda")
     assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory"))
     assert is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)"))
     assert not is_out_of_memory(RuntimeError("shape mismatch"))
 
 
-def test_model_output_of_the_wrong_shape_is_an_error() -> None:
-    contract = _contract("segmentation", size=None)
-    with pytest.raises(ValueError, match="model output has shape"):
+def test_model_output_of_the_wrong_shape_is_an_error(make_card) -> None:
+    contract = make_card("segmentation", input=dict(size=None)).contract
+    with pytest.raises(ModelError, match="model output has shape"):
         SliceEngine(Recorder(1), contract, InferenceOptions(device="cpu")).run(
             np.zeros((1, 8, 8), np.int16), np.zeros((1, 8, 8), np.uint8), (1.0, 1.0)
         )
 
 
-def test_memory_is_bounded_by_the_batch_not_the_volume() -> None:
+def test_memory_is_bounded_by_the_batch_not_the_volume(make_card) -> None:
     """numpy memory of a run: the uint8 labelmap plus a few batches, never a float copy of the volume."""
     import tracemalloc
 
-    card = card_template("t", "segmentation", training_data="x", training_command="y")
-    card.update(out_channels=3)
-    card["input"]["size"] = None
+    card = make_card(input=dict(size=None))
     image = sitk.GetImageFromArray(np.random.default_rng(5).integers(-500, 500, size=(64, 256, 256)).astype(np.int16))
     options = InferenceOptions(device="cpu", batch_size=4)
     predict_volume(sitk.GetImageFromArray(np.zeros((2, 8, 8), np.int16)), Recorder(3), card, options)  # lazy imports
@@ -268,3 +252,25 @@ def test_fast_argmax_matches_torch_including_ties() -> None:
 
     scores = torch.randint(0, 3, (4, 5, 16, 16)).float()  # many exact ties: the first maximum must win
     np.testing.assert_array_equal(_argmax_labels(scores).numpy(), scores.argmax(dim=1).numpy().astype(np.uint8))
+
+
+def test_user_caused_problems_are_family_errors(make_card) -> None:
+    """A wrong image, a model for another job, an absurd spacing or batch size: the family, not ValueError."""
+    card = make_card(input=dict(size=None))
+    flat = sitk.GetImageFromArray(np.zeros((8, 8), np.int16))  # a 2-D image
+    with pytest.raises(InputError, match="scalar 3-D image, got 2-D"):
+        segment_image(flat, Recorder(3), card)
+    vector = sitk.GetImageFromArray(np.zeros((2, 8, 8, 3), np.float32), isVector=True)
+    with pytest.raises(InputError, match="3 component"):
+        predict_volume(vector, Recorder(3), card)
+    with pytest.raises(ModelError, match="is a denoising model, not a segmentation model"):
+        segment_image(_oblique_image(), Recorder(1), make_card("denoising"))
+    with pytest.raises(UsageError, match="batch size"):
+        SliceEngine(Recorder(3), card.contract, InferenceOptions(device="cpu", batch_size=0))
+    # 100 mm "pixels" at a 0.5 mm model grid would be 10000 pixels a side: refused before any resize
+    fine = make_card(input=dict(size=None, pixel_size_mm=[0.5, 0.5]))
+    coarse = _oblique_image(shape_zyx=(2, 50, 50), spacing=(100.0, 100.0, 1.0))
+    model = Recorder(3)
+    with pytest.raises(InputError, match="10000x10000"):
+        predict_volume(coarse, model, fine, InferenceOptions(device="cpu"))
+    assert model.calls == []

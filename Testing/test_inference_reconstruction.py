@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from condswin.bundles import card_template
+from condswin.errors import InputError, ModelError
 from condswin.inference import InferenceOptions, reconstruct_fastmri, reconstruct_mr_image
 from condswin.metrics import reconstruction_metrics
 from condswin.models import build_model
@@ -18,22 +18,16 @@ from condswin.mri.kspace import center_crop, simulate_singlecoil_kspace, zero_fi
 from condswin.mri.masks import create_mask, fastmri_seed
 
 
-def _phantom(slices: int = 2, size: int = 32) -> np.ndarray:
-    yy, xx = np.mgrid[-1 : 1 : size * 1j, -1 : 1 : size * 1j]
-    disc = ((xx / 0.7) ** 2 + (yy / 0.8) ** 2 < 1).astype(np.float32)
-    return np.stack([disc * (1.0 + 0.3 * k) + 0.5 * (np.abs(xx) < 0.2) * disc for k in range(slices)])
-
-
-def _fully_sampled(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    kspace = simulate_singlecoil_kspace(_phantom(), seed=1, kspace_shape=(48, 40))
+def _fully_sampled(path: Path, volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    kspace = simulate_singlecoil_kspace(volume, seed=1, kspace_shape=(48, 40))
     target = np.abs(center_crop(ifft2c(kspace), (32, 32))).astype(np.float32)
     write(path, kspace, target=target, spacing=(3.0, 0.5, 0.6))
     return kspace, target
 
 
-def test_fully_sampled_file_gets_fastmri_seeded_mask(tmp_path: Path) -> None:
+def test_fully_sampled_file_gets_fastmri_seeded_mask(tmp_path: Path, mr_volume) -> None:
     path = tmp_path / "file1000001.h5"
-    kspace, target = _fully_sampled(path)
+    kspace, target = _fully_sampled(path, mr_volume(2, 32, 1.0))
     result = reconstruct_fastmri(path, acceleration=4, mask_kind="random")
     expected_mask, num_low = create_mask("random", 40, 4, None, seed=fastmri_seed(path.name))
     np.testing.assert_array_equal(result.mask, expected_mask)
@@ -47,8 +41,8 @@ def test_fully_sampled_file_gets_fastmri_seeded_mask(tmp_path: Path) -> None:
     np.testing.assert_array_equal(reconstruct_fastmri(path, acceleration=4).image, result.image)
 
 
-def test_test_file_uses_its_own_mask_and_has_no_metrics(tmp_path: Path) -> None:
-    kspace = simulate_singlecoil_kspace(_phantom(), seed=2, kspace_shape=(48, 40))
+def test_test_file_uses_its_own_mask_and_has_no_metrics(tmp_path: Path, mr_volume) -> None:
+    kspace = simulate_singlecoil_kspace(mr_volume(2, 32, 1.0), seed=2, kspace_shape=(48, 40))
     mask = np.zeros(40, bool)
     mask[::3] = True
     mask[17:23] = True
@@ -59,11 +53,10 @@ def test_test_file_uses_its_own_mask_and_has_no_metrics(tmp_path: Path) -> None:
     assert result.acceleration == pytest.approx(40 / mask.sum())
 
 
-def test_model_runs_on_the_zero_filled_image(tmp_path: Path) -> None:
+def test_model_runs_on_the_zero_filled_image(tmp_path: Path, mr_volume, make_card) -> None:
     path = tmp_path / "file1.h5"
-    _fully_sampled(path)
-    card = card_template("r", "reconstruction", training_data="x", training_command="y")
-    card.update(architecture="unet", out_channels=1)
+    _fully_sampled(path, mr_volume(2, 32, 1.0))
+    card = make_card("reconstruction")
     model = build_model("unet", 1, 1, chans=4, num_pool_layers=2)
     result = reconstruct_fastmri(path, model, card, options=InferenceOptions(device="cpu", batch_size=1))
     assert result.image.shape == result.zero_filled.shape == (2, 32, 32)
@@ -72,8 +65,8 @@ def test_model_runs_on_the_zero_filled_image(tmp_path: Path) -> None:
     assert result.info is not None and result.info.device == "cpu"
 
 
-def test_mr_volume_reconstruction_keeps_geometry_and_scores_against_input() -> None:
-    volume = _phantom(slices=3, size=24) * 100.0
+def test_mr_volume_reconstruction_keeps_geometry_and_scores_against_input(mr_volume) -> None:
+    volume = mr_volume(3, 24)
     image = sitk.GetImageFromArray(volume.astype(np.float32))
     image.SetSpacing((0.9, 1.1, 5.0))
     image.SetOrigin((3.0, -7.0, 11.0))
@@ -90,7 +83,7 @@ def test_mr_volume_reconstruction_keeps_geometry_and_scores_against_input() -> N
     assert 0.0 < result.metrics["zero_filled"]["nmse"] < 0.5
     again = reconstruct_mr_image(image, acceleration=4, seed=5, phase_seed=6)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(again.output), sitk.GetArrayFromImage(out))
-    with pytest.raises(ValueError, match="cannot be negative"):
+    with pytest.raises(InputError, match="cannot be negative"):
         reconstruct_mr_image(sitk.GetImageFromArray(-np.ones((2, 8, 8), np.float32)))
 
 
@@ -104,3 +97,13 @@ def test_real_kspace_sample(shared_data: Path) -> None:
     faster = reconstruct_fastmri(shared_data / "kspace" / "phantom_twix_gre_vcoil.h5", acceleration=8)
     assert faster.acceleration > result.acceleration
     assert faster.metrics["zero_filled"]["psnr"] < result.metrics["zero_filled"]["psnr"]
+
+
+def test_user_caused_problems_are_family_errors(mr_volume, make_card) -> None:
+    """A model for another job, a 2-D image: clear family errors."""
+    image = sitk.GetImageFromArray(mr_volume(2, 16))
+    seg_card = make_card("segmentation")
+    with pytest.raises(ModelError, match="is a segmentation model, not a reconstruction model"):
+        reconstruct_mr_image(image, build_model("unet", 1, 3, chans=4, num_pool_layers=2), seg_card)
+    with pytest.raises(InputError, match="scalar 3-D image"):
+        reconstruct_mr_image(sitk.GetImageFromArray(mr_volume(1, 16)[0]))

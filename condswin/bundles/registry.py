@@ -20,7 +20,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from condswin.bundles.card import CARD_FILENAME, BundleError, validate_card
+from condswin.bundles.card import CARD_FILENAME, BundleError
+from condswin.bundles.parse import parse_card
 from condswin.bundles.store import Bundle, sha256_file, verify_weights
 from condswin.io.atomic import atomic_path, write_json_atomic
 
@@ -59,24 +60,35 @@ def _load_json(path: Path) -> Any:
         raise BundleError(f"{path}: not a readable JSON file: {exc}") from exc
 
 
-def read_registry(path: str | os.PathLike) -> list[Bundle]:
-    """Read a ``models.json`` registry (``{"models": [card, ...]}``); weights paths are relative to its folder.
-
-    Raises:
-        BundleError: unreadable JSON, no ``models`` list, an invalid card, or a repeated id.
-    """
-    path = Path(path)
+def _registry_entries(path: Path) -> tuple[list[Bundle], list[str]]:
+    """Every valid card of a registry and the problems of the others (one bad entry hides no other)."""
     data = _load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("models"), list):
         raise BundleError(f"{path}: a registry must be a JSON object with a 'models' list")
     bundles: list[Bundle] = []
-    seen: set[str] = set()
+    problems: list[str] = []
     for i, entry in enumerate(data["models"]):
-        card = validate_card(entry, f"{path}: models[{i}]")
-        if card["id"] in seen:
-            raise BundleError(f"{path}: models[{i}]: id {card['id']!r} appears twice")
-        seen.add(card["id"])
+        try:
+            card = parse_card(entry, f"{path}: models[{i}]")
+        except BundleError as exc:
+            problems.append(f"{exc} (entry skipped)")
+            continue
+        if card.id in {b.id for b in bundles}:
+            problems.append(f"{path}: models[{i}]: id {card.id!r} appears twice (entry skipped)")
+            continue
         bundles.append(Bundle(card=card, root=path.parent, source=path))
+    return bundles, problems
+
+
+def read_registry(path: str | os.PathLike) -> list[Bundle]:
+    """Read a ``models.json`` registry (``{"models": [card, ...]}``); weights paths are relative to its folder.
+
+    Raises:
+        BundleError: unreadable JSON, no ``models`` list, an invalid card, or a repeated id (the first one).
+    """
+    bundles, problems = _registry_entries(Path(path))
+    if problems:
+        raise BundleError(problems[0].removesuffix(" (entry skipped)"))
     return bundles
 
 
@@ -100,7 +112,7 @@ def read_bundle(path: str | os.PathLike) -> Bundle:
         card_path = path
     else:
         raise BundleNotFoundError(f"{path}: no such model bundle (file or folder)")
-    card = validate_card(_load_json(card_path), str(card_path))
+    card = parse_card(_load_json(card_path), str(card_path))
     return Bundle(card=card, root=card_path.parent, source=card_path)
 
 
@@ -117,20 +129,31 @@ def _search_folders(extra: Iterable[str | os.PathLike] = ()) -> list[Path]:
     return folders
 
 
-def _bundles_in(folder: Path) -> list[Bundle]:
+def _bundles_in(folder: Path) -> tuple[list[Bundle], list[str]]:
+    """The bundles of one search folder and the problems met; a broken card skips that card only."""
     if not folder.is_dir():
         raise BundleNotFoundError(f"{folder}: listed in {MODEL_PATH_ENV} but is not a folder")
     if (folder / CARD_FILENAME).is_file():
-        return [read_bundle(folder)]
+        return [read_bundle(folder)], []
     if (folder / REGISTRY_FILENAME).is_file():
-        return read_registry(folder / REGISTRY_FILENAME)
-    return [read_bundle(sub) for sub in sorted(folder.iterdir()) if (sub / CARD_FILENAME).is_file()]
+        return _registry_entries(folder / REGISTRY_FILENAME)
+    bundles: list[Bundle] = []
+    problems: list[str] = []
+    for sub in sorted(folder.iterdir()):
+        if not (sub / CARD_FILENAME).is_file():
+            continue
+        try:
+            bundles.append(read_bundle(sub))
+        except BundleError as exc:
+            problems.append(f"{exc} (bundle skipped)")
+    return bundles, problems
 
 
 def discover_bundles(extra_folders: Sequence[str | os.PathLike] = ()) -> tuple[list[Bundle], list[str]]:
     """Every bundle that can be found, in search order, and the problems met on the way.
 
-    A broken folder or card does not hide the others: it is reported in the second list instead.
+    A broken folder, registry entry or card does not hide the others: it is skipped and reported in the
+    second list instead, each problem naming its file.
 
     Args:
         extra_folders: folders searched before ``CONDSWIN_MODEL_PATH`` (e.g. from a command-line option).
@@ -140,17 +163,18 @@ def discover_bundles(extra_folders: Sequence[str | os.PathLike] = ()) -> tuple[l
     """
     bundles: list[Bundle] = []
     problems: list[str] = []
-    sources: list[tuple[str, Any]] = [(str(f), f) for f in _search_folders(extra_folders)]
+    sources = _search_folders(extra_folders)
     embedded = embedded_models_dir() / REGISTRY_FILENAME
     if embedded.is_file():
-        sources.append((str(embedded), embedded))
+        sources.append(embedded)
     seen: dict[str, Bundle] = {}
-    for _, where in sources:
+    for where in sources:
         try:
-            found = read_registry(where) if where == embedded else _bundles_in(where)
+            found, trouble = _registry_entries(where) if where == embedded else _bundles_in(where)
         except BundleError as exc:
             problems.append(str(exc))
             continue
+        problems.extend(trouble)
         for bundle in found:
             if bundle.id in seen:
                 problems.append(f"{bundle.source}: model id {bundle.id!r} is shadowed by {seen[bundle.id].source}")
@@ -220,20 +244,19 @@ def embed_bundle(
     models_dir = Path(models_dir) if models_dir is not None else embedded_models_dir()
     registry_path = models_dir / REGISTRY_FILENAME
     data: dict[str, Any] = {"models": []}
+    registered: list[Bundle] = []
     if registry_path.is_file():
-        read_registry(registry_path)  # refuse to extend a broken registry
-        data = _load_json(registry_path)
-    entries = [e for e in data["models"] if e.get("id") != source.id]
-    if len(entries) != len(data["models"]) and not overwrite:
+        registered = read_registry(registry_path)  # refuse to extend a broken registry
+        data = _load_json(registry_path)  # keeps its other top-level fields ($schema, schema_version)
+    if any(b.id == source.id for b in registered) and not overwrite:
         raise BundleError(f"{registry_path}: model id {source.id!r} is already registered; pass overwrite=True")
-    relative = f"{source.id}/{Path(source.card['weights']).name}"
+    relative = f"{source.id}/{Path(source.weights_path).name}"
     target = models_dir / relative
     with atomic_path(target) as tmp:
         shutil.copyfile(source.weights_path, tmp)
-        if sha256_file(tmp) != source.card["sha256"]:
+        if sha256_file(tmp) != source.card.sha256:
             raise BundleError(f"{source.weights_path}: copy to {target} does not match the card's sha256")
-    entry = {**source.card, "weights": relative}
-    entries.append(entry)
-    data["models"] = entries
+    card = source.card.replace(weights=relative)
+    data["models"] = [b.card.to_dict() for b in registered if b.id != source.id] + [card.to_dict()]
     write_json_atomic(data, registry_path)
-    return Bundle(card=validate_card(entry, str(registry_path)), root=models_dir, source=registry_path)
+    return Bundle(card=card, root=models_dir, source=registry_path)

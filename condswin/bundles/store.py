@@ -2,7 +2,8 @@
 
 A bundle is a folder holding ``model_card.json`` and the weights file it names. :func:`save_bundle` makes
 one from a trained network (training calls it); :func:`load_bundle` turns one back into a network in eval
-mode, refusing weights whose checksum differs from the card.
+mode, refusing weights whose checksum differs from the card, and a card whose network could not be the
+one in the weights file (checked on torch's ``meta`` device, before any real memory is allocated).
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from condswin.bundles.card import CARD_FILENAME, REQUIRED_FIELDS, BundleError, validate_card
+from condswin.bundles.card import CARD_FILENAME, BundleError, ModelCard
+from condswin.bundles.parse import parse_card
 from condswin.io.atomic import atomic_path, write_json_atomic
+
+if TYPE_CHECKING:  # torch is imported only when a model is built (``condswin --help`` stays fast)
+    import torch
+    from torch import nn
 
 __all__ = [
     "Bundle",
@@ -42,40 +48,42 @@ class Bundle:
     """A validated model card and where it came from.
 
     Attributes:
-        card: the validated card (a dict as in ``models.schema.json``).
+        card: the typed, validated card.
         root: folder that relative ``weights`` paths start from.
         source: the JSON file the card was read from (``model_card.json`` or a ``models.json`` registry).
     """
 
-    card: dict[str, Any]
+    card: ModelCard
     root: Path
     source: Path
 
     @property
     def id(self) -> str:
         """The card's ``id``."""
-        return str(self.card["id"])
+        return self.card.id
 
     @property
     def task(self) -> str:
         """``segmentation``, ``reconstruction`` or ``denoising``."""
-        return str(self.card["task"])
+        return self.card.task
 
     @property
     def weights_path(self) -> Path:
         """Absolute path of the safetensors file."""
-        return self.root / self.card["weights"]
+        if self.card.weights is None:  # parse_card requires it for every card read from disk
+            raise BundleError(f"{self.source}: model '{self.id}' names no weights file")
+        return self.root / self.card.weights
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoadedModel:
     """A network restored from a bundle, in eval mode, with the card that describes its contract."""
 
-    model: Any
+    model: nn.Module
     bundle: Bundle
 
     @property
-    def card(self) -> dict[str, Any]:
+    def card(self) -> ModelCard:
         """The bundle's card."""
         return self.bundle.card
 
@@ -93,35 +101,70 @@ def verify_weights(bundle: Bundle) -> Path:
     """Check that the bundle's weights file exists and matches the card's sha256.
 
     Returns:
-        The weights path. Raises :class:`BundleError` when it is missing and :class:`BundleChecksumError`
-        when the checksum differs (the message names the file and both digests).
+        The weights path.
+
+    Raises:
+        BundleError: the file is missing.
+        BundleChecksumError: the checksum differs (the message names the file and both digests).
     """
     path = bundle.weights_path
     if not path.is_file():
         raise BundleError(f"{path}: weights file of model '{bundle.id}' not found (card: {bundle.source})")
     actual = sha256_file(path)
-    if actual != bundle.card["sha256"]:
+    if actual != bundle.card.sha256:
         raise BundleChecksumError(
             f"{path}: sha256 mismatch for model '{bundle.id}': the card ({bundle.source}) records "
-            f"{bundle.card['sha256']} but the file has {actual}; the file was modified or is corrupt - "
+            f"{bundle.card.sha256} but the file has {actual}; the file was modified or is corrupt - "
             "refusing to load it"
         )
     return path
 
 
-def build_from_card(card: Mapping[str, Any], source: str = "model card") -> Any:
-    """Build the (untrained) network a card describes: ``build_model(architecture, in, out, **config)``."""
+def build_from_card(card: ModelCard, source: str = "model card") -> nn.Module:
+    """Build the (untrained) network a card describes: ``build_model(architecture, in, out, **config)``.
+
+    Raises:
+        BundleError: an unknown architecture or a config it does not accept.
+    """
     from condswin.models import build_model
 
     try:
-        return build_model(card["architecture"], int(card["in_channels"]), int(card["out_channels"]), **card["config"])
+        return build_model(card.architecture, card.in_channels, card.out_channels, **card.build_kwargs())
     except (TypeError, ValueError) as exc:
         raise BundleError(
-            f"{source}: cannot build architecture {card['architecture']!r} with config {card['config']}: {exc}"
+            f"{source}: cannot build architecture {card.architecture!r} with config {card.build_kwargs()}: {exc}"
         ) from exc
 
 
-def load_bundle(bundle: Bundle, device: Any = "cpu") -> LoadedModel:
+def _parameter_bytes(model: nn.Module) -> int:
+    """Bytes of the distinct parameters (each is stored once in the weights file, tied ones too)."""
+    unique = {id(p): p for p in model.parameters()}
+    return sum(p.numel() * p.element_size() for p in unique.values())
+
+
+def _check_size_on_meta(card: ModelCard, path: Path, source: str) -> None:
+    """Refuse a card whose network needs more bytes than the weights file holds, before allocating any.
+
+    A card's config can describe a network of terabytes (``chans: 100000``); building it on the ``meta``
+    device costs no memory and tells its size, which can never exceed the file that must hold its weights.
+    """
+    import torch
+
+    try:
+        with torch.device("meta"):
+            skeleton = build_from_card(card, source)
+    except (RuntimeError, NotImplementedError):  # an architecture that cannot be built on meta: skip the check
+        return
+    needed, available = _parameter_bytes(skeleton), path.stat().st_size
+    if needed > available:
+        raise BundleError(
+            f"{path}: the card's {card.architecture} config {card.build_kwargs()} builds a network of "
+            f"{needed / 2**20:,.1f} MiB of parameters but the weights file holds {available / 2**20:,.1f} MiB; "
+            f"the card ({source}) does not describe these weights"
+        )
+
+
+def load_bundle(bundle: Bundle, device: str | torch.device = "cpu") -> LoadedModel:
     """Verify the checksum, then build the network and load its weights (strictly: every key must match).
 
     Args:
@@ -139,6 +182,7 @@ def load_bundle(bundle: Bundle, device: Any = "cpu") -> LoadedModel:
     from safetensors.torch import load_model
 
     path = verify_weights(bundle)
+    _check_size_on_meta(bundle.card, path, str(bundle.source))
     model = build_from_card(bundle.card, str(bundle.source))
     try:
         # load_model (not load_state_dict) restores tensors that save_model stored once for several names.
@@ -148,7 +192,7 @@ def load_bundle(bundle: Bundle, device: Any = "cpu") -> LoadedModel:
     except (RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BundleError(
-            f"{path}: weights do not fit {bundle.card['architecture']} with the card's config: {first}"
+            f"{path}: weights do not fit {bundle.card.architecture} with the card's config: {first}"
         ) from exc
     return LoadedModel(model=model.to(device).eval(), bundle=bundle)
 
@@ -158,7 +202,7 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def _config_overrides(model: Any) -> tuple[str, dict[str, Any], int, int]:
+def _config_overrides(model: nn.Module) -> tuple[str, dict[str, Any], int, int]:
     """(registry name, config fields that differ from the variant's defaults, in, out channels)."""
     from condswin.models import model_config
 
@@ -178,15 +222,9 @@ def _config_overrides(model: Any) -> tuple[str, dict[str, Any], int, int]:
     return name, overrides, in_channels, out_channels
 
 
-def _ordered(card: dict[str, Any]) -> dict[str, Any]:
-    """The card with the schema's fields first, in the schema's order (people read these files)."""
-    order = [*REQUIRED_FIELDS[:2], "name", "description", *REQUIRED_FIELDS[2:]]
-    return {**{k: card[k] for k in order if k in card}, **{k: v for k, v in card.items() if k not in order}}
-
-
 def save_bundle(
-    model: Any,
-    card: Mapping[str, Any],
+    model: nn.Module,
+    card: Mapping[str, Any] | ModelCard,
     out_dir: str | os.PathLike,
     *,
     weights_name: str = "model.safetensors",
@@ -201,7 +239,8 @@ def save_bundle(
 
     Args:
         model: a network from :func:`condswin.models.build_model` (trained or not).
-        card: the card fields (see ``Resources/Models/models.schema.json``); not modified.
+        card: the card's JSON fields (e.g. from :func:`condswin.bundles.card_template`) or a
+            :class:`ModelCard`; not modified.
         out_dir: the bundle folder to create.
         weights_name: file name of the weights inside the bundle.
         overwrite: replace an existing bundle folder.
@@ -214,22 +253,23 @@ def save_bundle(
     """
     from safetensors.torch import save_model
 
+    fields = card.to_dict() if isinstance(card, ModelCard) else dict(card)
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise BundleError(f"{out_dir}: already exists; pass overwrite=True to replace the bundle")
     name, overrides, in_channels, out_channels = _config_overrides(model)
     derived = {"architecture": name, "config": overrides, "in_channels": in_channels, "out_channels": out_channels}
     for key, value in derived.items():
-        if key in card and _jsonable(card[key]) != value and key != "config":
-            raise BundleError(f"{out_dir}: card says {key}={card[key]!r} but the network has {value!r}")
-    full = {**dict(card), **derived, "weights": weights_name}
-    full.pop("sha256", None)
-    full = validate_card(full, f"{out_dir / CARD_FILENAME}", require_weights=False)
+        if key in fields and _jsonable(fields[key]) != value and key != "config":
+            raise BundleError(f"{out_dir}: card says {key}={fields[key]!r} but the network has {value!r}")
+    fields = {**fields, **derived, "weights": weights_name}
+    fields.pop("sha256", None)
+    parsed = parse_card(fields, f"{out_dir / CARD_FILENAME}", require_weights=False)
 
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         # save_model (not save_file) copes with tied/shared tensors and stores each one once.
         save_model(model, str(tmp / weights_name))
-        full["sha256"] = sha256_file(tmp / weights_name)
-        write_json_atomic(_ordered(full), tmp / CARD_FILENAME)
+        complete = parsed.replace(sha256=sha256_file(tmp / weights_name))
+        write_json_atomic(complete.to_dict(), tmp / CARD_FILENAME)
     return out_dir / CARD_FILENAME

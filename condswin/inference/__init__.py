@@ -3,11 +3,13 @@ native grid → labels or image → post-processing → an image with exactly th
 
 - :mod:`condswin.inference.engine` — :class:`SliceEngine` (batches, AMP on CUDA, channels-last, OOM
   fallback, progress callback and cancel flag) and :class:`InferenceOptions`.
-- :mod:`condswin.inference.contract` — a card's contract (normalisation, in-plane grid); training should
-  prepare slices with the same code.
 - :mod:`condswin.inference.orientation` — :class:`SliceLayout` (slicing axis and reorientation as views).
 - :mod:`condswin.inference.volumes` — ``segment_image``, ``denoise_image``, ``predict_volume``.
 - :mod:`condswin.inference.reconstruction` — ``reconstruct_fastmri``, ``reconstruct_mr_image``.
+
+The model's contract (normalisation, in-plane grid, labels) is part of its typed card:
+:class:`condswin.bundles.ModelCard` and :mod:`condswin.bundles.contract`, which training shares. The three
+jobs with reports (:mod:`condswin.jobs`) are built on these functions.
 
 Typical use::
 
@@ -16,7 +18,6 @@ Typical use::
     result = segment_image(ct_image, loaded.model, loaded.card, InferenceOptions(device="auto"))
 """
 
-from condswin.inference.contract import ModelContract, Normalization, robust_range
 from condswin.inference.device import resolve_device
 from condswin.inference.engine import InferenceCancelled, InferenceOptions, RunInfo, SliceEngine
 from condswin.inference.orientation import SliceLayout
@@ -27,26 +28,22 @@ from condswin.inference.reconstruction import (
     reconstruct_mr_image,
     volume_seed,
 )
-from condswin.inference.volumes import SegmentationResult, denoise_image, is_lits_card, predict_volume, segment_image
+from condswin.inference.volumes import SegmentationResult, denoise_image, predict_volume, segment_image
 
 __all__ = [
     "InferenceCancelled",
     "InferenceOptions",
-    "ModelContract",
-    "Normalization",
     "ReconstructionResult",
     "RunInfo",
     "SegmentationResult",
     "SliceEngine",
     "SliceLayout",
     "denoise_image",
-    "is_lits_card",
     "predict_volume",
     "reconstruct_fastmri",
     "reconstruct_kspace",
     "reconstruct_mr_image",
     "resolve_device",
-    "robust_range",
     "segment_image",
     "volume_seed",
 ]

@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from condswin.errors import UsageError
+
 __all__ = ["resolve_device", "autocast_for", "prefers_channels_last", "is_out_of_memory", "release_cached_memory"]
 
 _OOM_TYPES: tuple[type[BaseException], ...] = tuple(
@@ -30,7 +32,10 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
         name: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a ``torch.device``.
 
     Returns:
-        The device. Raises ``ValueError`` for an unknown name or a device this machine does not have.
+        The device.
+
+    Raises:
+        UsageError: an unknown name or a device this machine does not have.
     """
     if isinstance(name, torch.device):
         return name
@@ -44,13 +49,13 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     try:
         device = torch.device(text)
     except RuntimeError as exc:
-        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from exc
+        raise UsageError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from exc
     if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
-        raise ValueError(f"device {name!r} requested but CUDA is not available here (torch {torch.__version__})")
+        raise UsageError(f"device {name!r} requested but CUDA is not available here (torch {torch.__version__})")
     if device.type == "mps" and not _mps_available():
-        raise ValueError(f"device {name!r} requested but Apple MPS is not available here")
+        raise UsageError(f"device {name!r} requested but Apple MPS is not available here")
     if device.type not in ("cpu", "cuda", "mps", "meta"):
-        raise ValueError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+        raise UsageError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
     return device
 
 

@@ -18,15 +18,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from condswin.errors import JobCancelled
-from condswin.inference.contract import ModelContract
+from condswin.bundles.contract import ModelContract
+from condswin.errors import JobCancelled, ModelError, UsageError
 from condswin.inference.device import (
     autocast_for,
     is_out_of_memory,
@@ -40,6 +40,12 @@ __all__ = ["InferenceCancelled", "InferenceOptions", "RunInfo", "SliceEngine", "
 LOGGER = logging.getLogger("condswin.inference")
 
 ProgressCallback = Callable[[int, int, str], None]
+
+
+class CancelEvent(Protocol):
+    """Anything with ``is_set()``, e.g. a ``threading.Event``."""
+
+    def is_set(self) -> bool: ...
 
 
 class InferenceCancelled(JobCancelled):
@@ -59,20 +65,19 @@ class InferenceOptions:
         cancel: a ``threading.Event`` (anything with ``is_set()``) or a callable returning True to stop.
     """
 
-    device: Any = "auto"
+    device: str | torch.device = "auto"
     batch_size: int = 8
     amp: bool = True
     channels_last: bool | None = None
     progress: ProgressCallback | None = None
-    cancel: Any = None
+    cancel: CancelEvent | Callable[[], bool] | None = None
 
     def cancelled(self) -> bool:
         """True once the cancel flag is set."""
         if self.cancel is None:
             return False
-        if hasattr(self.cancel, "is_set"):
-            return bool(self.cancel.is_set())
-        return bool(self.cancel())
+        is_set = getattr(self.cancel, "is_set", None)
+        return bool(is_set() if is_set is not None else self.cancel())  # type: ignore[operator]
 
 
 @dataclass
@@ -120,7 +125,7 @@ class SliceEngine:
     def __init__(self, model: nn.Module, contract: ModelContract, options: InferenceOptions | None = None):
         self.options = options or InferenceOptions()
         if int(self.options.batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.options.batch_size}")
+            raise UsageError(f"batch size must be >= 1, got {self.options.batch_size}")
         self.contract = contract
         self.device = resolve_device(self.options.device)
         self.batch_size = int(self.options.batch_size)
@@ -216,8 +221,9 @@ class SliceEngine:
             or tuple(y.shape[-2:]) != tuple(grid)
             or y.shape[1] != self.contract.out_channels
         ):
-            raise ValueError(
-                f"model output has shape {tuple(y.shape)}; expected ({x.shape[0]}, {self.contract.out_channels}, {grid[0]}, {grid[1]})"
+            raise ModelError(
+                f"model output has shape {tuple(y.shape)}; its card promises "
+                f"({x.shape[0]}, {self.contract.out_channels}, {grid[0]}, {grid[1]})"
             )
         return self._from_output(y, native, offsets, scales)
 

@@ -18,8 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
 
 __all__ = ["SliceLayout"]
 
@@ -84,7 +88,7 @@ class SliceLayout:
         )
 
     @classmethod
-    def from_image(cls, image, axis: str) -> SliceLayout:
+    def from_image(cls, image: sitk.Image, axis: str) -> SliceLayout:
         """Layout for a SimpleITK image (see :meth:`from_geometry`)."""
         return cls.from_geometry(image.GetSpacing(), image.GetDirection(), axis)
 

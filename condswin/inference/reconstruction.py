@@ -16,14 +16,20 @@ import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import SimpleITK as sitk
 
-from condswin.inference.contract import ModelContract
+from condswin.errors import InputError
 from condswin.inference.engine import InferenceOptions, RunInfo, SliceEngine
 from condswin.inference.orientation import SliceLayout
+from condswin.inference.volumes import check_task, check_volume
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from condswin.bundles.card import ModelCard
 
 __all__ = ["ReconstructionResult", "reconstruct_kspace", "reconstruct_fastmri", "reconstruct_mr_image", "volume_seed"]
 
@@ -94,8 +100,8 @@ def reconstruct_kspace(
     kspace: np.ndarray,
     crop: tuple[int, int],
     spacing_rc: tuple[float, float],
-    model: Any = None,
-    card: dict[str, Any] | None = None,
+    model: nn.Module | None = None,
+    card: ModelCard | None = None,
     mask: np.ndarray | None = None,
     options: InferenceOptions | None = None,
 ) -> tuple[np.ndarray, np.ndarray, RunInfo | None]:
@@ -106,12 +112,16 @@ def reconstruct_kspace(
         crop: (h, w) centre crop of the image (fastMRI's reconstruction size), clipped to the image size.
         spacing_rc: (row, column) pixel size in mm of the cropped image.
         model: network of ``card``, or None for the zero-filled baseline.
-        card: validated reconstruction card.
+        card: the model's reconstruction card (required with a model).
         mask: column mask to apply first (None: ``kspace`` is already undersampled).
         options: device, batch size, progress, cancel flag.
 
     Returns:
         ``(reconstruction, zero_filled, info)``: float32 (slices, h, w) arrays and the model run (or None).
+
+    Raises:
+        ModelError: the card is not a reconstruction card.
+        InputError: multi-coil k-space for a model that takes a complex single-coil image.
     """
     from condswin.mri.fft import ifft2c
     from condswin.mri.kspace import apply_mask, center_crop, rss
@@ -126,12 +136,13 @@ def reconstruct_kspace(
     zero_filled = (rss(image, axis=1) if multicoil else np.abs(image)).astype(np.float32)
     if model is None:
         return zero_filled.copy(), zero_filled, None
-    if card is None or card["task"] != "reconstruction":
-        raise ValueError("reconstruct_kspace: a model needs its reconstruction card")
-    contract = ModelContract.from_card(card)
+    if card is None:
+        raise TypeError("reconstruct_kspace: a model needs its card")
+    check_task(card, "reconstruction")
+    contract = card.contract
     if contract.input_representation == "complex" and multicoil:
-        raise ValueError(
-            f"model '{card['id']}' takes a complex single-coil image; multi-coil k-space is combined by RSS "
+        raise InputError(
+            f"model '{card.id}' takes a complex single-coil image; multi-coil k-space is combined by RSS "
             "into a magnitude image, which this model cannot use"
         )
     source = image.astype(np.complex64) if contract.input_representation == "complex" else zero_filled
@@ -155,8 +166,8 @@ def _metrics(target: np.ndarray | None, recon: np.ndarray, zero_filled: np.ndarr
 
 def reconstruct_fastmri(
     path: str | os.PathLike,
-    model: Any = None,
-    card: dict[str, Any] | None = None,
+    model: nn.Module | None = None,
+    card: ModelCard | None = None,
     *,
     mask_kind: str = "random",
     acceleration: float = 4.0,
@@ -176,6 +187,10 @@ def reconstruct_fastmri(
 
     Returns:
         A :class:`ReconstructionResult` at the file's reconstruction size and header pixel spacing.
+
+    Raises:
+        InputError: an unreadable file (see :func:`condswin.mri.fastmri.read`), a target of another shape.
+        ModelError: the card is not a reconstruction card.
     """
     from condswin.mri.fastmri import read
     from condswin.mri.masks import fastmri_seed
@@ -195,7 +210,7 @@ def reconstruct_fastmri(
     )
     target = None if volume.target is None else volume.target.astype(np.float32)
     if target is not None and target.shape != recon.shape:
-        raise ValueError(f"{path}: target {target.shape} and reconstruction {recon.shape} differ in shape")
+        raise InputError(f"{path}: target {target.shape} and reconstruction {recon.shape} differ in shape")
     return ReconstructionResult(
         image=recon,
         zero_filled=zero_filled,
@@ -211,8 +226,8 @@ def reconstruct_fastmri(
 
 def reconstruct_mr_image(
     image: sitk.Image,
-    model: Any = None,
-    card: dict[str, Any] | None = None,
+    model: nn.Module | None = None,
+    card: ModelCard | None = None,
     *,
     mask_kind: str = "random",
     acceleration: float = 4.0,
@@ -236,17 +251,22 @@ def reconstruct_mr_image(
 
     Returns:
         A :class:`ReconstructionResult`; ``output`` is the reconstruction on exactly the input's grid.
+
+    Raises:
+        InputError: not a scalar 3-D image, or negative intensities (not a magnitude image).
+        ModelError: the card is not a reconstruction card.
     """
     from condswin.mri.kspace import simulate_singlecoil_kspace
 
-    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-        raise ValueError(f"an MR volume must be a scalar 3-D image, got {image.GetDimension()}-D")
-    axis = ModelContract.from_card(card).axis if card is not None else "slice"
+    check_volume(image, "MR reconstruction")
+    if card is not None:
+        check_task(card, "reconstruction")
+    axis = card.contract.axis if card is not None else "slice"
     layout = SliceLayout.from_image(image, axis)
     volume = sitk.GetArrayViewFromImage(image)
     magnitude = np.ascontiguousarray(layout.slices(volume), dtype=np.float32)
     if magnitude.min() < 0:
-        raise ValueError(
+        raise InputError(
             f"an MR magnitude volume cannot be negative (minimum {magnitude.min():g}); "
             "k-space can only be simulated from a magnitude image"
         )

@@ -7,22 +7,28 @@ and direction) and never changes the input image.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import SimpleITK as sitk
 
-from condswin.inference.contract import ModelContract
+from condswin.errors import InputError, ModelError
 from condswin.inference.engine import InferenceOptions, RunInfo, SliceEngine
 from condswin.inference.orientation import SliceLayout
 
+if TYPE_CHECKING:
+    from torch import nn
+
+    from condswin.bundles.card import ModelCard
+
 __all__ = [
+    "check_task",
+    "check_volume",
     "predict_volume",
     "segment_image",
     "denoise_image",
     "postprocess_for_card",
     "SegmentationResult",
-    "is_lits_card",
 ]
 
 
@@ -35,37 +41,56 @@ class SegmentationResult:
     postprocessed: bool
 
 
-def _check_volume(image: sitk.Image, what: str) -> None:
+def check_volume(image: sitk.Image, what: str) -> None:
+    """Refuse anything but a scalar 3-D image.
+
+    Raises:
+        TypeError: ``image`` is not a SimpleITK image (a programming error).
+        InputError: a 2-D, 4-D or multi-component (vector, RGB) image.
+    """
     if not isinstance(image, sitk.Image):
         raise TypeError(f"{what} expects a SimpleITK.Image, got {type(image).__name__}")
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-        raise ValueError(
+        raise InputError(
             f"{what} needs a scalar 3-D image, got {image.GetDimension()}-D with "
             f"{image.GetNumberOfComponentsPerPixel()} component(s) per voxel"
         )
 
 
+def check_task(card: ModelCard, task: str) -> None:
+    """Refuse a model made for another job.
+
+    Raises:
+        ModelError: ``card.task`` is not ``task``.
+    """
+    if card.task != task:
+        raise ModelError(f"model '{card.id}' is a {card.task} model, not a {task} model")
+
+
 def predict_volume(
-    image: sitk.Image, model: Any, card: dict[str, Any], options: InferenceOptions | None = None
+    image: sitk.Image, model: nn.Module, card: ModelCard, options: InferenceOptions | None = None
 ) -> tuple[np.ndarray, RunInfo]:
     """Run a model slice by slice over a volume and return the result in the image's (k, j, i) array order.
 
     Args:
         image: scalar 3-D image (not modified; read through a no-copy array view).
         model: the network of ``card``.
-        card: its validated model card.
+        card: its model card.
         options: device, batch size, progress, cancel flag.
 
     Returns:
         ``(array, info)``: uint8 labels (segmentation) or a float32 image (other tasks), shaped like the image
         array, and the run's :class:`RunInfo`.
+
+    Raises:
+        InputError: not a scalar 3-D real-valued image, or a pixel spacing the model's grid cannot take.
     """
-    _check_volume(image, "predict_volume")
-    contract = ModelContract.from_card(card)
+    check_volume(image, "predict_volume")
+    contract = card.contract
     layout = SliceLayout.from_image(image, contract.axis)
     volume = sitk.GetArrayViewFromImage(image)
     if np.iscomplexobj(volume):
-        raise ValueError("predict_volume: complex voxel types are not supported; pass a magnitude image")
+        raise InputError("complex voxel types are not supported; pass a magnitude image")
     out = np.zeros(volume.shape, dtype=np.uint8 if contract.task == "segmentation" else np.float32)
     fitted = contract.normalization.fit(volume, contract.input_representation == "complex")
     engine = SliceEngine(model, contract, options)
@@ -73,18 +98,10 @@ def predict_volume(
     return out, info
 
 
-def is_lits_card(card: dict[str, Any]) -> bool:
-    """True when label 1 is coded as liver (SCT 10200004) and any label 2 as a neoplasm (SCT 108369006)."""
-    codes = {
-        int(label["value"]): label["terminology"]["type"]["codeValue"] for label in card["output"].get("labels", [])
-    }
-    return codes.get(1) == "10200004" and codes.get(2, "108369006") == "108369006"
-
-
 def segment_image(
     image: sitk.Image,
-    model: Any,
-    card: dict[str, Any],
+    model: nn.Module,
+    card: ModelCard,
     options: InferenceOptions | None = None,
     *,
     postprocess: bool = True,
@@ -94,16 +111,19 @@ def segment_image(
     Args:
         image: scalar 3-D image in the card's modality (HU for CT); not modified.
         model: the network of ``card``.
-        card: a validated segmentation card.
+        card: a segmentation card.
         options: device, batch size, progress, cancel flag.
         postprocess: apply the card's post-processing (``liver``: largest liver with its tumours, holes
             filled; see :func:`condswin.ct.postprocess_labels`).
 
     Returns:
         A :class:`SegmentationResult` whose ``labels`` is a uint8 image on exactly the input's grid.
+
+    Raises:
+        ModelError: not a segmentation model.
+        InputError: not a scalar 3-D image.
     """
-    if card["task"] != "segmentation":
-        raise ValueError(f"model '{card['id']}' is a {card['task']} model, not a segmentation model")
+    check_task(card, "segmentation")
     labels, info = predict_volume(image, model, card, options)
     result = sitk.GetImageFromArray(labels)
     del labels
@@ -114,12 +134,12 @@ def segment_image(
     return SegmentationResult(labels=result, info=info, postprocessed=ran)
 
 
-def postprocess_for_card(labels: sitk.Image, card: dict[str, Any]) -> tuple[sitk.Image, bool]:
+def postprocess_for_card(labels: sitk.Image, card: ModelCard) -> tuple[sitk.Image, bool]:
     """Apply the card's ``output.postprocess`` to a labelmap; returns ``(labels, whether anything ran)``.
 
     ``liver``: :func:`condswin.ct.postprocess_labels` (largest liver with its tumours, 3-D holes filled).
     """
-    if card["output"].get("postprocess", "none") != "liver":
+    if card.contract.postprocess != "liver":
         return labels, False
     from condswin.ct.postprocess import postprocess_labels
 
@@ -127,15 +147,18 @@ def postprocess_for_card(labels: sitk.Image, card: dict[str, Any]) -> tuple[sitk
 
 
 def denoise_image(
-    image: sitk.Image, model: Any, card: dict[str, Any], options: InferenceOptions | None = None
+    image: sitk.Image, model: nn.Module, card: ModelCard, options: InferenceOptions | None = None
 ) -> tuple[sitk.Image, RunInfo]:
     """Denoise an MR volume with a learned denoising model.
 
     Returns:
         ``(image, info)``: a float32 image on exactly the input's grid, and the :class:`RunInfo`.
+
+    Raises:
+        ModelError: not a denoising model.
+        InputError: not a scalar 3-D image.
     """
-    if card["task"] != "denoising":
-        raise ValueError(f"model '{card['id']}' is a {card['task']} model, not a denoising model")
+    check_task(card, "denoising")
     array, info = predict_volume(image, model, card, options)
     result = sitk.GetImageFromArray(array)
     result.CopyInformation(image)

@@ -1,0 +1,88 @@
+"""The segmentation job: CT volume → labelmap on its grid, post-processed, with volume measurements."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from condswin.jobs.results import SegmentationJobResult, StageCallback, model_summary
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
+
+    from condswin.bundles.card import ModelCard
+    from condswin.bundles.store import LoadedModel
+    from condswin.inference.engine import InferenceOptions
+
+__all__ = ["segment", "label_volumes"]
+
+
+def label_volumes(labels: sitk.Image, card: ModelCard) -> dict[str, Any]:
+    """Volume in mL of every label of the card (the measurements of a card that is not LiTS's)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    array = sitk.GetArrayViewFromImage(labels)
+    voxel_ml = float(np.prod(labels.GetSpacing())) / 1000.0
+    counts = np.bincount(array.ravel(), minlength=256)
+    return {
+        "volumes_ml": {label.name: float(counts[label.value]) * voxel_ml for label in card.labels},
+        "voxel_volume_ml": voxel_ml,
+    }
+
+
+def segment(
+    image: sitk.Image,
+    loaded: LoadedModel,
+    options: InferenceOptions | None = None,
+    *,
+    postprocess: bool = True,
+    on_stage: StageCallback | None = None,
+) -> SegmentationJobResult:
+    """Segment a volume and measure the result.
+
+    The report holds the model (id, version, architecture), the label names, whether post-processing ran,
+    the device and inference time, the notices, and the measurements: for a LiTS card (liver and tumour
+    labels) those of :func:`condswin.ct.report.liver_report`, otherwise the volume of every label.
+
+    Args:
+        image: scalar 3-D image in the card's modality (HU for CT); not modified. Pass it without keeping
+            another reference if memory is tight: the job drops its own before post-processing.
+        loaded: a segmentation model from :func:`condswin.bundles.load_bundle`.
+        options: device, batch size, progress, cancel flag.
+        postprocess: apply the card's post-processing (``liver``: largest liver with its tumours, holes filled).
+        on_stage: told ``("postprocess" | "report", message)`` as those steps start.
+
+    Returns:
+        A :class:`SegmentationJobResult` whose ``output`` is the uint8 labelmap on the input's grid.
+
+    Raises:
+        ModelError: not a segmentation model.
+        InputError: not a scalar 3-D image, or a spacing the model's grid cannot take.
+        JobCancelled: the cancel flag was set.
+    """
+    from condswin.ct.report import liver_report
+    from condswin.inference.volumes import postprocess_for_card, segment_image
+
+    card = loaded.card
+    stage = on_stage or (lambda name, message: None)
+    result = segment_image(image, loaded.model, card, options, postprocess=False)
+    del image  # the labelmap carries the geometry from here on; free the CT (if the caller holds no other ref)
+    labels, postprocessed = result.labels, False
+    if postprocess:
+        stage("postprocess", "post-processing the labelmap")
+        labels, postprocessed = postprocess_for_card(labels, card)
+    stage("report", "measuring volumes")
+    measures = liver_report(labels) if card.contract.is_lits else label_volumes(labels, card)
+    notices = list(result.info.messages)
+    report = {
+        "model": model_summary(card, architecture=True),
+        "labels": {str(label.value): label.name for label in card.labels},
+        "postprocessed": postprocessed,
+        "device": result.info.device,
+        "inference_seconds": round(result.info.seconds, 3),
+        "notices": notices,
+        **measures,
+    }
+    return SegmentationJobResult(
+        output=labels, report=report, notices=notices, info=result.info, postprocessed=postprocessed
+    )
