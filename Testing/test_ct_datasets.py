@@ -9,6 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from condswin.ct.datasets import CTCase, check_case, find_cases, load_case
+from condswin.errors import InputError
 from condswin.io.images import ImageFileError, ImageNotFoundError, read_image
 
 
@@ -144,3 +145,15 @@ def test_real_lits_samples(shared_data: Path) -> None:
         np.testing.assert_array_equal(
             sitk.GetArrayFromImage(labels), sitk.GetArrayFromImage(read_image(case.label_path))
         )
+
+
+def test_dataset_problems_are_input_errors_with_exit_code_3(tmp_path: Path) -> None:
+    # A user's data set that is wrong must be blamed on the input (exit 3), never reported as a bug (exit 70).
+    from condswin.cli.errors import BAD_INPUT, exit_code_for
+
+    with pytest.raises(InputError) as no_pairs:
+        find_cases(tmp_path)
+    _case(tmp_path, "volume-1.nii.gz", "segmentation-1.nii.gz", np.full((4, 5, 6), 7, np.uint8))
+    with pytest.raises(InputError, match=r"unexpected label values \[7\]") as bad_labels:
+        check_case(tmp_path / "volume-1.nii.gz", tmp_path / "segmentation-1.nii.gz")
+    assert exit_code_for(no_pairs.value) == exit_code_for(bad_labels.value) == BAD_INPUT
