@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from condswin.errors import OutputError, OutputExistsError
+from condswin.errors import CondswinError, OutputError, OutputExistsError
 
 __all__ = [
     "temporary_path",
@@ -87,7 +87,11 @@ def publish(tmp: Path, final: Path) -> None:
             # one aside first so that the final name is missing only between two renames.
             old = final.parent / f".old-{uuid.uuid4().hex[:12]}-{final.name}"
             os.replace(final, old)
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except OSError:
+                os.replace(old, final)  # put the old one back: a failed overwrite must lose nothing
+                raise
             discard(old)
         else:
             os.replace(tmp, final)
@@ -126,7 +130,9 @@ def atomic_path(final: str | os.PathLike, *, overwrite: bool = True) -> Iterator
         overwrite: replace an existing ``final``; without it an existing one is an :class:`OutputExistsError`.
 
     Raises:
-        OutputExistsError / OutputError: as above, or when the folder or the rename fails.
+        OutputExistsError / OutputError: as above, or when the folder or the rename fails; an ``OSError``
+            raised inside the block (the writing itself) is re-raised as an :class:`OutputError` naming
+            ``final``. Whatever happens, the temporary file is removed and an existing ``final`` is kept.
     """
     final = Path(final)
     if not overwrite and final.exists():
@@ -134,10 +140,24 @@ def atomic_path(final: str | os.PathLike, *, overwrite: bool = True) -> Iterator
     prepare_folder(final)
     tmp = temporary_path(final)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as err:
+            if isinstance(err, CondswinError):
+                raise
+            # The block writes the output: an OS error there (a read-only folder, a full disk, h5py's
+            # "unable to create file") is an output problem, not a bug nor the input's fault.
+            raise OutputError(f"{final}: cannot be written ({_os_reason(err, tmp)})") from err
         publish(tmp, final)
     finally:
         discard(tmp)
+
+
+def _os_reason(err: OSError, tmp: Path) -> str:
+    reason = err.strerror or str(err)
+    if err.filename is not None and Path(str(err.filename)) != tmp and str(err.filename) not in reason:
+        reason += f": {err.filename}"
+    return reason
 
 
 def to_json(value: Any) -> Any:
