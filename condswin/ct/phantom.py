@@ -25,6 +25,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from condswin.ct.phantom_anatomy import LIVER_TISSUES, PHASES, Canvas, Tissue, paint_anatomy
+from condswin.ct.phantom_liver_shape import LiverShape
 from condswin.ct.phantom_shapes import PhantomGrid
 from condswin.ct.phantom_tumours import TumourSpec, add_tumours
 from condswin.errors import OutputExistsError
@@ -51,6 +52,8 @@ class PhantomCase:
         noise_hu: noise standard deviation in HU.
         tumours: the tumours placed.
         tissue_hu: mean HU drawn for each tissue (before noise and blur).
+        liver_shift_mm: with a ``liver_mask``, the (x, y, z) translation in mm that moved the mask's physical
+            positions onto the phantom's liver (None for a drawn liver).
     """
 
     ct: sitk.Image
@@ -61,6 +64,7 @@ class PhantomCase:
     noise_hu: float
     tumours: list[TumourSpec]
     tissue_hu: dict[str, float]
+    liver_shift_mm: tuple[float, float, float] | None = None
 
     def info(self) -> dict[str, Any]:
         """JSON-serialisable description (geometry, phase, noise, tumours)."""
@@ -74,6 +78,7 @@ class PhantomCase:
             "noise_hu": self.noise_hu,
             "tumours": [t.as_dict() for t in self.tumours],
             "tissue_hu": self.tissue_hu,
+            "liver_shift_mm": None if self.liver_shift_mm is None else list(self.liver_shift_mm),
         }
 
 
@@ -111,6 +116,7 @@ def generate_phantom(
     phase: str | None = None,
     geometry: str = "axial",
     noise_hu: float | None = None,
+    liver_mask: sitk.Image | None = None,
 ) -> PhantomCase:
     """Generate a phantom and keep its tissue map and parameters.
 
@@ -124,6 +130,9 @@ def generate_phantom(
         geometry: ``"axial"`` (identity direction), ``"flipped"`` (x and y reversed) or ``"tilted"``
             (rotated 8–20 degrees about the left-right axis).
         noise_hu: noise standard deviation in HU; random 8–20 when None.
+        liver_mask: a 3-D binary image (non-zero = liver, any grid and geometry) whose shape replaces the
+            drawn liver: moved rigidly against the right abdominal wall under the diaphragm and sampled onto
+            the phantom grid (:mod:`condswin.ct.phantom_liver_shape`); tumours are placed inside it.
 
     Returns:
         A :class:`PhantomCase`.
@@ -159,7 +168,9 @@ def generate_phantom(
 
     drawn_phase = str(anatomy_rng.choice(PHASES, p=[0.2, 0.2, 0.6]))  # drawn always: same anatomy either way
     chosen_phase = phase or drawn_phase
-    canvas = Canvas(grid, anatomy_rng, chosen_phase)
+    canvas = Canvas(
+        grid, anatomy_rng, chosen_phase, liver_shape=None if liver_mask is None else _liver_shape(liver_mask)
+    )
     paint_anatomy(canvas)
     count = int(tumour_rng.integers(0, 7)) if num_tumours is None else int(num_tumours)
     # A requested count must be met (or fail loudly); a random one is an upper bound on tiny grids.
@@ -182,6 +193,18 @@ def generate_phantom(
         noise_hu=noise,
         tumours=tumours,
         tissue_hu={t.name.lower(): round(v, 1) for t, v in canvas.mean_hu.items()},
+        liver_shift_mm=None if canvas.liver_shift_mm is None else tuple(float(v) for v in canvas.liver_shift_mm),
+    )
+
+
+def _liver_shape(image: sitk.Image) -> LiverShape:
+    if not isinstance(image, sitk.Image) or image.GetDimension() != 3:
+        raise ValueError("liver_mask must be a 3-D SimpleITK image")
+    return LiverShape(
+        mask=sitk.GetArrayFromImage(image) != 0,
+        spacing=tuple(float(v) for v in image.GetSpacing()),
+        origin=tuple(float(v) for v in image.GetOrigin()),
+        direction=np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3),
     )
 
 
@@ -199,7 +222,7 @@ def make_phantom(
         shape: grid size (x, y, z), SimpleITK order (the default 256×256×48 takes about a second).
         spacing: voxel spacing (x, y, z) in mm; random when None.
         num_tumours: number of tumours; random 0–6 when None.
-        **options: ``phase``, ``geometry`` and ``noise_hu`` as in :func:`generate_phantom`.
+        **options: ``phase``, ``geometry``, ``noise_hu`` and ``liver_mask`` as in :func:`generate_phantom`.
 
     Returns:
         ``(ct, labels)``: int16 HU image and uint8 label image (0/1/2) with identical geometry.

@@ -19,6 +19,7 @@ from enum import IntEnum
 import numpy as np
 from scipy import ndimage
 
+from condswin.ct.phantom_liver_shape import LiverShape, place_liver_shape
 from condswin.ct.phantom_shapes import Box, PhantomGrid, ellipsoid_q, rotation_z, segment_distance, smooth_field
 
 __all__ = ["Tissue", "PHASES", "LIVER_TISSUES", "hu_ranges", "Canvas", "paint_anatomy"]
@@ -111,14 +112,20 @@ def hu_ranges(phase: str) -> dict[Tissue, tuple[float, float]]:
 
 @dataclass
 class Canvas:
-    """The phantom being painted: a tissue map, a HU map, and each tissue's mean HU for this case."""
+    """The phantom being painted: a tissue map, a HU map, and each tissue's mean HU for this case.
+
+    ``liver_shape``, when given, is painted instead of the drawn liver (see
+    :mod:`condswin.ct.phantom_liver_shape`); ``liver_shift_mm`` then records where it was moved to.
+    """
 
     grid: PhantomGrid
     rng: np.random.Generator
     phase: str
+    liver_shape: LiverShape | None = None
     tissue: np.ndarray = field(init=False)
     hu: np.ndarray = field(init=False)
     mean_hu: dict[Tissue, float] = field(init=False)
+    liver_shift_mm: np.ndarray | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.tissue = np.zeros(self.grid.shape, dtype=np.uint8)
@@ -369,9 +376,17 @@ def _paint_liver(canvas: Canvas, frame: BodyFrame, dome: np.ndarray) -> dict[str
     # Keep clear of the spine and the aorta: the caudate lobe wraps the IVC but not the vertebra.
     spine_q = ellipsoid_q(x, y, z, (0.0, frame.spine_y + 8.0, 0.0), (34.0, 34.0, 1e6))
     shape = np.maximum(shape, np.float32(1.0) - np.sqrt(spine_q))
-    liver = (shape < 0) & frame.cavity & (z < dome - 4.0)
-    # The inferior tip ends in a thin edge: shave the bottom progressively.
-    liver = liver & (z > np.float32(-semi_z * 0.9) + np.float32(0.15) * (x + np.float32(0.42 * hw)))
+    if canvas.liver_shape is None:
+        liver = (shape < 0) & frame.cavity & (z < dome - 4.0)
+        # The inferior tip ends in a thin edge: shave the bottom progressively.
+        liver = liver & (z > np.float32(-semi_z * 0.9) + np.float32(0.15) * (x + np.float32(0.42 * hw)))
+    else:
+        # A real shape: against the right wall, its top under the right dome; the random draws above still
+        # happen, so the rest of the anatomy of a seed is the same with or without a shape.
+        placed, canvas.liver_shift_mm = place_liver_shape(
+            canvas.liver_shape, grid, right_edge_x=-hw + 2.0, top_z=frame.dome_right - 6.0, centre_y=frame.body_y
+        )
+        liver = placed & frame.cavity & (z < dome - 4.0) & (spine_q > 1.0)
     texture = np.float32(rng.uniform(2.0, 5.0)) * smooth_field(rng, x, y, z, 30.0)
     texture += np.float32(canvas.mean_hu[Tissue.LIVER])
     # The liver displaces fat and bowel but not muscle (back muscles, crura) or the spleen.
