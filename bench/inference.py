@@ -33,42 +33,23 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _seg_card(size: int) -> dict[str, Any]:
-    from condswin.bundles import LITS_LABELS
+_BENCH_TRAINING = {"data": "none: freshly initialised (benchmark of speed only)", "command": "bench/inference.py"}
 
-    return {
-        "id": "bench-seg",
-        "task": "segmentation",
-        "input": {
-            "modality": "CT",
-            "axis": "axial",
-            "normalization": {"kind": "hu_window", "low": -100, "high": 400},
-            "pixel_size_mm": None,
-            "size": [size, size],
-        },
-        "output": {"labels": LITS_LABELS, "postprocess": "liver"},
-        "training": {"data": "none: freshly initialised (benchmark of speed only)", "command": "bench/inference.py"},
-        "metrics": {},
-        "version": "0",
-        "license": "Apache-2.0",
-    }
+
+def _seg_card(size: int) -> dict[str, Any]:
+    """The segmentation template (HU window, LiTS labels, liver post-processing) at ``size``² slices."""
+    from condswin.bundles import card_template
+
+    card = card_template("bench-seg", "segmentation")
+    card["input"]["size"] = [size, size]
+    return {**card, "training": _BENCH_TRAINING, "version": "0"}
 
 
 def _recon_card() -> dict[str, Any]:
-    return {
-        "id": "bench-recon",
-        "task": "reconstruction",
-        "input": {
-            "modality": "MR",
-            "axis": "slice",
-            "normalization": {"kind": "percentile", "lower": 0.0, "upper": 99.5},
-        },
-        "output": {"representation": "magnitude"},
-        "training": {"data": "none: freshly initialised (benchmark of speed only)", "command": "bench/inference.py"},
-        "metrics": {},
-        "version": "0",
-        "license": "Apache-2.0",
-    }
+    """The reconstruction template (percentiles from 0, stored slices, native grid)."""
+    from condswin.bundles import card_template
+
+    return {**card_template("bench-recon", "reconstruction"), "training": _BENCH_TRAINING, "version": "0"}
 
 
 def _make_fastmri_file(path: Path, slices: int = 35) -> None:
