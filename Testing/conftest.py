@@ -43,14 +43,9 @@ def single_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def brain_phantom() -> Callable[[int], np.ndarray]:
-    """``brain_phantom(size)``: the 2-D synthetic head of :mod:`synthetic_images` (air background, max 1)."""
-    return synthetic_images.brain_phantom
-
-
-@pytest.fixture(scope="session")
 def mr_volume() -> Callable[..., np.ndarray]:
-    """``mr_volume(slices=3, size=32, scale=100.0)``: a small MR magnitude volume built from the phantom."""
+    """``mr_volume(slices=3, size=32, scale=100.0)``: a small MR magnitude volume built from the brain phantom
+    of :mod:`synthetic_images` (modules that need the 2-D phantom itself import it from there)."""
     return synthetic_images.mr_volume
 
 

@@ -9,27 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from synthetic_images import mr_volume as _mr_volume
 
-from condswin.bundles import card_template, save_bundle
 from condswin.cli import main
 from condswin.cli.denoise import NOISE_MODELS
 from condswin.ct.phantom import make_phantom
 from condswin.denoise import NOISE_MODELS as LIBRARY_NOISE_MODELS
 from condswin.io.images import write_image
 from condswin.metrics import reconstruction_metrics
-from condswin.models import build_model
 from condswin.mri.fastmri import write
 from condswin.mri.fft import ifft2c
 from condswin.mri.kspace import center_crop, simulate_singlecoil_kspace
 from condswin.mri.noise import add_rician
-
-
-def _mr_volume(slices: int = 3, size: int = 32) -> np.ndarray:
-    yy, xx = np.mgrid[-1 : 1 : size * 1j, -1 : 1 : size * 1j]
-    head = ((xx / 0.75) ** 2 + (yy / 0.85) ** 2 < 1).astype(np.float32)
-    return np.stack(
-        [100.0 * head * (1.0 + 0.2 * k) + 60.0 * head * (np.abs(xx + 0.1 * k) < 0.25) for k in range(slices)]
-    )
 
 
 def _image(array: np.ndarray, spacing=(0.9, 0.9, 4.0)) -> sitk.Image:
@@ -40,18 +31,9 @@ def _image(array: np.ndarray, spacing=(0.9, 0.9, 4.0)) -> sitk.Image:
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("bundles")
-    paths = {}
-    for task, out in (("segmentation", 3), ("reconstruction", 1), ("denoising", 1)):
-        card = card_template(
-            f"tiny-{task}", task, training_data="none: freshly initialised test model", training_command="pytest"
-        )
-        if task == "segmentation":
-            card["input"]["size"] = None
-        save_bundle(build_model("unet", 1, out, chans=4, num_pool_layers=2), card, root / task)
-        paths[task] = root / task
-    return paths
+def bundles(tiny_bundles: dict[str, Path]) -> dict[str, Path]:
+    """The shared tiny bundles (conftest): ids tiny-<task>, side by side in one folder."""
+    return tiny_bundles
 
 
 def _run(capsys: pytest.CaptureFixture, *args: str | Path) -> tuple[int, str, str]:

@@ -44,14 +44,10 @@ def _json_lines(stdout: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def seg_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    card = card_template(
-        "tiny-liver", "segmentation", training_data="none: freshly initialised test model", training_command="pytest"
-    )
-    card["input"].update(size=None, pixel_size_mm=[1.5, 1.5])
+def seg_bundle(tmp_path_factory: pytest.TempPathFactory, make_bundle) -> Path:
+    """A tiny segmentation bundle (conftest's) working at 1.5 mm pixels, so the slices are resampled."""
     path = tmp_path_factory.mktemp("bundles") / "tiny-liver"
-    save_bundle(build_model("unet", 1, 3, chans=4, num_pool_layers=2), card, path)
-    return path
+    return make_bundle(path, "segmentation", "tiny-liver", pixel_size_mm=[1.5, 1.5])
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +173,7 @@ def test_console_script_and_help(tmp_path: Path) -> None:
     assert run.returncode == 2 and "IN" in run.stderr
 
 
-def test_mri_commands_in_subprocesses(tmp_path: Path) -> None:
+def test_mri_commands_in_subprocesses(tmp_path: Path, make_bundle) -> None:
     """reconstruct on a fastMRI-schema file and denoise on MR with synthetic Rician noise, as Slicer runs them."""
     from condswin.mri.fastmri import write
     from condswin.mri.kspace import simulate_singlecoil_kspace
@@ -193,8 +189,7 @@ def test_mri_commands_in_subprocesses(tmp_path: Path) -> None:
         kspace * np.isin(np.arange(36), np.r_[16:20, 0:36:3]),
         mask=np.isin(np.arange(36), np.r_[16:20, 0:36:3]),
     )
-    card = card_template("tiny-recon", "reconstruction", training_data="none: test model", training_command="pytest")
-    save_bundle(build_model("unet", 1, 1, chans=4, num_pool_layers=2), card, tmp_path / "recon")
+    make_bundle(tmp_path / "recon", "reconstruction")
     run = _condswin(
         "reconstruct",
         tmp_path / "file1001.h5",

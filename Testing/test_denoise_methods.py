@@ -6,16 +6,12 @@ import inspect
 
 import numpy as np
 import pytest
-from synthetic_images import brain_phantom as synthetic_brain
+from synthetic_images import brain_phantom
 
 from condswin.denoise import denoise, estimate_noise_sigma, list_methods, method_parameters
 from condswin.mri.noise import add_gaussian, add_rician, estimate_rician_sigma, rician_bias_correction
 
 DENOISERS = [m for m in list_methods() if m != "clahe"]
-
-
-def brain_phantom(size: int = 96) -> np.ndarray:
-    return synthetic_brain(size)
 
 
 def psnr(reference: np.ndarray, estimate: np.ndarray) -> float:

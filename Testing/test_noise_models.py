@@ -8,14 +8,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 from skimage.restoration import estimate_sigma
-from synthetic_images import brain_phantom as synthetic_brain
+from synthetic_images import brain_phantom
 
 from condswin.mri.noise import add_gaussian, add_rician, estimate_rician_sigma, rician_bias_correction
-
-
-def brain_phantom(size: int = 128) -> np.ndarray:
-    return synthetic_brain(size)
-
 
 # --- Gaussian noise ------------------------------------------------------------------------------------------------
 
