@@ -1,0 +1,326 @@
+"""Training runs end to end on CPU with tiny in-memory data: learning, per-volume scores, DDP, resume, export.
+
+Each dataset is a few 32×32 slices per volume made from smooth shapes; the image tasks use a scale and offset
+other than (1, 0), so metrics that forgot to return to original units would not match the independent
+recomputation here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from condswin.bundles import load_bundle, read_bundle
+from condswin.errors import InputNotFoundError, ModelError, OutputExistsError, UsageError
+from condswin.metrics import dice, psnr, ssim
+from condswin.training.checkpoint import check_checkpoint
+from condswin.training.config import config_from_dict, config_to_dict
+from condswin.training.data import DataSplits, SliceSample
+from condswin.training.loaders import SliceDataModule, VolumeSampler
+from condswin.training.modules import build_module
+from condswin.training.modules.volumes import VolumeAccumulator
+from condswin.training.run import train
+
+SIZE = 32
+
+
+def _shapes(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A disc (label 1) with an inner disc (label 2) at a random place, and a smooth image of it."""
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    cy, cx = rng.uniform(11, SIZE - 11, 2)
+    r = rng.uniform(6, 9)
+    d2 = (yy - cy) ** 2 + (xx - cx) ** 2
+    labels = (d2 < r * r).astype(np.int64)
+    labels[d2 < (r / 2.2) ** 2] = 2
+    image = 0.2 + 0.5 * (labels >= 1) + 0.3 * (labels == 2) + 0.1 * np.sin(xx / 5.0) * np.cos(yy / 7.0)
+    return labels, image.astype(np.float32)
+
+
+class TinyVolumes(Dataset):
+    """``volumes`` × ``slices`` samples of one task; training samples draw noise from torch's generator."""
+
+    def __init__(self, task: str, volumes: int, slices: int, seed: int, training: bool = False):
+        self.task, self.training = task, training
+        rng = np.random.default_rng(seed)
+        self.items: list[tuple[str, int, np.ndarray, np.ndarray, float, float]] = []
+        for v in range(volumes):
+            scale, offset = float(rng.uniform(200, 400)), float(rng.uniform(-20, 20))
+            for s in range(slices):
+                labels, image = _shapes(rng)
+                self.items.append((f"vol-{seed}-{v}", s, labels, image, scale, offset))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> SliceSample:
+        volume, slice_index, labels, image, scale, offset = self.items[index]
+        clean = torch.from_numpy(image)[None]
+        if self.task == "segmentation":
+            noisy = clean + 0.05 * torch.from_numpy(np.random.default_rng(index).standard_normal(clean.shape))
+            return SliceSample(noisy.float(), torch.from_numpy(labels), volume, slice_index, 1.0, 0.0)
+        if self.task == "reconstruction":  # a blurred input, as a zero-filled image is blurred along one axis
+            degraded = 0.5 * (clean + torch.roll(clean, 2, dims=-1))
+        else:
+            noise = np.random.default_rng(1000 + index).standard_normal(clean.shape)
+            degraded = clean + 0.1 * torch.from_numpy(noise).float()
+        if self.training:  # fresh per sample (like masks and noise in the real pipeline): exercises reseeding
+            degraded = degraded + 0.02 * torch.randn(clean.shape)
+        return SliceSample(degraded.float(), clean.clone(), volume, slice_index, scale, offset)
+
+
+def tiny_splits(task: str, train_volumes: int = 4, val_volumes: int = 2, slices: int = 8) -> DataSplits:
+    """Train / validation splits of one task (different seeds: no slice of a validation volume is trained on)."""
+    return DataSplits(
+        train=TinyVolumes(task, train_volumes, slices, seed=1, training=True),
+        val=TinyVolumes(task, val_volumes, slices // 2, seed=2),
+        test=None,
+        in_channels=1,
+        out_channels=3 if task == "segmentation" else 1,
+        input_contract={"size": [SIZE, SIZE]} if task == "segmentation" else {},
+        output_contract={},
+        description=f"tiny synthetic {task} test data",
+        licences=("CC0-1.0 (synthetic)",),
+    )
+
+
+def tiny_config(task: str, output_dir: Path, **trainer: object):
+    """A tiny U-Net config (2 pools, 8 channels) that learns in a few steps."""
+    kind = {"segmentation": "phantom", "reconstruction": "mr_volumes", "denoising": "mr_volumes"}[task]
+    values = {
+        "task": task,
+        "model": {"name": "unet", "overrides": {"chans": 8, "num_pool_layers": 2}},
+        "data": {"kind": kind, "root": None if kind == "phantom" else "unused", "size": [SIZE, SIZE], "workers": 0},
+        "optim": {"lr": 3e-3, "step_size": 10},
+        "trainer": {
+            "max_epochs": 3,
+            "batch_size": 8,
+            "accelerator": "cpu",
+            "devices": 1,
+            "output_dir": str(output_dir),
+            "log_every": 1,
+            **trainer,
+        },
+        "export": {"id": f"tiny-{task}"},
+    }
+    return config_from_dict(values, source="tiny.yaml")
+
+
+def untrained_val_loss(config, splits: DataSplits) -> float:
+    """The validation loss of the network a run starts from (same seed → same initial weights)."""
+    L.seed_everything(config.trainer.seed, workers=True)
+    module = build_module(config, splits.in_channels, splits.out_channels)
+    trainer = L.Trainer(
+        accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_checkpointing=False
+    )
+    data = SliceDataModule(config, splits.train, splits.val)
+    return float(trainer.validate(module, datamodule=data, verbose=False)[0]["val_loss"])
+
+
+class StepLosses(L.Callback):
+    """Records (global step, training loss) of every step."""
+
+    def __init__(self) -> None:
+        self.losses: list[tuple[int, float]] = []
+        self.batches = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.losses.append((trainer.global_step, float(outputs["loss"])))
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.batches += 1
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, single_torch_thread):
+    """One short run per task (shared by the tests that inspect runs)."""
+    results = {}
+    for task in ("segmentation", "reconstruction", "denoising"):
+        folder = tmp_path_factory.mktemp(task)
+        splits = tiny_splits(task)
+        config = tiny_config(task, folder / "run")
+        before = untrained_val_loss(config, splits)
+        result = train(config, splits=splits, command=f"python Training/train.py --config {task}.yaml")
+        results[task] = (config, splits, before, result)
+    return results
+
+
+@pytest.mark.parametrize("task", ["segmentation", "reconstruction", "denoising"])
+def test_short_run_lowers_validation_loss(runs, task):
+    config, splits, before, result = runs[task]
+    after = result.metrics["val_loss"]
+    assert after < 0.8 * before, f"{task}: validation loss {before:.4f} → {after:.4f}"
+    assert result.best_checkpoint is not None and result.best_checkpoint.is_file()
+    assert result.last_checkpoint is not None and result.last_checkpoint.name == "last.ckpt"
+    assert result.metrics["val_volumes"] == 2
+    expected = {"segmentation": "val_dice", "reconstruction": "val_ssim", "denoising": "val_ssim"}[task]
+    assert result.monitor == expected and expected in result.metrics
+    log = (result.log_dir / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train_loss_step", "val_loss", expected, "img_s"} <= set(log)
+
+
+def _volume_arrays(splits: DataSplits, net: torch.nn.Module, task: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each validation volume's prediction and reference in original units, computed here independently."""
+    volumes: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {}
+    with torch.no_grad():
+        for sample in splits.val:
+            out = net(sample.image[None])[0]
+            if task == "segmentation":
+                pred, ref = out.argmax(0).numpy(), sample.target.numpy()
+            else:
+                pred = out[0].double().numpy() * sample.scale + sample.offset
+                ref = sample.target[0].double().numpy() * sample.scale + sample.offset
+            volumes.setdefault(sample.volume, []).append((sample.slice_index, pred, ref))
+    return {
+        v: (
+            np.stack([p for _, p, _ in sorted(s, key=lambda t: t[0])]),
+            np.stack([r for _, _, r in sorted(s, key=lambda t: t[0])]),
+        )
+        for v, s in volumes.items()
+    }
+
+
+@pytest.mark.parametrize("task", ["segmentation", "denoising"])
+def test_exported_bundle_loads_and_reproduces_the_logged_metric(runs, task):
+    config, splits, _, result = runs[task]
+    loaded = load_bundle(read_bundle(result.bundle.parent))
+    volumes = _volume_arrays(splits, loaded.model, task)
+    if task == "segmentation":
+        per_volume = [dice(p == 1, r == 1) for p, r in volumes.values()]
+        logged = result.metrics["val_dice_liver"]
+    else:
+        per_volume = [ssim(r, p) for p, r in volumes.values()]
+        logged = result.metrics["val_ssim"]
+        psnrs = [psnr(r, p) for p, r in volumes.values()]
+        assert np.mean(psnrs) == pytest.approx(result.metrics["val_psnr"], abs=1e-3)
+    assert np.mean(per_volume) == pytest.approx(logged, abs=1e-4)
+
+    card = json.loads(result.bundle.read_text())
+    assert card["metrics"]["val_loss"] == pytest.approx(result.metrics["val_loss"])
+    assert card["training"]["command"] == f"python Training/train.py --config {task}.yaml"
+    assert card["training"]["data"] == f"tiny synthetic {task} test data"
+    assert card["training"]["licences"] == ["CC0-1.0 (synthetic)"]
+    assert config_from_dict(card["training"]["config"], source="tiny.yaml") == config
+    assert card["architecture"] == "unet" and card["config"] == {"chans": 8, "num_pool_layers": 2}
+    assert card["id"] == f"tiny-{task}"
+    if task == "segmentation":
+        assert card["input"]["size"] == [SIZE, SIZE] and card["out_channels"] == 3
+
+
+def test_exported_weights_are_the_best_checkpoint(runs):
+    _, _, _, result = runs["denoising"]
+    best = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    loaded = load_bundle(read_bundle(result.bundle.parent)).model.state_dict()
+    for key, value in loaded.items():
+        torch.testing.assert_close(value, best[f"net.{key}"], rtol=0, atol=0)
+
+
+def test_resume_continues_at_the_saved_step_with_the_same_next_loss(tmp_path, single_torch_thread):
+    splits = tiny_splits("denoising", train_volumes=2, slices=8)
+    overrides = {"model": {"name": "unet", "overrides": {"chans": 8, "num_pool_layers": 2, "drop_prob": 0.2}}}
+    base = tiny_config("denoising", tmp_path / "full", max_epochs=3)
+    base = config_from_dict({**config_to_dict(base), **overrides}, source="tiny.yaml")
+    full = StepLosses()
+    train(base, splits=splits, export=False, callbacks=[full])
+
+    first = replace(base, trainer=replace(base.trainer, max_epochs=1, output_dir=str(tmp_path / "part")))
+    part = train(first, splits=splits, export=False)
+    saved_step = torch.load(part.last_checkpoint, map_location="cpu", weights_only=True)["global_step"]
+    resumed_losses = StepLosses()
+    rest = replace(first, trainer=replace(first.trainer, max_epochs=3))
+    train(rest, splits=splits, export=False, resume=part.last_checkpoint, callbacks=[resumed_losses])
+
+    steps_per_epoch = 2  # 16 slices, batch 8
+    assert saved_step == steps_per_epoch
+    assert resumed_losses.losses[0][0] == saved_step + 1  # the first step after resuming is the next one
+    expected = full.losses[steps_per_epoch:]
+    assert [s for s, _ in resumed_losses.losses] == [s for s, _ in expected]
+    np.testing.assert_allclose([x for _, x in resumed_losses.losses], [x for _, x in expected], rtol=1e-6, atol=1e-7)
+
+
+def test_checkpoint_of_another_architecture_fails_before_training(tmp_path, single_torch_thread):
+    splits = tiny_splits("segmentation", train_volumes=1, val_volumes=1, slices=8)
+    config = tiny_config("segmentation", tmp_path / "unet", max_epochs=1)
+    done = train(config, splits=splits, export=False)
+
+    other = config_from_dict(
+        {
+            **config_to_dict(config),
+            "model": {"name": "swin_unet_1l", "overrides": {"embed_dim": 16, "window_size": 4, "num_heads": [2, 4]}},
+        },
+        source="swin.yaml",
+    )
+    steps = StepLosses()
+    with pytest.raises(
+        ModelError, match=r"last\.ckpt: this checkpoint cannot resume the run of swin\.yaml.*architecture 'unet'"
+    ):
+        train(other, splits=splits, resume=done.last_checkpoint, callbacks=[steps])
+    wider = config_from_dict(
+        {**config_to_dict(config), "model": {"name": "unet", "overrides": {"chans": 4}}}, source="w.yaml"
+    )
+    with pytest.raises(ModelError, match=r"model_config \{'chans': 8, 'num_pool_layers': 2\}"):
+        train(wider, splits=splits, resume=done.last_checkpoint, callbacks=[steps])
+    assert steps.batches == 0
+
+    # a checkpoint without the record (from another tool) is still compared weight by weight
+    checkpoint = torch.load(done.last_checkpoint, map_location="cpu", weights_only=True)
+    checkpoint.pop("condswin")
+    bare = tmp_path / "bare.ckpt"
+    torch.save(checkpoint, bare)
+    module = build_module(wider, 1, 3)
+    with pytest.raises(ModelError, match=r"bare\.ckpt: the checkpoint's weights do not fit unet .* of another shape"):
+        check_checkpoint(bare, module)
+    with pytest.raises(InputNotFoundError, match="nothing.ckpt: no such checkpoint file"):
+        check_checkpoint(tmp_path / "nothing.ckpt", module)
+
+
+def test_existing_export_folder_and_bad_loss_fail_before_training(tmp_path):
+    splits = tiny_splits("denoising", train_volumes=1, val_volumes=1)
+    config = tiny_config("denoising", tmp_path / "run")
+    (tmp_path / "taken").mkdir()
+    steps = StepLosses()
+    with pytest.raises(OutputExistsError, match="taken: the export folder already exists"):
+        train(config, splits=splits, export_dir=tmp_path / "taken", callbacks=[steps])
+    bad = config_from_dict({**config_to_dict(config), "optim": {"loss": "dice_ce"}}, source="bad.yaml")
+    with pytest.raises(UsageError, match=r"bad\.yaml: optim\.loss: a denoising run trains with one of mse, l1"):
+        train(bad, splits=splits, callbacks=[steps])
+    assert steps.batches == 0
+
+
+def test_volume_sampler_gives_each_rank_whole_contiguous_volumes():
+    names = ["a", "b", "a", "c", "b", "a", "d", "c"]  # interleaved, as a shuffled index would be
+    single = VolumeSampler(names)
+    assert [names[i] for i in single] == ["a", "a", "a", "b", "b", "c", "c", "d"]
+    ranks = [VolumeSampler(names, 2, r) for r in range(2)]
+    assert [r.volumes for r in ranks] == [["a", "b"], ["c", "d"]]
+    assert sorted(i for r in ranks for i in r) == list(range(len(names)))  # nothing padded or repeated
+
+
+def test_accumulator_scores_whole_volumes_in_slice_order():
+    rng = np.random.default_rng(0)
+    ref = {v: rng.random((5, 8, 8)) + 1 for v in "ab"}
+    pred = {v: ref[v] + 0.1 * rng.random((5, 8, 8)) for v in "ab"}
+    accumulator = VolumeAccumulator(lambda p, r: {"ssim": ssim(r, p), "psnr": psnr(r, p)})
+    # slices of a volume arrive out of order and split across batches; volume a ends inside the 2nd batch
+    order = [("a", 3), ("a", 0), ("a", 4), ("a", 1), ("a", 2), ("b", 4), ("b", 0), ("b", 2), ("b", 1), ("b", 3)]
+    for start in range(0, len(order), 3):
+        batch = order[start : start + 3]
+        accumulator.add(
+            [v for v, _ in batch],
+            [s for _, s in batch],
+            np.stack([pred[v][s] for v, s in batch]),
+            np.stack([ref[v][s] for v, s in batch]),
+        )
+    assert set(accumulator.scores) == {"a"}  # scored as soon as the stream moved past it
+    scores = accumulator.finish()
+    for v in "ab":
+        assert scores[v]["ssim"] == pytest.approx(ssim(ref[v], pred[v]))
+        assert scores[v]["psnr"] == pytest.approx(psnr(ref[v], pred[v]))
+    with pytest.raises(RuntimeError, match="volume 'a' arrived after the volume was scored"):
+        accumulator.add(["a"], [0], pred["a"][:1], ref["a"][:1])

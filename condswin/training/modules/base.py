@@ -1,0 +1,203 @@
+"""The shared Lightning module: network, optimiser and schedule, logging, per-volume validation, checkpoints.
+
+Modelled on fastMRI's ``pl_modules/mri_module.py``: a task module only says how to compute its loss, how to
+turn a network output back into original units and how to score one volume; this base does the rest.
+
+A batch is a collated :class:`condswin.training.data.SliceSample` (fields ``image``, ``target``, ``volume``,
+``slice_index``, ``scale``, ``offset``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Any, ClassVar
+
+import lightning as L
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from condswin.errors import UsageError
+from condswin.losses import build_loss
+from condswin.models import build_model
+from condswin.training.config import TrainConfig, config_to_dict
+from condswin.training.modules.volumes import VolumeAccumulator, gather_volume_scores, mean_scores
+
+__all__ = ["TaskModule", "CHECKPOINT_KEY", "epoch_seed"]
+
+# The checkpoint entry that says which network a checkpoint holds (checked before a resume).
+CHECKPOINT_KEY = "condswin"
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """The RNG seed of one training epoch on one rank.
+
+    Reseeding every epoch from (seed, epoch, rank) makes an epoch's randomness (dropout, augmentation drawn
+    in the main process, worker seeds) independent of what ran before it, so a run resumed from an epoch's
+    checkpoint draws exactly what the uninterrupted run drew.
+    """
+    return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729) % (2**31 - 1)
+
+
+class TaskModule(L.LightningModule):
+    """Base of the task modules.
+
+    Subclasses set ``task``, ``monitor`` (+ ``monitor_mode``), ``default_loss`` and ``losses`` and implement
+    :meth:`compute_loss`, :meth:`to_original` and :meth:`score_volume`.
+
+    Args:
+        config: the run's configuration.
+        in_channels: network input channels (from the dataset).
+        out_channels: network output channels (from the dataset).
+
+    Raises:
+        UsageError: ``optim.loss`` is not a loss of this task, or the model config is refused.
+    """
+
+    task: ClassVar[str]
+    monitor: ClassVar[str]
+    monitor_mode: ClassVar[str] = "max"
+    default_loss: ClassVar[str]
+    losses: ClassVar[tuple[str, ...]]
+
+    def __init__(self, config: TrainConfig, in_channels: int, out_channels: int):
+        super().__init__()
+        self.config = config
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.loss_name = config.optim.loss or self.default_loss
+        if self.loss_name not in self.losses:
+            raise UsageError(
+                f"{config.source}: optim.loss: a {self.task} run trains with one of {', '.join(self.losses)}, "
+                f"got {self.loss_name!r}"
+            )
+        try:
+            self.net = build_model(
+                config.model.name, self.in_channels, self.out_channels, **dict(config.model.overrides)
+            )
+        except ValueError as exc:  # the architecture's own check of its config (e.g. sizes, heads)
+            raise UsageError(f"{config.source}: model: {exc}") from exc
+        self.loss_fn = build_loss(self.loss_name)
+        self.accumulator = VolumeAccumulator(self.score_volume)
+        self._loss_sum, self._loss_count = 0.0, 0
+        self._last_step_time: float | None = None
+
+    # -- what a task defines -------------------------------------------------------------------------------
+    def compute_loss(self, output: torch.Tensor, batch: Any) -> torch.Tensor:
+        """The training loss of one batch."""
+        raise NotImplementedError
+
+    def to_original(self, output: torch.Tensor, batch: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(prediction, target) of a batch as numpy arrays in the units the metrics are defined in."""
+        raise NotImplementedError
+
+    def score_volume(self, pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
+        """The metrics of one volume (slices stacked along axis 0)."""
+        raise NotImplementedError
+
+    def summarise(self, means: dict[str, float]) -> dict[str, float]:
+        """Means over volumes, plus any derived value (e.g. the mean Dice of the classes)."""
+        return means
+
+    # -- the network and its description -------------------------------------------------------------------
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """The network's output for a (B, C, H, W) batch."""
+        return self.net(image)
+
+    def describe(self) -> dict[str, Any]:
+        """What the checkpoint holds: task, architecture, channels, the model config and the run config."""
+        return {
+            "task": self.task,
+            "architecture": self.config.model.name,
+            "model_config": json.loads(json.dumps(dict(self.config.model.overrides))),
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "config": config_to_dict(self.config),
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Record :meth:`describe` so a resume can refuse a checkpoint of another network up front."""
+        checkpoint[CHECKPOINT_KEY] = self.describe()
+
+    # -- training ------------------------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        """Adam(lr, weight_decay) with StepLR(step_size, gamma) stepped once per epoch (the seed's schedule)."""
+        optim = self.config.optim
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=optim.step_size, gamma=optim.gamma)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def on_train_epoch_start(self) -> None:
+        """Reseed from (seed, epoch, rank): see :func:`epoch_seed`."""
+        seed = epoch_seed(self.config.trainer.seed, self.current_epoch, self.global_rank)
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
+        self._last_step_time = None
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Loss of one batch; logs ``train_loss`` and the throughput ``img_s`` (images/s over all devices)."""
+        size = int(batch.image.shape[0])
+        loss = self.compute_loss(self.net(batch.image), batch)
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=size)
+        now = time.perf_counter()
+        if self._last_step_time is not None and now > self._last_step_time:
+            images = size * self.trainer.world_size
+            self.log("img_s", images / (now - self._last_step_time), prog_bar=True, on_step=True, on_epoch=False)
+        self._last_step_time = now
+        return loss
+
+    # -- validation and test: scored per volume ------------------------------------------------------------
+    def _evaluation_start(self) -> None:
+        self.accumulator.reset()
+        self._loss_sum, self._loss_count = 0.0, 0
+
+    def _evaluation_step(self, batch: Any) -> None:
+        output = self.net(batch.image)
+        size = int(batch.image.shape[0])
+        self._loss_sum += float(self.compute_loss(output, batch)) * size
+        self._loss_count += size
+        pred, target = self.to_original(output, batch)
+        self.accumulator.add(list(batch.volume), [int(i) for i in batch.slice_index], pred, target)
+
+    def _evaluation_end(self, stage: str) -> dict[str, float]:
+        scores = gather_volume_scores(self.accumulator.finish())
+        loss_sum, loss_count = self._loss_sum, self._loss_count
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            totals = torch.tensor([loss_sum, float(loss_count)], dtype=torch.float64, device=self.device)
+            dist.all_reduce(totals)
+            loss_sum, loss_count = float(totals[0]), int(totals[1])
+        values = {"loss": loss_sum / max(loss_count, 1), **self.summarise(mean_scores(scores))}
+        values["volumes"] = float(len(scores))
+        # every rank holds the same values (gathered above); sync_dist only averages identical numbers
+        for name, value in values.items():
+            self.log(
+                f"{stage}_{name}", value, prog_bar=name in ("loss", self.monitor.removeprefix("val_")), sync_dist=True
+            )
+        self.accumulator.reset()
+        return values
+
+    def on_validation_epoch_start(self) -> None:
+        """Forget slices of an earlier pass (the sanity check sees only part of a volume)."""
+        self._evaluation_start()
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        """Buffer the batch's predictions by volume and add to the validation loss."""
+        self._evaluation_step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        """Score the remaining volumes, gather all ranks' scores, log ``val_*`` means."""
+        self._evaluation_end("val")
+
+    def on_test_epoch_start(self) -> None:
+        """As for validation."""
+        self._evaluation_start()
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        """As for validation."""
+        self._evaluation_step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        """Log ``test_*`` means over the test volumes."""
+        self._evaluation_end("test")

@@ -1,0 +1,228 @@
+"""One training run: data → task module → Lightning ``Trainer`` → best checkpoint → validated → model bundle.
+
+Everything a run needs comes from its :class:`~condswin.training.config.TrainConfig`; the trainer section is
+passed to Lightning as is (devices, nodes and strategy — DDP when there are several devices; ``torchrun``
+and SLURM environments are detected by Lightning —, precision, accumulation), plus gradient-norm clipping
+from ``optim.grad_clip``. Output folder ``trainer.output_dir``::
+
+    checkpoints/best-epoch=…-step=….ckpt   the best on the task's monitored metric (val_dice / val_ssim)
+    checkpoints/last.ckpt                  the latest (resume from it with --resume)
+    logs/version_N/metrics.csv             CSV log (TensorBoard events beside it when tensorboard is installed)
+    bundle/                                the model bundle of the best checkpoint (unless --export DIR)
+
+Everything that can be checked is checked before the first step: the config (when it was loaded), the
+data (the dataset builders), the loss, the model config, the resume checkpoint and the export folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+
+from condswin.errors import InputError, OutputExistsError
+from condswin.training.checkpoint import check_checkpoint, read_checkpoint
+from condswin.training.config import TrainConfig
+from condswin.training.data import DataSplits, build_datasets
+from condswin.training.export import export_bundle, training_command
+from condswin.training.loaders import SliceDataModule
+from condswin.training.modules import TaskModule, build_module
+
+__all__ = ["RunResult", "train", "build_trainer", "DEFAULT_BUNDLE_DIR"]
+
+DEFAULT_BUNDLE_DIR = "bundle"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced.
+
+    Attributes:
+        output_dir: the run folder.
+        best_checkpoint: the checkpoint with the best monitored metric (the last one without validation).
+        last_checkpoint: the latest checkpoint (to resume from).
+        monitor: the monitored metric's name (``val_dice``, ``val_ssim``).
+        best_score: its best value, or None without validation.
+        metrics: validation metrics of the best checkpoint (``val_*``), as logged.
+        bundle: the exported ``model_card.json``, or None (not exported, or not rank 0).
+        log_dir: folder of the CSV log.
+        module: the task module of this process, holding the best checkpoint's weights.
+    """
+
+    output_dir: Path
+    best_checkpoint: Path | None
+    last_checkpoint: Path | None
+    monitor: str
+    best_score: float | None
+    metrics: dict[str, float]
+    bundle: Path | None
+    log_dir: Path | None
+    module: TaskModule = field(repr=False, compare=False)
+
+
+def _batches(value: float) -> float | int:
+    # YAML gives floats; Lightning reads 1.0 as "all" and 3 (an int) as "three batches"
+    return int(value) if value > 1 and float(value).is_integer() else value
+
+
+def _loggers(output_dir: Path) -> list[Logger]:
+    loggers: list[Logger] = [CSVLogger(save_dir=str(output_dir), name="logs")]
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        loggers.append(TensorBoardLogger(save_dir=str(output_dir), name="logs"))
+    return loggers
+
+
+def build_trainer(
+    config: TrainConfig, module: TaskModule, validate: bool, callbacks: list[Callback] | None = None
+) -> tuple[L.Trainer, ModelCheckpoint]:
+    """The Lightning trainer of a run and its checkpoint callback.
+
+    Args:
+        config: the run's configuration (``trainer`` and ``optim.grad_clip``).
+        module: the task module (its ``monitor`` picks the best checkpoint).
+        validate: whether the run has validation data (else the last epoch's checkpoint counts as best).
+        callbacks: further callbacks (tests use them to record losses).
+
+    Returns:
+        ``(trainer, checkpoint_callback)``.
+    """
+    trainer_config = config.trainer
+    output_dir = Path(trainer_config.output_dir)
+    checkpoint = ModelCheckpoint(
+        dirpath=str(output_dir / "checkpoints"),
+        filename="best-{epoch:03d}-{step}",
+        monitor=module.monitor if validate else None,
+        mode=module.monitor_mode,
+        save_top_k=1,
+        save_last=True,
+    )
+    loggers = _loggers(output_dir)
+    trainer = L.Trainer(
+        accelerator=trainer_config.accelerator,
+        devices=trainer_config.devices,
+        num_nodes=trainer_config.num_nodes,
+        strategy=trainer_config.strategy,
+        precision=trainer_config.precision,
+        max_epochs=trainer_config.max_epochs,
+        max_steps=trainer_config.max_steps,
+        accumulate_grad_batches=trainer_config.accumulate,
+        gradient_clip_val=config.optim.grad_clip or None,
+        gradient_clip_algorithm="norm",
+        limit_train_batches=_batches(trainer_config.limit_train_batches),
+        limit_val_batches=_batches(trainer_config.limit_val_batches),
+        check_val_every_n_epoch=trainer_config.val_every,
+        log_every_n_steps=trainer_config.log_every,
+        deterministic=trainer_config.deterministic,
+        default_root_dir=str(output_dir),
+        callbacks=[checkpoint, LearningRateMonitor("epoch"), TQDMProgressBar(), *(callbacks or [])],
+        logger=loggers,
+        # the data module shards by rank itself (see condswin.training.loaders); Lightning must not re-wrap
+        use_distributed_sampler=False,
+    )
+    return trainer, checkpoint
+
+
+def _check_export_dir(export_dir: Path | None) -> None:
+    if export_dir is not None and export_dir.exists():
+        raise OutputExistsError(f"{export_dir}: the export folder already exists; choose another or remove it")
+
+
+def train(
+    config: TrainConfig,
+    *,
+    splits: DataSplits | None = None,
+    resume: str | os.PathLike | None = None,
+    export_dir: str | os.PathLike | None = None,
+    export: bool = True,
+    command: str | None = None,
+    callbacks: list[Callback] | None = None,
+) -> RunResult:
+    """Train, pick the best checkpoint, measure it on the validation split and export it as a bundle.
+
+    Args:
+        config: the run's configuration.
+        splits: a :class:`condswin.training.data.DataSplits` (built from ``config`` when None).
+        resume: a checkpoint of the same network to continue from (exactly: optimiser, schedule, epoch).
+        export_dir: where the bundle goes (must not exist); default ``<output_dir>/bundle`` (replaced).
+        export: write a bundle at all.
+        command: the training command for the model card (default: this process's command line).
+        callbacks: further Lightning callbacks.
+
+    Returns:
+        A :class:`RunResult`.
+
+    Raises:
+        UsageError: a bad loss or model config, or fewer validation volumes than processes.
+        InputError: no usable data, or an unreadable resume checkpoint.
+        ModelError: a resume checkpoint of another network.
+        OutputExistsError: ``export_dir`` exists.
+    """
+    L.seed_everything(config.trainer.seed, workers=True)
+    export_path = Path(export_dir) if export_dir is not None else None
+    _check_export_dir(export_path)
+    if splits is None:
+        splits = build_datasets(config)
+    if splits.train is None or len(splits.train) == 0:
+        raise InputError(f"{config.source}: data: the training split holds no slices")
+    module = build_module(config, splits.in_channels, splits.out_channels)
+    if resume is not None:
+        check_checkpoint(resume, module)
+    validate = splits.val is not None and len(splits.val) > 0
+    trainer, checkpoint = build_trainer(config, module, validate, callbacks)
+    data = SliceDataModule(config, splits.train, splits.val if validate else None, splits.test)
+
+    trainer.fit(module, datamodule=data, ckpt_path=None if resume is None else str(resume), weights_only=True)
+
+    # read before validate(): restoring the best checkpoint also restores the callback's state of that epoch
+    best = checkpoint.best_model_path or checkpoint.last_model_path or None
+    last = checkpoint.last_model_path or None
+    score = checkpoint.best_model_score
+    epochs, steps = int(trainer.current_epoch), int(trainer.global_step)
+    metrics: dict[str, float] = {}
+    best_state: dict[str, Any] = {}
+    if best:
+        if validate:
+            results = trainer.validate(module, datamodule=data, ckpt_path=best, verbose=False, weights_only=True)
+            metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+        # the best weights in this process too (a spawned validation leaves the parent's module as it was)
+        best_state = read_checkpoint(best)
+        module.load_state_dict(best_state["state_dict"])
+    bundle = None
+    if export and best and trainer.is_global_zero:
+        target = export_path or Path(config.trainer.output_dir) / DEFAULT_BUNDLE_DIR
+        details = {
+            "epochs": epochs,
+            "steps": steps,
+            "checkpoint": Path(best).name,
+            "checkpoint_epoch": int(best_state.get("epoch", -1)),
+            "checkpoint_step": int(best_state.get("global_step", -1)),
+            "monitor": module.monitor,
+            "devices": int(trainer.world_size),
+        }
+        bundle = export_bundle(
+            module.net,
+            config,
+            splits,
+            metrics,
+            target,
+            command=command or training_command(),
+            details=details,
+            overwrite=export_path is None,
+        )
+    return RunResult(
+        output_dir=Path(config.trainer.output_dir),
+        best_checkpoint=Path(best) if best else None,
+        last_checkpoint=Path(last) if last else None,
+        monitor=module.monitor,
+        best_score=float(score) if score is not None and validate else None,
+        metrics=metrics,
+        bundle=bundle,
+        log_dir=Path(trainer.logger.log_dir) if trainer.logger is not None else None,
+        module=module,
+    )
