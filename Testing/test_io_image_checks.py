@@ -243,6 +243,18 @@ def test_dicom_series_with_a_missing_slice_is_refused(tmp_path: Path) -> None:
         read_image(folder)
 
 
+def test_dicom_series_voxel_limit_counts_every_file_before_reading(tmp_path: Path, monkeypatch) -> None:
+    folder = _series(tmp_path)  # 8 x 8 x 12 voxels
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("the series was read before it was refused")
+
+    monkeypatch.setattr(image_checks, "MAX_VOXELS", 8 * 8 * 12 - 1)
+    monkeypatch.setattr(sitk.ImageSeriesReader, "Execute", refuse)
+    with pytest.raises(ImageFileError, match=r"series: the header declares 8 x 8 x 12 voxels"):
+        read_image(folder)
+
+
 def test_slice_spacing_tolerance() -> None:
     normal = (0.0, 0.0, 1.0)
     files = [f"s{i}.dcm" for i in range(6)]
@@ -285,7 +297,7 @@ def test_is_label_map(array: np.ndarray, expected: bool) -> None:
 
 def test_is_label_map_checks_the_range_on_every_voxel() -> None:
     # A large label map with one stray value outside 0..255 that the strided sample misses.
-    values = np.zeros((64, 64, 100), np.uint16)
+    values = np.zeros((64, 64, 200), np.uint16)  # 819 200 voxels: the sample takes every third
     values[0, 0, 1] = 4000
     image = sitk.GetImageFromArray(values)
     assert is_label_map(image) is False
