@@ -1,0 +1,138 @@
+"""MR denoising from folders of clean(ish) MR volumes: Gaussian or Rician noise added per sample.
+
+Noise follows :mod:`condswin.mri.noise`: σ relative to the volume's maximum, drawn per training sample from
+``data.sigma_range``; each validation/test volume gets one σ from its own seed, and each of its slices fixed
+noise from the slice's seed. The input is the noisy slice, the target the clean one, both normalised with the
+normalisation of the *noisy* volume, as inference normalises what it is given:
+
+* validation and test: exactly — the whole noisy volume is made once when the datasets are built and
+  :meth:`Normalization.fit` is taken over it, so a validation slice is what inference would feed the model;
+* training: the volume's percentiles estimated from its fixed 100 000-value subsample with the sample's
+  noise added (noise changes per sample, so the noisy volume exists only in distribution; a subsample of that
+  size puts the 0.5/99.5 percentiles within a fraction of a percent of the whole volume's).
+
+Training slices are augmented geometrically before the noise is added (so the noise stays white) and get an
+intensity jitter of input and target together.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from condswin.bundles.contract import Normalization
+from condswin.mri.noise import add_gaussian, add_rician
+from condswin.training.config import TrainConfig
+from condswin.training.data.augment import Geometric
+from condswin.training.data.contract import channels, input_contract, normalization_of, output_contract
+from condswin.training.data.image_samples import image_sample
+from condswin.training.data.mr_volumes import MRVolume, MRVolumeReader, mr_splits
+from condswin.training.data.randomness import evaluation_rng
+from condswin.training.data.samples import DataSplits, SliceSample
+from condswin.training.data.slices import SliceDataset, build_index
+
+__all__ = ["MRDenoisingDataset", "build_mr_denoising", "add_noise", "volume_sigma"]
+
+
+def add_noise(clean: np.ndarray, kind: str, sigma: float, maximum: float, rng: np.random.Generator) -> np.ndarray:
+    """Noisy copy of ``clean``: Gaussian or Rician with σ = ``sigma`` × the volume's ``maximum``."""
+    noise = add_rician if kind == "rician" else add_gaussian
+    return noise(clean, sigma, seed=rng, reference=maximum)
+
+
+def volume_sigma(sigma_range: tuple[float, float], seed: int, volume_id: str) -> float:
+    """The fixed σ of an evaluation volume (drawn from ``sigma_range`` with the volume's own seed)."""
+    return float(evaluation_rng(seed, "sigma", volume_id).uniform(*sigma_range))
+
+
+class MRDenoisingDataset(SliceDataset):
+    """(noisy, clean) slice pairs of MR volumes, normalised with the noisy volume's normalisation.
+
+    Args:
+        volumes: the checked volumes of this split.
+        config: the run's config (noise, σ range, size, augmentation).
+        training: fresh σ and noise per sample, augmentation, estimated normalisation; else fixed and exact.
+    """
+
+    def __init__(self, volumes: list[MRVolume], config: TrainConfig, training: bool):
+        super().__init__(
+            [v.volume_id for v in volumes], build_index([v.slices for v in volumes]), training, config.data.split_seed
+        )
+        self.volumes = volumes
+        self.kind = config.data.noise
+        self.sigma_range = tuple(float(s) for s in config.data.sigma_range)
+        self.size = tuple(int(s) for s in config.data.size)
+        self.augment = config.data.augment
+        self.normalization: Normalization = normalization_of(input_contract(config))
+        self.reader = MRVolumeReader()
+        # Exact (offset, scale) of every evaluation volume's noisy version; None where decided per slice.
+        self.fitted: list[tuple[float, float] | None] = []
+        if not training:
+            self.fitted = [self._exact_fit(position) for position in range(len(volumes))]
+
+    def _sigma(self, position: int, rng: np.random.Generator) -> float:
+        if self.training:
+            return float(rng.uniform(*self.sigma_range))
+        return volume_sigma(self.sigma_range, self.seed, self.volumes[position].volume_id)
+
+    def _exact_fit(self, position: int) -> tuple[float, float] | None:
+        """Normalisation of the whole noisy evaluation volume, each slice noised exactly as its sample is."""
+        volume = self.volumes[position]
+        clean = self.reader.volume(volume)
+        sigma = self._sigma(position, np.random.default_rng(0))
+        noisy = np.stack(
+            [
+                add_noise(clean[s], self.kind, sigma, volume.maximum, evaluation_rng(self.seed, volume.volume_id, s))
+                for s in range(clean.shape[0])
+            ]
+        )
+        return self.normalization.fit(noisy)
+
+    def _estimated_fit(self, volume: MRVolume, sigma: float, rng: np.random.Generator) -> tuple[float, float] | None:
+        values = self.reader.subsample(volume)
+        return self.normalization.fit(add_noise(values, self.kind, sigma, volume.maximum, rng))
+
+    def make_sample(self, volume: int, slice_index: int, rng: np.random.Generator) -> SliceSample:
+        entry = self.volumes[volume]
+        clean = self.reader.slice(entry, slice_index)
+        sigma = self._sigma(volume, rng)
+        if self.training:
+            transform = Geometric.draw(self.augment, rng)
+            if transform is not None:
+                clean = transform.apply(clean)
+        noisy = add_noise(clean, self.kind, sigma, entry.maximum, rng)
+        fitted = self._estimated_fit(entry, sigma, rng) if self.training else self.fitted[volume]
+        offsets, scales = self.normalization.offsets_and_scales(noisy[None], fitted)
+        image = self.normalization.apply(noisy[None], offsets, scales)[0]
+        target = self.normalization.apply(clean[None], offsets, scales)[0]
+        augment = self.augment if self.training else None
+        return image_sample(
+            image, target, float(offsets[0]), float(scales[0]), self.size, augment, rng, entry.volume_id, slice_index
+        )
+
+
+def build_mr_denoising(config: TrainConfig) -> DataSplits:
+    """Datasets of a denoising run on ``mr_volumes`` (see the module docstring).
+
+    Raises:
+        InputNotFoundError / InputError: missing folders or bad volumes, naming the file.
+        UsageError: more held-out volumes than found.
+    """
+    train, val, test, text = mr_splits(config)
+    data = config.data
+    in_channels, out_channels = channels(config)
+    noise = (
+        f"{data.noise} noise (condswin.mri.noise) with sigma drawn from {list(data.sigma_range)} of each volume's "
+        "maximum per training sample (one sigma per validation/test volume); input and target normalised with "
+        "the noisy volume's percentiles"
+    )
+    return DataSplits(
+        train=MRDenoisingDataset(train, config, training=True),
+        val=MRDenoisingDataset(val, config, training=False),
+        test=MRDenoisingDataset(test, config, training=False) if test else None,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        input_contract=input_contract(config),
+        output_contract=output_contract(config),
+        description=f"{text}; {noise}; training windows of {list(data.size)} pixels, native grid at inference",
+        licences=(f"the licences of the MR volumes in {data.root}",),
+    )
