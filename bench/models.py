@@ -2,6 +2,9 @@
 
 Run:  python bench/models.py            (all variants, batch 8 at 256², about 5–10 minutes on 2 cores)
       python bench/models.py --quick    (the 1-layer Swin variants and `unet`, batch 2: a minute)
+      python bench/models.py --no-bf16  (skip the bf16 autocast timing on CPUs that have it: half the time)
+      python bench/models.py --interleave swin_unet_2l cswin_light_2l cswin_iter_2l --repeats 7
+                                        (latency of a few models timed in alternation, for a loaded machine)
 
 Prints Markdown tables (paste them into docs/benchmarks.md). Each model is measured in a fresh subprocess so
 that its peak memory (peak RSS during the timed forwards minus RSS before them) is its own. Achieved GFLOP/s
@@ -73,6 +76,34 @@ def time_forward(
     return statistics.median(times), y.float()
 
 
+def interleaved_latency(names: list[str], batch: int, size: int, repeats: int, threads: int) -> dict:
+    """Median ms/slice of each model and median per-round latency ratio to the first, timed in alternation.
+
+    Every round times one forward of each model (the order rotating from round to round), so a change of
+    machine load (other jobs on shared cores) hits all of them alike; the per-round ratios cancel most of it.
+    """
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    models = {name: build(name).eval() for name in names}
+    x = torch.randn(batch, 1, size, size)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    with torch.inference_mode():
+        for model in models.values():
+            model(x)  # warm-up: window layouts, oneDNN primitives
+        for r in range(repeats):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                start = time.perf_counter()
+                models[name](x)
+                times[name].append(time.perf_counter() - start)
+            print(f"  round {r + 1}/{repeats} done", file=sys.stderr, flush=True)
+    base = times[names[0]]
+    return dict(
+        ms={name: 1000 * statistics.median(t) / batch for name, t in times.items()},
+        ratio={name: statistics.median(a / b for a, b in zip(t, base, strict=True)) for name, t in times.items()},
+        spread={name: (1000 * min(t) / batch, 1000 * max(t) / batch) for name, t in times.items()},
+    )
+
+
 def gflop_per_slice(model: torch.nn.Module, size: int) -> float:
     counter = FlopCounterMode(display=False)
     with torch.inference_mode(), counter:
@@ -80,7 +111,7 @@ def gflop_per_slice(model: torch.nn.Module, size: int) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def measure_one(name: str, batch: int, size: int, repeats: int, threads: int) -> dict:
+def measure_one(name: str, batch: int, size: int, repeats: int, threads: int, bf16: bool = True) -> dict:
     """Everything for one model (runs inside its own subprocess)."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -94,7 +125,7 @@ def measure_one(name: str, batch: int, size: int, repeats: int, threads: int) ->
     seconds, y32 = time_forward(model, x, repeats)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
     result = dict(model=name, params=params, gflop=gflop, ms=1000 * seconds / batch, peak_mb=max(peak, 0) / 2**20)
-    if bf16_supported():
+    if bf16 and bf16_supported():
         s16, y16 = time_forward(model, x, repeats, bf16=True)
         result.update(
             ms_bf16=1000 * s16 / batch, bf16_max_diff=float((y16 - y32).abs().max()), out_range=float(y32.abs().max())
@@ -142,6 +173,21 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def print_interleaved(names: list[str], batch: int, size: int, repeats: int, threads: int) -> None:
+    load_before = os.getloadavg()[0]
+    r = interleaved_latency(names, batch, size, repeats, threads)
+    print(
+        f"CPU: {cpu_name()}; torch {torch.__version__}; {threads} threads; batch {batch} of {size}², fp32; "
+        f"{repeats} rounds, models timed in alternation; load average {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after\n"
+    )
+    print(f"| model | median ms / slice | min–max ms / slice | median per-round ratio to {names[0]} |")
+    print("|---|---:|---:|---:|")
+    for name in names:
+        low, high = r["spread"][name]
+        print(f"| {name} | {r['ms'][name]:.1f} | {low:.0f}–{high:.0f} | {r['ratio'][name]:.2f}× |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1-layer variants and unet only, batch 2")
@@ -151,6 +197,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", nargs="*", help="names to run (default: every registered model + MONAI UNet)")
     parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 autocast timing (halves the run)")
+    parser.add_argument(
+        "--interleave", nargs="+", metavar="NAME", help="only time these models in alternation (ratios to the first)"
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -159,29 +209,40 @@ def main() -> None:
         result = measure_one(**kwargs) if kind == "one" else measure_scaling(**kwargs)
         print(json.dumps(result))
         return
+    if args.interleave:
+        print_interleaved(args.interleave, args.batch, args.size, args.repeats, args.threads)
+        return
 
     from condswin.models import list_models
 
     batch = 2 if args.quick else args.batch
     names = args.models or (QUICK_MODELS if args.quick else list_models() + [MONAI_REFERENCE])
     peak = matmul_gflops(args.threads)
+    bf16_note = "measured" if bf16_supported() else "not measured (no AVX512-BF16/AMX on this CPU)"
     print(
         f"CPU: {cpu_name()}; torch {torch.__version__}; {args.threads} threads; "
+        f"load average before the run: {os.getloadavg()[0]:.1f}; "
         f"fp32 matmul (2048², same run): {peak:.1f} GFLOP/s; bf16 autocast: "
-        f"{'measured' if bf16_supported() else 'not measured (no AVX512-BF16/AMX on this CPU)'}\n"
+        f"{'not measured (--no-bf16)' if args.no_bf16 else bf16_note}\n"
     )
 
-    rows = []
-    for name in names:
-        r = in_subprocess("one", name=name, batch=batch, size=args.size, repeats=args.repeats, threads=args.threads)
-        rows.append(r)
-        print(f"  measured {name}: {r['ms']:.1f} ms/slice", file=sys.stderr)
     print(
         f"| model | params (M) | GFLOP / {args.size}² slice | CPU ms / slice (batch {batch}, fp32) | "
         f"achieved GFLOP/s | % of matmul rate | peak memory (MB) | bf16 ms / slice | bf16 max abs diff |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
+    rows = []
+    for name in names:  # each row printed as soon as it is measured: a run cut short keeps what it measured
+        r = in_subprocess(
+            "one",
+            name=name,
+            batch=batch,
+            size=args.size,
+            repeats=args.repeats,
+            threads=args.threads,
+            bf16=not args.no_bf16,
+        )
+        rows.append(r)
         achieved = r["gflop"] / (r["ms"] / 1000)
         bf16 = (
             f"{r['ms_bf16']:.1f} | {r['bf16_max_diff']:.2e} (of {r['out_range']:.2f})"
@@ -190,7 +251,8 @@ def main() -> None:
         )
         print(
             f"| {r['model']} | {r['params'] / 1e6:.2f} | {r['gflop']:.2f} | {r['ms']:.1f} | {achieved:.1f} | "
-            f"{100 * achieved / peak:.0f} % | {r['peak_mb']:.0f} | {bf16} |"
+            f"{100 * achieved / peak:.0f} % | {r['peak_mb']:.0f} | {bf16} |",
+            flush=True,
         )
     by_name = {r["model"]: r for r in rows}
     for plain, cond in (("swin_unet_2l", "cswin_light_2l"), ("swin_unet_1l", "cswin_light_1l")):
