@@ -164,7 +164,7 @@ def test_choose_slices_prefers_liver_and_tops_up_with_neighbours():
 
 
 def test_randomisation_changes_intensities_but_not_labels(tmp_path):
-    data = {"kind": "phantom", "size": SIZE, "train_volumes": 1, "val_volumes": 1, "slices_per_volume": 2}
+    data = {"kind": "phantom", "size": SIZE, "train_volumes": 2, "val_volumes": 1, "slices_per_volume": 6}
     randomized = build_datasets(_config(tmp_path, {**data, "augment": NO_AUGMENT, "randomize": True}))
     plain = build_datasets(_config(tmp_path, {**data, "augment": NO_AUGMENT, "randomize": False}))
     draws = [randomized.train[0] for _ in range(3)]
@@ -174,6 +174,12 @@ def test_randomisation_changes_intensities_but_not_labels(tmp_path):
         assert torch.equal(draw.target, fixed[0].target), "randomisation must never touch labels"
         assert not torch.equal(draw.image, fixed[0].image)
     assert not torch.equal(draws[0].image, draws[1].image)
+    # and the labels are those of the slice rendered, for every sample
+    for seed in (0, 1):
+        labels = sitk.GetArrayFromImage(generate_phantom(seed, (SIZE[1], SIZE[0], PHANTOM_SLICES)).labels)
+        for item in randomized.train.slices_of(f"phantom-{seed}"):
+            sample = randomized.train[item]
+            assert np.array_equal(sample.target.numpy(), labels[sample.slice_index])
     # the network cannot rely on the liver's absolute brightness: it varies between renderings
     liver = draws[0].target == 1
     means = [float(d.image[0][liver].mean()) for d in [randomized.train[0] for _ in range(8)]]
