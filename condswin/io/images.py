@@ -5,8 +5,12 @@ holding a DICOM series). Output goes to the single-file formats ``.nii``, ``.nii
 ``.mha``, or to a DICOM series folder (a path without a suffix). Writes are atomic: the image is written
 to a temporary name in the destination folder and renamed into place, so a failure leaves no partial file.
 
-Every problem with an input is raised as :class:`ImageFileError` (a ``ValueError``) whose message starts
-with the offending path.
+Every problem with an input is raised as :class:`ImageFileError` (an input error) whose message starts
+with the offending path, once. What can be known from the header is checked before any pixel is read
+(:mod:`condswin.io.image_checks`): a regular file, an intact gzip stream, at most :data:`MAX_VOXELS`
+voxels, finite geometry with positive spacing and a non-singular direction, NIfTI and MetaImage data as
+long as the header declares; a DICOM series must be evenly spaced (no missing or unreadable slice).
+:func:`is_label_map` tells a segmentation from an intensity image.
 
 DICOM series round trip (what survives, what does not):
     * pixel values of 8/16-bit integer images (exactly), in-plane spacing (PixelSpacing), slice spacing
@@ -348,7 +352,7 @@ def _read_dicom_series(folder: Path, series_id: str | None) -> sitk.Image:
     try:
         image = reader.Execute()
     except RuntimeError as err:
-        raise ImageFileError(f"{folder}: cannot read DICOM series {series_id} ({itk_reason(err)})") from None
+        raise ImageFileError(f"{folder}: cannot read DICOM series {series_id} ({itk_reason(err, folder)})") from None
     positions = _slice_positions(reader, len(files))
     if positions is not None and image.GetDimension() == 3:
         normal = np.asarray(image.GetDirection()).reshape(3, 3)[:, 2]
@@ -389,7 +393,7 @@ def _write_file(image: sitk.Image, path: Path, tmp: Path, compress: bool) -> Non
         if written != tmp:
             os.replace(written, tmp)
     except RuntimeError as err:
-        raise OutputError(f"{path}: writing failed ({itk_reason(err, path)})") from None
+        raise OutputError(f"{path}: writing failed ({itk_reason(err, written)})") from None
     except OSError as err:
         raise OutputError(f"{path}: writing failed ({err.strerror or err})") from err
     finally:
@@ -435,8 +439,9 @@ def _write_dicom_series(image: sitk.Image, path: Path, tmp: Path, modality: str)
             slice_image.SetMetaData(key, value)
         slice_image.SetMetaData("0020|0013", str(k + 1))
         slice_image.SetMetaData("0008|0018", _new_uid())
-        writer.SetFileName(str(tmp / f"slice_{k:05d}.dcm"))
+        slice_path = tmp / f"slice_{k:05d}.dcm"
+        writer.SetFileName(str(slice_path))
         try:
             writer.Execute(slice_image)
         except RuntimeError as err:
-            raise OutputError(f"{path}: writing DICOM slice {k} failed ({itk_reason(err, path)})") from None
+            raise OutputError(f"{path}: writing DICOM slice {k} failed ({itk_reason(err, slice_path)})") from None
