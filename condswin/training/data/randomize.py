@@ -40,7 +40,25 @@ _N_TISSUES = max(int(t) for t in Tissue) + 1
 
 def _unit_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: tuple[float, ...]) -> np.ndarray:
     """Gaussian-filtered white noise scaled to unit standard deviation."""
-    field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma=sigma, mode="wrap")
+    field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma=sigma, mode="wrap")
+    return field / np.float32(max(float(field.std()), 1e-6))
+
+
+def _smooth_bias(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """A field that varies over half to one and a half image widths: four random plane waves, unit std.
+
+    Each wave is an outer product of two 1-D complex exponentials (a Gaussian filter that wide would cost a
+    kernel of hundreds of taps per pixel).
+    """
+    rows, cols = shape
+    field = np.zeros(shape, dtype=np.float32)
+    for _ in range(4):
+        angle = rng.uniform(0.0, 2.0 * np.pi)
+        k = 2.0 * np.pi / (rng.uniform(0.5, 1.5) * max(rows, cols))
+        along_rows = np.exp(1j * (k * np.sin(angle) * np.arange(rows) + rng.uniform(0.0, 2.0 * np.pi)))
+        along_cols = np.exp(1j * k * np.cos(angle) * np.arange(cols))
+        field += np.outer(along_rows, along_cols).real.astype(np.float32)
+    field -= field.mean()
     return field / np.float32(max(float(field.std()), 1e-6))
 
 
@@ -90,8 +108,7 @@ def randomized_slice(tissue_slab: np.ndarray, centre: int, rng: np.random.Genera
     image = np.tensordot(weights / weights.sum(), hu, axes=(0, 0))
     psf = rng.uniform(*_PSF_PX)
     image = ndimage.gaussian_filter(image, sigma=psf, mode="nearest")
-    size = float(max(image.shape))
-    image += np.float32(rng.uniform(-_BIAS_HU, _BIAS_HU)) * _unit_field(rng, image.shape, (size / 4, size / 4))
+    image += np.float32(rng.uniform(-_BIAS_HU, _BIAS_HU)) * _smooth_bias(rng, image.shape)
     noise = rng.uniform(*_NOISE_HU)
     if noise > 0:
         grain_px = rng.uniform(*_GRAIN_PX)
