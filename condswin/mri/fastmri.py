@@ -40,6 +40,7 @@ __all__ = [
     "FastMRINotFoundError",
     "IsmrmrdGeometry",
     "FastMRIVolume",
+    "check_schema",
     "parse_ismrmrd_header",
     "make_ismrmrd_header",
     "read",
@@ -293,8 +294,15 @@ def _dataset(f: Any, key: str, source: str) -> Any:
     return item
 
 
-def _check_schema(f: Any, slices: int | slice | None, source: str) -> tuple[slice, str | None]:
+def check_schema(f: Any, slices: int | slice | None, source: str) -> tuple[slice, str | None]:
     """Check the types, shapes and total size of what :func:`read` will load, from metadata only.
+
+    Reusable by any reader of fastMRI files (training datasets included), so the schema is checked one way.
+
+    Args:
+        f: an open ``h5py.File``.
+        slices: the slices to be read (see :func:`read`); None for all.
+        source: the file name for messages.
 
     Returns:
         The slice index over the first axis and the key of the target to read (None when there is none).
@@ -417,7 +425,7 @@ def read(path: str | os.PathLike, slices: int | slice | None = None) -> FastMRIV
         with h5py.File(path, "r") as f:
             # Everything is checked from metadata first: a group where a dataset belongs, or a declared shape
             # of terabytes, must not reach a read.
-            index, target_key = _check_schema(f, slices, source)
+            index, target_key = check_schema(f, slices, source)
             kspace = np.asarray(f["kspace"][index])
             _check_kspace(kspace, source)
             target = None
