@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``train.py`` with ``argv`` (default: the process's arguments); returns the exit code."""
     args_list = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(args_list)  # exits with code 2 on a usage error
+    # intermixed: overrides may come before and after the options; exits with code 2 on a usage error
+    args = build_parser().parse_intermixed_args(args_list)
     command = shlex.join(["python", sys.argv[0] if argv is None else SCRIPT, *args_list])
     try:
         from condswin.training.config import load_config

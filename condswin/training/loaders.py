@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from condswin.errors import UsageError
 from condswin.training.config import TrainConfig
 from condswin.training.data.slices import SliceDataset
+from condswin.training.modules.base import ConfigState
 
 __all__ = ["VolumeSampler", "SliceDataModule", "slice_volumes"]
 
@@ -81,6 +82,14 @@ class SliceDataModule(L.LightningDataModule):
         self.config = config
         self.train_set, self.val_set, self.test_set = train, val, test
         self._volumes: dict[str, list[str]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable for ``ddp_spawn`` (see :class:`condswin.training.modules.base.ConfigState`)."""
+        return {**self.__dict__, "config": ConfigState.of(self.config)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuild the config from its plain values."""
+        self.__dict__.update({**state, "config": state["config"].restore()})
 
     def _world(self) -> tuple[int, int]:
         trainer = self.trainer

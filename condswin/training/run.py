@@ -180,9 +180,10 @@ def train(
     trainer.fit(module, datamodule=data, ckpt_path=None if resume is None else str(resume), weights_only=True)
 
     # read before validate(): restoring the best checkpoint also restores the callback's state of that epoch
-    best = checkpoint.best_model_path or checkpoint.last_model_path or None
-    last = checkpoint.last_model_path or None
-    score = checkpoint.best_model_score
+    # (a spawned run brings back only the best path; the last checkpoint is found by its fixed name)
+    last_file = Path(checkpoint.dirpath or "") / f"{checkpoint.CHECKPOINT_NAME_LAST}{checkpoint.FILE_EXTENSION}"
+    last = checkpoint.last_model_path or (str(last_file) if last_file.is_file() else None)
+    best = checkpoint.best_model_path or last
     epochs, steps = int(trainer.current_epoch), int(trainer.global_step)
     metrics: dict[str, float] = {}
     best_state: dict[str, Any] = {}
@@ -191,8 +192,9 @@ def train(
             results = trainer.validate(module, datamodule=data, ckpt_path=best, verbose=False, weights_only=True)
             metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
         # the best weights in this process too (a spawned validation leaves the parent's module as it was)
-        best_state = read_checkpoint(best)
-        module.load_state_dict(best_state["state_dict"])
+        if Path(best).is_file():  # (without a shared file system, only the first node has it)
+            best_state = read_checkpoint(best)
+            module.load_state_dict(best_state["state_dict"])
     bundle = None
     if export and best and trainer.is_global_zero:
         target = export_path or Path(config.trainer.output_dir) / DEFAULT_BUNDLE_DIR
@@ -220,7 +222,7 @@ def train(
         best_checkpoint=Path(best) if best else None,
         last_checkpoint=Path(last) if last else None,
         monitor=module.monitor,
-        best_score=float(score) if score is not None and validate else None,
+        best_score=metrics.get(module.monitor),
         metrics=metrics,
         bundle=bundle,
         log_dir=Path(trainer.logger.log_dir) if trainer.logger is not None else None,

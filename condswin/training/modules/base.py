@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import lightning as L
@@ -22,10 +23,10 @@ import torch.distributed as dist
 from condswin.errors import UsageError
 from condswin.losses import build_loss
 from condswin.models import build_model
-from condswin.training.config import TrainConfig, config_to_dict
-from condswin.training.modules.volumes import VolumeAccumulator, gather_volume_scores, mean_scores
+from condswin.training.config import TrainConfig, config_from_dict, config_to_dict
+from condswin.training.modules.volumes import VolumeAccumulator, gather_volume_scores, summarise_volumes
 
-__all__ = ["TaskModule", "CHECKPOINT_KEY", "epoch_seed"]
+__all__ = ["TaskModule", "ConfigState", "CHECKPOINT_KEY", "epoch_seed"]
 
 # The checkpoint entry that says which network a checkpoint holds (checked before a resume).
 CHECKPOINT_KEY = "condswin"
@@ -39,6 +40,23 @@ def epoch_seed(seed: int, epoch: int, rank: int) -> int:
     checkpoint draws exactly what the uninterrupted run drew.
     """
     return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729) % (2**31 - 1)
+
+
+@dataclass(frozen=True)
+class ConfigState:
+    """A :class:`TrainConfig` as plain, picklable values (``config_to_dict`` round-trips it exactly)."""
+
+    values: dict[str, Any]
+    source: str
+
+    @classmethod
+    def of(cls, config: TrainConfig) -> ConfigState:
+        """The plain values of ``config``."""
+        return cls(config_to_dict(config), config.source)
+
+    def restore(self) -> TrainConfig:
+        """The config again."""
+        return config_from_dict(self.values, self.source)
 
 
 class TaskModule(L.LightningModule):
@@ -83,6 +101,15 @@ class TaskModule(L.LightningModule):
         self._loss_sum, self._loss_count = 0.0, 0
         self._last_step_time: float | None = None
 
+    # -- pickling (ddp_spawn sends the module to its processes) ---------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """The config travels as plain values: its read-only mappings cannot be pickled."""
+        return {**super().__getstate__(), "config": ConfigState.of(self.config)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuild the config from its plain values."""
+        super().__setstate__({**state, "config": state["config"].restore()})
+
     # -- what a task defines -------------------------------------------------------------------------------
     def compute_loss(self, output: torch.Tensor, batch: Any) -> torch.Tensor:
         """The training loss of one batch."""
@@ -92,8 +119,8 @@ class TaskModule(L.LightningModule):
         """(prediction, target) of a batch as numpy arrays in the units the metrics are defined in."""
         raise NotImplementedError
 
-    def score_volume(self, pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
-        """The metrics of one volume (slices stacked along axis 0)."""
+    def score_volume(self, pred: np.ndarray, target: np.ndarray) -> dict[str, float | None]:
+        """The metrics of one volume (slices stacked along axis 0); None where a metric is undefined."""
         raise NotImplementedError
 
     def summarise(self, means: dict[str, float]) -> dict[str, float]:
@@ -168,7 +195,9 @@ class TaskModule(L.LightningModule):
             totals = torch.tensor([loss_sum, float(loss_count)], dtype=torch.float64, device=self.device)
             dist.all_reduce(totals)
             loss_sum, loss_count = float(totals[0]), int(totals[1])
-        values = {"loss": loss_sum / max(loss_count, 1), **self.summarise(mean_scores(scores))}
+        table = summarise_volumes(scores)
+        values = {"loss": loss_sum / max(loss_count, 1), **self.summarise({k: s.mean for k, s in table.items()})}
+        values.update({f"{k}_std": s.std for k, s in table.items()})  # spread over volumes, as fastMRI reports
         values["volumes"] = float(len(scores))
         # every rank holds the same values (gathered above); sync_dist only averages identical numbers
         for name, value in values.items():

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from condswin.metrics.aggregate import mark_absent
 from condswin.metrics.segmentation import DEFAULT_LABELS, segmentation_metrics
 from condswin.training.modules.base import TaskModule
 from condswin.training.modules.volumes import to_numpy
@@ -40,16 +41,22 @@ class SegmentationModule(TaskModule):
         """Predicted and reference label maps, (B, H, W) uint8."""
         return to_numpy(output.argmax(dim=1)).astype(np.uint8), to_numpy(batch.target).astype(np.uint8)
 
-    def score_volume(self, pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
-        """Dice and IoU of every class over the volume."""
-        per_class = segmentation_metrics(pred, target, labels=self.class_names, with_hd95=False)
-        scores: dict[str, float] = {}
+    def score_volume(self, pred: np.ndarray, target: np.ndarray) -> dict[str, float | None]:
+        """Dice and IoU of every class over the volume; None for a class in neither label map.
+
+        Such a class would score a perfect Dice of 1 (:func:`condswin.metrics.aggregate.mark_absent`), which
+        says nothing about the network and would inflate the tumour mean on tumour-free volumes.
+        """
+        per_class = mark_absent(segmentation_metrics(pred, target, labels=self.class_names, with_hd95=False))
+        scores: dict[str, float | None] = {}
         for name, values in per_class.items():
-            scores[f"dice_{name}"] = float(values["dice"])
-            scores[f"iou_{name}"] = float(values["iou"])
+            scores[f"dice_{name}"] = values["dice"]
+            scores[f"iou_{name}"] = values["iou"]
         return scores
 
     def summarise(self, means: dict[str, float]) -> dict[str, float]:
-        """Adds ``dice``: the mean of the per-class Dice means (background left out, as the seed reports)."""
-        dices = [means[f"dice_{name}"] for name in self.class_names.values() if f"dice_{name}" in means]
-        return {**means, "dice": float(np.mean(dices)) if dices else float("nan")}
+        """Adds ``dice``: the mean of the per-class Dice means (background left out, as the seed reports);
+        classes absent from every volume (NaN means) are left out."""
+        dices = [means.get(f"dice_{name}", float("nan")) for name in self.class_names.values()]
+        finite = [d for d in dices if np.isfinite(d)]
+        return {**means, "dice": float(np.mean(finite)) if finite else float("nan")}

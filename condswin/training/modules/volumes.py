@@ -17,10 +17,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-__all__ = ["VolumeScorer", "VolumeAccumulator", "gather_volume_scores", "mean_scores", "to_numpy"]
+from condswin.metrics.aggregate import MetricStats, aggregate
+
+__all__ = ["VolumeScorer", "VolumeAccumulator", "gather_volume_scores", "summarise_volumes", "to_numpy"]
 
 # volume prediction (slices, ...), volume target (slices, ...) -> {metric name: value}
-VolumeScorer = Callable[[np.ndarray, np.ndarray], dict[str, float]]
+VolumeScorer = Callable[[np.ndarray, np.ndarray], dict[str, float | None]]
 
 
 class VolumeAccumulator:
@@ -38,7 +40,7 @@ class VolumeAccumulator:
     def reset(self) -> None:
         """Forget everything (called at the start of every validation epoch, the sanity check included)."""
         self._open: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {}
-        self.scores: dict[str, dict[str, float]] = {}
+        self.scores: dict[str, dict[str, float | None]] = {}
 
     def add(self, volumes: Sequence[str], slice_indices: Sequence[int], preds: np.ndarray, targets: np.ndarray) -> None:
         """Add one batch of slices; volumes absent from it are complete and are scored now.
@@ -63,7 +65,7 @@ class VolumeAccumulator:
                 )
             self._open.setdefault(volume, []).append((int(index), pred, target))
 
-    def finish(self) -> dict[str, dict[str, float]]:
+    def finish(self) -> dict[str, dict[str, float | None]]:
         """Score the volumes still open and return ``{volume: {metric: value}}`` of this process."""
         for name in list(self._open):
             self._close(name)
@@ -76,33 +78,28 @@ class VolumeAccumulator:
         self.scores[name] = self.scorer(pred, target)
 
 
-def gather_volume_scores(local: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+def gather_volume_scores(local: Mapping[str, Mapping[str, float | None]]) -> dict[str, dict[str, float | None]]:
     """The per-volume scores of every process (``local`` itself outside distributed runs).
 
     Every rank must call this (it is a collective operation under DDP).
     """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return {k: dict(v) for k, v in local.items()}
-    gathered: list[dict[str, dict[str, float]] | None] = [None] * dist.get_world_size()
+    gathered: list[dict[str, dict[str, float | None]] | None] = [None] * dist.get_world_size()
     dist.all_gather_object(gathered, {k: dict(v) for k, v in local.items()})
-    merged: dict[str, dict[str, float]] = {}
+    merged: dict[str, dict[str, float | None]] = {}
     for part in gathered:
         merged.update(part or {})
     return merged
 
 
-def mean_scores(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    """Mean of each metric over volumes (volumes in sorted order, so every rank sums alike).
+def summarise_volumes(scores: Mapping[str, Mapping[str, float | None]]) -> dict[str, MetricStats]:
+    """Mean and spread of each metric over volumes (:func:`condswin.metrics.aggregate.aggregate`).
 
-    NaN values (e.g. an HD95 with one empty mask) are left out of that metric's mean.
+    Volumes are taken in sorted order, so every rank sums alike; NaN or None values (a class absent from a
+    volume's prediction and reference) are left out of that metric's mean and counted as missing.
     """
-    names = sorted({metric for values in scores.values() for metric in values})
-    means: dict[str, float] = {}
-    for metric in names:
-        values = [float(scores[v][metric]) for v in sorted(scores) if metric in scores[v]]
-        finite = [x for x in values if not np.isnan(x)]
-        means[metric] = float(np.mean(finite)) if finite else float("nan")
-    return means
+    return aggregate([scores[name] for name in sorted(scores)])
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
