@@ -6,13 +6,16 @@ Heavy imports (torch, SimpleITK, the models) happen inside the commands, so ``co
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from condswin import __version__
 from condswin.cli import denoise, evaluate, models, reconstruct, segment
 from condswin.cli.errors import CANCELLED, EXIT_CODES_HELP, INTERNAL_ERROR, USAGE, exit_code_for
+from condswin.cli.notices import reported_warnings
 from condswin.cli.progress import Reporter
 from condswin.cli.signals import install_handlers, restore_handlers
 
@@ -30,16 +33,50 @@ class _HelpFormatter(argparse.HelpFormatter):
         return super()._fill_text(text, width, indent)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand (each documents the exit codes in its epilog)."""
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are also a JSON ``error`` line when ``--progress json`` was asked for.
+
+    A program reading the JSON lines (the Slicer modules) then sees why the run stopped, as it does for every
+    later error; the usual usage text still goes to stderr.
+    """
+
+    def __init__(self, *args: Any, json_errors: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.json_errors = json_errors
+
+    def error(self, message: str) -> NoReturn:
+        if self.json_errors:
+            line = {"stage": "error", "done": 0, "total": 0, "message": f"{self.prog}: {message}", "code": USAGE}
+            sys.stdout.write(json.dumps(line) + "\n")
+            sys.stdout.flush()
+        super().error(message)  # usage and message on stderr, exit code 2
+
+
+def wants_json(argv: Sequence[str]) -> bool:
+    """Whether a command line asks for ``--progress json`` (looked at before it is parsed)."""
+    argv = list(argv)
+    return "--progress=json" in argv or any(
+        a == "--progress" and b == "json" for a, b in zip(argv, argv[1:], strict=False)
+    )
+
+
+def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand (each documents the exit codes in its epilog).
+
+    Args:
+        json_errors: usage errors also print a JSON ``error`` line on stdout (``--progress json``).
+    """
+    parser = _Parser(
         prog="condswin",
+        json_errors=json_errors,
         description="ConditionalSwin: CT liver/tumour segmentation, MRI reconstruction and MRI denoising.",
         epilog=EXIT_CODES_HELP + "\n\n  See docs/cli.md for examples and the --progress json line format.",
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"condswin {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=lambda **kwargs: _Parser(json_errors=json_errors, **kwargs)
+    )
     subparsers.required = True
     for command in COMMANDS:
         command.add_parser(subparsers)
@@ -51,12 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see ``condswin --help``)."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(json_errors=wants_json(argv))
     args = parser.parse_args(argv)  # exits with code 2 on a usage error
     reporter = Reporter(getattr(args, "progress", "none"))
     previous_handlers = install_handlers()
     try:
-        return int(args.run(args, reporter))
+        with reported_warnings(reporter):
+            return int(args.run(args, reporter))
     except KeyboardInterrupt as exc:
         reporter.close()
         if reporter.is_json:

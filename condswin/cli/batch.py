@@ -7,12 +7,18 @@
   ``OUT/<name><suffix>`` plus ``OUT/<name>.json`` for each input.
 * Every output of a job is written under a temporary name and renamed into place only when the whole job
   succeeded (:class:`StagedOutputs`), so a failure or a cancel leaves no partial or orphaned file.
-* Existing outputs are refused before any work starts, unless ``--overwrite``; an output can never be the
-  input itself.
+* Every destination is checked before any work starts: existing outputs are refused unless ``--overwrite``,
+  an output can never be an input (IN or any other input, such as ``--reference``; also through a symlink
+  or a hard link), and an output whose place is taken by a folder, or whose folder is a file, is refused.
+  :meth:`StagedOutputs.commit` checks them again before the first rename, so a job's outputs land all or
+  none (:mod:`condswin.cli.outputs`).
+* Warnings raised while a job runs (:class:`condswin.errors.CondswinWarning`) are reported as ``warning``
+  events naming the input (:mod:`condswin.cli.notices`).
 """
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -21,14 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from condswin.cli.errors import INTERNAL_ERROR, OK, SOME_FAILED, OutputError, UsageError, exit_code_for
+from condswin.cli.notices import reported_warnings
+from condswin.cli.outputs import check_outputs, destination_problem
 from condswin.cli.progress import Reporter
 from condswin.cli.signals import critical_section
 from condswin.errors import InputNotFoundError
 from condswin.io.atomic import discard, prepare_folder, publish, temporary_path, to_json
+from condswin.io.images import READABLE_SUFFIXES, WRITABLE_SUFFIXES
 
 __all__ = [
-    "IMAGE_SUFFIXES",
-    "OUTPUT_SUFFIXES",
     "Job",
     "StagedOutputs",
     "split_suffix",
@@ -37,17 +44,18 @@ __all__ = [
     "run_jobs",
 ]
 
-IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
-OUTPUT_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
-
 
 def split_suffix(path: Path) -> tuple[str, str]:
-    """(stem, suffix) with double suffixes such as ``.nii.gz`` kept together; folders have no suffix."""
+    """(stem, lower-case suffix), double suffixes such as ``.nii.gz`` kept together; folders have no suffix.
+
+    Suffixes are matched case-insensitively (``CT.NII.GZ`` → ``("CT", ".nii.gz")``): the image readers and
+    writers choose the format from the lower-cased suffix too.
+    """
     name = path.name
-    for suffix in (*IMAGE_SUFFIXES, ".h5", ".json"):
+    for suffix in (*READABLE_SUFFIXES, ".h5", ".json"):
         if name.lower().endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)], suffix
-    return (name, "") if path.is_dir() or "." not in name else (path.stem, path.suffix)
+    return (name, "") if path.is_dir() or "." not in name else (path.stem, path.suffix.lower())
 
 
 def _is_dicom_series(folder: Path) -> bool:
@@ -69,13 +77,16 @@ def collect_inputs(path: Path, suffixes: Sequence[str], *, datasets: bool = Fals
         datasets: recognise LiTS/Decathlon dataset folders (CT volumes only, labels skipped).
 
     Returns:
-        ``(inputs, is_batch)``. Raises ``FileNotFoundError`` for a missing path and ``UsageError`` for a
-        folder with nothing to read.
+        ``(inputs, is_batch)``.
+
+    Raises:
+        InputNotFoundError: the path does not exist.
+        UsageError: a folder with nothing to read.
     """
     if not path.exists():
         raise InputNotFoundError(f"{path}: no such file or folder")
-    if path.is_file():
-        return [path], False
+    if not path.is_dir():
+        return [path], False  # a file, or a device or pipe that the image reader refuses with its own message
     if not _has_images(path, suffixes) and _is_dicom_series(path):
         return [path], False
     if datasets:
@@ -119,8 +130,9 @@ def plan_jobs(
     report: Path | None = None,
     rename: Callable[[str], str] = lambda stem: stem,
     overwrite: bool = False,
+    protected: Sequence[Path] = (),
 ) -> list[Job]:
-    """Decide every output path up front and refuse clashes, the input as output, and existing files.
+    """Decide every output path up front and refuse clashes, inputs as outputs, and existing files.
 
     Args:
         inputs: from :func:`collect_inputs`.
@@ -130,9 +142,15 @@ def plan_jobs(
         report: explicit report path (single input only).
         rename: maps an input stem to an output stem (``volume-3`` → ``segmentation-3``).
         overwrite: allow replacing existing outputs.
+        protected: the command's other inputs (``--reference`` files or folders): never written either.
 
     Returns:
-        The jobs. Raises :class:`UsageError` (exit 2) or :class:`OutputError` (exit 5).
+        The jobs.
+
+    Raises:
+        UsageError: an output that is an input, two jobs writing one file, an unsupported format (exit 2).
+        OutputError: an existing output without ``overwrite``, a folder in an output's place, or an output
+            folder that is a file (exit 5).
     """
     jobs: list[Job] = []
     if is_batch:
@@ -151,34 +169,15 @@ def plan_jobs(
         else:
             image = out
             stem, suffix = split_suffix(out)
-            if suffix not in OUTPUT_SUFFIXES:
+            if suffix not in WRITABLE_SUFFIXES:
                 raise UsageError(
-                    f"{out}: unsupported output format {suffix or '(none)'!r}; use one of {', '.join(OUTPUT_SUFFIXES)}"
+                    f"{out}: unsupported output format {suffix or '(none)'!r}; use one of {', '.join(WRITABLE_SUFFIXES)}"
                 )
         jobs.append(
             Job(path, {"image": image, "report": report or image.parent / f"{split_suffix(image)[0]}.json"}, stem)
         )
-    _check_outputs(jobs, overwrite)
+    check_outputs(jobs, overwrite, protected)
     return jobs
-
-
-def _check_outputs(jobs: list[Job], overwrite: bool) -> None:
-    seen: dict[Path, Path] = {}
-    inputs = {job.input.resolve() for job in jobs}
-    existing = []
-    for job in jobs:
-        for target in job.outputs.values():
-            resolved = target.resolve()
-            if resolved in inputs:
-                raise UsageError(f"{target}: an output cannot be an input (inputs are never overwritten)")
-            if resolved in seen:
-                raise UsageError(f"{job.input} and {seen[resolved]} would both write {target}; rename one of them")
-            seen[resolved] = job.input
-            if target.exists():
-                existing.append(str(target))
-    if existing and not overwrite:
-        shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
-        raise OutputError(f"output already exists: {shown}; pass --overwrite to replace")
 
 
 class StagedOutputs:
@@ -223,10 +222,31 @@ class StagedOutputs:
             raise OutputError(f"{final}: cannot be written: {err.strerror or err}") from err
 
     def commit(self) -> None:
-        """Rename every staged file into place (signals wait until all renames are done)."""
+        """Rename every staged file into place: all of them or, when one cannot be, none.
+
+        Every destination is checked before the first rename (a folder that appeared where a file goes, a
+        folder that vanished); if a rename still fails, the files this commit had newly created are removed
+        again. Signals wait until the renames are done.
+
+        Raises:
+            OutputError: a destination cannot take its file (the staged files are left for :meth:`discard`).
+        """
         with critical_section():
-            for tmp, final in self._staged:
-                publish(tmp, final)
+            for _, final in self._staged:
+                destination_problem(final)
+                if not final.parent.is_dir():
+                    raise OutputError(f"{final.parent}: the output folder disappeared before {final.name} was written")
+            created: list[Path] = []
+            try:
+                for tmp, final in self._staged:
+                    new = not os.path.lexists(final)
+                    publish(tmp, final)
+                    if new:
+                        created.append(final)
+            except OutputError:
+                for final in created:
+                    discard(final)
+                raise
             self._staged = []
 
     def discard(self) -> None:
@@ -273,7 +293,7 @@ def run_jobs(
         started = time.perf_counter()
         try:
             announce = lambda final, job=job: reporter.event("write", message=f"writing {final}", file=str(job.input))  # noqa: E731
-            with StagedOutputs(on_write=announce) as staged:
+            with reported_warnings(reporter, str(job.input)), StagedOutputs(on_write=announce) as staged:
                 summary = process(job, staged)
                 staged.commit()
         except Exception as exc:  # noqa: BLE001 - every failure of one input is reported, then classified
@@ -282,7 +302,7 @@ def run_jobs(
                 traceback.print_exc()
             outcome = JobOutcome(job, code, error=str(exc) or type(exc).__name__, seconds=time.perf_counter() - started)
             outcomes.append(outcome)
-            reporter.error(f"{job.input}: {outcome.error}", file=str(job.input), code=code)
+            reporter.error(_naming(job.input, outcome.error), file=str(job.input), code=code)
             continue
         outcome = JobOutcome(job, OK, summary, seconds=time.perf_counter() - started)
         outcomes.append(outcome)
@@ -297,6 +317,11 @@ def run_jobs(
     if failed and not is_batch:
         return failed[0].code
     return OK if not failed else SOME_FAILED
+
+
+def _naming(path: Path, message: str) -> str:
+    """``message`` starting with the input it is about, unless it names that input already (one path a message)."""
+    return message if str(path) in message else f"{path}: {message}"
 
 
 def _print_summary(outcomes: list[JobOutcome], reporter: Reporter, is_batch: bool) -> None:

@@ -1,13 +1,64 @@
-"""Options and helpers shared by the commands: run options, model choice and loading, inference options."""
+"""Options and the opening sequence shared by ``segment``, ``reconstruct`` and ``denoise``.
+
+Each of the three commands declares IN, OUT, ``--report`` and ``--format`` with :func:`add_io_options`, the
+model and run options with :func:`add_model_options` / :func:`add_run_options`, and starts with
+:func:`open_run`: device check, input collection, output plan, threads, model load, in that order, so a
+usage or output problem is reported before a model is loaded or any input is read.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from condswin.cli.batch import Job, collect_inputs, plan_jobs
+from condswin.cli.options import integer
 from condswin.cli.progress import PROGRESS_MODES, Reporter
+from condswin.io.images import READABLE_SUFFIXES, WRITABLE_SUFFIXES
 
-__all__ = ["add_run_options", "add_model_options", "default_bundle", "load_model", "inference_options", "apply_threads"]
+if TYPE_CHECKING:
+    import SimpleITK as sitk
+
+    from condswin.bundles import Bundle, LoadedModel
+    from condswin.inference import InferenceOptions
+
+__all__ = [
+    "Opening",
+    "add_io_options",
+    "add_run_options",
+    "add_model_options",
+    "open_run",
+    "read_input",
+    "default_bundle",
+    "load_model",
+    "inference_options",
+    "apply_threads",
+]
+
+
+def add_io_options(parser: argparse.ArgumentParser, *, input_help: str, output_noun: str) -> None:
+    """IN, OUT, ``--report`` and ``--format``: the inputs and outputs of a command that writes images.
+
+    Args:
+        parser: the command's parser.
+        input_help: help of IN (what it reads).
+        output_noun: what OUT holds (``"labelmap"``, ``"volume"``).
+    """
+    formats = ", ".join(WRITABLE_SUFFIXES)
+    parser.add_argument("input", type=Path, metavar="IN", help=input_help)
+    parser.add_argument("output", type=Path, metavar="OUT", help=f"{output_noun} file ({formats}) or folder")
+    parser.add_argument("--report", type=Path, default=None, help="report path (single input; default: OUT with .json)")
+    parser.add_argument(
+        "--format",
+        dest="suffix",
+        type=str.lower,
+        choices=WRITABLE_SUFFIXES,
+        default=WRITABLE_SUFFIXES[0],
+        help=f"{output_noun} format inside an output folder (default: {WRITABLE_SUFFIXES[0]})",
+    )
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -38,14 +89,14 @@ def add_model_options(
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     parser.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=integer(low=1),
         default=8,
         metavar="N",
         help="slices per forward pass; halved automatically on out-of-memory (default: 8)",
     )
     parser.add_argument(
         "--threads",
-        type=_positive_int,
+        type=integer(low=1),
         default=None,
         metavar="N",
         help="CPU threads for torch (default: torch's choice)",
@@ -53,17 +104,7 @@ def add_model_options(
     parser.add_argument("--no-amp", action="store_true", help="run in float32 on CUDA (no mixed precision)")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def default_bundle(task: str) -> Any:
+def default_bundle(task: str) -> Bundle:
     """The first installed bundle for ``task`` (search order of :mod:`condswin.bundles.registry`)."""
     from condswin.bundles import MODEL_PATH_ENV, BundleNotFoundError, discover_bundles
 
@@ -78,14 +119,14 @@ def default_bundle(task: str) -> Any:
     )
 
 
-def load_model(spec: str | None, task: str, reporter: Reporter) -> Any:
+def load_model(spec: str | None, task: str, reporter: Reporter) -> LoadedModel:
     """Resolve (by path or id, or the default) and load a bundle; its checksum is verified first."""
     from condswin.bundles import load_bundle, resolve_bundle
 
     bundle = default_bundle(task) if spec is None else resolve_bundle(spec, task=task)
     reporter.event(
         "model",
-        message=f"model {bundle.id} ({bundle.card['architecture']}, version {bundle.card['version']}) from {bundle.source}",
+        message=f"model {bundle.id} ({bundle.card.architecture}, version {bundle.card.version}) from {bundle.source}",
     )
     return load_bundle(bundle, device="cpu")
 
@@ -98,7 +139,7 @@ def apply_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(int(args.threads))
 
 
-def inference_options(args: argparse.Namespace, reporter: Reporter, stage: str, file: str) -> Any:
+def inference_options(args: argparse.Namespace, reporter: Reporter, stage: str, file: str) -> InferenceOptions:
     """:class:`condswin.inference.InferenceOptions` from the command line, reporting to ``reporter``."""
     from condswin.inference import InferenceOptions
 
@@ -108,3 +149,97 @@ def inference_options(args: argparse.Namespace, reporter: Reporter, stage: str, 
         amp=not args.no_amp,
         progress=reporter.callback(stage, file),
     )
+
+
+@dataclass
+class Opening:
+    """What a command has once its opening sequence succeeded.
+
+    Attributes:
+        jobs: one per input, with every output path decided and checked.
+        is_batch: IN was a folder of inputs.
+        loaded: the loaded model bundle, or None when the command runs without one.
+    """
+
+    jobs: list[Job]
+    is_batch: bool
+    loaded: LoadedModel | None = None
+
+
+def open_run(
+    args: argparse.Namespace,
+    reporter: Reporter,
+    task: str,
+    *,
+    model: str | None = None,
+    load: bool = True,
+    readable: Sequence[str] = READABLE_SUFFIXES,
+    datasets: bool = False,
+    rename: Callable[[str], str] = lambda stem: stem,
+    protected: Sequence[Path] = (),
+    check_inputs: Callable[[bool], None] | None = None,
+) -> Opening:
+    """The opening sequence of ``segment``, ``reconstruct`` and ``denoise``.
+
+    Args:
+        args: parsed options (``input``, ``output``, ``suffix``, ``report``, ``overwrite``, ``device``,
+            ``threads``).
+        reporter: progress output (the ``model`` event).
+        task: the model's task, for the default model and the bundle's task check.
+        model: bundle id or path (None: the first installed model for ``task``).
+        load: load a model at all (False for the zero-filled baseline and the classical denoisers).
+        readable: suffixes of the input files a folder is searched for.
+        datasets: recognise LiTS/Decathlon folders (``segment``).
+        rename: maps an input stem to its output stem.
+        protected: the command's other inputs (``--reference``); outputs may not replace them.
+        check_inputs: called with ``is_batch`` once the inputs are known, to check options that depend on it.
+
+    Returns:
+        The :class:`Opening`.
+
+    Raises:
+        UsageError, InputError, OutputError, ModelError: in the order of the steps above.
+    """
+    from condswin.inference import resolve_device
+
+    resolve_device(args.device)
+    inputs, is_batch = collect_inputs(args.input, readable, datasets=datasets)
+    if check_inputs is not None:
+        check_inputs(is_batch)
+    jobs = plan_jobs(
+        inputs,
+        is_batch,
+        args.output,
+        default_suffix=args.suffix,
+        report=args.report,
+        rename=rename,
+        overwrite=args.overwrite,
+        protected=protected,
+    )
+    apply_threads(args)
+    return Opening(jobs, is_batch, load_model(model, task, reporter) if load else None)
+
+
+def read_input(job: Job, reporter: Reporter, expected: str = "an image") -> sitk.Image:
+    """Read a job's input image (a ``read`` event first) and warn when it looks like a label map.
+
+    Args:
+        job: the job.
+        reporter: progress output.
+        expected: what the command expects, for the warning (``"a CT image"``, ``"an MR image"``).
+
+    Returns:
+        The image.
+    """
+    from condswin.io.images import is_label_map, read_image
+
+    file = str(job.input)
+    reporter.event("read", message=f"reading {job.input}", file=file)
+    image = read_image(job.input)
+    if is_label_map(image):
+        reporter.warning(
+            f"{job.input}: looks like a label map (a few small integer values), not {expected}; "
+            "the result is probably meaningless",
+            file=file,
+        )
+    return image

@@ -7,16 +7,26 @@ import json
 from pathlib import Path
 from typing import Any
 
-from condswin.cli.batch import IMAGE_SUFFIXES, Job, StagedOutputs, collect_inputs, plan_jobs, run_jobs, split_suffix
-from condswin.cli.common import add_model_options, add_run_options, apply_threads, inference_options, load_model
+from condswin.cli.batch import Job, JobOutcome, StagedOutputs, run_jobs, split_suffix
+from condswin.cli.common import (
+    add_io_options,
+    add_model_options,
+    add_run_options,
+    inference_options,
+    open_run,
+    read_input,
+)
 from condswin.cli.errors import UsageError
+from condswin.cli.options import number
 from condswin.cli.progress import Reporter
-from condswin.errors import InputError, InputNotFoundError
+from condswin.errors import InputNotFoundError
 
-__all__ = ["add_parser", "run", "parse_params", "NOISE_MODELS"]
+__all__ = ["add_parser", "run", "parse_params", "NOISE_MODELS", "MAX_SIGMA"]
 
 # condswin.denoise.NOISE_MODELS, repeated so that `condswin --help` need not import scikit-image and scipy.signal.
 NOISE_MODELS = ("gaussian", "rician")
+# The Rician correction computes u^2 - 2 sigma^2 in float32 (largest value 3.4e38): a larger sigma overflows.
+MAX_SIGMA = 1e18
 
 
 def add_parser(subparsers: Any) -> None:
@@ -31,10 +41,7 @@ def add_parser(subparsers: Any) -> None:
         "classical method, with sigma estimated from the air background unless --sigma is given. "
         "With --reference, NMSE/PSNR/SSIM/MAE of the input and of the result are reported.",
     )
-    parser.add_argument(
-        "input", type=Path, metavar="IN", help="MR volume file, DICOM series folder, or a folder of them"
-    )
-    parser.add_argument("output", type=Path, metavar="OUT", help="volume file (.nii.gz, .nii, .nrrd, .mha) or folder")
+    add_io_options(parser, input_help="MR volume file, DICOM series folder, or a folder of them", output_noun="volume")
     parser.add_argument(
         "--method",
         required=True,
@@ -44,9 +51,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--noise", choices=NOISE_MODELS, default="rician", help="noise model (default: rician)")
     parser.add_argument(
         "--sigma",
-        type=float,
+        type=number(above=0, high=MAX_SIGMA),
         default=None,
-        help="noise sigma in the image's intensity units (default: estimated; classical methods only)",
+        help="noise sigma (> 0) in the image's intensity units (default: estimated; classical methods only)",
     )
     parser.add_argument(
         "--param",
@@ -60,14 +67,6 @@ def add_parser(subparsers: Any) -> None:
         type=Path,
         default=None,
         help="clean reference volume (or, for a folder input, a folder of same-named references)",
-    )
-    parser.add_argument("--report", type=Path, default=None, help="report path (single input; default: OUT with .json)")
-    parser.add_argument(
-        "--format",
-        dest="suffix",
-        choices=(".nii.gz", ".nii", ".nrrd", ".mha"),
-        default=".nii.gz",
-        help="volume format inside an output folder (default: .nii.gz)",
     )
     add_model_options(parser, "denoising", with_model=False)
     add_run_options(parser)
@@ -100,96 +99,87 @@ def _reference_for(job: Job, reference: Path | None, is_batch: bool) -> Path | N
     return matches[0]
 
 
-def _metrics(reference_path: Path, noisy: Any, denoised: Any) -> dict[str, Any]:
-    import SimpleITK as sitk
+def _is_classical(method: str) -> bool:
+    """Whether ``--method`` names a classical method (else a model bundle).
 
-    from condswin.io.images import grid_mismatch, read_image
-    from condswin.metrics import reconstruction_metrics
+    Raises:
+        UsageError: a name that is neither a classical method, nor an existing path, nor the id of an installed
+            bundle; the message lists the classical methods and the installed denoising models.
+    """
+    from condswin.denoise import list_methods
 
-    reference = read_image(reference_path)
-    mismatch = grid_mismatch(reference, noisy)
-    if mismatch:
-        raise InputError(f"{reference_path}: reference grid differs from the input ({mismatch})")
-    ref = sitk.GetArrayViewFromImage(reference)
-    return {
-        "reference": str(reference_path),
-        "input": reconstruction_metrics(ref, sitk.GetArrayViewFromImage(noisy)),
-        "denoised": reconstruction_metrics(ref, sitk.GetArrayViewFromImage(denoised)),
-    }
+    if method in list_methods():
+        return True
+    if Path(method).exists():
+        return False  # a bundle folder or card: checked when it is loaded
+    from condswin.bundles import discover_bundles
+    from condswin.lookup import look_up
+
+    bundles, _ = discover_bundles()
+    if any(bundle.id == method for bundle in bundles):
+        return False  # another task's model is refused, naming its task, when it is loaded
+    denoisers = [bundle.id for bundle in bundles if bundle.task == "denoising"]
+    look_up("denoising method or model", method, dict.fromkeys([*list_methods(), *denoisers]))
+    return False  # not reached: look_up raised
+
+
+def _check_reference(reference: Path | None, is_batch: bool) -> None:
+    if reference is None:
+        return
+    if not reference.exists():
+        raise InputNotFoundError(f"{reference}: no such file or folder (--reference)")
+    if is_batch and not reference.is_dir():
+        raise UsageError(f"{reference}: --reference must be a folder of same-named references when IN is a folder")
+    if not is_batch and reference.is_dir():
+        from condswin.io.images import READABLE_SUFFIXES
+
+        # a DICOM series folder is one reference; a folder of image files is a batch's references
+        if any(split_suffix(child)[1] in READABLE_SUFFIXES for child in reference.iterdir()):
+            raise UsageError(f"{reference}: --reference must be one image when IN is one image, not a folder of them")
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run ``denoise``; returns the exit code."""
-    from condswin.denoise import list_methods
-    from condswin.inference import resolve_device
-
-    classical = args.method in list_methods()
+    classical = _is_classical(args.method)
     params = parse_params(args.param)
     if not classical and (params or args.sigma is not None):
         raise UsageError("--param and --sigma apply to classical methods only; a learned model takes neither")
-    if args.sigma is not None and not args.sigma > 0:
-        raise UsageError(f"--sigma must be positive, got {args.sigma}")
-    try:
-        resolve_device(args.device)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     if classical:
         from condswin.denoise.methods import check_parameters
 
-        try:
-            check_parameters(args.method, params)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    inputs, is_batch = collect_inputs(args.input, IMAGE_SUFFIXES)
-    if args.reference is not None and is_batch and not args.reference.is_dir():
-        raise UsageError("--reference must be a folder when IN is a folder")
-    jobs = plan_jobs(
-        inputs, is_batch, args.output, default_suffix=args.suffix, report=args.report, overwrite=args.overwrite
+        check_parameters(args.method, params)
+    opening = open_run(
+        args,
+        reporter,
+        "denoising",
+        model=args.method,
+        load=not classical,
+        protected=() if args.reference is None else (args.reference,),
+        check_inputs=lambda is_batch: _check_reference(args.reference, is_batch),
     )
-    apply_threads(args)
-    loaded = None if classical else load_model(args.method, "denoising", reporter)
+    loaded, is_batch = opening.loaded, opening.is_batch
 
     def process(job: Job, staged: StagedOutputs) -> dict[str, Any]:
-        import numpy as np
-        import SimpleITK as sitk
+        from condswin.jobs import denoise
 
-        from condswin.io.images import read_image
-
+        file = str(job.input)
         reference = _reference_for(job, args.reference, is_batch)
-        reporter.event("read", message=f"reading {job.input}", file=str(job.input))
-        image = read_image(job.input)
-        summary: dict[str, Any] = {"method": args.method, "noise": args.noise}
-        if classical:
-            from condswin.denoise import denoise, estimate_noise_sigma
-            from condswin.denoise.methods import get_method
-
-            volume = sitk.GetArrayViewFromImage(image)
-            sigma = args.sigma
-            if sigma is None and (get_method(args.method).uses_sigma or args.noise == "rician"):
-                sigma = estimate_noise_sigma(volume, args.noise)  # once, so the report can say which sigma was used
-            progress = reporter.callback("denoise", str(job.input))
-            result = denoise(volume, args.method, args.noise, sigma, progress=lambda d, t: progress(d, t, ""), **params)
-            output = sitk.GetImageFromArray(np.ascontiguousarray(result, dtype=np.float32))
-            output.CopyInformation(image)
-            summary.update(sigma=sigma, sigma_estimated=args.sigma is None and sigma is not None, params=params)
-        else:
-            from condswin.inference import denoise_image
-
-            output, info = denoise_image(
-                image, loaded.model, loaded.card, inference_options(args, reporter, "infer", str(job.input))
-            )
-            for notice in info.messages:
-                reporter.warning(notice, file=str(job.input))
-            summary.update(model={"id": loaded.card["id"], "version": loaded.card["version"]}, device=info.device)
-        if reference is not None:
-            summary["metrics"] = _metrics(reference, image, output)
-        staged.write_image(output, job.outputs["image"])
-        staged.write_json(
-            {"input": str(job.input), "output": str(job.outputs["image"]), **summary}, job.outputs["report"]
+        result = denoise(
+            read_input(job, reporter, "an MR image"),
+            args.method if loaded is None else loaded,
+            inference_options(args, reporter, "denoise" if loaded is None else "infer", file),
+            noise=args.noise,
+            sigma=args.sigma,
+            params=params,
+            reference=reference,
         )
-        return summary
+        for notice in result.notices:
+            reporter.warning(notice, file=file)
+        staged.write_image(result.output, job.outputs["image"])
+        staged.write_json({"input": file, "output": str(job.outputs["image"]), **result.report}, job.outputs["report"])
+        return result.report
 
-    def summarise(outcome: Any) -> str:
+    def summarise(outcome: JobOutcome) -> str:
         s = outcome.summary
         text = f"{outcome.job.input.name}: {s['method']} ({s['noise']} noise"
         text += f", sigma {s['sigma']:.4g})" if s.get("sigma") is not None else ")"
@@ -201,4 +191,4 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             )
         return text
 
-    return run_jobs(jobs, process, reporter, is_batch=is_batch, summarise=summarise)
+    return run_jobs(opening.jobs, process, reporter, is_batch=is_batch, summarise=summarise)

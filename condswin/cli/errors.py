@@ -31,7 +31,7 @@ CANCELLED = 130
 EXIT_CODES_HELP = """exit codes:
   0    success (every input processed)
   1    a batch ran but some inputs failed (each failure is reported; the others were written)
-  2    usage error (bad options, output path that cannot fit the input, nothing to do)
+  2    usage error (bad option values, an output that would replace an input, nothing to do)
   3    bad input file (missing, unreadable, corrupt, wrong kind of image)
   4    model/bundle error (no model available, invalid card, sha256 mismatch, weights do not fit)
   5    output error (output exists without --overwrite, or cannot be written)

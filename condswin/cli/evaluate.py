@@ -1,21 +1,25 @@
 """``condswin evaluate PRED REF``: the metric tables of DESIGN §4 for one pair or two folders.
 
-Segmentation (integer label maps): Dice, IoU, precision, recall, F1 and HD95 (mm) per class. Reconstruction
-or denoising (any other images, or a fastMRI ``.h5`` reference, whose ``reconstruction_esc``/``_rss`` is the
-target): fastMRI NMSE, PSNR, SSIM and MAE over the volume. Folders are paired by file name without suffix.
+Segmentation (label maps): Dice, IoU, precision, recall, F1 and HD95 (mm) per class; a class found in
+neither map is reported as absent, not as a perfect score. Reconstruction or denoising (intensity images,
+or a fastMRI ``.h5`` reference, whose ``reconstruction_esc``/``_rss`` is the target): fastMRI NMSE, PSNR,
+SSIM and MAE over the volume. Folders are paired by file name without suffix; over several pairs the
+mean and standard deviation of every metric follow.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import traceback
 from pathlib import Path
 from typing import Any
 
-from condswin.cli.batch import IMAGE_SUFFIXES, StagedOutputs, split_suffix
-from condswin.cli.errors import BAD_INPUT, OK, SOME_FAILED, OutputError, UsageError, exit_code_for
+from condswin.cli.batch import Job, StagedOutputs, split_suffix
+from condswin.cli.errors import BAD_INPUT, INTERNAL_ERROR, OK, SOME_FAILED, UsageError, exit_code_for
+from condswin.cli.outputs import check_outputs
 from condswin.cli.progress import PROGRESS_MODES, Reporter
 from condswin.errors import InputError, InputNotFoundError
+from condswin.io.images import READABLE_SUFFIXES
 
 __all__ = ["add_parser", "run", "parse_labels"]
 
@@ -36,13 +40,15 @@ def add_parser(subparsers: Any) -> None:
         "--kind",
         choices=("auto", "segmentation", "reconstruction"),
         default="auto",
-        help="metric family; auto = segmentation when both images are integer-typed",
+        help="metric family; auto = segmentation when both images are label maps (a few integer values)",
     )
     parser.add_argument(
         "--labels", default="1=liver,2=tumour", help="segmentation classes VALUE=NAME,... (default: LiTS)"
     )
     parser.add_argument("--no-hd95", action="store_true", help="skip the 95%% Hausdorff distance (the slow part)")
-    parser.add_argument("--output", type=Path, default=None, help="also write every result and the means as JSON")
+    parser.add_argument(
+        "--output", type=Path, default=None, help="also write every result and the means as JSON (never an input)"
+    )
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto", help="as for the other commands")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     parser.set_defaults(run=run)
@@ -72,7 +78,7 @@ def _pairs(pred: Path, ref: Path) -> list[tuple[Path, Path | None]]:
         return [(pred, ref)]
     if not (pred.is_dir() and ref.is_dir()):
         raise UsageError("PRED and REF must both be files or both be folders")
-    suffixes = (*IMAGE_SUFFIXES, ".h5")
+    suffixes = (*READABLE_SUFFIXES, ".h5")
     refs = {
         split_suffix(p)[0]: p
         for p in sorted(ref.iterdir())
@@ -81,16 +87,29 @@ def _pairs(pred: Path, ref: Path) -> list[tuple[Path, Path | None]]:
     preds = [
         p
         for p in sorted(pred.iterdir())
-        if p.is_file() and split_suffix(p)[1] in IMAGE_SUFFIXES and not p.name.startswith(".")
+        if p.is_file() and split_suffix(p)[1] in READABLE_SUFFIXES and not p.name.startswith(".")
     ]
     if not preds:
         raise UsageError(f"{pred}: no prediction images in this folder")
     return [(p, refs.get(split_suffix(p)[0])) for p in preds]
 
 
-def _read_pair(pred_path: Path, ref_path: Path) -> tuple[Any, Any, tuple[float, ...], bool]:
-    """(prediction array, reference array, numpy-order spacing, both integer-typed)."""
+def _label_map(image: Any, array: Any, labels: dict[int, str]) -> bool:
+    """A label map: a few small integer values, or integer values that are all classes of ``--labels``."""
     import numpy as np
+
+    from condswin.io.images import is_label_map
+
+    if not np.issubdtype(array.dtype, np.integer):
+        return False
+    return is_label_map(image) or set(np.unique(array).tolist()) <= {0, *labels}
+
+
+def _read_pair(pred_path: Path, ref_path: Path, labels: dict[int, str]) -> tuple[Any, Any, tuple[float, ...], str]:
+    """(prediction array, reference array, numpy-order spacing, which side is a label map).
+
+    The last item is ``"both"``, ``"neither"``, or the path of the only label map of the two.
+    """
     import SimpleITK as sitk
 
     from condswin.io.images import grid_mismatch, read_image
@@ -107,61 +126,83 @@ def _read_pair(pred_path: Path, ref_path: Path) -> tuple[Any, Any, tuple[float, 
             raise InputError(
                 f"{pred_path}: shape {pred_array.shape} differs from the target {volume.target.shape} of {ref_path}"
             )
-        return pred_array, volume.target, tuple(volume.spacing), False
+        return pred_array, volume.target, tuple(volume.spacing), "neither"
     ref = read_image(ref_path, ndim=None)
     mismatch = grid_mismatch(pred, ref)
     if mismatch:
         raise InputError(f"{pred_path}: voxel grid differs from {ref_path} ({mismatch})")
-    integer = all(np.issubdtype(a.dtype, np.integer) for a in (pred_array, sitk.GetArrayViewFromImage(ref)))
-    return pred_array, sitk.GetArrayFromImage(ref), tuple(reversed(pred.GetSpacing())), integer
+    ref_array = sitk.GetArrayFromImage(ref)
+    pred_labels, ref_labels = _label_map(pred, pred_array, labels), _label_map(ref, ref_array, labels)
+    sides = {(True, True): "both", (False, False): "neither", (True, False): str(pred_path)}
+    return (
+        pred_array,
+        ref_array,
+        tuple(reversed(pred.GetSpacing())),
+        sides.get((pred_labels, ref_labels), str(ref_path)),
+    )
 
 
 def _evaluate(
     pred_path: Path, ref_path: Path, args: argparse.Namespace, labels: dict[int, str]
 ) -> tuple[str, dict[str, Any]]:
-    from condswin.metrics import reconstruction_metrics, segmentation_metrics
+    from condswin.metrics import mark_absent, reconstruction_metrics, segmentation_metrics
 
-    pred, ref, spacing, integer = _read_pair(pred_path, ref_path)
-    kind = args.kind if args.kind != "auto" else ("segmentation" if integer else "reconstruction")
+    pred, ref, spacing, label_maps = _read_pair(pred_path, ref_path, labels)
+    kind = args.kind
+    if kind == "auto":
+        if label_maps not in ("both", "neither"):
+            other = ref_path if label_maps == str(pred_path) else pred_path
+            raise InputError(
+                f"{other}: an intensity image, but {label_maps} is a label map: no metric compares the two "
+                "(pass --kind to choose one)"
+            )
+        kind = "segmentation" if label_maps == "both" else "reconstruction"
     if kind == "segmentation":
-        if not integer:
-            raise InputError(f"{pred_path}: segmentation metrics need integer label maps on both sides")
+        if label_maps != "both":
+            not_labels = [str(p) for p in (pred_path, ref_path) if str(p) != label_maps]
+            raise InputError(
+                f"{' and '.join(not_labels)}: not a label map (integer values that are classes of --labels, or a "
+                "few small integers), so segmentation metrics would be meaningless"
+            )
         per_class = segmentation_metrics(pred, ref, labels=labels, spacing=spacing, with_hd95=not args.no_hd95)
-        return kind, {
-            name: {k: v for k, v in values.items() if k in SEG_COLUMNS or k in ("tp", "fp", "fn")}
-            for name, values in per_class.items()
-        }
+        return kind, mark_absent(
+            {
+                name: {k: v for k, v in values.items() if k in SEG_COLUMNS or k in ("tp", "fp", "fn")}
+                for name, values in per_class.items()
+            }
+        )
     return kind, reconstruction_metrics(ref, pred)
 
 
-def _mean(rows: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    import numpy as np
-
-    def avg(values: list[float]) -> dict[str, Any]:
-        finite = [v for v in values if not math.isnan(v)]
-        return {"mean": float(np.mean(finite)) if finite else float("nan"), "nan_cases": len(values) - len(finite)}
-
-    if kind == "reconstruction":
-        return {c: avg([r[c] for r in rows]) for c in RECON_COLUMNS}
-    names = rows[0].keys()
-    return {n: {c: avg([r[n][c] for r in rows if c in r[n]]) for c in SEG_COLUMNS if c in rows[0][n]} for n in names}
-
-
 def _format_row(name: str, kind: str, metrics: dict[str, Any]) -> list[str]:
+    def value(number: float | None) -> str:
+        return "-" if number is None else f"{number:.4f}"
+
     if kind == "reconstruction":
-        return [f"{name:<28} " + "  ".join(f"{c} {metrics[c]:.4f}" for c in RECON_COLUMNS)]
+        return [f"{name:<28} " + "  ".join(f"{c} {value(metrics[c])}" for c in RECON_COLUMNS)]
     return [
-        f"{name:<28} {cls:<10} " + "  ".join(f"{c} {values[c]:.4f}" for c in SEG_COLUMNS if c in values)
+        f"{name:<28} {cls:<10} "
+        + (
+            "absent from both prediction and reference"
+            if values.get("absent")
+            else "  ".join(f"{c} {value(values[c])}" for c in SEG_COLUMNS if c in values)
+        )
         for cls, values in metrics.items()
     ]
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    """``--output`` may not replace an input (a file given, or one inside a folder given), nor a folder."""
+    if args.output is not None:
+        report = Job(args.prediction, {"report": args.output}, "")
+        check_outputs([report], args.overwrite, protected=(args.prediction, args.reference))
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run ``evaluate``; returns the exit code."""
     labels = parse_labels(args.labels)
-    if args.output is not None and args.output.exists() and not args.overwrite:
-        raise OutputError(f"output already exists: {args.output}; pass --overwrite to replace")
     pairs = _pairs(args.prediction, args.reference)
+    _check_output(args)
     results: list[dict[str, Any]] = []
     failures = 0
     last_code = OK
@@ -174,24 +215,14 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         except Exception as exc:  # noqa: BLE001 - one bad pair is reported, the others still evaluated
             failures += 1
             last_code = exit_code_for(exc)
-            reporter.error(str(exc), file=str(pred_path), code=last_code)
+            if last_code == INTERNAL_ERROR:
+                traceback.print_exc()  # a bug: its traceback, as for the other commands
+            reporter.error(str(exc) or type(exc).__name__, file=str(pred_path), code=last_code)
             continue
         row = {"prediction": str(pred_path), "reference": str(ref_path), "kind": kind, "metrics": metrics}
         results.append(row)
         reporter.result("\n".join(_format_row(pred_path.name, kind, metrics)), row, file=str(pred_path))
-    kinds = {r["kind"] for r in results}
-    means = {k: _mean([r["metrics"] for r in results if r["kind"] == k], k) for k in kinds}
-    if len(results) > 1:
-        for kind, mean in means.items():
-            flat = (
-                {c: v["mean"] for c, v in mean.items()}
-                if kind == "reconstruction"
-                else {n: {c: v["mean"] for c, v in m.items()} for n, m in mean.items()}
-            )
-            reporter.result(
-                "\n".join(_format_row(f"mean of {sum(r['kind'] == kind for r in results)}", kind, flat)),
-                {"kind": kind, "mean": mean},
-            )
+    means = _means(results, reporter)
     if args.output is not None:
         with StagedOutputs() as staged:
             staged.write_json({"results": results, "means": means, "failed": failures}, args.output)
@@ -205,3 +236,23 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     if not failures:
         return OK
     return SOME_FAILED if len(pairs) > 1 else (last_code if last_code != OK else BAD_INPUT)
+
+
+def _means(results: list[dict[str, Any]], reporter: Reporter) -> dict[str, Any]:
+    """Mean, std and counts of every metric per kind (:mod:`condswin.metrics.aggregate`); shown for several pairs."""
+    from condswin.metrics import aggregate, means
+    from condswin.metrics.aggregate import to_json
+
+    tables: dict[str, Any] = {}
+    for kind in sorted({r["kind"] for r in results}):
+        cases = [r["metrics"] for r in results if r["kind"] == kind]
+        table = aggregate(cases)
+        tables[kind] = to_json(table)
+        if len(results) > 1:
+            shown = {k: v for k, v in means(table).items() if k not in ("tp", "fp", "fn")}
+            if kind == "segmentation":
+                shown = {cls: {c: v for c, v in values.items() if c in SEG_COLUMNS} for cls, values in shown.items()}
+            reporter.result(
+                "\n".join(_format_row(f"mean of {len(cases)}", kind, shown)), {"kind": kind, "mean": tables[kind]}
+            )
+    return tables

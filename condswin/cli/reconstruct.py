@@ -4,17 +4,30 @@ reconstructed magnitude volume, with fastMRI metrics whenever a target exists.""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from condswin.cli.batch import IMAGE_SUFFIXES, Job, StagedOutputs, collect_inputs, plan_jobs, run_jobs
-from condswin.cli.common import add_model_options, add_run_options, apply_threads, inference_options, load_model
+from condswin.cli.batch import Job, JobOutcome, StagedOutputs, run_jobs
+from condswin.cli.common import (
+    add_io_options,
+    add_model_options,
+    add_run_options,
+    inference_options,
+    open_run,
+    read_input,
+)
 from condswin.cli.errors import UsageError
+from condswin.cli.options import integer, number
 from condswin.cli.progress import Reporter
+from condswin.io.images import READABLE_SUFFIXES
+from condswin.jobs.reconstruction import ZERO_FILLED
 
-__all__ = ["add_parser", "run", "ZERO_FILLED"]
+__all__ = ["add_parser", "run", "check_mask_options", "ZERO_FILLED", "MAX_ACCELERATION"]
 
-ZERO_FILLED = "zero-filled"
+# Far beyond the 4x-16x of fastMRI and the seed; above it a mask keeps a column or two and the "reconstruction"
+# is noise with a misleading report.
+MAX_ACCELERATION = 64.0
+# numpy.random.RandomState accepts integer seeds in [0, 2**32 - 1].
+MAX_SEED = 2**32 - 1
 
 
 def add_parser(subparsers: Any) -> None:
@@ -30,8 +43,7 @@ def add_parser(subparsers: Any) -> None:
         "Writes the magnitude volume with the header's pixel spacing (or the input's geometry) and a JSON "
         "report with NMSE/PSNR/SSIM/MAE of the model and of zero-filling when a target exists.",
     )
-    parser.add_argument("input", type=Path, metavar="IN", help="fastMRI .h5, MR volume file, or a folder of them")
-    parser.add_argument("output", type=Path, metavar="OUT", help="volume file (.nii.gz, .nii, .nrrd, .mha) or folder")
+    add_io_options(parser, input_help="fastMRI .h5, MR volume file, or a folder of them", output_noun="volume")
     parser.add_argument(
         "--mask",
         dest="mask_kind",
@@ -39,26 +51,23 @@ def add_parser(subparsers: Any) -> None:
         default="random",
         help="column mask for fully sampled inputs (default: random, as fastMRI)",
     )
-    parser.add_argument("--acceleration", type=float, default=4.0, help="undersampling factor (default: 4)")
+    parser.add_argument(
+        "--acceleration",
+        type=number(low=1, high=MAX_ACCELERATION),
+        default=4.0,
+        help=f"undersampling factor, 1 to {MAX_ACCELERATION:g} (default: 4)",
+    )
     parser.add_argument(
         "--center-fraction",
-        type=float,
+        type=number(low=0, high=1),
         default=None,
-        help="fully sampled centre fraction (default: fastMRI's 0.08 at 4x, 0.04 at 8x)",
+        help="fully sampled centre fraction, 0 to 1 (default: fastMRI's 0.08 at 4x, 0.04 at 8x)",
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=integer(low=0, high=MAX_SEED),
         default=None,
-        help="mask (and simulated phase) seed; default: derived from the file name, as fastMRI does",
-    )
-    parser.add_argument("--report", type=Path, default=None, help="report path (single input; default: OUT with .json)")
-    parser.add_argument(
-        "--format",
-        dest="suffix",
-        choices=(".nii.gz", ".nii", ".nrrd", ".mha"),
-        default=".nii.gz",
-        help="volume format inside an output folder (default: .nii.gz)",
+        help="mask (and simulated phase) seed, 0 to 2^32-1; default: derived from the file name, as fastMRI does",
     )
     add_model_options(
         parser,
@@ -70,66 +79,43 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def _fastmri_image(result: Any) -> Any:
-    import SimpleITK as sitk
-
-    image = sitk.GetImageFromArray(result.image)
-    slice_mm, row_mm, col_mm = result.spacing
-    image.SetSpacing((col_mm, row_mm, slice_mm))  # SimpleITK (x, y, z) = (columns, rows, slices)
-    return image
-
-
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run ``reconstruct``; returns the exit code."""
-    from condswin.inference import resolve_device
-
-    try:
-        resolve_device(args.device)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if not args.acceleration >= 1:
-        raise UsageError(f"--acceleration must be >= 1, got {args.acceleration}")
-    inputs, is_batch = collect_inputs(args.input, (*IMAGE_SUFFIXES, ".h5"))
-    jobs = plan_jobs(
-        inputs, is_batch, args.output, default_suffix=args.suffix, report=args.report, overwrite=args.overwrite
+    check_mask_options(args.mask_kind, args.acceleration, args.center_fraction)
+    opening = open_run(
+        args,
+        reporter,
+        "reconstruction",
+        model=args.model,
+        load=args.model != ZERO_FILLED,
+        readable=(*READABLE_SUFFIXES, ".h5"),
     )
-    apply_threads(args)
-    loaded = None if args.model == ZERO_FILLED else load_model(args.model, "reconstruction", reporter)
-    model, card = (None, None) if loaded is None else (loaded.model, loaded.card)
+    loaded = opening.loaded
 
     def process(job: Job, staged: StagedOutputs) -> dict[str, Any]:
-        from condswin.inference import reconstruct_fastmri, reconstruct_mr_image, volume_seed
+        from condswin.inference import volume_seed
+        from condswin.jobs import reconstruct_file, reconstruct_image
         from condswin.mri.masks import fastmri_seed
 
-        reporter.event("read", message=f"reading {job.input}", file=str(job.input))
-        options = inference_options(args, reporter, "infer", str(job.input))
+        file = str(job.input)
+        options = inference_options(args, reporter, "infer", file)
         mask_args = dict(mask_kind=args.mask_kind, acceleration=args.acceleration, center_fraction=args.center_fraction)
         if job.input.suffix.lower() == ".h5":
-            result = reconstruct_fastmri(job.input, model, card, seed=args.seed, options=options, **mask_args)
-            image = _fastmri_image(result)
+            reporter.event("read", message=f"reading {job.input}", file=file)
+            result = reconstruct_file(job.input, loaded, options, seed=args.seed, **mask_args)
         else:
-            from condswin.io.images import read_image
-
-            source = read_image(job.input)
             seed = fastmri_seed(job.input.name) if args.seed is None else args.seed
             phase_seed = volume_seed(job.input) if args.seed is None else args.seed
-            result = reconstruct_mr_image(
-                source, model, card, seed=seed, phase_seed=phase_seed, options=options, **mask_args
+            result = reconstruct_image(
+                read_input(job, reporter, "an MR image"), loaded, options, seed=seed, phase_seed=phase_seed, **mask_args
             )
-            image = result.output
-        if result.info is not None:
-            for notice in result.info.messages:
-                reporter.warning(notice, file=str(job.input))
-        summary = result.summary()
-        summary["model"] = ZERO_FILLED if card is None else {"id": card["id"], "version": card["version"]}
-        summary["mask_kind"] = "from file" if result.from_file_mask else args.mask_kind
-        staged.write_image(image, job.outputs["image"])
-        staged.write_json(
-            {"input": str(job.input), "output": str(job.outputs["image"]), **summary}, job.outputs["report"]
-        )
-        return summary
+        for notice in result.notices:
+            reporter.warning(notice, file=file)
+        staged.write_image(result.output, job.outputs["image"])
+        staged.write_json({"input": file, "output": str(job.outputs["image"]), **result.report}, job.outputs["report"])
+        return result.report
 
-    def summarise(outcome: Any) -> str:
+    def summarise(outcome: JobOutcome) -> str:
         s = outcome.summary
         text = f"{outcome.job.input.name}: {s['acceleration']:.2f}x ({s['mask_kind']} mask)"
         if s["metrics"]:
@@ -140,4 +126,23 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             )
         return text
 
-    return run_jobs(jobs, process, reporter, is_batch=is_batch, summarise=summarise)
+    return run_jobs(opening.jobs, process, reporter, is_batch=opening.is_batch, summarise=summarise)
+
+
+def check_mask_options(kind: str, acceleration: float, center_fraction: float | None) -> None:
+    """Refuse option combinations no mask can honour, before any work (each option alone is checked by argparse).
+
+    Raises:
+        UsageError: an ``equispaced`` mask at a fractional acceleration, or a centre block (``random``,
+            ``equispaced_fraction``) that alone samples more columns than the acceleration allows.
+    """
+    if kind == "equispaced" and acceleration != round(acceleration):
+        raise UsageError(f"--mask equispaced needs an integer --acceleration, got {acceleration:g}")
+    if center_fraction is not None and kind in ("random", "equispaced_fraction"):
+        if center_fraction * acceleration >= 1:
+            raise UsageError(
+                f"--center-fraction {center_fraction:g} samples {center_fraction:.0%} of the columns in the centre "
+                f"alone, but --acceleration {acceleration:g} keeps only {1 / acceleration:.0%} of them; use a "
+                f"centre fraction below {1 / acceleration:.3g} (or --mask rect_equispaced, whose centre fraction is "
+                "of the sampled lines)"
+            )

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import re
-from pathlib import Path
 from typing import Any
 
-from condswin.cli.batch import IMAGE_SUFFIXES, Job, StagedOutputs, collect_inputs, plan_jobs, run_jobs
-from condswin.cli.common import add_model_options, add_run_options, apply_threads, inference_options, load_model
-from condswin.cli.errors import UsageError
+from condswin.cli.batch import Job, JobOutcome, StagedOutputs, run_jobs
+from condswin.cli.common import (
+    add_io_options,
+    add_model_options,
+    add_run_options,
+    inference_options,
+    open_run,
+    read_input,
+)
 from condswin.cli.progress import Reporter
 
 __all__ = ["add_parser", "run"]
@@ -26,16 +31,7 @@ def add_parser(subparsers: Any) -> None:
         "folder). Writes a labelmap on exactly the input's voxel grid and a JSON report (liver mL, "
         "tumour count and volumes, tumour burden). IN may be a folder (batch): OUT is then a folder.",
     )
-    parser.add_argument("input", type=Path, metavar="IN", help="CT file, DICOM series folder, or a folder of them")
-    parser.add_argument("output", type=Path, metavar="OUT", help="labelmap file (.nii.gz, .nii, .nrrd, .mha) or folder")
-    parser.add_argument("--report", type=Path, default=None, help="report path (single input; default: OUT with .json)")
-    parser.add_argument(
-        "--format",
-        dest="suffix",
-        choices=(".nii.gz", ".nii", ".nrrd", ".mha"),
-        default=".nii.gz",
-        help="labelmap format inside an output folder (default: .nii.gz)",
-    )
+    add_io_options(parser, input_help="CT file, DICOM series folder, or a folder of them", output_noun="labelmap")
     parser.add_argument(
         "--no-postprocess",
         action="store_true",
@@ -52,85 +48,30 @@ def _output_stem(stem: str) -> str:
     return f"segmentation-{match.group(1)}" if match else stem
 
 
-def _label_volumes(labels: Any, card: dict[str, Any]) -> dict[str, Any]:
-    """Volume in mL of every label of a non-LiTS card."""
-    import numpy as np
-    import SimpleITK as sitk
-
-    array = sitk.GetArrayViewFromImage(labels)
-    voxel_ml = float(np.prod(labels.GetSpacing())) / 1000.0
-    counts = np.bincount(array.ravel(), minlength=256)
-    return {
-        "volumes_ml": {label["name"]: float(counts[label["value"]]) * voxel_ml for label in card["output"]["labels"]},
-        "voxel_volume_ml": voxel_ml,
-    }
-
-
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run ``segment``; returns the exit code."""
-    from condswin.inference import resolve_device
-
-    try:
-        resolve_device(args.device)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    inputs, is_batch = collect_inputs(args.input, IMAGE_SUFFIXES, datasets=True)
-    jobs = plan_jobs(
-        inputs,
-        is_batch,
-        args.output,
-        default_suffix=args.suffix,
-        report=args.report,
-        rename=_output_stem,
-        overwrite=args.overwrite,
-    )
-    apply_threads(args)
-    loaded = load_model(args.model, "segmentation", reporter)
+    opening = open_run(args, reporter, "segmentation", model=args.model, datasets=True, rename=_output_stem)
+    loaded = opening.loaded
 
     def process(job: Job, staged: StagedOutputs) -> dict[str, Any]:
-        from condswin.ct.report import liver_report
-        from condswin.inference import is_lits_card, segment_image
-        from condswin.inference.volumes import postprocess_for_card
-        from condswin.io.images import read_image
+        from condswin.jobs import segment
 
-        reporter.event("read", message=f"reading {job.input}", file=str(job.input))
-        image = read_image(job.input)
-        result = segment_image(
-            image,
-            loaded.model,
-            loaded.card,
-            inference_options(args, reporter, "infer", str(job.input)),
-            postprocess=False,
+        file = str(job.input)
+        result = segment(  # the image is not kept here, so the job can free it before post-processing
+            read_input(job, reporter, "a CT image"),
+            loaded,
+            inference_options(args, reporter, "infer", file),
+            postprocess=not args.no_postprocess,
+            on_stage=lambda stage, message: reporter.event(stage, message=message, file=file),
         )
-        del image  # the labelmap carries the geometry from here on; free the CT before post-processing
-        for notice in result.info.messages:
-            reporter.warning(notice, file=str(job.input))
-        labels, postprocessed = result.labels, False
-        if not args.no_postprocess:
-            reporter.event("postprocess", message="post-processing the labelmap", file=str(job.input))
-            labels, postprocessed = postprocess_for_card(labels, loaded.card)
-        reporter.event("report", message="measuring volumes", file=str(job.input))
-        measures = liver_report(labels) if is_lits_card(loaded.card) else _label_volumes(labels, loaded.card)
-        report = {
-            "input": str(job.input),
-            "labelmap": str(job.outputs["image"]),
-            "model": {
-                "id": loaded.card["id"],
-                "version": loaded.card["version"],
-                "architecture": loaded.card["architecture"],
-            },
-            "labels": {str(label["value"]): label["name"] for label in loaded.card["output"]["labels"]},
-            "postprocessed": postprocessed,
-            "device": result.info.device,
-            "inference_seconds": round(result.info.seconds, 3),
-            "notices": result.info.messages,
-            **measures,
-        }
-        staged.write_image(labels, job.outputs["image"])
+        for notice in result.notices:
+            reporter.warning(notice, file=file)
+        report = {"input": file, "labelmap": str(job.outputs["image"]), **result.report}
+        staged.write_image(result.output, job.outputs["image"])
         staged.write_json(report, job.outputs["report"])
-        return measures
+        return result.report
 
-    def summarise(outcome: Any) -> str:
+    def summarise(outcome: JobOutcome) -> str:
         s = outcome.summary
         if "liver_ml" in s:
             return (
@@ -139,4 +80,4 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             )
         return f"{outcome.job.input.name}: " + ", ".join(f"{k} {v:.1f} mL" for k, v in s["volumes_ml"].items())
 
-    return run_jobs(jobs, process, reporter, is_batch=is_batch, summarise=summarise)
+    return run_jobs(opening.jobs, process, reporter, is_batch=opening.is_batch, summarise=summarise)

@@ -1,0 +1,99 @@
+"""Checks of output paths, made before any work: nothing an output replaces may be an input, and every
+destination must be able to take a file.
+
+Inputs are compared by resolved path (symlinks followed) and, for existing files, by device and inode (hard
+links, case-insensitive file systems). ``--overwrite`` replaces files only: a folder standing where an
+output file goes, or a file standing where its folder goes, is refused with or without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from condswin.errors import OutputError, UsageError
+
+if TYPE_CHECKING:
+    from condswin.cli.batch import Job
+
+__all__ = ["check_outputs", "destination_problem", "protected_files"]
+
+
+def protected_files(paths: Sequence[Path]) -> list[Path]:
+    """Every file an output must not replace: the given files, and the files directly inside given folders."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(child for child in path.iterdir() if not child.is_dir())
+        else:
+            files.append(path)
+    return files
+
+
+class _InputSet:
+    """Inputs compared by resolved path (symlinks followed) and, for existing files, by device and inode
+    (hard links, case-insensitive file systems)."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self._paths = {path.resolve() for path in paths}
+        self._inodes: set[tuple[int, int]] = set()
+        for path in paths:
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # missing: only its name can match
+            self._inodes.add((stat.st_dev, stat.st_ino))
+
+    def __contains__(self, target: Path) -> bool:
+        if target.resolve() in self._paths:
+            return True
+        try:
+            stat = target.stat()
+        except OSError:
+            return False
+        return (stat.st_dev, stat.st_ino) in self._inodes
+
+
+def check_outputs(jobs: list[Job], overwrite: bool, protected: Sequence[Path] = ()) -> None:
+    """Refuse, before any work, every output that could not be written or would destroy something.
+
+    Args:
+        jobs: the planned jobs.
+        overwrite: existing output files may be replaced.
+        protected: other inputs of the command (files or folders of files), besides each job's input.
+
+    Raises:
+        UsageError: an output that is an input, or one file written by two jobs.
+        OutputError: an output whose place is a folder or whose folder is a file, or an existing output
+            without ``overwrite``.
+    """
+    inputs = _InputSet([job.input for job in jobs] + protected_files(protected))
+    seen: dict[Path, Path] = {}
+    existing = []
+    for job in jobs:
+        for target in job.outputs.values():
+            if target in inputs:
+                raise UsageError(f"{target}: an output cannot be an input (inputs are never overwritten)")
+            resolved = target.resolve()
+            if resolved in seen:
+                raise UsageError(f"{job.input} and {seen[resolved]} would both write {target}; rename one of them")
+            seen[resolved] = job.input
+            destination_problem(target)
+            if target.exists():
+                existing.append(str(target))
+    if existing and not overwrite:
+        shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
+        raise OutputError(f"output already exists: {shown}; pass --overwrite to replace")
+
+
+def destination_problem(target: Path) -> None:
+    """Raise :class:`OutputError` when a file cannot be put at ``target``: a folder is there (``--overwrite``
+    replaces files only), or a file stands where its folder (or a folder above it) should be."""
+    if target.is_dir():
+        raise OutputError(f"{target}: is a folder, so this output file cannot be written there")
+    for folder in target.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise OutputError(f"{folder}: is a file, so {target} cannot be written inside it")
+            return
