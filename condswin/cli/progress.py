@@ -5,11 +5,12 @@ JSON mode writes one object per line to stdout and flushes it at once::
     {"stage": "infer", "done": 16, "total": 48, "message": "", "file": "/data/ct.nii.gz"}
 
 ``stage`` is one of ``model`` (the bundle being loaded), ``start`` (an input begins), ``read``, ``infer``,
-``denoise``, ``postprocess``, ``report``, ``write``, ``done`` (an input finished), ``warning``, ``error``
-(an input failed), ``result`` (an input's measurements), ``summary`` (last line of a run) and
-``cancelled``. ``done``/``total`` count slices during ``infer`` and
-``denoise`` and inputs otherwise. Extra keys (``file``, ``results``, ``code``) may appear; readers must
-ignore keys they do not know. In the other modes human messages go to stderr and stdout stays free for
+``denoise``, ``postprocess``, ``report``, ``write``, ``done`` (an input finished), ``warning`` (with the
+``file`` it is about: see :mod:`condswin.cli.notices`), ``error`` (an input failed, or the run could not
+start; usage errors of the argument parser included, with ``code`` 2), ``result`` (an input's
+measurements), ``summary`` (last line of a run) and ``cancelled``. ``done``/``total`` count slices during
+``infer`` and ``denoise`` and inputs otherwise. Extra keys (``file``, ``results``, ``code``) may appear;
+readers must ignore keys they do not know. In the other modes human messages go to stderr and stdout stays free for
 the summary table.
 """
 
