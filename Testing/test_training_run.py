@@ -214,19 +214,34 @@ def test_exported_bundle_loads_and_reproduces_the_logged_metric(runs, task):
         assert card["input"]["size"] == [SIZE, SIZE] and card["out_channels"] == 3
 
 
-def test_exported_weights_are_the_best_checkpoint(runs):
-    _, _, _, result = runs["denoising"]
+class Scramble(L.Callback):
+    """Overwrites the weights once training has ended: the export must come from the best checkpoint file."""
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        with torch.no_grad():
+            for parameter in pl_module.parameters():
+                parameter.add_(torch.randn_like(parameter))
+
+
+def test_exported_weights_and_metrics_are_those_of_the_best_checkpoint(tmp_path, single_torch_thread):
+    splits = tiny_splits("denoising", train_volumes=2, val_volumes=2)
+    result = train(tiny_config("denoising", tmp_path / "run", max_epochs=2), splits=splits, callbacks=[Scramble()])
     best = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-    loaded = load_bundle(read_bundle(result.bundle.parent)).model.state_dict()
-    for key, value in loaded.items():
+    loaded = load_bundle(read_bundle(result.bundle.parent)).model
+    for key, value in loaded.state_dict().items():
         torch.testing.assert_close(value, best[f"net.{key}"], rtol=0, atol=0)
+    volumes = _volume_arrays(splits, loaded, "denoising")
+    assert np.mean([ssim(r, p) for p, r in volumes.values()]) == pytest.approx(result.metrics["val_ssim"], abs=1e-4)
+    assert result.best_score == result.metrics["val_ssim"]
 
 
 def test_resume_continues_at_the_saved_step_with_the_same_next_loss(tmp_path, single_torch_thread):
+    """Exact with dropout, per-sample random draws and persistent worker processes (see condswin.training.seeds)."""
     splits = tiny_splits("denoising", train_volumes=2, slices=8)
-    overrides = {"model": {"name": "unet", "overrides": {"chans": 8, "num_pool_layers": 2, "drop_prob": 0.2}}}
-    base = tiny_config("denoising", tmp_path / "full", max_epochs=3)
-    base = config_from_dict({**config_to_dict(base), **overrides}, source="tiny.yaml")
+    base = config_to_dict(tiny_config("denoising", tmp_path / "full", max_epochs=3))
+    base["model"]["overrides"]["drop_prob"] = 0.2
+    base["data"]["workers"] = 2
+    base = config_from_dict(base, source="tiny.yaml")
     full = StepLosses()
     train(base, splits=splits, export=False, callbacks=[full])
 
@@ -291,6 +306,9 @@ def test_existing_export_folder_and_bad_loss_fail_before_training(tmp_path):
     bad = config_from_dict({**config_to_dict(config), "optim": {"loss": "dice_ce"}}, source="bad.yaml")
     with pytest.raises(UsageError, match=r"bad\.yaml: optim\.loss: a denoising run trains with one of mse, l1"):
         train(bad, splits=splits, callbacks=[steps])
+    bad_id = config_from_dict({**config_to_dict(config), "export": {"id": "my model!"}}, source="id.yaml")
+    with pytest.raises(ModelError, match=r"id\.yaml \(model card of the export\): id: must be 1-100 letters"):
+        train(bad_id, splits=splits, callbacks=[steps])
     assert steps.batches == 0
 
 
@@ -328,9 +346,9 @@ def test_accumulator_scores_whole_volumes_in_slice_order():
 
 
 def _fake_trainer(world: int, rank: int) -> SimpleNamespace:
-    return SimpleNamespace(
-        world_size=world, global_rank=rank, strategy=SimpleNamespace(root_device=torch.device("cpu"))
-    )
+    cpu = SimpleNamespace(root_device=torch.device("cpu"))
+    progress = SimpleNamespace(epoch_progress=SimpleNamespace(current=SimpleNamespace(processed=0)))
+    return SimpleNamespace(world_size=world, global_rank=rank, fit_loop=progress, strategy=cpu)
 
 
 def test_ranks_together_draw_the_single_process_batches():
@@ -381,3 +399,16 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, si
     assert double.metrics["val_volumes"] == 2
     for name, value in single.metrics.items():
         assert double.metrics[name] == pytest.approx(value, abs=1e-4), name
+
+
+def test_segmentation_scores_leave_out_classes_absent_from_a_volume(tmp_path):
+    module = build_module(tiny_config("segmentation", tmp_path), 1, 3)
+    target = np.zeros((2, 8, 8), dtype=np.uint8)
+    target[:, 2:6, 2:6] = 1
+    pred = target.copy()
+    pred[0, 2, 2] = 0
+    scores = module.score_volume(pred, target)  # no tumour in either: undefined, not a perfect 1
+    assert scores["dice_tumour"] is None and scores["iou_tumour"] is None
+    assert scores["dice_liver"] == pytest.approx(2 * 31 / (31 + 32))
+    means = module.summarise({"dice_liver": 0.8, "dice_tumour": float("nan")})
+    assert means["dice"] == pytest.approx(0.8)

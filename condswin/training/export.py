@@ -10,6 +10,7 @@ weights, under the names the CSV log uses (``val_dice``, ``val_ssim``, ...).
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import re
@@ -21,10 +22,10 @@ from typing import Any, Protocol
 
 from torch import nn
 
-from condswin.bundles import card_template, save_bundle
+from condswin.bundles import card_template, parse_card, save_bundle
 from condswin.training.config import TrainConfig, config_to_dict
 
-__all__ = ["DataDescription", "training_command", "bundle_id", "build_card", "export_bundle"]
+__all__ = ["DataDescription", "training_command", "bundle_id", "build_card", "check_card", "export_bundle"]
 
 
 class DataDescription(Protocol):
@@ -90,6 +91,26 @@ def build_card(
     card["version"] = config.export.version
     card["license"] = config.export.license
     return card
+
+
+def check_card(config: TrainConfig, data: DataDescription, net: nn.Module, command: str) -> None:
+    """Check, before training, that the run's card will be valid (id, contract, labels against channels).
+
+    The card is built as :func:`export_bundle` will build it, with the network's description and no metrics
+    yet, and parsed by :func:`condswin.bundles.parse_card` — so a bad ``export.id`` or a contract the
+    inference side would refuse fails now instead of after hours of training.
+
+    Raises:
+        BundleError: the first problem, naming the card field.
+    """
+    card = build_card(config, data, {}, command)
+    card.update(
+        architecture=config.model.name,
+        config=json.loads(json.dumps(dict(config.model.overrides))),
+        in_channels=int(net.config.in_channels),
+        out_channels=int(net.config.out_channels),
+    )
+    parse_card(card, f"{config.source} (model card of the export)", require_weights=False)
 
 
 def export_bundle(

@@ -2,8 +2,9 @@
 
 Training uses a :class:`torch.utils.data.DistributedSampler` even in a single process: its permutation
 depends only on (seed, epoch), and rank r takes every W-th index of it, so one process with batch B and W
-processes with batch B/W see the same global batches — which is what makes a multi-GPU run reproduce a
-single-GPU one. Validation and test use :class:`VolumeSampler` (fastMRI's ``VolumeSampler`` idea): every
+processes with batch B/W see the same global batches; and every sample's randomness is seeded from (seed,
+epoch, index) (:class:`SeededSamples`) — together, what makes a multi-GPU run reproduce a single-GPU one
+and a resumed run the uninterrupted one, whatever the number of workers. Validation and test use :class:`VolumeSampler` (fastMRI's ``VolumeSampler`` idea): every
 rank gets whole volumes, each volume's slices in a row, as per-volume scoring needs
 (:mod:`condswin.training.modules.volumes`).
 """
@@ -22,8 +23,9 @@ from condswin.errors import UsageError
 from condswin.training.config import TrainConfig
 from condswin.training.data.slices import SliceDataset
 from condswin.training.modules.base import ConfigState
+from condswin.training.seeds import sample_seed
 
-__all__ = ["VolumeSampler", "SliceDataModule", "slice_volumes"]
+__all__ = ["EpochSampler", "SeededSamples", "VolumeSampler", "SliceDataModule", "slice_volumes"]
 
 
 def slice_volumes(dataset: Dataset) -> list[str]:
@@ -67,6 +69,51 @@ class VolumeSampler(Sampler[int]):
         return len(self.indices)
 
 
+class EpochSampler(Sampler[tuple[int, int]]):
+    """``(epoch, index)`` pairs in the order of a shuffled, rank-sharded :class:`DistributedSampler`.
+
+    The epoch travels with the index to the worker that makes the sample (:class:`SeededSamples`), so even a
+    persistent worker, started epochs ago, seeds each sample from its own epoch.
+    """
+
+    def __init__(self, inner: DistributedSampler, epoch: int = 0):
+        self.inner = inner
+        self.set_epoch(epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning before every epoch: a new permutation, and new sample seeds."""
+        self.epoch = int(epoch)
+        self.inner.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((self.epoch, int(index)) for index in self.inner)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+
+class SeededSamples(Dataset):
+    """A training dataset whose sample ``index`` of ``epoch`` draws from torch's generator seeded by
+    :func:`condswin.training.seeds.sample_seed` (the caller's generator state is left as it was).
+
+    Args:
+        dataset: the training dataset (its randomness drawn from torch's global generator).
+        seed: the run's seed.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed = dataset, int(seed)
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        epoch, index = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(sample_seed(self.seed, epoch, index))
+            return self.dataset[index]
+
+
 class SliceDataModule(L.LightningDataModule):
     """The loaders of a run, built once the trainer knows the number of processes and this one's rank.
 
@@ -95,7 +142,7 @@ class SliceDataModule(L.LightningDataModule):
         trainer = self.trainer
         return (1, 0) if trainer is None else (int(trainer.world_size), int(trainer.global_rank))
 
-    def _loader(self, dataset: Dataset, sampler: Sampler[int]) -> DataLoader:
+    def _loader(self, dataset: Dataset, sampler: Sampler[Any]) -> DataLoader:
         workers = self.config.data.workers
         trainer = self.trainer
         pin = trainer is not None and trainer.strategy.root_device.type == "cuda"
@@ -131,10 +178,14 @@ class SliceDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         """Shuffled training slices, this rank's share of every global batch."""
         world, rank = self._world()
-        sampler = DistributedSampler(
-            self.train_set, num_replicas=world, rank=rank, shuffle=True, seed=self.config.trainer.seed, drop_last=False
+        seed = self.config.trainer.seed
+        shards = DistributedSampler(
+            self.train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=False
         )
-        return self._loader(self.train_set, sampler)
+        # Start at the epoch Lightning will pass to set_epoch (its processed-epoch count): it may draw the first
+        # epoch's indices (worker prefetch) before calling set_epoch, which after a resume replayed epoch 0.
+        epoch = 0 if self.trainer is None else int(self.trainer.fit_loop.epoch_progress.current.processed)
+        return self._loader(SeededSamples(self.train_set, seed), EpochSampler(shards, epoch))
 
     def val_dataloader(self) -> Any:
         """Whole validation volumes of this rank (an empty list when there is no validation split)."""

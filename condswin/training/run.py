@@ -30,7 +30,7 @@ from condswin.errors import InputError, OutputExistsError
 from condswin.training.checkpoint import check_checkpoint, read_checkpoint
 from condswin.training.config import TrainConfig
 from condswin.training.data import DataSplits, build_datasets
-from condswin.training.export import export_bundle, training_command
+from condswin.training.export import check_card, export_bundle, training_command
 from condswin.training.loaders import SliceDataModule
 from condswin.training.modules import TaskModule, build_module
 
@@ -160,7 +160,8 @@ def train(
     Raises:
         UsageError: a bad loss or model config, or fewer validation volumes than processes.
         InputError: no usable data, or an unreadable resume checkpoint.
-        ModelError: a resume checkpoint of another network.
+        ModelError: a resume checkpoint of another network, or a model card that would be invalid
+            (e.g. ``export.id``), both checked before training.
         OutputExistsError: ``export_dir`` exists.
     """
     L.seed_everything(config.trainer.seed, workers=True)
@@ -171,6 +172,9 @@ def train(
     if splits.train is None or len(splits.train) == 0:
         raise InputError(f"{config.source}: data: the training split holds no slices")
     module = build_module(config, splits.in_channels, splits.out_channels)
+    command = command or training_command()
+    if export:
+        check_card(config, splits, module.net, command)
     if resume is not None:
         check_checkpoint(resume, module)
     validate = splits.val is not None and len(splits.val) > 0
@@ -213,7 +217,7 @@ def train(
             splits,
             metrics,
             target,
-            command=command or training_command(),
+            command=command,
             details=details,
             overwrite=export_path is None,
         )

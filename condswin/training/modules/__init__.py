@@ -12,7 +12,7 @@ Typical use::
 from __future__ import annotations
 
 from condswin.training.config import TrainConfig
-from condswin.training.modules.base import CHECKPOINT_KEY, TaskModule, epoch_seed
+from condswin.training.modules.base import CHECKPOINT_KEY, TaskModule
 from condswin.training.modules.denoising import DenoisingModule
 from condswin.training.modules.reconstruction import ReconstructionModule
 from condswin.training.modules.segmentation import SegmentationModule
@@ -25,7 +25,6 @@ __all__ = [
     "SegmentationModule",
     "TaskModule",
     "build_module",
-    "epoch_seed",
 ]
 
 MODULES: dict[str, type[TaskModule]] = {

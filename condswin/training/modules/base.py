@@ -25,21 +25,12 @@ from condswin.losses import build_loss
 from condswin.models import build_model
 from condswin.training.config import TrainConfig, config_from_dict, config_to_dict
 from condswin.training.modules.volumes import VolumeAccumulator, gather_volume_scores, summarise_volumes
+from condswin.training.seeds import epoch_seed
 
-__all__ = ["TaskModule", "ConfigState", "CHECKPOINT_KEY", "epoch_seed"]
+__all__ = ["TaskModule", "ConfigState", "CHECKPOINT_KEY"]
 
 # The checkpoint entry that says which network a checkpoint holds (checked before a resume).
 CHECKPOINT_KEY = "condswin"
-
-
-def epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    """The RNG seed of one training epoch on one rank.
-
-    Reseeding every epoch from (seed, epoch, rank) makes an epoch's randomness (dropout, augmentation drawn
-    in the main process, worker seeds) independent of what ran before it, so a run resumed from an epoch's
-    checkpoint draws exactly what the uninterrupted run drew.
-    """
-    return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729) % (2**31 - 1)
 
 
 @dataclass(frozen=True)
@@ -156,7 +147,7 @@ class TaskModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
     def on_train_epoch_start(self) -> None:
-        """Reseed from (seed, epoch, rank): see :func:`epoch_seed`."""
+        """Reseed the global generators from (seed, epoch, rank): see :mod:`condswin.training.seeds`."""
         seed = epoch_seed(self.config.trainer.seed, self.current_epoch, self.global_rank)
         torch.manual_seed(seed)
         np.random.seed(seed)
