@@ -234,6 +234,18 @@ def test_exported_weights_and_metrics_are_those_of_the_best_checkpoint(tmp_path,
     assert np.mean([ssim(r, p) for p, r in volumes.values()]) == pytest.approx(result.metrics["val_ssim"], abs=1e-4)
     assert result.best_score == result.metrics["val_ssim"]
 
+    # a finished run exported again: resume from its last checkpoint, nothing is trained
+    steps = StepLosses()
+    config = tiny_config("denoising", tmp_path / "run", max_epochs=2)
+    again = train(
+        config, splits=splits, resume=result.last_checkpoint, export_dir=tmp_path / "again", callbacks=[steps]
+    )
+    assert steps.batches == 0 and again.best_checkpoint == result.best_checkpoint
+    assert again.metrics == result.metrics
+    reloaded = load_bundle(read_bundle(tmp_path / "again")).model.state_dict()
+    for key, value in reloaded.items():
+        torch.testing.assert_close(value, best[f"net.{key}"], rtol=0, atol=0)
+
 
 def test_resume_continues_at_the_saved_step_with_the_same_next_loss(tmp_path, single_torch_thread):
     """Exact with dropout, per-sample random draws and persistent worker processes (see condswin.training.seeds)."""

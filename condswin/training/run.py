@@ -6,7 +6,7 @@ and SLURM environments are detected by Lightning —, precision, accumulation), 
 from ``optim.grad_clip``. Output folder ``trainer.output_dir``::
 
     checkpoints/best-epoch=…-step=….ckpt   the best on the task's monitored metric (val_dice / val_ssim)
-    checkpoints/last.ckpt                  the latest (resume from it with --resume)
+    checkpoints/last.ckpt                  the latest, written after every epoch (resume from it with --resume)
     logs/version_N/metrics.csv             CSV log (TensorBoard events beside it when tensorboard is installed)
     bundle/                                the model bundle of the best checkpoint (unless --export DIR)
 
@@ -78,31 +78,53 @@ def _loggers(output_dir: Path) -> list[Logger]:
     return loggers
 
 
+LAST_NAME = "last"
+
+
+@dataclass(frozen=True)
+class Checkpoints:
+    """The checkpoint callbacks of a run: the best on the task's metric (None without validation) and the latest.
+
+    Two callbacks, because Lightning (2.6) refreshes ``last.ckpt`` of a monitoring callback only in epochs
+    whose checkpoint enters the top k — after an epoch that did not improve, ``last.ckpt`` would be stale.
+    """
+
+    best: ModelCheckpoint | None
+    last: ModelCheckpoint
+
+    @property
+    def last_path(self) -> Path:
+        """Where the latest checkpoint is written (a fixed name, so a spawned run can find it too)."""
+        return Path(self.last.dirpath or "") / f"{LAST_NAME}{self.last.FILE_EXTENSION}"
+
+
 def build_trainer(
     config: TrainConfig, module: TaskModule, validate: bool, callbacks: list[Callback] | None = None
-) -> tuple[L.Trainer, ModelCheckpoint]:
-    """The Lightning trainer of a run and its checkpoint callback.
+) -> tuple[L.Trainer, Checkpoints]:
+    """The Lightning trainer of a run and its checkpoint callbacks.
 
     Args:
         config: the run's configuration (``trainer`` and ``optim.grad_clip``).
         module: the task module (its ``monitor`` picks the best checkpoint).
-        validate: whether the run has validation data (else the last epoch's checkpoint counts as best).
+        validate: whether the run has validation data (else the latest checkpoint counts as best).
         callbacks: further callbacks (tests use them to record losses).
 
     Returns:
-        ``(trainer, checkpoint_callback)``.
+        ``(trainer, checkpoints)``.
     """
     trainer_config = config.trainer
     output_dir = Path(trainer_config.output_dir)
-    checkpoint = ModelCheckpoint(
-        dirpath=str(output_dir / "checkpoints"),
-        filename="best-{epoch:03d}-{step}",
-        monitor=module.monitor if validate else None,
-        mode=module.monitor_mode,
-        save_top_k=1,
-        save_last=True,
+    folder = str(output_dir / "checkpoints")
+    best = None
+    if validate:
+        best = ModelCheckpoint(
+            dirpath=folder, filename="best-{epoch:03d}-{step}", monitor=module.monitor, mode=module.monitor_mode
+        )
+    # saved at the end of every training epoch (after its validation), overwriting the previous one
+    last = ModelCheckpoint(
+        dirpath=folder, filename=LAST_NAME, save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False
     )
-    loggers = _loggers(output_dir)
+    checkpoints = Checkpoints(best, last)
     trainer = L.Trainer(
         accelerator=trainer_config.accelerator,
         devices=trainer_config.devices,
@@ -120,12 +142,19 @@ def build_trainer(
         log_every_n_steps=trainer_config.log_every,
         deterministic=trainer_config.deterministic,
         default_root_dir=str(output_dir),
-        callbacks=[checkpoint, LearningRateMonitor("epoch"), TQDMProgressBar(), *(callbacks or [])],
-        logger=loggers,
+        # the best first: it is trainer.checkpoint_callback, whose best path a spawned run brings back
+        callbacks=[
+            *([best] if best else []),
+            last,
+            LearningRateMonitor("epoch"),
+            TQDMProgressBar(),
+            *(callbacks or []),
+        ],
+        logger=_loggers(output_dir),
         # the data module shards by rank itself (see condswin.training.loaders); Lightning must not re-wrap
         use_distributed_sampler=False,
     )
-    return trainer, checkpoint
+    return trainer, checkpoints
 
 
 def _check_export_dir(export_dir: Path | None) -> None:
@@ -178,16 +207,14 @@ def train(
     if resume is not None:
         check_checkpoint(resume, module)
     validate = splits.val is not None and len(splits.val) > 0
-    trainer, checkpoint = build_trainer(config, module, validate, callbacks)
+    trainer, checkpoints = build_trainer(config, module, validate, callbacks)
     data = SliceDataModule(config, splits.train, splits.val if validate else None, splits.test)
 
     trainer.fit(module, datamodule=data, ckpt_path=None if resume is None else str(resume), weights_only=True)
 
-    # read before validate(): restoring the best checkpoint also restores the callback's state of that epoch
-    # (a spawned run brings back only the best path; the last checkpoint is found by its fixed name)
-    last_file = Path(checkpoint.dirpath or "") / f"{checkpoint.CHECKPOINT_NAME_LAST}{checkpoint.FILE_EXTENSION}"
-    last = checkpoint.last_model_path or (str(last_file) if last_file.is_file() else None)
-    best = checkpoint.best_model_path or last
+    # read before validate(): restoring the best checkpoint also restores the callbacks' state of that epoch
+    last = str(checkpoints.last_path) if checkpoints.last_path.is_file() else None
+    best = (checkpoints.best.best_model_path if checkpoints.best else None) or last
     epochs, steps = int(trainer.current_epoch), int(trainer.global_step)
     metrics: dict[str, float] = {}
     best_state: dict[str, Any] = {}
