@@ -76,12 +76,14 @@ class TinyVolumes(Dataset):
         return SliceSample(degraded.float(), clean.clone(), volume, slice_index, scale, offset)
 
 
-def tiny_splits(task: str, train_volumes: int = 4, val_volumes: int = 2, slices: int = 8) -> DataSplits:
-    """Train / validation splits of one task (different seeds: no slice of a validation volume is trained on)."""
+def tiny_splits(
+    task: str, train_volumes: int = 4, val_volumes: int = 2, slices: int = 8, test_volumes: int = 0
+) -> DataSplits:
+    """Train / validation (/ test) splits of one task (different seeds: no volume is in two splits)."""
     return DataSplits(
         train=TinyVolumes(task, train_volumes, slices, seed=1, training=True),
         val=TinyVolumes(task, val_volumes, slices // 2, seed=2),
-        test=None,
+        test=TinyVolumes(task, test_volumes, slices // 2, seed=3) if test_volumes else None,
         in_channels=1,
         out_channels=3 if task == "segmentation" else 1,
         input_contract={"size": [SIZE, SIZE]} if task == "segmentation" else {},
@@ -224,7 +226,7 @@ class Scramble(L.Callback):
 
 
 def test_exported_weights_and_metrics_are_those_of_the_best_checkpoint(tmp_path, single_torch_thread):
-    splits = tiny_splits("denoising", train_volumes=2, val_volumes=2)
+    splits = tiny_splits("denoising", train_volumes=2, val_volumes=2, test_volumes=1)
     result = train(tiny_config("denoising", tmp_path / "run", max_epochs=2), splits=splits, callbacks=[Scramble()])
     best = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
     loaded = load_bundle(read_bundle(result.bundle.parent)).model
@@ -233,6 +235,11 @@ def test_exported_weights_and_metrics_are_those_of_the_best_checkpoint(tmp_path,
     volumes = _volume_arrays(splits, loaded, "denoising")
     assert np.mean([ssim(r, p) for p, r in volumes.values()]) == pytest.approx(result.metrics["val_ssim"], abs=1e-4)
     assert result.best_score == result.metrics["val_ssim"]
+    # the held-out test volume, scored with the same weights and recorded in the card
+    tested = _volume_arrays(replace(splits, val=splits.test), loaded, "denoising")
+    assert result.metrics["test_volumes"] == 1
+    assert ssim(*next(iter(tested.values()))[::-1]) == pytest.approx(result.metrics["test_ssim"], abs=1e-4)
+    assert json.loads(result.bundle.read_text())["metrics"]["test_ssim"] == pytest.approx(result.metrics["test_ssim"])
 
     # a finished run exported again: resume from its last checkpoint, nothing is trained
     steps = StepLosses()

@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"{SCRIPT}: error: {exc}", file=sys.stderr)
         return code
-    if result.bundle is not None or result.best_checkpoint is not None:
+    if result.global_rank == 0 and result.best_checkpoint is not None:
         metric = "" if result.best_score is None else f" ({result.monitor} {result.best_score:.4f})"
         print(f"best checkpoint: {result.best_checkpoint}{metric}")
         if result.bundle is not None:

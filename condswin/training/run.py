@@ -49,9 +49,10 @@ class RunResult:
         last_checkpoint: the latest checkpoint (to resume from).
         monitor: the monitored metric's name (``val_dice``, ``val_ssim``).
         best_score: its best value, or None without validation.
-        metrics: validation metrics of the best checkpoint (``val_*``), as logged.
+        metrics: validation (``val_*``) and, with a test split, test (``test_*``) metrics of the best checkpoint.
         bundle: the exported ``model_card.json``, or None (not exported, or not rank 0).
         log_dir: folder of the CSV log.
+        global_rank: this process's rank (0 in a single process; only rank 0 exports).
         module: the task module of this process, holding the best checkpoint's weights.
     """
 
@@ -63,6 +64,7 @@ class RunResult:
     metrics: dict[str, float]
     bundle: Path | None
     log_dir: Path | None
+    global_rank: int
     module: TaskModule = field(repr=False, compare=False)
 
 
@@ -172,7 +174,7 @@ def train(
     command: str | None = None,
     callbacks: list[Callback] | None = None,
 ) -> RunResult:
-    """Train, pick the best checkpoint, measure it on the validation split and export it as a bundle.
+    """Train, pick the best checkpoint, measure it on the validation (and test) split, export it as a bundle.
 
     Args:
         config: the run's configuration.
@@ -207,8 +209,9 @@ def train(
     if resume is not None:
         check_checkpoint(resume, module)
     validate = splits.val is not None and len(splits.val) > 0
+    has_test = splits.test is not None and len(splits.test) > 0
     trainer, checkpoints = build_trainer(config, module, validate, callbacks)
-    data = SliceDataModule(config, splits.train, splits.val if validate else None, splits.test)
+    data = SliceDataModule(config, splits.train, splits.val if validate else None, splits.test if has_test else None)
 
     trainer.fit(module, datamodule=data, ckpt_path=None if resume is None else str(resume), weights_only=True)
 
@@ -222,6 +225,9 @@ def train(
         if validate:
             results = trainer.validate(module, datamodule=data, ckpt_path=best, verbose=False, weights_only=True)
             metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+        if has_test:  # the held-out volumes, scored once, with the best checkpoint
+            results = trainer.test(module, datamodule=data, ckpt_path=best, verbose=False, weights_only=True)
+            metrics.update({k: float(v) for k, v in (results[0] if results else {}).items()})
         # the best weights in this process too (a spawned validation leaves the parent's module as it was)
         if Path(best).is_file():  # (without a shared file system, only the first node has it)
             best_state = read_checkpoint(best)
@@ -257,5 +263,6 @@ def train(
         metrics=metrics,
         bundle=bundle,
         log_dir=Path(trainer.logger.log_dir) if trainer.logger is not None else None,
+        global_rank=int(trainer.global_rank),
         module=module,
     )
