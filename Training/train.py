@@ -12,7 +12,8 @@ A thin script in the spirit of fastMRI's ``train_unet_demo.py``: it builds the c
 
 Exit codes (as the ``condswin`` command): 0 done; 2 config or usage error (unknown key, bad value);
 3 bad or missing data, config file or checkpoint; 4 a checkpoint of another network; 5 the export folder
-exists; 70 an internal error (traceback printed); 130 interrupted.
+exists; 70 an internal error (traceback printed); 130 interrupted before training, 1 during training (Lightning's
+graceful shutdown).
 """
 
 from __future__ import annotations

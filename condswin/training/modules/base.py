@@ -9,6 +9,7 @@ A batch is a collated :class:`condswin.training.data.SliceSample` (fields ``imag
 
 from __future__ import annotations
 
+import abc
 import json
 import random
 import time
@@ -50,7 +51,7 @@ class ConfigState:
         return config_from_dict(self.values, self.source)
 
 
-class TaskModule(L.LightningModule):
+class TaskModule(L.LightningModule, abc.ABC):
     """Base of the task modules.
 
     Subclasses set ``task``, ``monitor`` (+ ``monitor_mode``), ``default_loss`` and ``losses`` and implement
@@ -102,14 +103,17 @@ class TaskModule(L.LightningModule):
         super().__setstate__({**state, "config": state["config"].restore()})
 
     # -- what a task defines -------------------------------------------------------------------------------
+    @abc.abstractmethod
     def compute_loss(self, output: torch.Tensor, batch: Any) -> torch.Tensor:
         """The training loss of one batch."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def to_original(self, output: torch.Tensor, batch: Any) -> tuple[np.ndarray, np.ndarray]:
         """(prediction, target) of a batch as numpy arrays in the units the metrics are defined in."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def score_volume(self, pred: np.ndarray, target: np.ndarray) -> dict[str, float | None]:
         """The metrics of one volume (slices stacked along axis 0); None where a metric is undefined."""
         raise NotImplementedError
