@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from condswin.cli.errors import OK
 from condswin.cli.progress import Reporter
+
+if TYPE_CHECKING:
+    from condswin.bundles import Bundle
 
 __all__ = ["add_parser", "run"]
 
@@ -38,31 +41,27 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def _describe(bundle: Any) -> str:
+def _describe(bundle: Bundle) -> str:
+    from condswin.bundles.card import thaw
+
     card = bundle.card
-    contract = card["input"]
-    norm = contract["normalization"]
-    norm_text = (
-        f"HU window [{norm['low']}, {norm['high']}]"
-        if norm["kind"] == "hu_window"
-        else f"percentiles {norm.get('lower', 0.5)}-{norm.get('upper', 99.5)} per {norm.get('scope', 'volume')}"
-    )
+    contract = card.contract
     lines = [
-        f"{card['id']}  ({card['task']}, version {card['version']}, licence {card['license']})",
-        f"  {card.get('description', card.get('name', ''))}".rstrip(),
-        f"  architecture: {card['architecture']} {json.dumps(card['config'])}, {card['in_channels']} -> {card['out_channels']} channels",
-        f"  input: {contract['modality']}, {contract['axis']} slices, {norm_text}, pixel size {contract.get('pixel_size_mm')}, size {contract.get('size')}",
+        f"{card.id}  ({card.task}, version {card.version}, licence {card.license})",
+        f"  {card.title}".rstrip(),
+        f"  architecture: {card.architecture} {json.dumps(card.build_kwargs())}, "
+        f"{card.in_channels} -> {card.out_channels} channels",
+        f"  input: {contract.modality}, {contract.axis} slices, {contract.normalization.describe()}, "
+        f"pixel size {contract.pixel_size_mm}, size {contract.size}",
     ]
-    for label in card["output"].get("labels", []):
-        lines.append(
-            f"  label {label['value']}: {label['name']} ({label['terminology']['type']['codeMeaning']}, "
-            f"{label['terminology']['type']['codingScheme']} {label['terminology']['type']['codeValue']})"
-        )
+    for label in card.labels:
+        code = label.terminology.type
+        lines.append(f"  label {label.value}: {label.name} ({code.meaning}, {code.scheme} {code.value})")
     lines += [
-        f"  trained on: {card['training']['data']}",
-        f"  command: {card['training']['command']}",
-        f"  metrics: {json.dumps(card['metrics'])}",
-        f"  weights: {bundle.weights_path} (sha256 {card['sha256']})",
+        f"  trained on: {card.training.data}",
+        f"  command: {card.training.command}",
+        f"  metrics: {json.dumps(thaw(card.metrics))}",
+        f"  weights: {bundle.weights_path} (sha256 {card.sha256})",
         f"  card: {bundle.source}",
     ]
     return "\n".join(line for line in lines if line.strip())
@@ -78,7 +77,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             verify_weights(bundle)
         if args.json:
             reporter.out.write(
-                json.dumps({**bundle.card, "source": str(bundle.source), "verified": bool(args.verify)}, indent=2)
+                json.dumps(
+                    {**bundle.card.to_dict(), "source": str(bundle.source), "verified": bool(args.verify)}, indent=2
+                )
                 + "\n"
             )
         else:
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         from condswin.denoise import list_methods
 
         listing = {
-            "models": [{**b.card, "source": str(b.source)} for b in bundles],
+            "models": [{**b.card.to_dict(), "source": str(b.source)} for b in bundles],
             "classical_denoising": list_methods(),
             "problems": problems,
         }
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     return OK
 
 
-def _find(spec: str, folders: list[Path]) -> Any:
+def _find(spec: str, folders: list[Path]) -> Bundle:
     from condswin.bundles import BundleNotFoundError, discover_bundles, resolve_bundle
 
     bundles, _ = discover_bundles(folders)
@@ -119,16 +120,14 @@ def _find(spec: str, folders: list[Path]) -> Any:
         ) from None
 
 
-def _table(bundles: list[Any]) -> str:
+def _table(bundles: list[Bundle]) -> str:
     from condswin.bundles import MODEL_PATH_ENV
     from condswin.denoise import list_methods
 
     lines = []
     if bundles:
         lines.append(f"{'id':<32} {'task':<15} {'architecture':<16} {'version':<9} source")
-        lines += [
-            f"{b.id:<32} {b.task:<15} {b.card['architecture']:<16} {b.card['version']:<9} {b.source}" for b in bundles
-        ]
+        lines += [f"{b.id:<32} {b.task:<15} {b.card.architecture:<16} {b.card.version:<9} {b.source}" for b in bundles]
     else:
         lines.append(
             "No model bundles found: no trained models are embedded in Resources/Models yet. Pass --model PATH "
