@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cli_support import run_cli, write_mr
 
@@ -45,3 +46,17 @@ def test_the_reference_is_protected_and_checked_before_any_work(tmp_path: Path, 
     code, _, err = run_cli(capsys, "denoise", tmp_path, tmp_path / "outs", "--method", "mean", "--reference", reference)
     assert code == 2 and "must be a folder" in err
     assert not (tmp_path / "o.json").exists() and not (tmp_path / "outs").exists()
+
+
+def test_an_image_without_air_background_is_a_bad_input_not_a_crash(tmp_path: Path) -> None:
+    # Rician σ is estimated from the air; an image filled by the object has none: exit 3 naming the file.
+    import SimpleITK as sitk
+
+    from condswin.cli.app import main
+
+    filled = sitk.GetImageFromArray((100 + 5 * np.random.default_rng(0).standard_normal((3, 32, 32))).astype("f4"))
+    source = tmp_path / "filled.nii.gz"
+    sitk.WriteImage(filled, str(source))
+    code = main(["denoise", str(source), str(tmp_path / "out.nii.gz"), "--method", "gaussian", "--progress", "none"])
+    assert code == 3
+    assert not (tmp_path / "out.nii.gz").exists()

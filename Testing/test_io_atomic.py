@@ -174,14 +174,18 @@ def test_a_read_only_folder_is_an_output_error(tmp_path: Path) -> None:
         folder.chmod(0o755)
 
 
-def test_publish_replaces_a_file_with_a_folder_and_back(tmp_path: Path) -> None:
+def test_publish_never_swaps_a_folder_for_a_file_or_back(tmp_path: Path) -> None:
+    # A folder where an output file should go is someone's data: refused, never deleted to make room.
     final = tmp_path / "out"
     final.write_text("file")
     tmp = temporary_path(final)
     _bundle(tmp, {"x": "1"})
-    publish(tmp, final)
-    assert (final / "x").read_text() == "1"
-    tmp = temporary_path(final)
-    tmp.write_text("file again")
-    publish(tmp, final)
-    assert final.read_text() == "file again" and _names(tmp_path) == ["out"]
+    with pytest.raises(OutputError, match="out: is a file"):
+        publish(tmp, final)
+    assert final.read_text() == "file"
+    folder = tmp_path / "data"
+    _bundle(folder, {"keep": "me"})
+    with pytest.raises(OutputError, match="data: is a folder"), atomic_path(folder) as tmp_file:
+        tmp_file.write_text("would replace the folder")
+    assert (folder / "keep").read_text() == "me"
+    assert not [n for n in _names(tmp_path) if n.startswith(".old-") or (n.startswith(".tmp-") and "data" in n)]

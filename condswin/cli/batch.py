@@ -33,7 +33,7 @@ from condswin.cli.progress import Reporter
 from condswin.cli.signals import critical_section
 from condswin.errors import InputNotFoundError
 from condswin.io.atomic import discard, prepare_folder, publish, temporary_path, to_json
-from condswin.io.images import READABLE_SUFFIXES, WRITABLE_SUFFIXES
+from condswin.io.formats import READABLE_SUFFIXES, WRITABLE_SUFFIXES
 
 __all__ = [
     "Job",

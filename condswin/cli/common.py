@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from condswin.cli.batch import Job, collect_inputs, plan_jobs
 from condswin.cli.options import integer
 from condswin.cli.progress import PROGRESS_MODES, Reporter
-from condswin.io.images import READABLE_SUFFIXES, WRITABLE_SUFFIXES
+from condswin.io.formats import READABLE_SUFFIXES, WRITABLE_SUFFIXES
 
 if TYPE_CHECKING:
     import SimpleITK as sitk

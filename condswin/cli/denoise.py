@@ -131,7 +131,7 @@ def _check_reference(reference: Path | None, is_batch: bool) -> None:
     if is_batch and not reference.is_dir():
         raise UsageError(f"{reference}: --reference must be a folder of same-named references when IN is a folder")
     if not is_batch and reference.is_dir():
-        from condswin.io.images import READABLE_SUFFIXES
+        from condswin.io.formats import READABLE_SUFFIXES
 
         # a DICOM series folder is one reference; a folder of image files is a batch's references
         if any(split_suffix(child)[1] in READABLE_SUFFIXES for child in reference.iterdir()):

@@ -19,7 +19,7 @@ from condswin.cli.errors import BAD_INPUT, INTERNAL_ERROR, OK, SOME_FAILED, Usag
 from condswin.cli.outputs import check_outputs
 from condswin.cli.progress import PROGRESS_MODES, Reporter
 from condswin.errors import InputError, InputNotFoundError
-from condswin.io.images import READABLE_SUFFIXES
+from condswin.io.formats import READABLE_SUFFIXES
 
 __all__ = ["add_parser", "run", "parse_labels"]
 

@@ -18,7 +18,7 @@ from condswin.cli.common import (
 from condswin.cli.errors import UsageError
 from condswin.cli.options import integer, number
 from condswin.cli.progress import Reporter
-from condswin.io.images import READABLE_SUFFIXES
+from condswin.io.formats import READABLE_SUFFIXES
 from condswin.jobs.reconstruction import ZERO_FILLED
 
 __all__ = ["add_parser", "run", "check_mask_options", "ZERO_FILLED", "MAX_ACCELERATION"]

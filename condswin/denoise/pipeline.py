@@ -29,7 +29,7 @@ import numpy as np
 from skimage.restoration import estimate_sigma
 
 from condswin.denoise.methods import check_parameters, get_method
-from condswin.mri.noise import estimate_rician_sigma, rician_bias_correction
+from condswin.mri.noise import NoiseEstimateError, estimate_rician_sigma, rician_bias_correction
 
 __all__ = ["denoise", "estimate_noise_sigma", "NOISE_MODELS"]
 
@@ -73,7 +73,7 @@ def _estimate(volume: np.ndarray, noise: str) -> float:
     """σ of a validated (slices, H, W) float64 volume in its own units; refuses a noise-free result."""
     if noise == "rician":
         if volume.min() < 0:
-            raise ValueError(
+            raise NoiseEstimateError(
                 f"denoise: noise='rician' needs a non-negative magnitude image, but the minimum is {volume.min():g}"
             )
         sigma = estimate_rician_sigma(volume)
@@ -83,7 +83,7 @@ def _estimate(volume: np.ndarray, noise: str) -> float:
         sigma = float(np.median(estimates)) if estimates else 0.0
     # Relative floor: a noise-free image gives round-off sized estimates rather than exactly zero.
     if not sigma > 1e-6 * max(float(np.abs(volume).max()), np.finfo(np.float64).tiny):
-        raise ValueError(
+        raise NoiseEstimateError(
             f"denoise: the estimated {noise} noise sigma is 0 (the image looks noise-free); pass sigma explicitly"
         )
     return sigma
@@ -153,7 +153,7 @@ def denoise(
     input_shape = np.shape(volume)
     work = _as_volume(volume)
     if noise == "rician" and work.min() < 0:
-        raise ValueError(
+        raise NoiseEstimateError(
             f"denoise: noise='rician' needs a non-negative magnitude image, but the minimum is {work.min():g}"
         )
 

@@ -4,39 +4,42 @@
   spacing, origin and direction, with the checks SimpleITK lacks (:mod:`condswin.io.image_checks`: size
   limit, geometry, truncation, DICOM slice gaps, all before pixels are read); ``grid_mismatch``,
   ``is_label_map``.
+- :mod:`condswin.io.formats` — the suffixes read and written, ``image_suffix`` (no heavy imports).
 - :mod:`condswin.io.atomic` — ``atomic_path``, ``write_json_atomic``: temporary file in the target folder,
   fsync, rename; nothing partial is ever left behind.
 """
 
-from condswin.io.atomic import atomic_path, discard, publish, temporary_path, write_json_atomic, write_text_atomic
-from condswin.io.images import (
-    MAX_VOXELS,
-    WRITABLE_SUFFIXES,
-    ImageFileError,
-    ImageNotFoundError,
-    grid_mismatch,
-    image_suffix,
-    is_label_map,
-    read_image,
-    read_image_header,
-    write_image,
-)
+from __future__ import annotations
 
-__all__ = [
-    "MAX_VOXELS",
-    "WRITABLE_SUFFIXES",
-    "ImageFileError",
-    "ImageNotFoundError",
-    "atomic_path",
-    "discard",
-    "grid_mismatch",
-    "image_suffix",
-    "is_label_map",
-    "publish",
-    "read_image",
-    "read_image_header",
-    "temporary_path",
-    "write_image",
-    "write_json_atomic",
-    "write_text_atomic",
-]
+import importlib
+from typing import Any
+
+# Names are loaded from their submodule on first use (PEP 562): `condswin --help` and the atomic writer's
+# users must not pay for SimpleITK and numpy.
+_EXPORTS = {
+    "atomic_path": "atomic",
+    "discard": "atomic",
+    "publish": "atomic",
+    "temporary_path": "atomic",
+    "write_json_atomic": "atomic",
+    "write_text_atomic": "atomic",
+    "READABLE_SUFFIXES": "formats",
+    "WRITABLE_SUFFIXES": "formats",
+    "image_suffix": "formats",
+    "MAX_VOXELS": "images",
+    "ImageFileError": "images",
+    "ImageNotFoundError": "images",
+    "grid_mismatch": "images",
+    "is_label_map": "images",
+    "read_image": "images",
+    "read_image_header": "images",
+    "write_image": "images",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'condswin.io' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"condswin.io.{_EXPORTS[name]}"), name)

@@ -76,9 +76,16 @@ def _set_default_mode(path: Path) -> None:
 def publish(tmp: Path, final: Path) -> None:
     """Make a finished temporary file or folder the real ``final`` (replacing what is there).
 
+    A folder is only ever replaced by a folder and a file by a file: a folder where a file should go is
+    someone's data, never removed to make room.
+
     Raises:
-        OutputError: the rename failed (the temporary file is left for the caller's :func:`discard`).
+        OutputError: the rename failed, or ``final`` is a folder and ``tmp`` a file (or the other way round);
+            the temporary file is left for the caller's :func:`discard`.
     """
+    if final.exists() and final.is_dir() != tmp.is_dir():
+        kind = "a folder" if final.is_dir() else "a file"
+        raise OutputError(f"{final}: is {kind}; it is not replaced by {'a folder' if tmp.is_dir() else 'a file'}")
     try:
         _set_default_mode(tmp)
         _fsync(tmp)

@@ -36,6 +36,7 @@ import SimpleITK as sitk
 from condswin.errors import InputError, InputNotFoundError, OutputError, OutputExistsError, UsageError
 from condswin.io import image_checks
 from condswin.io.atomic import atomic_path, discard
+from condswin.io.formats import READABLE_SUFFIXES, WRITABLE_SUFFIXES, image_suffix
 from condswin.io.image_checks import MAX_VOXELS, itk_reason
 
 __all__ = [
@@ -53,9 +54,6 @@ __all__ = [
     "MAX_VOXELS",
 ]
 
-# The one definition of the image formats: what is written (single files) and what is read as a file.
-WRITABLE_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii", ".nrrd", ".mha")
-READABLE_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 _DICOM_PIXEL_TYPES = {sitk.sitkUInt8, sitk.sitkInt16, sitk.sitkUInt16}
 # The ITK reader of each known suffix, chosen by us: ITK matches suffixes case-sensitively (it cannot read
@@ -289,15 +287,6 @@ def is_label_map(image: sitk.Image) -> bool:
 
 def _fmt(values: Sequence[float]) -> str:
     return "(" + ", ".join(f"{v:.6g}" for v in values) + ")"
-
-
-def image_suffix(path: str | os.PathLike) -> str:
-    """The lower-case format suffix of an image path (``.nii.gz`` kept whole); ``""`` when there is none."""
-    path = Path(path)
-    name = path.name.lower()
-    if name.endswith(".nii.gz"):
-        return ".nii.gz"
-    return path.suffix.lower()
 
 
 def _read_failure(err: RuntimeError, path: Path) -> str:

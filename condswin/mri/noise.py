@@ -21,13 +21,19 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-__all__ = ["add_gaussian", "add_rician", "estimate_rician_sigma", "rician_bias_correction"]
+from condswin.errors import InputError
+
+__all__ = ["NoiseEstimateError", "add_gaussian", "add_rician", "estimate_rician_sigma", "rician_bias_correction"]
 
 SeedLike = int | np.random.Generator | None
 
 # Median of a Rayleigh(σ) distribution is σ·√(2 ln 2); its coefficient of variation is √(4/π − 1).
 _RAYLEIGH_MEDIAN_FACTOR = math.sqrt(2.0 * math.log(2.0))
 _RAYLEIGH_CV = math.sqrt(4.0 / math.pi - 1.0)
+
+
+class NoiseEstimateError(InputError):
+    """The image's noise cannot be measured (no air background, not a magnitude image, noise-free)."""
 
 
 def _check_real_finite(x: np.ndarray, name: str, ndims: tuple[int, ...] | None = None) -> np.ndarray:
@@ -187,19 +193,19 @@ def estimate_rician_sigma(
     """
     arr = _check_real_finite(x, "estimate_rician_sigma", ndims=(2, 3))
     if arr.min() < 0:
-        raise ValueError(
+        raise NoiseEstimateError(
             f"estimate_rician_sigma: a magnitude image is non-negative, but the minimum is {float(arr.min()):g}"
         )
     samples = arr[background_mask(arr, smoothing=smoothing, margin=margin)].astype(np.float64)
     samples = samples[samples > 0]
     if samples.size < min_background:
-        raise ValueError(
+        raise NoiseEstimateError(
             f"estimate_rician_sigma: found {samples.size} non-zero air-background pixels, need {min_background}; "
             "the object fills the field of view or the background is zero-filled. Pass sigma explicitly."
         )
     cv = float(samples.std() / samples.mean())
     if cv < 0.5 * _RAYLEIGH_CV:
-        raise ValueError(
+        raise NoiseEstimateError(
             f"estimate_rician_sigma: the darkest region has a coefficient of variation of {cv:.3f}, far below the "
             f"{_RAYLEIGH_CV:.3f} of pure Rayleigh noise, so it is tissue rather than air. Pass sigma explicitly."
         )
