@@ -288,3 +288,12 @@ def test_real_liver_shape_phantom(shared_data, tmp_path):
     splits = build_datasets(_config(tmp_path, data))
     assert splits.train[0].target.eq(1).any() or splits.train[1].target.eq(1).any()
     assert splits.val[0].target.eq(1).any()
+
+
+def test_phantom_every_liver_slice(tmp_path):
+    """``slices_per_volume: null`` takes every liver slice, counted when the datasets are built."""
+    data = {"kind": "phantom", "size": SIZE, "train_volumes": 1, "val_volumes": 1, "slices_per_volume": None}
+    splits = build_datasets(_config(tmp_path, data))
+    labels = sitk.GetArrayFromImage(generate_phantom(1, (SIZE[1], SIZE[0], PHANTOM_SLICES)).labels)
+    liver_slices = np.flatnonzero(labels.reshape(PHANTOM_SLICES, -1).max(axis=1) > 0).tolist()
+    assert [splits.val[i].slice_index for i in range(len(splits.val))] == liver_slices

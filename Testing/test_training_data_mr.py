@@ -203,3 +203,19 @@ def test_denoising_training_is_fresh_and_its_estimated_normalisation_is_close(mr
         sigma = float(np.std((noisy_slice - clean[draw.slice_index])[clean[draw.slice_index] > 0])) / clean.max()
         exact = normalization.fit(add_rician(clean, sigma, seed=0, reference=float(clean.max())))
         assert abs(draw.scale - exact[1]) / exact[1] < 0.05
+
+
+def test_fastmri_train_folder_with_a_separate_validation_folder(fastmri_root, tmp_path):
+    data = {
+        "kind": "fastmri",
+        "root": str(fastmri_root / "singlecoil_train"),
+        "val_root": str(fastmri_root / "singlecoil_val"),
+        "size": [32, 32],
+    }
+    splits = build_datasets(_config(tmp_path, "reconstruction", data))
+    assert set(splits.train.volume_ids) == {"file1000001.h5", "file1000002.h5"}
+    assert splits.val.volume_ids == ("file1000003.h5",)
+    held_out = {**data, "val_root": None, "val_volumes": 1}
+    splits = build_datasets(_config(tmp_path, "reconstruction", held_out))
+    assert len(splits.train.volume_ids) == len(splits.val.volume_ids) == 1
+    assert not set(splits.train.volume_ids) & set(splits.val.volume_ids)

@@ -70,6 +70,7 @@ class MRDenoisingDataset(SliceDataset):
             self.fitted = [self._exact_fit(position) for position in range(len(volumes))]
 
     def _sigma(self, position: int, rng: np.random.Generator) -> float:
+        """A fresh σ per training sample; the volume's own fixed σ in evaluation (``rng`` untouched then)."""
         if self.training:
             return float(rng.uniform(*self.sigma_range))
         return volume_sigma(self.sigma_range, self.seed, self.volumes[position].volume_id)
@@ -78,7 +79,7 @@ class MRDenoisingDataset(SliceDataset):
         """Normalisation of the whole noisy evaluation volume, each slice noised exactly as its sample is."""
         volume = self.volumes[position]
         clean = self.reader.volume(volume)
-        sigma = self._sigma(position, np.random.default_rng(0))
+        sigma = volume_sigma(self.sigma_range, self.seed, volume.volume_id)
         noisy = np.stack(
             [
                 add_noise(clean[s], self.kind, sigma, volume.maximum, evaluation_rng(self.seed, volume.volume_id, s))
