@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from condswin.errors import InputError, InputNotFoundError, UsageError
-from condswin.mri.fastmri import TARGET_KEYS
+from condswin.mri.fastmri import TARGET_KEYS, check_schema
 from condswin.mri.fft import fft2c, ifft2c
 from condswin.training.config import TrainConfig
 from condswin.training.data.augment import Geometric
@@ -64,40 +64,31 @@ def check_fastmri_file(path: Path) -> FastMRIFile:
     """Check a file's schema without reading its arrays.
 
     Raises:
-        InputError: naming the file: not HDF5, no complex (slices, H, W) ``kspace``, multi-coil, a ``mask``
-            (already undersampled), no target, or a target that does not fit the k-space.
+        InputError: naming the file: not HDF5, the fastMRI schema broken (:func:`condswin.mri.fastmri.check_schema`),
+            multi-coil, a ``mask`` (already undersampled), no target, or a target that does not fit the k-space.
     """
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
-            if "kspace" not in f:
-                raise InputError(f"{path}: no 'kspace' dataset (found: {', '.join(sorted(f.keys())) or 'nothing'})")
+            # The schema as every reader checks it (types, shapes, slice counts), for one slice's read size:
+            # training reads a slice at a time.
+            _, target_key = check_schema(f, 0, str(path))
             kspace = f["kspace"]
-            if kspace.dtype.kind != "c":
-                raise InputError(f"{path}: kspace must be complex, got {kspace.dtype}")
             if kspace.ndim == 4:
                 raise InputError(
                     f"{path}: multi-coil k-space {kspace.shape}; training reads single-coil files (slices, H, W)"
                 )
-            if kspace.ndim != 3 or 0 in kspace.shape:
-                raise InputError(f"{path}: kspace must be (slices, H, W), got shape {kspace.shape}")
             if "mask" in f:
                 raise InputError(
                     f"{path}: carries a 'mask' (an already undersampled test/challenge file); training needs fully "
                     "sampled k-space and a target"
                 )
-            target_key = next((key for key in TARGET_KEYS if key in f), None)
             if target_key is None:
                 raise InputError(
                     f"{path}: no target ({' or '.join(TARGET_KEYS)}); a file without one cannot be trained on"
                 )
             target = f[target_key]
-            if target.ndim != 3 or target.shape[0] != kspace.shape[0] or target.dtype.kind not in "iuf":
-                raise InputError(
-                    f"{path}: {target_key} must be a real (slices, h, w) volume with {kspace.shape[0]} slices like "
-                    f"kspace, got {target.dtype} {target.shape}"
-                )
             if target.shape[1] > kspace.shape[1] or target.shape[2] > kspace.shape[2]:
                 raise InputError(
                     f"{path}: {target_key} {target.shape[1:]} is larger than the k-space image {kspace.shape[1:]}"
