@@ -12,9 +12,9 @@ import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from condswin.cli.batch import Job, collect_inputs, plan_jobs
+from condswin.cli.batch import Job, StagedOutputs, collect_inputs, plan_jobs
 from condswin.cli.options import integer
 from condswin.cli.progress import PROGRESS_MODES, Reporter
 from condswin.io.formats import READABLE_SUFFIXES, WRITABLE_SUFFIXES
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from condswin.bundles import Bundle, LoadedModel
     from condswin.inference import InferenceOptions
+    from condswin.jobs.results import JobResult
 
 __all__ = [
     "Opening",
@@ -32,6 +33,7 @@ __all__ = [
     "add_model_options",
     "open_run",
     "read_input",
+    "stage_result",
     "default_bundle",
     "load_model",
     "inference_options",
@@ -243,3 +245,26 @@ def read_input(job: Job, reporter: Reporter, expected: str = "an image") -> sitk
             file=file,
         )
     return image
+
+
+def stage_result(
+    job: Job, result: JobResult, staged: StagedOutputs, reporter: Reporter, *, output_key: str = "output"
+) -> dict[str, Any]:
+    """Report a job result's notices and stage its image and JSON report (the report names both files).
+
+    Args:
+        job: the job (its ``image`` and ``report`` outputs).
+        result: what :mod:`condswin.jobs` returned (``output``, ``report``, ``notices``).
+        staged: the job's staged outputs (renamed into place together when the job succeeds).
+        reporter: progress output.
+        output_key: the report's key for the written image (``labelmap`` for segmentations).
+
+    Returns:
+        The job's report, for the summary line.
+    """
+    file = str(job.input)
+    for notice in result.notices:
+        reporter.warning(notice, file=file)
+    staged.write_image(result.output, job.outputs["image"])
+    staged.write_json({"input": file, output_key: str(job.outputs["image"]), **result.report}, job.outputs["report"])
+    return result.report

@@ -15,6 +15,7 @@ from condswin.cli.common import (
     inference_options,
     open_run,
     read_input,
+    stage_result,
 )
 from condswin.cli.errors import UsageError
 from condswin.cli.options import number
@@ -173,11 +174,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             params=params,
             reference=reference,
         )
-        for notice in result.notices:
-            reporter.warning(notice, file=file)
-        staged.write_image(result.output, job.outputs["image"])
-        staged.write_json({"input": file, "output": str(job.outputs["image"]), **result.report}, job.outputs["report"])
-        return result.report
+        return stage_result(job, result, staged, reporter)
 
     def summarise(outcome: JobOutcome) -> str:
         s = outcome.summary

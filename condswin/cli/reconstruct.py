@@ -14,6 +14,7 @@ from condswin.cli.common import (
     inference_options,
     open_run,
     read_input,
+    stage_result,
 )
 from condswin.cli.errors import UsageError
 from condswin.cli.options import integer, number
@@ -109,11 +110,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             result = reconstruct_image(
                 read_input(job, reporter, "an MR image"), loaded, options, seed=seed, phase_seed=phase_seed, **mask_args
             )
-        for notice in result.notices:
-            reporter.warning(notice, file=file)
-        staged.write_image(result.output, job.outputs["image"])
-        staged.write_json({"input": file, "output": str(job.outputs["image"]), **result.report}, job.outputs["report"])
-        return result.report
+        return stage_result(job, result, staged, reporter)
 
     def summarise(outcome: JobOutcome) -> str:
         s = outcome.summary

@@ -14,6 +14,7 @@ from condswin.cli.common import (
     inference_options,
     open_run,
     read_input,
+    stage_result,
 )
 from condswin.cli.progress import Reporter
 
@@ -64,12 +65,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             postprocess=not args.no_postprocess,
             on_stage=lambda stage, message: reporter.event(stage, message=message, file=file),
         )
-        for notice in result.notices:
-            reporter.warning(notice, file=file)
-        report = {"input": file, "labelmap": str(job.outputs["image"]), **result.report}
-        staged.write_image(result.output, job.outputs["image"])
-        staged.write_json(report, job.outputs["report"])
-        return result.report
+        return stage_result(job, result, staged, reporter, output_key="labelmap")
 
     def summarise(outcome: JobOutcome) -> str:
         s = outcome.summary
