@@ -211,6 +211,10 @@ class StagedOutputs:
 
         write_image(image, self._temporary(final), overwrite=True)
 
+    def write_file(self, final: Path, writer: Callable[[Path], None]) -> None:
+        """Stage a file that ``writer(temporary_path)`` writes (a format the image writer does not know)."""
+        writer(self._temporary(final))
+
     def write_json(self, data: Any, final: Path) -> None:
         """Stage an indented JSON file."""
         import json

@@ -17,6 +17,7 @@ from condswin.cli.common import (
     stage_result,
 )
 from condswin.cli.progress import Reporter
+from condswin.io.segmentation_file import is_segmentation_file
 
 __all__ = ["add_parser", "run"]
 
@@ -65,7 +66,17 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             postprocess=not args.no_postprocess,
             on_stage=lambda stage, message: reporter.event(stage, message=message, file=file),
         )
-        return stage_result(job, result, staged, reporter, output_key="labelmap")
+        image = job.outputs["image"]
+        if not is_segmentation_file(image):
+            return stage_result(job, result, staged, reporter, output_key="labelmap")
+        # Slicer's .seg.nrrd: the labelmap with the card's segment names, colours and terminology.
+        from condswin.io.segmentation_file import write_segmentation_to
+
+        for notice in result.notices:
+            reporter.warning(notice, file=file)
+        staged.write_file(image, lambda tmp: write_segmentation_to(result.output, loaded.card.labels, tmp, name=image))
+        staged.write_json({"input": file, "labelmap": str(image), **result.report}, job.outputs["report"])
+        return result.report
 
     def summarise(outcome: JobOutcome) -> str:
         s = outcome.summary
