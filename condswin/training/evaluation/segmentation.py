@@ -1,0 +1,78 @@
+"""Scoring segmentation models on one labelled CT case, through :func:`condswin.jobs.segment`.
+
+Each model segments the whole volume exactly as ``condswin segment`` does (its card's HU window, grid and
+post-processing); the labelmap is scored per class against the reference over the whole volume, with HD95
+in mm from the CT spacing, and classes absent from both maps marked absent rather than perfect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import SimpleITK as sitk
+
+from condswin.inference import InferenceOptions
+from condswin.training.evaluation.cases import EvalCase
+from condswin.training.evaluation.methods import Method
+from condswin.training.evaluation.records import CaseOutcome, MetricRow, MontageRow, representative_slice
+
+__all__ = ["LITS_CLASSES", "score_segmentation_case"]
+
+# The reference label maps are LiTS's (0 background, 1 liver, 2 tumour) for both supported layouts.
+LITS_CLASSES: dict[int, str] = {1: "liver", 2: "tumour"}
+
+
+def score_segmentation_case(
+    case: EvalCase,
+    methods: Sequence[Method],
+    options: InferenceOptions,
+    *,
+    hd95: bool = True,
+    montage: bool = False,
+) -> CaseOutcome:
+    """Segment one case with every model and score each labelmap against the reference.
+
+    Args:
+        case: a labelled case.
+        methods: segmentation models.
+        options: device and batch size of inference.
+        hd95: also compute the 95 % Hausdorff distance.
+        montage: keep the representative slice of every result for the montage.
+
+    Returns:
+        One row per model (setting ``""``) and, with ``montage``, one montage row.
+
+    Raises:
+        InputError: an unreadable case, a label map off the CT grid or with values outside {0, 1, 2}.
+    """
+    from condswin.ct.datasets import CTCase, load_case
+    from condswin.jobs import segment
+    from condswin.metrics import mark_absent, segmentation_metrics
+
+    ct, labels = load_case(CTCase(case.path, case.label_path, case.case_id))
+    reference = sitk.GetArrayFromImage(labels)
+    spacing = tuple(reversed(ct.GetSpacing()))  # numpy axis order, so HD95 is in mm
+    outcome = CaseOutcome()
+    shown: dict[str, np.ndarray] = {}
+    index = representative_slice(reference, labels=True)
+    for method in methods:
+        result = segment(ct, method.loaded, options)
+        predicted = sitk.GetArrayViewFromImage(result.output)
+        scores = segmentation_metrics(predicted, reference, labels=LITS_CLASSES, spacing=spacing, with_hd95=hd95)
+        details = {"notices": "; ".join(result.notices)} if result.notices else {}
+        outcome.rows.append(MetricRow(case.case_id, method.name, "", mark_absent(scores), details))
+        if montage:
+            shown[method.name] = np.array(predicted[index])
+    if montage:
+        outcome.montage.append(
+            MontageRow(
+                title=f"{case.case_id} (slice {index})",
+                labels=True,
+                input=sitk.GetArrayViewFromImage(ct)[index].astype(np.float32),
+                reference=reference[index],
+                outputs=shown,
+                input_name="CT",
+            )
+        )
+    return outcome
