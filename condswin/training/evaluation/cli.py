@@ -14,8 +14,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from condswin.cli.errors import EXIT_CODES_HELP, INTERNAL_ERROR, exit_code_for
+
+if TYPE_CHECKING:
+    from condswin.training.evaluation.request import EvaluationRequest
 
 __all__ = ["SCRIPT", "build_parser", "main"]
 
@@ -98,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _request(args: argparse.Namespace, command: str) -> object:
+def _request(args: argparse.Namespace, command: str) -> EvaluationRequest:
     from condswin.training.evaluation.request import EvaluationRequest
 
     return EvaluationRequest(

@@ -19,7 +19,13 @@ from condswin.errors import InputError
 from condswin.inference import InferenceOptions
 from condswin.training.evaluation.cases import EvalCase
 from condswin.training.evaluation.methods import Method
-from condswin.training.evaluation.records import CaseOutcome, MetricRow, MontageRow, representative_slice
+from condswin.training.evaluation.records import (
+    CaseOutcome,
+    MetricRow,
+    MontageRow,
+    RowCallback,
+    representative_slice,
+)
 from condswin.training.evaluation.request import Setting
 
 __all__ = ["NOISY_INPUT", "noisy_volume", "score_denoising_case"]
@@ -56,6 +62,7 @@ def score_denoising_case(
     noise: str,
     seed: int = 0,
     montage: bool = False,
+    on_row: RowCallback | None = None,
 ) -> CaseOutcome:
     """Add noise at every σ, denoise with every method, and score each volume against the clean one.
 
@@ -67,6 +74,7 @@ def score_denoising_case(
         noise: ``gaussian`` or ``rician``.
         seed: base of the per-case noise seed.
         montage: keep the representative slice of each setting.
+        on_row: told of every row as soon as it is scored.
 
     Returns:
         Per setting, a ``noisy input`` row and one row per method; with ``montage`` one montage row each.
@@ -85,16 +93,14 @@ def score_denoising_case(
     if not clean.max() > 0:
         raise InputError(f"{case.path}: the volume is all zero; noise relative to its maximum is undefined")
     index = representative_slice(clean, labels=False)
-    outcome = CaseOutcome()
+    outcome = CaseOutcome(on_row=on_row)
     for setting in settings:
         assert setting.sigma is not None  # denoising settings always carry one
         noisy = noisy_volume(clean, noise, setting.sigma, seed, case.case_id)
         noisy_image = sitk.GetImageFromArray(noisy)
         noisy_image.CopyInformation(image)
         truth = {"sigma_abs": setting.sigma * float(clean.max())}
-        outcome.rows.append(
-            MetricRow(case.case_id, NOISY_INPUT, setting.label, reconstruction_metrics(clean, noisy), truth)
-        )
+        outcome.add(MetricRow(case.case_id, NOISY_INPUT, setting.label, reconstruction_metrics(clean, noisy), truth))
         shown: dict[str, np.ndarray] = {}
         for method in methods:
             result = denoise(noisy_image, method.loaded if method.is_model else method.baseline, options, noise=noise)
@@ -105,7 +111,7 @@ def score_denoising_case(
             if result.notices:
                 details["notices"] = "; ".join(result.notices)
             scores = reconstruction_metrics(clean, denoised)
-            outcome.rows.append(MetricRow(case.case_id, method.name, setting.label, scores, details))
+            outcome.add(MetricRow(case.case_id, method.name, setting.label, scores, details))
             if montage:
                 shown[method.name] = np.array(denoised[index])
         if montage:

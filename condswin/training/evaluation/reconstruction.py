@@ -20,7 +20,13 @@ import SimpleITK as sitk
 from condswin.inference import InferenceOptions
 from condswin.training.evaluation.cases import EvalCase
 from condswin.training.evaluation.methods import Method
-from condswin.training.evaluation.records import CaseOutcome, MetricRow, MontageRow, representative_slice
+from condswin.training.evaluation.records import (
+    CaseOutcome,
+    MetricRow,
+    MontageRow,
+    RowCallback,
+    representative_slice,
+)
 from condswin.training.evaluation.request import Setting
 
 __all__ = ["score_reconstruction_case"]
@@ -83,6 +89,7 @@ def score_reconstruction_case(
     *,
     mask: str = "random",
     montage: bool = False,
+    on_row: RowCallback | None = None,
 ) -> CaseOutcome:
     """Reconstruct one case with every method at every acceleration and score each volume.
 
@@ -94,6 +101,7 @@ def score_reconstruction_case(
         options: device and batch size of inference.
         mask: the mask kind for fully sampled k-space (a file's own mask wins).
         montage: keep the representative slice (input, reference, every result) of each setting.
+        on_row: told of every row as soon as it is scored.
 
     Returns:
         One row per setting and method; with ``montage`` one montage row per setting.
@@ -104,7 +112,7 @@ def score_reconstruction_case(
     from condswin.metrics import reconstruction_metrics
 
     runner = _Runner(case, kind, mask, options)
-    outcome = CaseOutcome()
+    outcome = CaseOutcome(on_row=on_row)
     for setting in settings:
         assert setting.acceleration is not None  # reconstruction settings always carry one
         shown: dict[str, np.ndarray] = {}
@@ -117,7 +125,7 @@ def score_reconstruction_case(
             described = {"acceleration_used": round(details.acceleration, 4), "mask_from_file": details.from_file_mask}
             if result.notices:
                 described["notices"] = "; ".join(result.notices)
-            outcome.rows.append(MetricRow(case.case_id, method.name, setting.label, scores, described))
+            outcome.add(MetricRow(case.case_id, method.name, setting.label, scores, described))
             if montage:
                 if reference is None:  # the same for every method: keep one slice of each result only
                     reference = np.asarray(runner.reference(result))

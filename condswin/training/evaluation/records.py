@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["MetricRow", "MontageRow", "CaseOutcome", "representative_slice"]
+__all__ = ["MetricRow", "MontageRow", "CaseOutcome", "RowCallback", "representative_slice"]
 
 
 @dataclass(frozen=True)
@@ -52,16 +52,34 @@ class MontageRow:
     input_name: str
 
 
+RowCallback = Callable[[MetricRow], None]
+
+
 @dataclass
 class CaseOutcome:
-    """Everything one case contributes: its rows, and its montage rows when it is shown."""
+    """Everything one case contributes: its rows, and its montage rows when it is shown.
+
+    Attributes:
+        rows / montage: see :class:`MetricRow`, :class:`MontageRow`.
+        on_row: told of every row as soon as it is scored (progress of long cases: BM3D on big volumes).
+    """
 
     rows: list[MetricRow] = field(default_factory=list)
     montage: list[MontageRow] = field(default_factory=list)
+    on_row: RowCallback | None = None
+
+    def add(self, row: MetricRow) -> None:
+        """Keep a row and pass it to ``on_row``."""
+        self.rows.append(row)
+        if self.on_row is not None:
+            self.on_row(row)
 
 
 def representative_slice(reference: np.ndarray, labels: bool) -> int:
-    """The slice (first axis) a figure shows: the most foreground for label maps, the most signal otherwise.
+    """The slice (first axis) a figure shows: the most foreground for label maps, the largest object otherwise.
+
+    For images the object is what exceeds 10 % of the volume's maximum, so the widest cross-section wins
+    rather than a slice of bright fat or skull base (what the most total signal would pick in a head).
 
     Args:
         reference: (slices, H, W) reference volume.
@@ -71,5 +89,6 @@ def representative_slice(reference: np.ndarray, labels: bool) -> int:
         A slice index; the middle one when no slice holds anything.
     """
     flat = reference.reshape(reference.shape[0], -1)
-    score = (flat > 0).sum(axis=1) if labels else np.abs(flat.astype(np.float64)).sum(axis=1)
-    return int(np.argmax(score)) if score.max() > 0 else reference.shape[0] // 2
+    threshold = 0 if labels else 0.1 * float(flat.max())
+    area = (flat > threshold).sum(axis=1)
+    return int(np.argmax(area)) if area.max() > 0 else reference.shape[0] // 2

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from condswin.errors import OutputError, OutputExistsError, UsageError
-from condswin.training.evaluation.cases import CaseList, find_eval_cases
+from condswin.training.evaluation.cases import CaseList, EvalCase, find_eval_cases
 from condswin.training.evaluation.curves import TrainingLog, read_training_log
 from condswin.training.evaluation.methods import Method, resolve_methods
-from condswin.training.evaluation.records import CaseOutcome, MetricRow, MontageRow
+from condswin.training.evaluation.records import CaseOutcome, MetricRow, MontageRow, RowCallback
 from condswin.training.evaluation.request import EvaluationRequest, Setting, check_request, settings_of
 from condswin.training.evaluation.tables import SummaryRow, csv_text, markdown_tables, summarise_rows
 
@@ -87,22 +87,32 @@ def _check_outputs(request: EvaluationRequest, paths: dict[str, Path], log: Trai
 def _score_case(
     request: EvaluationRequest,
     kind: str,
-    case: object,
+    case: EvalCase,
     methods: Sequence[Method],
     settings: Sequence[Setting],
     options: InferenceOptions,
     montage: bool,
+    on_row: RowCallback,
 ) -> CaseOutcome:
     from condswin.training.evaluation.denoising import score_denoising_case
     from condswin.training.evaluation.reconstruction import score_reconstruction_case
     from condswin.training.evaluation.segmentation import score_segmentation_case
 
     if request.task == "segmentation":
-        return score_segmentation_case(case, methods, options, hd95=request.hd95, montage=montage)
+        return score_segmentation_case(case, methods, options, hd95=request.hd95, montage=montage, on_row=on_row)
     if request.task == "reconstruction":
-        return score_reconstruction_case(case, kind, methods, settings, options, mask=request.mask, montage=montage)
+        return score_reconstruction_case(
+            case, kind, methods, settings, options, mask=request.mask, montage=montage, on_row=on_row
+        )
     return score_denoising_case(
-        case, methods, settings, options, noise=request.noise or "rician", seed=request.seed, montage=montage
+        case,
+        methods,
+        settings,
+        options,
+        noise=request.noise or "rician",
+        seed=request.seed,
+        montage=montage,
+        on_row=on_row,
     )
 
 
@@ -120,7 +130,8 @@ def _describe(request: EvaluationRequest, cases: CaseList, methods: Sequence[Met
     lines = [f"# Evaluation: {request.task}", ""]
     if request.command:
         lines += [f"Command: `{request.command}`", ""]
-    lines.append(f"Data: `{request.data}` ({cases.kind}, {len(cases.cases)} volumes).")
+    count = len(cases.cases)
+    lines.append(f"Data: `{request.data}` ({cases.kind}, {count} volume{'' if count == 1 else 's'}).")
     lines.append("Methods: " + ", ".join(f"`{m.name}`" + (" (model)" if m.is_model else "") for m in methods) + ".")
     if request.task == "reconstruction":
         lines.append(
@@ -198,7 +209,12 @@ def _evaluate(request: EvaluationRequest, paths: dict[str, Path], result: Evalua
     for number, case in enumerate(cases.cases, start=1):
         start = time.perf_counter()
         shown = number <= request.montage_cases
-        outcome = _score_case(request, cases.kind, case, methods, settings, options, shown)
+        log(f"[{number}/{len(cases.cases)}] {case.case_id}")
+
+        def progress(row: MetricRow) -> None:
+            log(f"    {row.setting + ' ' if row.setting else ''}{row.method}: {_row_text(row)}")
+
+        outcome = _score_case(request, cases.kind, case, methods, settings, options, shown, progress)
         result.rows.extend(outcome.rows)
         montage.extend(outcome.montage)
         result.notices.extend(
@@ -206,9 +222,7 @@ def _evaluate(request: EvaluationRequest, paths: dict[str, Path], result: Evalua
             for row in outcome.rows
             if row.details.get("notices")
         )
-        log(f"[{number}/{len(cases.cases)}] {case.case_id} ({time.perf_counter() - start:.1f} s)")
-        for row in outcome.rows:
-            log(f"    {row.setting + ' ' if row.setting else ''}{row.method}: {_row_text(row)}")
+        log(f"    {case.case_id} done in {time.perf_counter() - start:.1f} s")
     result.summary = summarise_rows(result.rows)
     write_text_atomic(csv_text(result.rows), paths["csv"])
     write_text_atomic(_markdown(request, cases, methods, result), paths["markdown"])

@@ -15,7 +15,13 @@ import SimpleITK as sitk
 from condswin.inference import InferenceOptions
 from condswin.training.evaluation.cases import EvalCase
 from condswin.training.evaluation.methods import Method
-from condswin.training.evaluation.records import CaseOutcome, MetricRow, MontageRow, representative_slice
+from condswin.training.evaluation.records import (
+    CaseOutcome,
+    MetricRow,
+    MontageRow,
+    RowCallback,
+    representative_slice,
+)
 
 __all__ = ["LITS_CLASSES", "score_segmentation_case"]
 
@@ -30,6 +36,7 @@ def score_segmentation_case(
     *,
     hd95: bool = True,
     montage: bool = False,
+    on_row: RowCallback | None = None,
 ) -> CaseOutcome:
     """Segment one case with every model and score each labelmap against the reference.
 
@@ -39,6 +46,7 @@ def score_segmentation_case(
         options: device and batch size of inference.
         hd95: also compute the 95 % Hausdorff distance.
         montage: keep the representative slice of every result for the montage.
+        on_row: told of every row as soon as it is scored.
 
     Returns:
         One row per model (setting ``""``) and, with ``montage``, one montage row.
@@ -53,7 +61,7 @@ def score_segmentation_case(
     ct, labels = load_case(CTCase(case.path, case.label_path, case.case_id))
     reference = sitk.GetArrayFromImage(labels)
     spacing = tuple(reversed(ct.GetSpacing()))  # numpy axis order, so HD95 is in mm
-    outcome = CaseOutcome()
+    outcome = CaseOutcome(on_row=on_row)
     shown: dict[str, np.ndarray] = {}
     index = representative_slice(reference, labels=True)
     for method in methods:
@@ -61,7 +69,7 @@ def score_segmentation_case(
         predicted = sitk.GetArrayViewFromImage(result.output)
         scores = segmentation_metrics(predicted, reference, labels=LITS_CLASSES, spacing=spacing, with_hd95=hd95)
         details = {"notices": "; ".join(result.notices)} if result.notices else {}
-        outcome.rows.append(MetricRow(case.case_id, method.name, "", mark_absent(scores), details))
+        outcome.add(MetricRow(case.case_id, method.name, "", mark_absent(scores), details))
         if montage:
             shown[method.name] = np.array(predicted[index])
     if montage:
