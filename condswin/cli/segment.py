@@ -31,7 +31,9 @@ def add_parser(subparsers: Any) -> None:
         help="liver and liver-tumour segmentation of abdominal CT",
         description="Segment liver (1) and liver tumour (2) in CT volumes (NIfTI, NRRD, MHA or a DICOM series "
         "folder). Writes a labelmap on exactly the input's voxel grid and a JSON report (liver mL, "
-        "tumour count and volumes, tumour burden). IN may be a folder (batch): OUT is then a folder.",
+        "tumour count and volumes, tumour burden). An OUT ending in .seg.nrrd is written as 3D Slicer's "
+        "segmentation file (named, coloured segments with terminology codes). IN may be a folder (batch): OUT "
+        "is then a folder.",
     )
     add_io_options(parser, input_help="CT file, DICOM series folder, or a folder of them", output_noun="labelmap")
     parser.add_argument(

@@ -1,0 +1,85 @@
+"""Typed parameters of MRIDenoise and the one place that turns them into ``condswin denoise`` arguments.
+
+A plain dataclass (no Qt, no ``parameterNodeWrapper``) so it is tested headless against the CLI's own parser;
+inside Slicer the widget copies its controls into one of these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["CLASSICAL_METHODS", "NOISE_MODELS", "DenoiseParameters", "NoiseParameters"]
+
+# condswin.denoise's classical methods (no model needed); any other method is a model id or bundle path.
+CLASSICAL_METHODS = (
+    "mean",
+    "gaussian",
+    "median",
+    "wiener",
+    "bilateral",
+    "tv",
+    "wavelet",
+    "wavelet_cycle_spinning",
+    "nlm",
+    "bm3d",
+    "clahe",
+)
+NOISE_MODELS = ("gaussian", "rician")
+
+
+@dataclass
+class DenoiseParameters:
+    """What one denoising asks of ``condswin denoise``.
+
+    Attributes:
+        method: a classical method, or a denoising model id / bundle path (learned).
+        noise: noise model of the input.
+        sigma: noise standard deviation in the image's intensity units; None estimates it (the estimate is
+            in the report and shown). Classical methods only.
+        params: method parameters (``--param KEY=VALUE``). Classical methods only.
+        device: ``auto``, ``cpu``, ``cuda``, ...; ``force_cpu`` overrides it.
+        force_cpu: run on the CPU whatever is available.
+    """
+
+    method: str = "nlm"
+    noise: str = "rician"
+    sigma: float | None = None
+    params: dict[str, float | int | str] = field(default_factory=dict)
+    device: str = "auto"
+    force_cpu: bool = False
+
+    @property
+    def is_learned(self) -> bool:
+        return self.method not in CLASSICAL_METHODS
+
+    def arguments(self, source: str, output: str, *, reference: str | None = None) -> list[str]:
+        """``denoise SOURCE OUTPUT ...`` (without ``--progress``, which the process runner adds)."""
+        if not self.method:
+            raise ValueError("choose a denoising method or model")
+        if self.noise not in NOISE_MODELS:
+            raise ValueError(f"unknown noise model {self.noise!r}; expected one of {', '.join(NOISE_MODELS)}")
+        args = ["denoise", str(source), str(output), "--method", self.method, "--noise", self.noise]
+        if not self.is_learned:  # a learned model estimates nothing and takes no parameters: the CLI refuses them
+            if self.sigma is not None:
+                args += ["--sigma", repr(float(self.sigma))]
+            for key, value in self.params.items():
+                args += ["--param", f"{key}={value}"]
+        if reference is not None:
+            args += ["--reference", str(reference)]
+        args += ["--device", "cpu" if self.force_cpu else self.device]
+        return args
+
+
+@dataclass
+class NoiseParameters:
+    """The "add noise" helper: a noisy copy of a volume (σ in the image's intensity units)."""
+
+    model: str = "rician"
+    sigma: float = 10.0
+    seed: int | None = 0
+
+    def check(self) -> None:
+        if self.model not in NOISE_MODELS:
+            raise ValueError(f"unknown noise model {self.model!r}; expected one of {', '.join(NOISE_MODELS)}")
+        if not self.sigma > 0:
+            raise ValueError("the noise sigma must be > 0")

@@ -1,0 +1,72 @@
+"""Typed parameters of MRIRecon and the one place that turns them into ``condswin reconstruct`` arguments.
+
+A plain dataclass (no Qt, no ``parameterNodeWrapper``) so it is tested headless against the CLI's own parser;
+inside Slicer the widget copies its controls into one of these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["MASK_KINDS", "ZERO_FILLED", "ReconParameters"]
+
+ZERO_FILLED = "zero-filled"  # condswin.jobs.reconstruction.ZERO_FILLED: the baseline that needs no model
+MASK_KINDS = ("random", "equispaced", "equispaced_fraction", "rect_equispaced")  # condswin.mri.masks
+
+
+@dataclass
+class ReconParameters:
+    """What one reconstruction asks of ``condswin reconstruct``.
+
+    Attributes:
+        model: a bundle id or path, or ``zero-filled``; empty means the first installed model.
+        acceleration: undersampling factor (fully sampled inputs; fastMRI test files keep their own mask).
+        mask: column mask kind.
+        center_fraction: fully sampled centre fraction, or None for fastMRI's default.
+        seed: mask seed, or None for the per-file seed.
+        show_zero_filled: also produce the zero-filled reconstruction beside the model's.
+        device: ``auto``, ``cpu``, ``cuda``, ...; ``force_cpu`` overrides it.
+        force_cpu: run on the CPU whatever is available.
+    """
+
+    model: str = ZERO_FILLED
+    acceleration: float = 4.0
+    mask: str = "random"
+    center_fraction: float | None = None
+    seed: int | None = None
+    show_zero_filled: bool = True
+    device: str = "auto"
+    force_cpu: bool = False
+
+    @property
+    def is_zero_filled(self) -> bool:
+        return self.model == ZERO_FILLED
+
+    def arguments(self, source: str, output: str, *, model: str | None = None) -> list[str]:
+        """``reconstruct SOURCE OUTPUT ...`` (without ``--progress``, which the process runner adds).
+
+        Args:
+            source: the ``.h5`` file or the volume file written from the input node.
+            output: the result file in the run's temporary folder.
+            model: override of :attr:`model` (the zero-filled companion run).
+        """
+        if self.mask not in MASK_KINDS:
+            raise ValueError(f"unknown mask kind {self.mask!r}; expected one of {', '.join(MASK_KINDS)}")
+        args = [
+            "reconstruct",
+            str(source),
+            str(output),
+            "--mask",
+            self.mask,
+            "--acceleration",
+            f"{self.acceleration:g}",
+        ]
+        chosen = self.model if model is None else model
+        if chosen:
+            args += ["--model", chosen]
+        if self.center_fraction is not None:
+            args += ["--center-fraction", f"{self.center_fraction:g}"]
+        if self.seed is not None:
+            args += ["--seed", str(int(self.seed))]
+        args += ["--device", "cpu" if self.force_cpu else self.device]
+        return args

@@ -1,0 +1,152 @@
+"""MRIDenoise logic on a real MRML scene (slicer-core) through the real ``condswin denoise`` process."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from slicer_logic_support import (
+    RecordingFactory,
+    digest,
+    load_volume,
+    matrix,
+    node_ids,
+    oblique_mr_file,
+    slicer_core,
+    voxels,
+)
+
+from condswin.cli.app import build_parser
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture
+def scene():
+    return slicer_core().vtkMRMLScene()
+
+
+@pytest.fixture
+def logic(scene, tmp_path):
+    from MRIDenoiseLib.logic import MRIDenoiseLogic
+
+    (tmp_path / "runs").mkdir()
+    factory = RecordingFactory()
+    made = MRIDenoiseLogic(scene, factory, temp_root=tmp_path / "runs")
+    made.factory = factory
+    return made
+
+
+def test_parameters_build_arguments_the_cli_parser_accepts():
+    from MRIDenoiseLib.parameters import CLASSICAL_METHODS, NOISE_MODELS, DenoiseParameters
+
+    from condswin.cli.denoise import NOISE_MODELS as CLI_NOISE
+    from condswin.denoise import list_methods
+
+    assert NOISE_MODELS == CLI_NOISE
+    assert set(CLASSICAL_METHODS) == set(list_methods())
+    parameters = DenoiseParameters(method="nlm", noise="gaussian", sigma=12.5, params={"h_factor": 0.8}, force_cpu=True)
+    args = build_parser().parse_args(parameters.arguments("in.nrrd", "out.nrrd", reference="ref.nrrd"))
+    assert (args.command, args.method, args.noise, args.sigma, args.param, str(args.reference), args.device) == (
+        "denoise",
+        "nlm",
+        "gaussian",
+        12.5,
+        ["h_factor=0.8"],
+        "ref.nrrd",
+        "cpu",
+    )
+    estimated = build_parser().parse_args(DenoiseParameters().arguments("a", "b"))
+    assert estimated.sigma is None and estimated.reference is None
+    assert not DenoiseParameters(method="gaussian").is_learned and DenoiseParameters(method="my-model").is_learned
+    learned = DenoiseParameters(method="my-model", sigma=3.0, params={"size": 3}).arguments("a", "b")
+    assert "--sigma" not in learned and "--param" not in learned  # the CLI refuses both for a model
+    with pytest.raises(ValueError, match="noise model"):
+        DenoiseParameters(noise="poisson").arguments("a", "b")
+
+
+def test_denoise_keeps_geometry_and_input_shows_sigma_and_metrics(logic, scene, tmp_path):
+    from MRIDenoiseLib.parameters import DenoiseParameters
+
+    source = oblique_mr_file(tmp_path / "mr.nrrd")
+    before_file = digest(source)
+    node = load_volume(scene, source)
+    reference = load_volume(scene, oblique_mr_file(tmp_path / "clean.nrrd"), name="clean")
+    before_voxels, before_matrix = voxels(node), matrix(node)
+
+    outputs = logic.denoise(node, DenoiseParameters(method="gaussian"), reference_node=reference)
+
+    np.testing.assert_array_equal(matrix(outputs.volume), before_matrix)
+    assert outputs.volume.GetImageData().GetDimensions() == node.GetImageData().GetDimensions()
+    assert outputs.volume.GetScene() is scene and outputs.volume.GetName() == "mr denoised"
+    assert not np.array_equal(voxels(outputs.volume), before_voxels)
+    np.testing.assert_array_equal(voxels(node), before_voxels)
+    assert digest(source) == before_file
+    assert outputs.sigma_estimated and outputs.sigma == pytest.approx(outputs.report["sigma"]) and outputs.sigma > 0
+    table = outputs.metrics
+    assert table is not None and table.GetScene() is scene
+    assert [table.GetCellText(r, 0) for r in range(table.GetNumberOfRows())] == ["input", "denoised"]
+    assert float(table.GetCellText(1, 2)) == pytest.approx(outputs.report["metrics"]["denoised"]["psnr"], 1e-5)
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_given_sigma_and_learned_model(logic, scene, tmp_path, tiny_bundles):
+    from MRIDenoiseLib.parameters import DenoiseParameters
+
+    node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd"))
+    given = logic.denoise(node, DenoiseParameters(method="median", sigma=4.0, params={"size": 3}))
+    assert given.sigma == pytest.approx(4.0) and not given.sigma_estimated
+    assert given.metrics is None
+    learned = logic.denoise(node, DenoiseParameters(method=str(tiny_bundles["denoising"])))
+    np.testing.assert_array_equal(matrix(learned.volume), matrix(node))
+    assert len({given.volume.GetID(), learned.volume.GetID(), node.GetID()}) == 3
+
+
+def test_add_noise_makes_a_noisy_copy_and_leaves_the_input(logic, scene, tmp_path):
+    from MRIDenoiseLib.parameters import NoiseParameters
+
+    node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd"))
+    before = voxels(node)
+    noisy = logic.add_noise(node, NoiseParameters(model="gaussian", sigma=5.0, seed=3))
+    np.testing.assert_array_equal(voxels(node), before)
+    np.testing.assert_array_equal(matrix(noisy), matrix(node))
+    difference = voxels(noisy) - before
+    assert noisy.GetScene() is scene and 4.0 < difference.std() < 6.0
+    rician = logic.add_noise(node, NoiseParameters(model="rician", sigma=5.0, seed=3))
+    assert (voxels(rician) >= 0).all()
+    before_ids = node_ids(scene)
+    with pytest.raises(ValueError, match="sigma"):
+        logic.add_noise(node, NoiseParameters(sigma=0))
+    assert node_ids(scene) == before_ids
+
+
+def test_nan_volume_fails_with_the_cli_message_and_the_scene_unchanged(logic, scene, tmp_path):
+    from condswin_slicer.process import ProcessFailed
+    from MRIDenoiseLib.parameters import DenoiseParameters
+
+    node = load_volume(scene, oblique_mr_file(tmp_path / "nan.nrrd", nan=True))
+    before = node_ids(scene)
+    with pytest.raises(ProcessFailed, match="(?i)nan|finite") as failure:
+        logic.denoise(node, DenoiseParameters(method="gaussian"))
+    assert failure.value.returncode == 3
+    assert node_ids(scene) == before
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_cancel_leaves_no_nodes_no_files_and_no_process(logic, scene, tmp_path):
+    from condswin_slicer.process import ProcessCancelled
+    from MRIDenoiseLib.parameters import DenoiseParameters
+
+    node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd"))
+    before = node_ids(scene)
+    events = []
+    with pytest.raises(ProcessCancelled):
+        logic.denoise(node, DenoiseParameters(method="nlm"), on_event=events.append, should_cancel=lambda: bool(events))
+    assert node_ids(scene) == before
+    assert list((tmp_path / "runs").iterdir()) == []
+    assert logic.factory.made and logic.factory.all_ended()
+
+
+def test_module_files_parse_use_their_ui_and_are_listed_in_cmake():
+    from slicer_logic_support import check_module_statically
+
+    check_module_statically("MRIDenoise")

@@ -1,0 +1,167 @@
+"""MRIRecon logic on a real MRML scene (slicer-core) through the real ``condswin reconstruct`` process."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from slicer_logic_support import (
+    RecordingFactory,
+    digest,
+    load_volume,
+    matrix,
+    node_ids,
+    oblique_mr_file,
+    slicer_core,
+    voxels,
+)
+
+from condswin.cli.app import build_parser
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture
+def scene():
+    return slicer_core().vtkMRMLScene()
+
+
+@pytest.fixture
+def logic(scene, tmp_path):
+    from MRIReconLib.logic import MRIReconLogic
+
+    (tmp_path / "runs").mkdir()
+    factory = RecordingFactory()
+    made = MRIReconLogic(scene, factory, temp_root=tmp_path / "runs")
+    made.factory = factory
+    return made
+
+
+def test_parameters_build_arguments_the_cli_parser_accepts():
+    from MRIReconLib.parameters import MASK_KINDS, ReconParameters
+
+    from condswin.mri.masks import MASK_KINDS as CLI_MASKS
+
+    assert MASK_KINDS == CLI_MASKS
+    parameters = ReconParameters(model="my-model", acceleration=8, mask="equispaced", center_fraction=0.04, seed=7)
+    parameters.force_cpu = True
+    args = build_parser().parse_args(parameters.arguments("in.h5", "out.nrrd"))
+    assert (args.command, str(args.input), str(args.output)) == ("reconstruct", "in.h5", "out.nrrd")
+    assert (args.model, args.acceleration, args.mask_kind, args.center_fraction, args.seed, args.device) == (
+        "my-model",
+        8.0,
+        "equispaced",
+        0.04,
+        7,
+        "cpu",
+    )
+    assert build_parser().parse_args(parameters.arguments("a", "b", model="zero-filled")).model == "zero-filled"
+    with pytest.raises(ValueError, match="mask kind"):
+        ReconParameters(mask="spiral").arguments("a", "b")
+
+
+def test_volume_reconstruction_keeps_the_input_geometry_and_the_input(logic, scene, tmp_path):
+    from MRIReconLib.parameters import ReconParameters
+
+    source = oblique_mr_file(tmp_path / "mr.nrrd")
+    before_file = digest(source)
+    node = load_volume(scene, source)
+    before_voxels, before_matrix, before_ids = voxels(node), matrix(node), node_ids(scene)
+
+    outputs = logic.reconstruct_volume(node, ReconParameters(acceleration=2, seed=3))
+
+    assert outputs.zero_filled is None  # only zero-filled was asked: one run
+    np.testing.assert_array_equal(matrix(outputs.volume), before_matrix)
+    assert outputs.volume.GetImageData().GetDimensions() == node.GetImageData().GetDimensions()
+    assert outputs.volume.GetID() != node.GetID() and outputs.volume.GetScene() is scene
+    np.testing.assert_array_equal(voxels(node), before_voxels)
+    np.testing.assert_array_equal(matrix(node), before_matrix)
+    assert digest(source) == before_file
+    # a volume input is its own target: metrics (model and zero-filled rows) as a table node
+    assert outputs.metrics is not None and outputs.metrics.GetNumberOfRows() == 2
+    assert outputs.metrics.GetColumnName(2) == "psnr"
+    assert float(outputs.metrics.GetCellText(0, 2)) == pytest.approx(outputs.report["metrics"]["model"]["psnr"], 1e-5)
+    assert len(node_ids(scene)) > len(before_ids)
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_model_and_zero_filled_side_by_side(logic, scene, tmp_path, tiny_bundles):
+    from MRIReconLib.parameters import ReconParameters
+
+    node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd"))
+    outputs = logic.reconstruct_volume(node, ReconParameters(model=str(tiny_bundles["reconstruction"]), seed=1))
+    assert outputs.zero_filled is not None
+    assert outputs.volume.GetName() == "mr reconstruction" and outputs.zero_filled.GetName() == "mr zero-filled"
+    for volume in (outputs.volume, outputs.zero_filled):
+        np.testing.assert_array_equal(matrix(volume), matrix(node))
+    assert outputs.report["model"] != "zero-filled"
+
+
+def test_fastmri_file_dropped_on_the_reader_gets_the_header_spacing(logic, scene, tmp_path):
+    from MRIReconLib.reader import is_fastmri_file, load_fastmri_file
+
+    from condswin.mri.fastmri import write
+
+    rng = np.random.default_rng(0)
+    kspace = (rng.standard_normal((2, 16, 16)) + 1j * rng.standard_normal((2, 16, 16))).astype(np.complex64)
+    path = write(tmp_path / "file1.h5", kspace, spacing=(3.0, 0.5, 0.6))
+    assert is_fastmri_file(path)
+    ids = load_fastmri_file(path, logic)
+    volume = scene.GetNodeByID(ids[0])
+    assert volume.GetSpacing() == pytest.approx((0.6, 0.5, 3.0))
+    assert volume.GetImageData().GetDimensions() == (16, 16, 2)
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_not_fastmri_is_refused_with_the_cli_message_and_the_scene_unchanged(logic, scene, tmp_path):
+    import h5py
+    from condswin_slicer.process import ProcessFailed
+    from MRIReconLib.parameters import ReconParameters
+    from MRIReconLib.reader import is_fastmri_file
+
+    bad = tmp_path / "other.h5"
+    with h5py.File(bad, "w") as handle:
+        handle["image"] = np.zeros((2, 4, 4), dtype=np.float32)
+    (tmp_path / "text.h5").write_text("not hdf5")
+    assert not is_fastmri_file(bad) and not is_fastmri_file(tmp_path / "text.h5")
+    before = node_ids(scene)
+    with pytest.raises(ProcessFailed, match="no 'kspace' dataset") as failure:
+        logic.reconstruct_file(bad, ReconParameters())
+    assert failure.value.returncode == 3
+    assert node_ids(scene) == before
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_nan_volume_fails_with_the_cli_message_and_the_scene_unchanged(logic, scene, tmp_path):
+    from condswin_slicer.process import ProcessFailed
+    from MRIReconLib.parameters import ReconParameters
+
+    node = load_volume(scene, oblique_mr_file(tmp_path / "nan.nrrd", nan=True))
+    before = node_ids(scene)
+    with pytest.raises(ProcessFailed, match="(?i)nan|finite") as failure:
+        logic.reconstruct_volume(node, ReconParameters())
+    assert failure.value.returncode == 3
+    assert node_ids(scene) == before
+    assert list((tmp_path / "runs").iterdir()) == []
+    # the logic stays usable for the next run
+    good = load_volume(scene, oblique_mr_file(tmp_path / "good.nrrd"), name="good")
+    assert logic.reconstruct_volume(good, ReconParameters()).volume.GetScene() is scene
+
+
+def test_cancel_leaves_no_nodes_no_files_and_no_process(logic, scene, tmp_path):
+    from condswin_slicer.process import ProcessCancelled
+    from MRIReconLib.parameters import ReconParameters
+
+    node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd"))
+    before = node_ids(scene)
+    events = []
+    with pytest.raises(ProcessCancelled):
+        logic.reconstruct_volume(node, ReconParameters(), on_event=events.append, should_cancel=lambda: bool(events))
+    assert node_ids(scene) == before
+    assert list((tmp_path / "runs").iterdir()) == []
+    assert logic.factory.made and logic.factory.all_ended()
+
+
+def test_module_files_parse_use_their_ui_and_are_listed_in_cmake():
+    from slicer_logic_support import check_module_statically
+
+    check_module_statically("MRIRecon")
