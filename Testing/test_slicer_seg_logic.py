@@ -1,0 +1,247 @@
+"""ConditionalSwinSeg logic on a real MRML scene (``slicer-core``) through the real ``condswin segment``
+subprocess with a tiny segmentation bundle: named segments with terminology, input geometry, report table,
+the input untouched; cancel and errors leave the scene, the temporary folder and the process table as they were."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "SlicerShared"), str(ROOT / "ConditionalSwinSeg")]
+
+from ConditionalSwinSegLib.parameters import SegmentationParameters  # noqa: E402
+
+from condswin.cli.app import build_parser  # noqa: E402
+
+
+def test_parameters_build_arguments_the_cli_parser_accepts():
+    params = SegmentationParameters(model="m", device="cpu", batch_size=2, threads=3, amp=False, postprocess=False)
+    args = params.cli_args("in.nrrd", "out.seg.nrrd", "r.json") + ["--progress", "json"]
+    ns = build_parser().parse_args(args)
+    assert (ns.command, str(ns.input), str(ns.output), str(ns.report)) == (
+        "segment",
+        "in.nrrd",
+        "out.seg.nrrd",
+        "r.json",
+    )
+    assert (ns.model, ns.device, ns.batch_size, ns.threads, ns.no_amp, ns.no_postprocess) == (
+        "m",
+        "cpu",
+        2,
+        3,
+        True,
+        True,
+    )
+    defaults = build_parser().parse_args(SegmentationParameters().cli_args("a", "b", "c"))
+    assert (defaults.model, defaults.device, defaults.no_amp, defaults.no_postprocess) == (None, "auto", False, False)
+    with pytest.raises(ValueError, match="batch_size"):
+        SegmentationParameters(batch_size=0)
+    with pytest.raises(ValueError, match="device"):
+        SegmentationParameters(device="gpu")
+
+
+# --- real MRML ----------------------------------------------------------------------------------------------------
+
+slicer = pytest.importorskip("slicer")
+if not hasattr(slicer, "vtkMRMLScene"):  # pragma: no cover - another package named slicer
+    pytest.skip("slicer-core (real MRML) is not installed", allow_module_level=True)
+
+from ConditionalSwinSegLib.logic import SegmentationLogic  # noqa: E402
+from condswin_slicer.mrml import InputRejected, child_environment  # noqa: E402
+from condswin_slicer.process import CondswinProcess, ProcessCancelled, ProcessFailed  # noqa: E402
+
+from condswin.ct.phantom import make_phantom  # noqa: E402
+from condswin.io.images import write_image  # noqa: E402
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Setup:
+    def __init__(self, tmp: Path, bundle: Path, two_d: bool = False):
+        ct, _ = make_phantom(3, shape=(40, 36, 8), spacing=(0.8, 1.1, 3.0), num_tumours=1, geometry="tilted")
+        if two_d:
+            ct = ct[:, :, 4]
+        self.ct_path = write_image(ct, tmp / "ct.nrrd") or tmp / "ct.nrrd"
+        self.digest = _digest(self.ct_path)
+        self.scene = slicer.vtkMRMLScene()
+        sh_logic = slicer.vtkSlicerSubjectHierarchyModuleLogic()
+        sh_logic.SetMRMLScene(self.scene)
+        self.seg_logic = slicer.vtkSlicerSegmentationsModuleLogic()
+        self.seg_logic.SetMRMLScene(self.scene)
+        self.volume = slicer.vtkMRMLScalarVolumeNode()
+        self.volume.SetName("ct")
+        self.scene.AddNode(self.volume)
+        storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+        storage.SetFileName(str(self.ct_path))
+        self.scene.AddNode(storage)
+        self.volume.SetAndObserveStorageNodeID(storage.GetID())
+        assert storage.ReadData(self.volume)
+        sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(self.scene)
+        patient = sh.CreateSubjectItem(sh.GetSceneItemID(), "patient")
+        self.study = sh.CreateStudyItem(patient, "study")
+        sh.CreateItem(self.study, self.volume)
+        self.sh = sh
+        self.temp = tmp / "runs"
+        self.temp.mkdir()
+        env = {k: v for k, v in os.environ.items() if k != "CONDSWIN_MODEL_PATH"}
+        self.process = CondswinProcess(env=env, extra_env=child_environment(), grace_seconds=20)
+        self.logic = SegmentationLogic(self.scene, self.seg_logic, self.process, temp_root=str(self.temp))
+        self.params = SegmentationParameters(model=str(bundle), device="cpu")
+        self.node_ids = self.ids()
+
+    def ids(self) -> list[str]:
+        return [self.scene.GetNthNode(i).GetID() for i in range(self.scene.GetNumberOfNodes())]
+
+    def assert_untouched(self) -> None:
+        assert self.ids() == self.node_ids
+        assert list(self.temp.iterdir()) == []
+        assert _digest(self.ct_path) == self.digest
+        assert self.volume.GetStorageNode().GetFileName() == str(self.ct_path)
+
+
+@pytest.fixture(scope="module")
+def seg_bundle(tmp_path_factory: pytest.TempPathFactory, make_bundle) -> Path:
+    return make_bundle(tmp_path_factory.mktemp("bundles") / "tiny-liver", "segmentation", "tiny-liver")
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory: pytest.TempPathFactory, seg_bundle: Path):
+    setup = Setup(tmp_path_factory.mktemp("seg"), seg_bundle)
+    events = []
+    outcome = setup.logic.run(setup.volume, setup.params, on_event=events.append)
+    return setup, outcome, events
+
+
+def test_segmentation_has_the_two_named_segments_with_terminology(done):
+    _, outcome, events = done
+    segmentation = outcome.segmentation_node.GetSegmentation()
+    segments = [segmentation.GetNthSegment(i) for i in range(segmentation.GetNumberOfSegments())]
+    assert [s.GetName() for s in segments] == ["liver", "liver tumor"]
+    terms = [s.GetTerminology() for s in segments]
+    assert "SCT^10200004^Liver" in terms[0] and "SCT^108369006^Neoplasm" in terms[1]
+    assert "SCT^10200004^Liver" in terms[1].split("~", 4)[-1]  # tumour in region liver
+    assert [tuple(round(c * 255) for c in s.GetColor()) for s in segments] == [(221, 130, 101), (144, 238, 144)]
+    assert {"start", "infer", "result", "summary"} <= {e.stage for e in events}
+
+
+def test_reference_geometry_and_labelmap_grid_are_the_inputs(done):
+    setup, outcome, _ = done
+    seg_node = outcome.segmentation_node
+    converter = slicer.vtkSegmentationConverter
+    expected = slicer.vtkMRMLSegmentationNode()
+    expected.SetReferenceImageGeometryParameterFromVolumeNode(setup.volume)
+    name = converter.GetReferenceImageGeometryParameterName()
+    got = seg_node.GetSegmentation().GetConversionParameter(name)
+    assert got and got == expected.GetSegmentation().GetConversionParameter(name)
+    import vtk
+
+    ijk_to_ras = vtk.vtkMatrix4x4()
+    setup.volume.GetIJKToRASMatrix(ijk_to_ras)
+    labelmap = slicer.vtkOrientedImageData()
+    seg_node.GetBinaryLabelmapRepresentation(seg_node.GetSegmentation().GetNthSegmentID(0), labelmap)
+    world = vtk.vtkMatrix4x4()
+    labelmap.GetImageToWorldMatrix(world)
+    for r in range(4):
+        for c in range(4):
+            assert world.GetElement(r, c) == pytest.approx(ijk_to_ras.GetElement(r, c), abs=1e-4)
+
+
+def test_report_table_study_surfaces_and_input_untouched(done):
+    setup, outcome, _ = done
+    report = outcome.report
+    assert {"liver_ml", "tumour_count", "tumour_volumes_ml", "tumour_burden_percent"} <= set(report)
+    table = outcome.table_node.GetTable()
+    measures = [table.GetValue(r, 0).ToString() for r in range(table.GetNumberOfRows())]
+    values = {measures[r]: table.GetValue(r, 1).ToString() for r in range(table.GetNumberOfRows())}
+    assert values["Liver volume (incl. tumours)"] == f"{report['liver_ml']:.2f}"
+    assert values["Tumour count"] == str(report["tumour_count"])
+    assert len(measures) == 5 + len(report["tumour_volumes_ml"])
+    for node in (outcome.segmentation_node, outcome.table_node):
+        assert setup.sh.GetItemParent(setup.sh.GetItemByDataNode(node)) == setup.study
+    assert outcome.segmentation_node.GetSegmentation().ContainsRepresentation(
+        slicer.vtkSegmentationConverter.GetClosedSurfaceRepresentationName()
+    )
+    assert _digest(setup.ct_path) == setup.digest
+    assert list(setup.temp.iterdir()) == []
+    new = set(setup.ids()) - set(setup.node_ids)
+    assert outcome.segmentation_node.GetID() in new and outcome.table_node.GetID() in new
+
+
+def test_cancel_leaves_no_node_no_file_no_process(tmp_path: Path, seg_bundle: Path):
+    setup = Setup(tmp_path, seg_bundle)
+    job = setup.logic.start(setup.volume, setup.params)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(e.stage == "model" for e in job.poll()):
+        time.sleep(0.02)
+    pid = setup.process._popen.pid
+    job.cancel()
+    with pytest.raises(ProcessCancelled):
+        job.finish()
+    setup.assert_untouched()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+
+
+def test_should_cancel_in_the_blocking_run(tmp_path: Path, seg_bundle: Path):
+    setup = Setup(tmp_path, seg_bundle)
+    with pytest.raises(ProcessCancelled):
+        setup.logic.run(setup.volume, setup.params, should_cancel=lambda: True)
+    setup.assert_untouched()
+
+
+def test_label_map_or_rgb_input_is_refused_before_any_process(tmp_path: Path, seg_bundle: Path):
+    setup = Setup(tmp_path, seg_bundle)
+    labelmap = slicer.vtkMRMLLabelMapVolumeNode()
+    labelmap.SetName("labels")
+    setup.scene.AddNode(labelmap)
+    setup.node_ids = setup.ids()
+    with pytest.raises(InputRejected, match="label map"):
+        setup.logic.run(labelmap, setup.params)
+    with pytest.raises(InputRejected, match="select"):
+        setup.logic.run(None, setup.params)
+    assert setup.process._popen is None
+    setup.assert_untouched()
+
+
+def test_two_dimensional_or_rgb_image_is_refused_and_the_logic_stays_usable(tmp_path: Path, seg_bundle: Path):
+    import vtk
+
+    setup = Setup(tmp_path, seg_bundle, two_d=True)
+    with pytest.raises(InputRejected, match="2-D"):
+        setup.logic.run(setup.volume, setup.params)
+    rgb = slicer.vtkMRMLVectorVolumeNode()
+    image = vtk.vtkImageData()
+    image.SetDimensions(8, 8, 8)
+    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 3)
+    rgb.SetAndObserveImageData(image)
+    with pytest.raises(InputRejected, match="RGB"):
+        setup.logic.run(rgb, setup.params)
+    assert setup.process._popen is None
+    setup.assert_untouched()
+    (tmp_path / "next").mkdir()
+    good = Setup(tmp_path / "next", seg_bundle)
+    good.logic.process = setup.process  # the same runner serves the next run
+    assert good.logic.run(good.volume, good.params).segmentation_node is not None
+
+
+def test_tampered_model_fails_with_the_cli_message(tmp_path: Path, seg_bundle: Path):
+    bundle = Path(shutil.copytree(seg_bundle, tmp_path / "tampered"))
+    weights = next(bundle.glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    setup = Setup(tmp_path, seg_bundle)
+    setup.params = SegmentationParameters(model=str(bundle), device="cpu")
+    with pytest.raises(ProcessFailed) as info:
+        setup.logic.run(setup.volume, setup.params)
+    assert info.value.returncode == 4 and "sha256" in str(info.value)
+    setup.assert_untouched()
