@@ -21,6 +21,7 @@ from condswin_slicer.process import (  # noqa: E402
     ProgressEvent,
     condswin_command,
     exit_message,
+    list_models,
 )
 
 from condswin.io.images import write_image  # noqa: E402
@@ -203,3 +204,11 @@ def test_a_second_start_while_running_is_refused(tmp_path: Path):
             process.start(["denoise"])
     finally:
         process.cancel()
+
+
+def test_list_models_reads_the_installed_bundles_of_a_task(tiny_bundles: dict[str, Path]):
+    env = {**_env(), "CONDSWIN_MODEL_PATH": str(tiny_bundles["segmentation"].parent)}
+    ids = [m["id"] for m in list_models("segmentation", env=env)]
+    assert ids == ["tiny-segmentation"]
+    assert {m["id"] for m in list_models(env=env)} >= {"tiny-segmentation", "tiny-denoising"}
+    assert list_models("segmentation", env=_env()) == []

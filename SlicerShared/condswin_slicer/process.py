@@ -35,6 +35,7 @@ __all__ = [
     "RunResult",
     "condswin_command",
     "exit_message",
+    "list_models",
 ]
 
 EXIT_CANCELLED = 130
@@ -377,3 +378,34 @@ def _signal_group(pid: int, signum: int, leader_only: bool) -> None:
             os.killpg(pid, signum)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def list_models(
+    task: str | None = None,
+    python: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120.0,
+) -> list[dict[str, Any]]:
+    """The installed model bundles (``condswin models --json`` in a child process), those of ``task`` only
+    when given; raises :class:`ProcessFailed` with the CLI's message when the listing fails."""
+    completed = subprocess.run(
+        [python or _default_python(), "-m", "condswin", "models", "--json"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env=dict(os.environ if env is None else env),
+        timeout=timeout,
+        check=False,
+    )
+    try:
+        listing = json.loads(completed.stdout) if completed.returncode == 0 else None
+    except ValueError:
+        listing = None
+    if not isinstance(listing, dict):
+        lines = [ProgressEvent.from_line(line) for line in completed.stdout.splitlines()]
+        events = [event for event in lines if event is not None]
+        raise ProcessFailed(RunResult(completed.returncode or 70, events, completed.stderr))
+    models = [m for m in listing.get("models", []) if isinstance(m, dict)]
+    return [m for m in models if task is None or m.get("task") == task]

@@ -1,0 +1,164 @@
+"""Static checks of the Slicer extension (Slicer cannot run here): every script and resource of a module is
+listed in its CMakeLists.txt, every .py parses, each .ui parses and holds every widget name the code uses, no
+module file imports torch at import time, the catalog entry parses, requirements.txt follows pyproject.toml."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULES = ("ConditionalSwinSeg", "MRIRecon", "MRIDenoise")
+PACKAGES = (*MODULES, "SlicerShared")  # folders whose Python goes into the extension
+
+
+def _cmake_listed(folder: Path) -> set[str]:
+    """Every file name listed in ``folder/CMakeLists.txt``, with ``${MODULE_NAME}`` expanded."""
+    text = re.sub(r"#[^\n]*", "", (folder / "CMakeLists.txt").read_text(encoding="utf-8"))
+    name = re.search(r"set\(\s*MODULE_NAME\s+(\S+?)\s*\)", text)
+    if name:
+        text = text.replace("${MODULE_NAME}", name.group(1))
+    return set(re.findall(r"[\w./-]+\.(?:py|ui|png|svg|qrc|json|txt|nrrd)\b", text))
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.name != "CMakeLists.txt" and not p.name.startswith(".")
+    )
+
+
+def _python_files() -> list[Path]:
+    return [p for folder in PACKAGES for p in _files(ROOT / folder) if p.suffix == ".py"]
+
+
+@pytest.mark.parametrize("folder", PACKAGES)
+def test_every_script_and_resource_is_listed_in_the_cmakelists(folder: str):
+    path = ROOT / folder
+    listed = _cmake_listed(path)
+    files = {p.relative_to(path).as_posix() for p in _files(path)}
+    assert files, f"{folder} holds no file"
+    assert files - listed == set(), f"{folder}/CMakeLists.txt does not list {sorted(files - listed)}"
+    assert listed - files == set(), f"{folder}/CMakeLists.txt lists missing files {sorted(listed - files)}"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_layout_and_thin_module_file(module: str):
+    folder = ROOT / module
+    for part in (
+        f"{module}.py",
+        f"{module}Lib/__init__.py",
+        f"Resources/UI/{module}.ui",
+        f"Resources/Icons/{module}.png",
+    ):
+        assert (folder / part).is_file(), f"{module}/{part} is missing"
+    assert (folder / f"Resources/Icons/{module}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = (folder / f"{module}.py").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 130, f"{module}.py has {len(lines)} lines: keep the module file thin (logic in {module}Lib/)"
+    tree = ast.parse("\n".join(lines))
+    classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    assert {module, f"{module}Widget", f"{module}Test"} <= classes
+
+
+@pytest.mark.parametrize("path", _python_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_python_parses_and_imports_no_torch_at_import_time(path: Path):
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+    def module_level(nodes: list[ast.stmt]):
+        for node in nodes:  # top level, including if/try blocks; function and class bodies run later
+            yield node
+            for block in ("body", "orelse", "finalbody", "handlers"):
+                inner = getattr(node, block, None)
+                if isinstance(inner, list) and not isinstance(
+                    node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+                ):
+                    yield from module_level(
+                        [n for n in inner if isinstance(n, ast.stmt)]
+                        + [s for h in inner if isinstance(h, ast.ExceptHandler) for s in h.body]
+                    )
+
+    for node in module_level(tree.body):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        assert not any(name == "torch" or name.startswith("torch.") for name in names), (
+            f"{path.relative_to(ROOT)}:{node.lineno} imports torch at module import time"
+        )
+
+
+def _ui_widget_names(ui_path: Path) -> set[str]:
+    root = ET.parse(ui_path).getroot()
+    assert root.tag == "ui"
+    return {w.get("name") for w in root.iter("widget")} | {a.get("name") for a in root.iter("action")}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_ui_parses_and_holds_every_widget_name_the_code_uses(module: str):
+    names = _ui_widget_names(ROOT / module / "Resources" / "UI" / f"{module}.ui")
+    used: set[str] = set()
+    for path in _files(ROOT / module):
+        if path.suffix == ".py":
+            used |= set(re.findall(r"\bui\.([A-Za-z_]\w*)", path.read_text(encoding="utf-8")))
+    assert used, f"{module}'s code uses no widget of its .ui"
+    assert used - names == set(), f"{module}.ui lacks widgets {sorted(used - names)}"
+
+
+def test_ui_check_catches_a_missing_widget(tmp_path: Path):
+    ui = tmp_path / "x.ui"
+    ui.write_text(
+        '<ui version="4.0"><widget class="QWidget" name="root"><widget class="QPushButton" name="a"/></widget></ui>'
+    )
+    assert _ui_widget_names(ui) == {"root", "a"}
+    ui.write_text("<ui><widget name='a'>")
+    with pytest.raises(ET.ParseError):
+        _ui_widget_names(ui)
+
+
+def test_top_level_cmakelists_builds_the_extension():
+    text = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert re.search(r"project\(\s*ConditionalSwin\s*\)", text)
+    assert re.search(r'set\(\s*EXTENSION_DEPENDS\s+"?PyTorch"?\s*\)', text)
+    for folder in PACKAGES:
+        assert re.search(rf"add_subdirectory\(\s*{folder}\s*\)", text), f"{folder} is not built"
+    for needed in ("Slicer_EXTENSION_GENERATE_CONFIG", "Slicer_EXTENSION_CPACK", "condswin/*.py", "Resources/Models/*"):
+        assert needed in text
+
+
+def test_catalog_entry_parses():
+    entry = json.loads((ROOT / "ConditionalSwin.json").read_text(encoding="utf-8"))
+    assert {"scm_url", "scm_revision", "build_dependencies", "category", "tier", "build_subdirectory"} <= set(entry)
+    assert "PyTorch" in entry["build_dependencies"]
+    assert entry["category"] == "Segmentation" and isinstance(entry["tier"], int)
+
+
+def test_requirements_are_the_runtime_dependencies_without_torch_and_simpleitk():
+    def name(requirement: str) -> str:
+        return re.match(r"[A-Za-z0-9._-]+", requirement).group(0).lower()
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    wanted = {name(r): r for r in pyproject["project"]["dependencies"] if name(r) not in ("torch", "simpleitk")}
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    listed = {name(line): line for line in lines if line}
+    assert listed == wanted
+
+
+def test_missing_requirements_reads_installed_versions(tmp_path: Path):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "SlicerShared"))
+    from condswin_slicer.install import missing_requirements, read_requirements, requirements_file
+
+    assert missing_requirements(read_requirements(requirements_file(ROOT / "ConditionalSwinSeg"))) == []
+    assert missing_requirements(["numpy>=1.0", "numpy>=999", "no-such-package-xyz"]) == [
+        "numpy>=999",
+        "no-such-package-xyz",
+    ]
