@@ -165,3 +165,27 @@ def test_module_files_parse_use_their_ui_and_are_listed_in_cmake():
     from slicer_logic_support import check_module_statically
 
     check_module_statically("MRIRecon")
+
+
+def test_a_failed_zero_filled_companion_run_adds_nothing(scene, tmp_path, tiny_bundles):
+    """The model's run succeeds, the zero-filled one fails: no node of either lands (fake second process)."""
+    from condswin_slicer.process import ProcessFailed, ProgressEvent, RunResult
+    from MRIReconLib.logic import MRIReconLogic
+    from MRIReconLib.parameters import ReconParameters
+
+    class FailingProcess:
+        def run(self, args, on_event=None, should_cancel=None):
+            assert "zero-filled" in args
+            raise ProcessFailed(RunResult(5, [ProgressEvent("error", message="disk full", code=5)]))
+
+    real = RecordingFactory()
+    processes = iter([real, FailingProcess])
+    (tmp_path / "runs").mkdir()
+    logic = MRIReconLogic(scene, lambda: next(processes)(), temp_root=tmp_path / "runs")
+    node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd"))
+    before = node_ids(scene)
+    with pytest.raises(ProcessFailed, match="disk full"):
+        logic.reconstruct_volume(node, ReconParameters(model=str(tiny_bundles["reconstruction"])))
+    assert len(real.made) == 1 and real.all_ended()
+    assert node_ids(scene) == before
+    assert list((tmp_path / "runs").iterdir()) == []
