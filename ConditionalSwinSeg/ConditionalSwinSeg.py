@@ -5,6 +5,7 @@ self-test that runs the module's pytest cases. The logic runs ``condswin segment
 """
 
 import os
+import sys
 
 import slicer
 from slicer.ScriptedLoadableModule import (
@@ -23,6 +24,13 @@ except ImportError:  # Slicer before 5.4
 
     def translate(context, text):
         return text
+
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# Source tree: the shared runner is a sibling folder; installed, it sits beside this module on Slicer's path.
+_SHARED = os.path.join(os.path.dirname(_HERE), "SlicerShared")
+if os.path.isdir(_SHARED) and _SHARED not in sys.path:
+    sys.path.insert(0, _SHARED)
 
 
 class ConditionalSwinSeg(ScriptedLoadableModule):
@@ -46,7 +54,7 @@ class ConditionalSwinSegWidget(ScriptedLoadableModuleWidget):
         from ConditionalSwinSegLib.widget import SegmentationWidget
         from condswin_slicer.install import requirements_file
 
-        requirements = str(requirements_file(os.path.dirname(os.path.abspath(__file__))))
+        requirements = str(requirements_file(_HERE))
         self.panel = SegmentationWidget(self.resourcePath("UI/ConditionalSwinSeg.ui"), requirements)
         self.layout.addWidget(self.panel.root)
         self.layout.addStretch(1)
@@ -60,7 +68,7 @@ class ConditionalSwinSegTest(ScriptedLoadableModuleTest):
     """Runs the module's pytest cases (logic on the real scene, the process runner) from a source checkout."""
 
     def runTest(self):
-        testing = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Testing")
+        testing = os.path.join(os.path.dirname(_HERE), "Testing")
         cases = [os.path.join(testing, name) for name in ("test_slicer_seg_logic.py", "test_slicer_runner.py")]
         if not all(os.path.isfile(case) for case in cases):
             self.delayDisplay(_("The pytest cases live in the source checkout (Testing/); nothing to run here."))
