@@ -245,3 +245,39 @@ def test_tampered_model_fails_with_the_cli_message(tmp_path: Path, seg_bundle: P
         setup.logic.run(setup.volume, setup.params)
     assert info.value.returncode == 4 and "sha256" in str(info.value)
     setup.assert_untouched()
+
+
+class _FakeProcess:
+    """Stands in for the runner: 'succeeds' at once after writing the report but no segmentation file."""
+
+    def __init__(self):
+        self.args: list[str] = []
+
+    def start(self, args):
+        from condswin_slicer.process import RunResult
+
+        self.args = list(args)
+        report = Path(args[args.index("--report") + 1])
+        report.write_text('{"liver_ml": 1.0, "tumour_count": 0, "tumour_volumes_ml": []}')
+        self._result = RunResult(0, [])
+
+    finished = True
+
+    def poll(self):
+        return []
+
+    def result(self):
+        return self._result
+
+    def cancel(self):
+        pass
+
+
+def test_missing_output_adds_no_node_and_removes_the_run_folder(tmp_path: Path, seg_bundle: Path):
+    setup = Setup(tmp_path, seg_bundle)
+    fake = _FakeProcess()
+    setup.logic.process = fake
+    with pytest.raises(OSError, match="could not read the segmentation"):
+        setup.logic.run(setup.volume, setup.params)
+    assert fake.args[0] == "segment" and fake.args[fake.args.index("--model") + 1] == str(seg_bundle)
+    setup.assert_untouched()
