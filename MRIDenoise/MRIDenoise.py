@@ -49,7 +49,9 @@ class MRIDenoiseWidget(ScriptedLoadableModuleWidget):
         self.layout.addWidget(ui_widget)
         self.ui = slicer.util.childWidgetVariables(ui_widget)
         ui_widget.setMRMLScene(slicer.mrmlScene)
-        self.panel = MRIDenoisePanel(self.ui)
+        from condswin_slicer.install import requirements_file
+
+        self.panel = MRIDenoisePanel(self.ui, str(requirements_file(_HERE)))
         self.layout.addStretch(1)
 
 

@@ -45,7 +45,9 @@ class MRIReconWidget(ScriptedLoadableModuleWidget):
         self.layout.addWidget(ui_widget)
         self.ui = slicer.util.childWidgetVariables(ui_widget)
         ui_widget.setMRMLScene(slicer.mrmlScene)
-        self.panel = MRIReconPanel(self.ui)
+        from condswin_slicer.install import requirements_file
+
+        self.panel = MRIReconPanel(self.ui, str(requirements_file(_HERE)))
         self.layout.addStretch(1)
 
 

@@ -189,3 +189,20 @@ def test_a_failed_zero_filled_companion_run_adds_nothing(scene, tmp_path, tiny_b
     assert len(real.made) == 1 and real.all_ended()
     assert node_ids(scene) == before
     assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_the_default_process_finds_condswin_through_its_own_environment(scene):
+    import os
+    from pathlib import Path
+
+    from MRIDenoiseLib.logic import MRIDenoiseLogic
+    from MRIReconLib.logic import MRIReconLogic
+
+    import condswin
+
+    before = dict(os.environ)
+    for logic in (MRIReconLogic(scene), MRIDenoiseLogic(scene)):
+        process = logic.process_factory()
+        root = str(Path(condswin.__file__).resolve().parents[1])
+        assert process.env["PYTHONPATH"].split(os.pathsep)[0] == root
+    assert dict(os.environ) == before  # set for the child only

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from condswin_slicer.mrml import child_environment
 from condswin_slicer.process import CondswinProcess, ProgressEvent
 from MRIReconLib.volumes import RunFolder, _, add_nodes, adopt_geometry, metrics_table, read_volume, write_volume
 
@@ -20,6 +21,11 @@ from MRIDenoiseLib.parameters import DenoiseParameters, NoiseParameters
 __all__ = ["DenoiseOutputs", "MRIDenoiseLogic"]
 
 EventCallback = Callable[[ProgressEvent], None]
+
+
+def default_process() -> CondswinProcess:
+    """The real CLI process; its own ``PYTHONPATH`` finds the condswin package installed beside the modules."""
+    return CondswinProcess(extra_env=child_environment())
 
 
 @dataclass
@@ -38,18 +44,18 @@ class MRIDenoiseLogic:
 
     Args:
         scene: the MRML scene (``slicer.mrmlScene`` in Slicer).
-        process_factory: makes the process that runs the CLI (default :class:`CondswinProcess`).
+        process_factory: makes the process that runs the CLI (default :func:`default_process`).
         temp_root: where run folders are made (default: the system's temporary folder).
     """
 
     def __init__(
         self,
         scene: Any,
-        process_factory: Callable[[], Any] = CondswinProcess,
+        process_factory: Callable[[], Any] | None = None,
         temp_root: str | os.PathLike | None = None,
     ):
         self.scene = scene
-        self.process_factory = process_factory
+        self.process_factory = process_factory or default_process
         self.temp_root = temp_root
 
     def denoise(

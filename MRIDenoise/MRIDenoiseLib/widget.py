@@ -8,6 +8,7 @@ from typing import Any
 
 import qt
 import slicer
+from condswin_slicer.install import ensure_dependencies
 from condswin_slicer.process import ProcessCancelled, ProcessFailed, ProgressEvent
 from MRIReconLib.volumes import _, installed_models
 
@@ -22,8 +23,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 class MRIDenoisePanel:
     """The controller of ``Resources/UI/MRIDenoise.ui`` (``ui``: the widgets by object name)."""
 
-    def __init__(self, ui: Any, logic: MRIDenoiseLogic | None = None):
+    def __init__(self, ui: Any, requirements_path: str, logic: MRIDenoiseLogic | None = None):
         self.ui = ui
+        self.requirements_path = requirements_path
         self.logic = logic or MRIDenoiseLogic(slicer.mrmlScene)
         self._running = False
         self._cancel_requested = False
@@ -61,6 +63,8 @@ class MRIDenoisePanel:
             self._cancel_requested = True
             self.log(_("Cancelling..."))
             return
+        if not self.dependencies_ready():
+            return
         self._set_running(True)
         try:
             outputs = self.logic.denoise(
@@ -93,6 +97,8 @@ class MRIDenoisePanel:
                 self.log(f"{row}: " + "  ".join(f"{k.upper()} {v:.4g}" for k, v in values.items() if v is not None))
 
     def on_add_noise(self) -> None:
+        if not self.dependencies_ready():  # the noise is drawn in-process by condswin.mri.noise
+            return
         noise = NoiseParameters(
             model=self.ui.addNoiseModelComboBox.currentText, sigma=float(self.ui.addNoiseSigmaSpinBox.value), seed=None
         )
@@ -104,6 +110,17 @@ class MRIDenoisePanel:
         self.ui.inputVolumeSelector.setCurrentNode(node)
         slicer.util.setSliceViewerLayers(background=node, fit=True)
         self.log(_("Added: {names}").format(names=node.GetName()))
+
+    def dependencies_ready(self) -> bool:
+        """Install what is missing once the user agreed (DESIGN §5); False, with a log line, when declined."""
+        try:
+            ready = ensure_dependencies(self.requirements_path, slicer.util.confirmOkCancelDisplay)
+        except Exception as error:  # noqa: BLE001 - an installation failure is shown, the module stays usable
+            slicer.util.errorDisplay(_("Dependencies could not be installed:") + f"\n{error}")
+            return False
+        if not ready:
+            self.log(_("Dependencies were not installed: nothing was run."))
+        return ready
 
     def on_event(self, event: ProgressEvent) -> None:
         if event.fraction is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from condswin_slicer.mrml import child_environment
 from condswin_slicer.process import CondswinProcess, ProgressEvent
 
 from MRIReconLib.parameters import ZERO_FILLED, ReconParameters
@@ -22,6 +23,11 @@ from MRIReconLib.volumes import RunFolder, _, add_nodes, adopt_geometry, metrics
 __all__ = ["MRIReconLogic", "ReconOutputs"]
 
 EventCallback = Callable[[ProgressEvent], None]
+
+
+def default_process() -> CondswinProcess:
+    """The real CLI process; its own ``PYTHONPATH`` finds the condswin package installed beside the modules."""
+    return CondswinProcess(extra_env=child_environment())
 
 
 @dataclass
@@ -39,7 +45,7 @@ class MRIReconLogic:
 
     Args:
         scene: the MRML scene (``slicer.mrmlScene`` in Slicer).
-        process_factory: makes the process that runs the CLI (default :class:`CondswinProcess`); tests pass
+        process_factory: makes the process that runs the CLI (default :func:`default_process`); tests pass
             a fake or a configured one.
         temp_root: where run folders are made (default: the system's temporary folder).
     """
@@ -47,11 +53,11 @@ class MRIReconLogic:
     def __init__(
         self,
         scene: Any,
-        process_factory: Callable[[], Any] = CondswinProcess,
+        process_factory: Callable[[], Any] | None = None,
         temp_root: str | os.PathLike | None = None,
     ):
         self.scene = scene
-        self.process_factory = process_factory
+        self.process_factory = process_factory or default_process
         self.temp_root = temp_root
 
     def reconstruct_file(

@@ -7,6 +7,7 @@ from typing import Any
 
 import qt
 import slicer
+from condswin_slicer.install import ensure_dependencies
 from condswin_slicer.process import ProcessCancelled, ProcessFailed, ProgressEvent
 
 from MRIReconLib.logic import MRIReconLogic, ReconOutputs
@@ -33,8 +34,9 @@ def show_side_by_side(left: Any, right: Any | None) -> None:
 class MRIReconPanel:
     """The controller of ``Resources/UI/MRIRecon.ui`` (``ui``: the widgets by object name)."""
 
-    def __init__(self, ui: Any, logic: MRIReconLogic | None = None):
+    def __init__(self, ui: Any, requirements_path: str, logic: MRIReconLogic | None = None):
         self.ui = ui
+        self.requirements_path = requirements_path
         self.logic = logic or MRIReconLogic(slicer.mrmlScene)
         self._running = False
         self._cancel_requested = False
@@ -63,6 +65,8 @@ class MRIReconPanel:
             self._cancel_requested = True
             self.log(_("Cancelling..."))
             return
+        if not self.dependencies_ready():
+            return
         self._set_running(True)
         try:
             outputs = self._run()
@@ -90,6 +94,17 @@ class MRIReconPanel:
         self.log(_("Added: {names}").format(names=", ".join(names)))
         for row, values in (outputs.report.get("metrics") or {}).items():
             self.log(f"{row}: " + "  ".join(f"{k.upper()} {v:.4g}" for k, v in values.items() if v is not None))
+
+    def dependencies_ready(self) -> bool:
+        """Install what is missing once the user agreed (DESIGN §5); False, with a log line, when declined."""
+        try:
+            ready = ensure_dependencies(self.requirements_path, slicer.util.confirmOkCancelDisplay)
+        except Exception as error:  # noqa: BLE001 - an installation failure is shown, the module stays usable
+            slicer.util.errorDisplay(_("Dependencies could not be installed:") + f"\n{error}")
+            return False
+        if not ready:
+            self.log(_("Dependencies were not installed: nothing was run."))
+        return ready
 
     def on_event(self, event: ProgressEvent) -> None:
         if event.fraction is not None:
