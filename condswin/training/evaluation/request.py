@@ -58,7 +58,7 @@ class EvaluationRequest:
     noise: str | None = None
     sigmas: tuple[float, ...] | None = None
     seed: int = 0
-    out: Path = Path("evaluation")
+    out: Path = Path("runs/evaluation")  # beside the training runs (git-ignored)
     limit: int | None = None
     curves: Path | None = None
     monitor: str | None = None
