@@ -142,15 +142,32 @@ def test_cancel_real_run_leaves_no_temporary_file_and_no_process(tmp_path: Path)
         time.sleep(0.02)
     pid = process._popen.pid
     process.cancel()
-    while not process.finished:
-        process.poll()
-        time.sleep(0.01)
+    _wait_until_finished(process)
     with pytest.raises(ProcessCancelled) as info:
         process.result()
     assert info.value.result.returncode == 130  # terminated, not killed: the CLI cleaned up itself
     assert list(out_dir.iterdir()) == []
     with pytest.raises(ProcessLookupError):
         os.killpg(pid, 0)
+
+
+def _wait_until_finished(process: CondswinProcess, seconds: float = 60.0) -> None:
+    # Bounded: a regression in the runner must fail this test, never hang the whole suite.
+    deadline = time.monotonic() + seconds
+    while not process.finished and time.monotonic() < deadline:
+        process.poll()
+        time.sleep(0.01)
+    if not process.finished:
+        if process._popen is not None:
+            _signal_group_quietly(process._popen.pid)
+        pytest.fail(f"the process did not finish within {seconds} s of cancel")
+
+
+def _signal_group_quietly(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 FAKE_CHILD = """#!/bin/sh
@@ -171,19 +188,20 @@ def test_cancel_kills_what_is_left_of_the_tree_after_the_grace_period(tmp_path: 
     pidfile = tmp_path / "grandchild.pid"
     process = CondswinProcess(python=str(fake), env={**_env(), "FAKE_PIDFILE": str(pidfile)}, grace_seconds=0.3)
     process.start(["segment", "a", "b"])
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     events: list[ProgressEvent] = []
     while not events and time.monotonic() < deadline:
         events = process.poll()
         time.sleep(0.02)
+    if not events:
+        process.cancel()
+        pytest.fail("the fake child printed no event within 30 s")
     assert events[0].message == "fake"
     grandchild = int(pidfile.read_text())
     started = time.monotonic()
     process.cancel()
     assert time.monotonic() - started < 5
-    while not process.finished:
-        process.poll()
-        time.sleep(0.01)
+    _wait_until_finished(process)
     assert process.returncode == -signal.SIGKILL
     with pytest.raises(ProcessCancelled):
         process.result()
