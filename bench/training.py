@@ -7,8 +7,8 @@ data of the config's slice size, in fp32 and in bf16 mixed precision (autocast a
 as Lightning's ``bf16-mixed`` does) where the device has native bf16. Each (row, precision, device) runs
 in a fresh subprocess, so its peak memory is its own.
 
-Run:  python bench/training.py                 (every row, batch 8, 1 warm-up + 3 timed steps, fp32 and bf16;
-                                                about 8-10 minutes on 2 idle cores)
+Run:  python bench/training.py                 (every row, batch 8, 1 warm-up + 3 timed steps, fp32 and bf16:
+                                                15-20 minutes on 2 CPU cores; --steps 2: 12-15 minutes)
       python bench/training.py --quick         (one row per model at 128², batch 2, 1 + 2 steps, fp32: a minute)
       python bench/training.py --models unet cdae --size 128 --batch 4 --steps 5
       python bench/training.py --device cuda   (only the GPU; default: the CPU, and the GPU when there is one)
