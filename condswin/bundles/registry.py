@@ -9,6 +9,11 @@ of the same id):
 
 ``resolve_bundle(spec)`` also accepts a path: a bundle folder, a card ``.json`` file, or a ``models.json``
 holding exactly one model.
+
+``default_bundle(task)`` is the model used when none is named (the command line, the demo, the Slicer modules):
+a registry entry may carry ``"default": true`` (at most one per task: ``embed_bundle(..., default=True)``
+unmarks the others); the first location in the search order that holds a model of the task gives its marked
+one, else its first one.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from condswin.bundles.card import CARD_FILENAME, BundleError
+from condswin.bundles.card import CARD_FILENAME, BundleError, freeze
 from condswin.bundles.parse import parse_card
 from condswin.bundles.store import Bundle, sha256_file, verify_weights
 from condswin.io.atomic import atomic_path, write_json_atomic
@@ -34,12 +39,16 @@ __all__ = [
     "read_bundle",
     "discover_bundles",
     "resolve_bundle",
+    "default_bundle",
+    "is_default",
     "embed_bundle",
 ]
 
 MODEL_PATH_ENV = "CONDSWIN_MODEL_PATH"
 REGISTRY_FILENAME = "models.json"
 SCHEMA_FILENAME = "models.schema.json"
+# The registry field that marks the default model of a task (kept in the card's extras).
+DEFAULT_FIELD = "default"
 
 
 class BundleNotFoundError(BundleError):
@@ -75,6 +84,9 @@ def _registry_entries(path: Path) -> tuple[list[Bundle], list[str]]:
             continue
         if card.id in {b.id for b in bundles}:
             problems.append(f"{path}: models[{i}]: id {card.id!r} appears twice (entry skipped)")
+            continue
+        if not isinstance(card.extras.get(DEFAULT_FIELD, False), bool):
+            problems.append(f"{path}: models[{i}].{DEFAULT_FIELD}: must be true or false (entry skipped)")
             continue
         bundles.append(Bundle(card=card, root=path.parent, source=path))
     return bundles, problems
@@ -222,16 +234,48 @@ def resolve_bundle(spec: str | os.PathLike, task: str | None = None) -> Bundle:
     return bundle
 
 
+def is_default(bundle: Bundle) -> bool:
+    """Whether a bundle's registry entry is marked ``"default": true``."""
+    return bundle.card.extras.get(DEFAULT_FIELD) is True
+
+
+def default_bundle(task: str, extra_folders: Sequence[str | os.PathLike] = ()) -> Bundle:
+    """The model used for ``task`` when none is named.
+
+    Locations are taken in the search order (``extra_folders``, ``CONDSWIN_MODEL_PATH``, the embedded
+    registry), so a user's folder still stands in for the embedded models; the first location holding a model
+    of ``task`` gives the entry marked ``"default": true``, else its first model of ``task``.
+
+    Raises:
+        BundleNotFoundError: no model of ``task`` anywhere (the message says how to provide one and lists the
+            problems met while searching).
+    """
+    bundles, problems = discover_bundles(extra_folders)
+    candidates = [b for b in bundles if b.task == task]
+    if candidates:
+        first_location = [b for b in candidates if b.source == candidates[0].source]
+        return next((b for b in first_location if is_default(b)), first_location[0])
+    extra = f" (problems while searching: {'; '.join(problems)})" if problems else ""
+    raise BundleNotFoundError(
+        f"no {task} model is available: no trained {task} model is embedded in Resources/Models and none was "
+        f"found in {MODEL_PATH_ENV}; pass --model PATH (a bundle folder made by condswin.bundles.save_bundle){extra}"
+    )
+
+
 def embed_bundle(
     bundle_dir: str | os.PathLike,
     models_dir: str | os.PathLike | None = None,
     *,
     overwrite: bool = False,
+    default: bool | None = None,
 ) -> Bundle:
     """Copy a bundle into a registry folder (default: the embedded ``Resources/Models``) and list it there.
 
     The weights go to ``<models_dir>/<id>/<weights file name>``; ``models.json`` gets (or, with
     ``overwrite``, replaces) the entry, written atomically. The checksum is verified before copying.
+
+    ``default``: True marks the entry ``"default": true`` and unmarks the other models of its task; False
+    leaves it unmarked; None keeps the mark of the entry it replaces (a new entry is unmarked).
 
     Returns:
         The registry's :class:`Bundle` for the copied model.
@@ -256,7 +300,18 @@ def embed_bundle(
         shutil.copyfile(source.weights_path, tmp)
         if sha256_file(tmp) != source.card.sha256:
             raise BundleError(f"{source.weights_path}: copy to {target} does not match the card's sha256")
-    card = source.card.replace(weights=relative)
-    data["models"] = [b.card.to_dict() for b in registered if b.id != source.id] + [card.to_dict()]
+    replaced = next((b for b in registered if b.id == source.id), None)
+    marked = default if default is not None else (replaced is not None and is_default(replaced))
+    extras = {k: v for k, v in source.card.extras.items() if k != DEFAULT_FIELD}
+    card = source.card.replace(weights=relative, extras=freeze({**extras, **({DEFAULT_FIELD: True} if marked else {})}))
+    others = []
+    for bundle in registered:
+        if bundle.id == source.id:
+            continue
+        entry = bundle.card.to_dict()
+        if marked and bundle.task == card.task:
+            entry.pop(DEFAULT_FIELD, None)  # one default per task
+        others.append(entry)
+    data["models"] = others + [card.to_dict()]
     write_json_atomic(data, registry_path)
     return Bundle(card=card, root=models_dir, source=registry_path)

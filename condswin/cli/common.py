@@ -86,7 +86,7 @@ def add_model_options(
             default=None,
             help=model_help
             or f"{task} model: a bundle folder, a model_card.json, or a model id from "
-            "`condswin models` (default: the first installed model for this task)",
+            "`condswin models` (default: the default model for this task, see docs/cli.md)",
         )
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     parser.add_argument(
@@ -107,18 +107,11 @@ def add_model_options(
 
 
 def default_bundle(task: str) -> Bundle:
-    """The first installed bundle for ``task`` (search order of :mod:`condswin.bundles.registry`)."""
-    from condswin.bundles import MODEL_PATH_ENV, BundleNotFoundError, discover_bundles
+    """The model used for ``task`` when ``--model`` is not given (:func:`condswin.bundles.registry.default_bundle`:
+    the entry marked ``"default": true`` of the first location holding a model of the task, else its first)."""
+    from condswin.bundles.registry import default_bundle as registry_default
 
-    bundles, problems = discover_bundles()
-    for bundle in bundles:
-        if bundle.task == task:
-            return bundle
-    extra = f" (problems while searching: {'; '.join(problems)})" if problems else ""
-    raise BundleNotFoundError(
-        f"no {task} model is available: no trained {task} model is embedded in Resources/Models yet and none was "
-        f"found in {MODEL_PATH_ENV}; pass --model PATH (a bundle folder made by condswin.bundles.save_bundle){extra}"
-    )
+    return registry_default(task)
 
 
 def load_model(spec: str | None, task: str, reporter: Reporter) -> LoadedModel:
@@ -188,7 +181,7 @@ def open_run(
             ``threads``).
         reporter: progress output (the ``model`` event).
         task: the model's task, for the default model and the bundle's task check.
-        model: bundle id or path (None: the first installed model for ``task``).
+        model: bundle id or path (None: the default model for ``task``).
         load: load a model at all (False for the zero-filled baseline and the classical denoisers).
         readable: suffixes of the input files a folder is searched for.
         datasets: recognise LiTS/Decathlon folders (``segment``).

@@ -74,7 +74,7 @@ def add_parser(subparsers: Any) -> None:
         parser,
         "reconstruction",
         model_help=f"reconstruction model: a bundle folder, a model_card.json, a model id, or "
-        f"'{ZERO_FILLED}' for the zero-filled baseline (default: the first installed model)",
+        f"'{ZERO_FILLED}' for the zero-filled baseline (default: the default reconstruction model)",
     )
     add_run_options(parser)
     parser.set_defaults(run=run)
