@@ -12,6 +12,7 @@ import torch
 
 from condswin.bundles import card_template, load_bundle, read_bundle, save_bundle
 from condswin.models import build_model, get_model_spec, list_models
+from condswin.models.data_consistency import is_data_consistent
 
 SIZE = 64  # divisible by every network's total downsampling at these configs
 
@@ -23,6 +24,8 @@ SMALL: dict[str, dict[str, Any]] = {
     "LinTUNetConfig": {"chans": 4, "num_pool_layers": 2, "image_size": SIZE, "num_heads": 2, "linformer_k": 8},
     "CDAEConfig": {"features": (8, 8)},
     "UNetDCTDAConfig": {"decoder_channels": (16, 8, 8, 8, 8)},
+    # a wrapper: its inner network at the small size of that network's family
+    "DataConsistencyConfig": {"inner": "unet", "inner_config": {"chans": 4, "num_pool_layers": 2}},
 }
 OUT_CHANNELS = {"segmentation": 3, "reconstruction": 1, "denoising": 1}
 
@@ -43,8 +46,14 @@ def test_every_registered_model_round_trips_through_a_bundle(
 ) -> None:
     task = get_model_spec(name).tasks[0]
     torch.manual_seed(0)
-    model = build_model(name, 1, OUT_CHANNELS[task], **_small_overrides(name)).eval()
+    # a data-consistency model takes the complex image (2 channels) and its k-space column mask
+    consistent = is_data_consistent(name)
+    in_channels = 2 if consistent else 1
+    model = build_model(name, in_channels, OUT_CHANNELS[task], **_small_overrides(name)).eval()
     card = card_template(f"every-{name}", task, training_data="none: round-trip test", training_command="pytest")
+    if consistent:
+        card["input"]["representation"] = "complex"
+        torch.nn.init.normal_(model.net.head.weight)  # its correction starts at zero: make it show in the output
     save_bundle(model, card, tmp_path / name)
 
     loaded = load_bundle(read_bundle(tmp_path / name))
@@ -54,6 +63,7 @@ def test_every_registered_model_round_trips_through_a_bundle(
     assert original.keys() == restored.keys()
     for key, tensor in original.items():
         assert torch.equal(tensor, restored[key]), key
-    x = torch.randn(2, 1, SIZE, SIZE)
+    x = torch.randn(2, in_channels, SIZE, SIZE)
+    args = (x, torch.arange(SIZE) % 3 == 0) if consistent else (x,)
     with torch.no_grad():  # not inference_mode: it would leave inference tensors in the Swin layout cache
-        assert torch.equal(model(x), loaded.model(x))
+        assert torch.equal(model(*args), loaded.model(*args))

@@ -214,9 +214,12 @@ def main() -> None:
         return
 
     from condswin.models import list_models
+    from condswin.models.data_consistency import is_data_consistent
 
     batch = 2 if args.quick else args.batch
-    names = args.models or (QUICK_MODELS if args.quick else list_models() + [MONAI_REFERENCE])
+    names = args.models or (
+        QUICK_MODELS if args.quick else [n for n in list_models() if not is_data_consistent(n)] + [MONAI_REFERENCE]
+    )
     peak = matmul_gflops(args.threads)
     bf16_note = "measured" if bf16_supported() else "not measured (no AVX512-BF16/AMX on this CPU)"
     print(

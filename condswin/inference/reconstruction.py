@@ -12,6 +12,7 @@ the file name (``fastmri_seed``), so every slice shares one mask and a rerun giv
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zlib
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from condswin.errors import InputError
 from condswin.inference.engine import InferenceOptions, RunInfo, SliceEngine
 from condswin.inference.orientation import SliceLayout
 from condswin.inference.volumes import check_task, check_volume
+from condswin.models.data_consistency import MaskBound, is_data_consistent
 
 if TYPE_CHECKING:
     from torch import nn
@@ -104,6 +106,7 @@ def reconstruct_kspace(
     card: ModelCard | None = None,
     mask: np.ndarray | None = None,
     options: InferenceOptions | None = None,
+    measured: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, RunInfo | None]:
     """Zero-filled reconstruction of (masked) k-space, then the model if one is given.
 
@@ -115,6 +118,8 @@ def reconstruct_kspace(
         card: the model's reconstruction card (required with a model).
         mask: column mask to apply first (None: ``kspace`` is already undersampled).
         options: device, batch size, progress, cancel flag.
+        measured: the sampled columns of already undersampled k-space (a file's own mask), for a
+            data-consistency model when ``mask`` is None; else the columns holding any non-zero value.
 
     Returns:
         ``(reconstruction, zero_filled, info)``: float32 (slices, h, w) arrays and the model run (or None).
@@ -122,16 +127,20 @@ def reconstruct_kspace(
     Raises:
         ModelError: the card is not a reconstruction card.
         InputError: multi-coil k-space for a model that takes a complex single-coil image.
+
+    A data-consistency model (:mod:`condswin.models.data_consistency`) runs on the complex image on the full
+    k-space grid (not cropped, not resampled: DC needs the Fourier relation to the measured columns) with the
+    volume's column mask; its magnitude is then centre-cropped like the zero-filled image.
     """
     from condswin.mri.fft import ifft2c
     from condswin.mri.kspace import apply_mask, center_crop, rss
 
     if mask is not None:
         kspace = apply_mask(kspace, mask)
-    image = ifft2c(kspace)
-    h = min(int(crop[0]), image.shape[-2])
-    w = min(int(crop[1]), image.shape[-1])
-    image = center_crop(image, (h, w))
+    full_image = ifft2c(kspace)
+    h = min(int(crop[0]), full_image.shape[-2])
+    w = min(int(crop[1]), full_image.shape[-1])
+    image = center_crop(full_image, (h, w))
     multicoil = image.ndim == 4
     zero_filled = (rss(image, axis=1) if multicoil else np.abs(image)).astype(np.float32)
     if model is None:
@@ -146,10 +155,31 @@ def reconstruct_kspace(
             "into a magnitude image, which this model cannot use"
         )
     source = image.astype(np.complex64) if contract.input_representation == "complex" else zero_filled
-    out = np.zeros(zero_filled.shape, dtype=np.float32)
     fitted = contract.normalization.fit(source, contract.input_representation == "complex")
+    if is_data_consistent(model):
+        columns = _sampled_columns(kspace, mask if mask is not None else measured)
+        full = np.zeros(full_image.shape, dtype=np.float32)
+        # native grid whatever the card says: resampling would break the image's relation to its k-space
+        native = dataclasses.replace(contract, size=None, pixel_size_mm=None)
+        info = SliceEngine(MaskBound(model, columns), native, options).run(
+            full_image.astype(np.complex64), full, spacing_rc, fitted
+        )
+        return np.ascontiguousarray(center_crop(full, (h, w))), zero_filled, info
+    out = np.zeros(zero_filled.shape, dtype=np.float32)
     info = SliceEngine(model, contract, options).run(source, out, spacing_rc, fitted)
     return out, zero_filled, info
+
+
+def _sampled_columns(kspace: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """The (W,) boolean sampled-column mask: the given one, else the columns with any non-zero value."""
+    if mask is not None:
+        columns = np.asarray(mask, dtype=bool).reshape(-1)
+        if columns.size != kspace.shape[-1]:
+            raise InputError(
+                f"a column mask of {columns.size} entries does not fit k-space {kspace.shape[-1]} columns wide"
+            )
+        return columns
+    return np.any(kspace != 0, axis=tuple(range(kspace.ndim - 1)))
 
 
 def _metrics(target: np.ndarray | None, recon: np.ndarray, zero_filled: np.ndarray) -> dict[str, dict[str, float]]:
@@ -206,7 +236,14 @@ def reconstruct_fastmri(
         )
         kspace_mask, from_file = mask, False
     recon, zero_filled, info = reconstruct_kspace(
-        volume.kspace, volume.recon_shape, (volume.spacing[1], volume.spacing[2]), model, card, kspace_mask, options
+        volume.kspace,
+        volume.recon_shape,
+        (volume.spacing[1], volume.spacing[2]),
+        model,
+        card,
+        kspace_mask,
+        options,
+        measured=None if volume.mask is None else np.asarray(volume.mask, dtype=bool),
     )
     target = None if volume.target is None else volume.target.astype(np.float32)
     if target is not None and target.shape != recon.shape:

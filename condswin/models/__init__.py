@@ -6,6 +6,7 @@ Importing this package registers every architecture family (each module calls ``
 # Architecture families register their named variants on import.
 from condswin.models import (  # noqa: F401,E402
     cdae,
+    data_consistency,
     lintunet,
     swin_unet,  # noqa: F401,E402
     unet,

@@ -14,6 +14,11 @@ image centre-cropped to the target's size (fastMRI's 320×320), magnitude or com
 percentiles of the zero-filled volume, exact for validation files, per (file, acceleration pair) for training
 samples (:mod:`.fit_memo`, as in :mod:`.mr_reconstruction`). Training augmentation transforms the fully
 sampled complex image and the target together before the mask is applied.
+
+Data-consistency models (:mod:`condswin.models.data_consistency`) get the zero-filled image on the whole
+k-space grid (not cropped, not windowed: DC needs its Fourier relation to the measured columns), the whole
+target and the column mask; the module crops the output to the target. Every file of such a run must then
+share one k-space and target shape (a batch is one tensor), and the intensity jitter is not applied.
 """
 
 from __future__ import annotations
@@ -24,15 +29,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from condswin.errors import InputError, InputNotFoundError, UsageError
+from condswin.models.data_consistency import is_data_consistent
 from condswin.mri.fastmri import TARGET_KEYS, check_schema
 from condswin.mri.fft import fft2c, ifft2c
 from condswin.training.config import TrainConfig
 from condswin.training.data.augment import Geometric
 from condswin.training.data.contract import channels, input_contract, normalization_of, output_contract
 from condswin.training.data.fit_memo import Fit, FitMemo
-from condswin.training.data.image_samples import image_sample
+from condswin.training.data.image_samples import as_channels, image_sample
 from condswin.training.data.kspace_samples import MaskDrawer, zero_filled_input
 from condswin.training.data.samples import DataSplits, SliceSample
 from condswin.training.data.slices import SliceDataset, build_index, cache_folder
@@ -171,6 +178,13 @@ class FastMRIDataset(SliceDataset):
         self.complex_input = bool(data.complex_input)
         self.size = tuple(int(s) for s in data.size)
         self.augment = data.augment
+        self.kspace_grid = is_data_consistent(config.model.name)
+        if self.kspace_grid and len({(f.kspace_shape, f.target_shape) for f in files}) > 1:
+            shapes = sorted({(f.kspace_shape, f.target_shape) for f in files})
+            raise UsageError(
+                f"{config.source}: a data-consistency model trains on whole k-space grids, so every file must share "
+                f"one k-space and target shape; found (k-space, target) shapes {shapes}"
+            )
         contract = input_contract(config)
         self.normalization = normalization_of(contract)
         settings = json.dumps(
@@ -225,10 +239,21 @@ class FastMRIDataset(SliceDataset):
         else:
             mask = self.masks.evaluation(entry.kspace_shape[1], entry.volume_id)
             fitted = self.fitted(volume, None)
-        source = zero_filled_input(kspace, mask, entry.target_shape, self.complex_input)
+        crop = None if self.kspace_grid else entry.target_shape
+        source = zero_filled_input(kspace, mask, crop, self.complex_input)
         offsets, scales = self.normalization.offsets_and_scales(source[None], fitted, self.complex_input)
         image = self.normalization.apply(source[None], offsets, scales)[0]
         target = self.normalization.apply(target[None], offsets, scales)[0]
+        if self.kspace_grid:
+            return SliceSample(
+                image=torch.from_numpy(np.ascontiguousarray(as_channels(image))),
+                target=torch.from_numpy(np.ascontiguousarray(target[None], dtype=np.float32)),
+                volume=entry.volume_id,
+                slice_index=int(slice_index),
+                scale=float(scales[0]),
+                offset=float(offsets[0]),
+                mask=torch.from_numpy(mask.astype(np.float32)),
+            )
         augment = self.augment if self.training else None
         return image_sample(
             image,

@@ -15,6 +15,11 @@ a training sample gets that of its volume zero-filled with the per-file mask of 
 (centre fraction, acceleration) pair — fresh masks, phases and noise move the percentiles of a zero-filled
 volume very little, the acceleration does. Both are computed once (:mod:`.fit_memo`).
 Training slices are augmented before the simulation, so masks and noise keep their real structure.
+
+Data-consistency models (:mod:`condswin.models.data_consistency`) need the input on its k-space grid: their
+magnitude slice is cut to the ``data.size`` window (random in training, centred in evaluation) *before* the
+k-space is simulated, so the window is the whole field of view of its k-space, and the sample carries the
+column mask.
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 
+from condswin.models.data_consistency import is_data_consistent
 from condswin.mri.kspace import simulate_singlecoil_kspace
 from condswin.training.config import TrainConfig
 from condswin.training.data.augment import Geometric
 from condswin.training.data.contract import channels, input_contract, normalization_of, output_contract
 from condswin.training.data.fit_memo import Fit, FitMemo
+from condswin.training.data.grid import crop_or_pad, crop_window
 from condswin.training.data.image_samples import image_sample
 from condswin.training.data.kspace_samples import MaskDrawer, zero_filled_input
 from condswin.training.data.mr_volumes import MRVolume, MRVolumeReader, mr_splits
@@ -76,6 +84,7 @@ class MRReconstructionDataset(SliceDataset):
         self.complex_input = bool(data.complex_input)
         self.size = tuple(int(s) for s in data.size)
         self.augment = data.augment
+        self.kspace_grid = is_data_consistent(config.model.name)
         contract = input_contract(config)
         self.normalization = normalization_of(contract)
         self.reader = MRVolumeReader()
@@ -122,6 +131,9 @@ class MRReconstructionDataset(SliceDataset):
             transform = Geometric.draw(self.augment, rng)
             if transform is not None:
                 magnitude = np.maximum(transform.apply(magnitude), 0.0)
+        if self.kspace_grid:
+            corner = crop_window(magnitude.shape, self.size, rng if self.training else None)
+            magnitude = crop_or_pad(magnitude, self.size, corner)
         kspace = simulate_slice(magnitude, self.kspace_noise * entry.maximum, rng)
         if self.training:
             mask, pair = self.masks.training(kspace.shape[-1], rng)
@@ -134,7 +146,7 @@ class MRReconstructionDataset(SliceDataset):
         image = self.normalization.apply(source[None], offsets, scales)[0]
         target = self.normalization.apply(magnitude[None], offsets, scales)[0]
         augment = self.augment if self.training else None
-        return image_sample(
+        sample = image_sample(
             image,
             target,
             float(offsets[0]),
@@ -146,6 +158,8 @@ class MRReconstructionDataset(SliceDataset):
             slice_index,
             jitter_bias=False,
         )
+        # the window was cut before the simulation, so image_sample's window is the whole slice and the mask fits
+        return sample._replace(mask=torch.from_numpy(mask.astype(np.float32))) if self.kspace_grid else sample
 
 
 def build_mr_reconstruction(config: TrainConfig) -> DataSplits:

@@ -26,6 +26,8 @@ class SliceSample(NamedTuple):
         slice_index: the slice's index in its volume (in the model's slice layout).
         scale: normalised → original units is ``x * scale + offset`` (image tasks; 1.0 for CT).
         offset: see ``scale`` (0.0 for CT).
+        mask: reconstruction: the (W,) float32 sampled-column mask of the input's k-space (1 = measured), which
+            a data-consistency model needs; other tasks: empty (a default tensor, so batches still collate).
     """
 
     image: torch.Tensor
@@ -34,6 +36,7 @@ class SliceSample(NamedTuple):
     slice_index: int
     scale: float
     offset: float
+    mask: torch.Tensor = torch.zeros(0)
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,10 @@ class TaskModule(L.LightningModule, abc.ABC):
         """The network's output for a (B, C, H, W) batch."""
         return self.net(image)
 
+    def network_output(self, batch: Any) -> torch.Tensor:
+        """The network's output for a collated batch (a task whose network needs more than the image overrides it)."""
+        return self.net(batch.image)
+
     def describe(self) -> dict[str, Any]:
         """What the checkpoint holds: task, architecture, channels, the model config and the run config."""
         return {
@@ -161,7 +165,7 @@ class TaskModule(L.LightningModule, abc.ABC):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Loss of one batch; logs ``train_loss`` and the throughput ``img_s`` (images/s over all devices)."""
         size = int(batch.image.shape[0])
-        loss = self.compute_loss(self.net(batch.image), batch)
+        loss = self.compute_loss(self.network_output(batch), batch)
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=size)
         now = time.perf_counter()
         if self._last_step_time is not None and now > self._last_step_time:
@@ -176,7 +180,7 @@ class TaskModule(L.LightningModule, abc.ABC):
         self._loss_sum, self._loss_count = 0.0, 0
 
     def _evaluation_step(self, batch: Any) -> None:
-        output = self.net(batch.image)
+        output = self.network_output(batch)
         size = int(batch.image.shape[0])
         self._loss_sum += float(self.compute_loss(output, batch)) * size
         self._loss_count += size

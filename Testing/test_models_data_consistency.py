@@ -1,0 +1,307 @@
+"""The reconstruction default cannot start below zero-filled: zero-filled + zero-initialised correction + data
+consistency (:mod:`condswin.models.data_consistency`).
+
+(a) untrained, it *is* the zero-filled reconstruction (MR volumes and fastMRI files, through the jobs);
+(b) with any correction, the measured k-space columns of its output are exactly the measured data;
+(c) its bundle round-trips; (d) ``Training/train.py`` trains it and ``condswin reconstruct --model`` runs it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from condswin.bundles import card_template, load_bundle, read_bundle, save_bundle
+from condswin.cli import main as condswin_main
+from condswin.errors import InputError, UsageError
+from condswin.inference import InferenceOptions, reconstruct_fastmri
+from condswin.inference.reconstruction import reconstruct_kspace
+from condswin.jobs import reconstruct_file, reconstruct_image
+from condswin.models import build_model
+from condswin.models.data_consistency import MaskBound
+from condswin.mri.fastmri import write as write_fastmri
+from condswin.mri.fft import fft2c, ifft2c
+from condswin.mri.kspace import center_crop, simulate_singlecoil_kspace
+from condswin.training.config import config_from_dict
+from condswin.training.data import build_datasets
+from condswin.training.modules.reconstruction import ReconstructionModule
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_INNER = {"inner": "unet", "inner_config": {"chans": 4, "num_pool_layers": 2}}
+CPU = InferenceOptions(device="cpu", batch_size=2)
+
+
+def _dc_model(**overrides) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model("recon_dc", 2, 1, **{**TINY_INNER, **overrides}).eval()
+
+
+def _randomise_correction(model: torch.nn.Module) -> None:
+    """A trained-looking model: the zero-initialised head gets random weights, so the correction is non-zero."""
+    with torch.no_grad():
+        torch.nn.init.normal_(model.net.head.weight, std=0.5)
+        torch.nn.init.normal_(model.net.head.bias, std=0.5)
+
+
+def _bundle(model: torch.nn.Module, folder: Path):
+    card = card_template("dc-test", "reconstruction", training_data="none: test model", training_command="pytest")
+    card["input"]["representation"] = "complex"
+    save_bundle(model, card, folder)
+    return load_bundle(read_bundle(folder))
+
+
+@pytest.fixture
+def zero_filled_batch(mr_volume):
+    """(x, mask, kspace): a normalised complex zero-filled batch (2, 2, 40, 36) of masked k-space."""
+    magnitude = mr_volume(2, 40, 1.0)[:, :, 2:38]
+    kspace = simulate_singlecoil_kspace(magnitude, seed=3)
+    mask = np.zeros(kspace.shape[-1], dtype=bool)
+    mask[::4] = True
+    mask[15:21] = True
+    image = ifft2c(kspace * mask)
+    x = torch.from_numpy(np.stack([image.real, image.imag], axis=1).astype(np.float32))
+    return x, torch.from_numpy(mask), kspace * mask
+
+
+# -- (a) untrained = zero-filled --------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("single_torch_thread")
+def test_untrained_model_is_zero_filled_on_an_mr_volume(mr_volume, tmp_path: Path) -> None:
+    loaded = _bundle(_dc_model(), tmp_path / "dc")
+    image = sitk.GetImageFromArray(mr_volume(3, 30, 100.0)[:, :, 1:29].copy())  # 30 x 28: not a multiple of 4
+    image.SetSpacing((0.9, 1.1, 4.0))
+    model = reconstruct_image(image, loaded, CPU, acceleration=4, seed=2, phase_seed=5)
+    baseline = reconstruct_image(image, None, acceleration=4, seed=2, phase_seed=5)
+    np.testing.assert_allclose(
+        sitk.GetArrayFromImage(model.output), sitk.GetArrayFromImage(baseline.output), rtol=1e-5, atol=1e-4
+    )
+    assert model.output.GetSpacing() == image.GetSpacing()
+    scores = model.report["metrics"]
+    assert scores["model"]["psnr"] == pytest.approx(scores["zero_filled"]["psnr"], abs=1e-3)
+
+
+@pytest.mark.usefixtures("single_torch_thread")
+def test_untrained_model_is_zero_filled_on_a_fastmri_file(mr_volume, tmp_path: Path) -> None:
+    """k-space wider and taller than the reconstruction: the model runs on the whole grid, then is cropped."""
+    magnitude = mr_volume(2, 32, 1.0)
+    kspace = simulate_singlecoil_kspace(magnitude, seed=1, kspace_shape=(48, 40))
+    target = np.abs(center_crop(ifft2c(kspace), (32, 32))).astype(np.float32)
+    write_fastmri(tmp_path / "file1000007.h5", kspace, target=target, spacing=(3.0, 0.5, 0.6))
+    loaded = _bundle(_dc_model(), tmp_path / "dc")
+    result = reconstruct_fastmri(tmp_path / "file1000007.h5", loaded.model, loaded.card, options=CPU)
+    assert result.image.shape == (2, 32, 32)
+    np.testing.assert_allclose(result.image, result.zero_filled, rtol=1e-5, atol=1e-6)
+    # a test file's own mask (already undersampled k-space) works the same way
+    mask = np.zeros(40, dtype=bool)
+    mask[::3], mask[17:23] = True, True
+    write_fastmri(tmp_path / "test.h5", kspace * mask, mask=mask)
+    job = reconstruct_file(tmp_path / "test.h5", loaded, CPU)
+    own = job.details
+    np.testing.assert_allclose(own.image, own.zero_filled, rtol=1e-5, atol=1e-6)
+
+
+def test_untrained_correction_is_exactly_zero(zero_filled_batch) -> None:
+    x, mask, _ = zero_filled_batch
+    model = _dc_model(inner="cswin_light_1l", inner_config={"embed_dim": 16, "mlp_hidden": 32, "window_size": 4})
+    with torch.no_grad():
+        assert torch.count_nonzero(model.net(x)) == 0
+        torch.testing.assert_close(model(x, mask)[:, 0], torch.hypot(x[:, 0], x[:, 1]))
+
+
+# -- (b) data consistency -------------------------------------------------------------------------------------
+
+
+def test_measured_columns_are_the_measured_data_whatever_the_correction(zero_filled_batch) -> None:
+    x, mask, measured = zero_filled_batch
+    model = _dc_model()
+    _randomise_correction(model)
+    with torch.no_grad():
+        y = model.complex_output(x, mask).numpy()
+        correction = model.net(x).numpy()
+    plain = (x[:, 0] + 1j * x[:, 1]).numpy() + correction[:, 0] + 1j * correction[:, 1]  # the same, without DC
+    k_out = fft2c(y)
+    np.testing.assert_allclose(k_out[..., mask.numpy()], measured[..., mask.numpy()], rtol=0, atol=1e-5)
+    # the unmeasured columns were filled in (the correction did something) ...
+    assert np.abs(k_out[..., ~mask.numpy()]).max() > 1e-2
+    # ... while the same correction without DC moves the measured data: DC is never farther from it
+    off = np.linalg.norm(fft2c(plain)[..., mask.numpy()] - measured[..., mask.numpy()])
+    assert off > 1e-2 and np.linalg.norm(k_out[..., mask.numpy()] - measured[..., mask.numpy()]) < 1e-3 * off
+
+
+def test_per_sample_masks_and_a_bound_mask_agree(zero_filled_batch) -> None:
+    x, mask, _ = zero_filled_batch
+    model = _dc_model()
+    _randomise_correction(model)
+    with torch.no_grad():
+        shared = model(x, mask)
+        torch.testing.assert_close(model(x, mask.expand(2, -1)), shared)
+        torch.testing.assert_close(MaskBound(model, mask.numpy()).eval()(x), shared)
+        with pytest.raises(ValueError, match="column mask"):
+            model(x, mask[:-1])
+
+
+def test_config_refuses_what_cannot_work() -> None:
+    with pytest.raises(ValueError, match="in_channels 2"):
+        build_model("recon_dc", 1, 1, **TINY_INNER)
+    with pytest.raises(UsageError, match="model name"):
+        build_model("recon_dc", 2, 1, inner="no_such_net")
+    with pytest.raises(ValueError, match="cannot itself be"):
+        build_model("recon_dc", 2, 1, inner="recon_dc")
+
+
+def test_multicoil_kspace_is_refused(tmp_path: Path, mr_volume) -> None:
+    loaded = _bundle(_dc_model(), tmp_path / "dc")
+    kspace = np.stack([simulate_singlecoil_kspace(mr_volume(2, 32, 1.0), seed=s) for s in (1, 2)], axis=1)
+    write_fastmri(tmp_path / "multi.h5", kspace)
+    with pytest.raises(InputError, match="multi-coil"):
+        reconstruct_fastmri(tmp_path / "multi.h5", loaded.model, loaded.card, options=CPU)
+
+
+@pytest.mark.usefixtures("single_torch_thread")
+def test_inference_runs_the_model_on_the_whole_kspace_grid_with_the_volume_mask(mr_volume, tmp_path: Path) -> None:
+    """A trained-looking model: the result is |DC(x)| on the uncropped grid with the mask used, then cropped."""
+    kspace = simulate_singlecoil_kspace(mr_volume(2, 32, 1.0), seed=4, kspace_shape=(48, 40))
+    mask = np.zeros(40, dtype=bool)
+    mask[::4], mask[18:22] = True, True
+    model = _dc_model()
+    _randomise_correction(model)
+    loaded = _bundle(model, tmp_path / "dc")
+    recon, zero_filled, _ = reconstruct_kspace(kspace, (32, 32), (0.5, 0.5), loaded.model, loaded.card, mask, CPU)
+    full = ifft2c(kspace * mask)
+    _, scale = loaded.card.contract.normalization.fit(center_crop(full, (32, 32)), True)
+    x = torch.from_numpy(np.stack([full.real, full.imag], axis=1).astype(np.float32) / np.float32(scale))
+    with torch.no_grad():
+        expected = model(x, torch.from_numpy(mask))[:, 0].numpy() * np.float32(scale)
+    np.testing.assert_allclose(recon, center_crop(expected, (32, 32)), rtol=1e-4, atol=1e-5)
+    assert np.abs(recon - zero_filled).max() > 1e-3
+
+
+def _training_config(tmp_path: Path, data: dict) -> object:
+    return config_from_dict(
+        {
+            "task": "reconstruction",
+            "model": {"name": "recon_dc", "overrides": TINY_INNER},
+            "data": {"complex_input": True, "augment": {"probability": 0.5}, **data},
+            "trainer": {"output_dir": str(tmp_path / "run")},
+        }
+    )
+
+
+def _unmeasured_energy(sample) -> float:
+    """Largest k-space magnitude of the sample's input on its unmeasured columns (0 when DC applies)."""
+    image = sample.image[0].numpy() + 1j * sample.image[1].numpy()
+    return float(np.abs(fft2c(image)[..., sample.mask.numpy() == 0]).max())
+
+
+def test_mr_volume_training_samples_are_on_their_kspace_grid_with_their_mask(tmp_path: Path) -> None:
+    """Windows are cut before the k-space simulation: the input is exactly zero-filled k-space of the mask."""
+    rng = np.random.default_rng(2)
+    root = tmp_path / "mr"
+    root.mkdir()
+    for index in range(3):
+        volume = np.zeros((3, 40, 28), dtype=np.float32)
+        volume[:, 6:34, 4:24] = 100.0 + 60.0 * rng.random((3, 28, 20), dtype=np.float32)
+        sitk.WriteImage(sitk.GetImageFromArray(volume), str(root / f"subject{index}.nii.gz"))
+    splits = build_datasets(
+        _training_config(tmp_path, {"kind": "mr_volumes", "root": str(root), "size": [32, 32], "val_volumes": 1})
+    )
+    for dataset in (splits.train, splits.val):
+        sample = dataset[0]
+        assert sample.image.shape == (2, 32, 32) and sample.mask.shape == (32,)
+        assert 0 < float(sample.mask.sum()) < 32
+        assert _unmeasured_energy(sample) < 1e-4 * float(sample.image.abs().max())
+
+
+def test_fastmri_training_samples_keep_the_whole_grid_and_the_module_crops(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    root = tmp_path / "fastmri"
+    for folder, names in (("singlecoil_train", ["file1000001", "file1000002"]), ("singlecoil_val", ["file1000003"])):
+        (root / folder).mkdir(parents=True)
+        for name in names:
+            magnitude = np.zeros((2, 48, 32), dtype=np.float32)
+            magnitude[:, 12:36, 6:26] = 1.0 + rng.random((2, 24, 20), dtype=np.float32)
+            kspace = simulate_singlecoil_kspace(magnitude, seed=int(rng.integers(1000)))
+            write_fastmri(root / folder / f"{name}.h5", kspace, np.ascontiguousarray(center_crop(magnitude, (32, 32))))
+    config = _training_config(tmp_path, {"kind": "fastmri", "root": str(root), "size": [32, 32]})
+    splits = build_datasets(config)
+    sample = splits.val[0]
+    assert sample.image.shape == (2, 48, 32) and sample.target.shape == (1, 32, 32) and sample.mask.shape == (32,)
+    assert _unmeasured_energy(sample) < 1e-4 * float(sample.image.abs().max())
+    module = ReconstructionModule(config, 2, 1)
+    batch = torch.utils.data.default_collate([splits.train[0], splits.train[1]])
+    with torch.no_grad():
+        output = module.network_output(batch)
+        # untrained: the loss compares the cropped zero-filled magnitude with the target
+        torch.testing.assert_close(output, center_crop(torch.hypot(batch.image[:, :1], batch.image[:, 1:]), (32, 32)))
+    assert output.shape == batch.target.shape and torch.isfinite(module.compute_loss(output, batch))
+
+
+# -- (c) bundle round trip ------------------------------------------------------------------------------------
+
+
+def test_bundle_round_trip_gives_the_same_output(zero_filled_batch, tmp_path: Path) -> None:
+    x, mask, _ = zero_filled_batch
+    model = _dc_model()
+    _randomise_correction(model)
+    loaded = _bundle(model, tmp_path / "dc")
+    card = json.loads((tmp_path / "dc" / "model_card.json").read_text())
+    assert card["architecture"] == "recon_dc" and card["config"]["inner"] == "unet"
+    assert card["in_channels"] == 2 and card["input"]["representation"] == "complex"
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x, mask), model(x, mask), rtol=0, atol=0)
+
+
+# -- (d) train.py → bundle → condswin reconstruct -------------------------------------------------------------
+
+
+def _train_main():
+    spec = importlib.util.spec_from_file_location("train_script_dc", ROOT / "Training" / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+@pytest.mark.usefixtures("single_torch_thread")
+def test_train_py_exports_a_dc_bundle_the_cli_runs(tmp_path: Path, capsys) -> None:
+    rng = np.random.default_rng(1)
+    root = tmp_path / "mr"
+    root.mkdir()
+    for index in range(3):
+        volume = np.zeros((3, 36, 28), dtype=np.float32)
+        volume[:, 6:30, 5:23] = 100.0 + 60.0 * rng.random((3, 24, 18), dtype=np.float32)
+        image = sitk.GetImageFromArray(volume)
+        image.SetSpacing((0.9, 0.8, 3.0))
+        sitk.WriteImage(image, str(root / f"subject{index}.nii.gz"))
+    out = tmp_path / "run"
+    argv = [
+        "--config",
+        str(ROOT / "Training" / "configs" / "recon_mr_volumes_cswin_dc.yaml"),
+        "model.overrides={inner: unet, inner_config: {chans: 4, num_pool_layers: 2}}",
+        f"data.root={root}",
+        "data.val_volumes=1",
+        "data.size=[32,32]",
+        "trainer.max_epochs=1",
+        "trainer.batch_size=4",
+        "trainer.accelerator=cpu",
+        "trainer.devices=1",
+        "trainer.precision=32-true",
+        "data.workers=0",
+        f"trainer.output_dir={out}",
+    ]
+    assert _train_main()(argv) == 0, capsys.readouterr().err
+    card = json.loads((out / "bundle" / "model_card.json").read_text())
+    assert card["architecture"] == "recon_dc" and card["input"]["representation"] == "complex"
+    assert {"val_nmse", "val_psnr", "val_ssim"} <= set(card["metrics"])
+
+    result = tmp_path / "recon.nii.gz"
+    source = root / "subject0.nii.gz"
+    argv = ["reconstruct", str(source), str(result), "--model", str(out / "bundle"), "--progress", "none"]
+    assert condswin_main(argv) == 0
+    assert sitk.ReadImage(str(result)).GetSize() == sitk.ReadImage(str(source)).GetSize()

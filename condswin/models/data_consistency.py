@@ -1,0 +1,144 @@
+"""A reconstruction network that cannot start below zero-filled: zero-filled image + correction, then data consistency.
+
+The network sees the normalised complex zero-filled image ``x`` (2 channels: real, imaginary) on the k-space
+grid and predicts a complex correction ``c`` with any registered image network whose last layer (``head``)
+starts at zero. The measured k-space columns are then put back (data consistency, as fastMRI's VarNet does):
+
+    y = x + IFFT2c((1 - m) · FFT2c(c))
+
+with ``m`` the sampled-column mask. Because ``x`` is the zero-filled image, ``FFT2c(y)`` equals the measured
+k-space exactly on every sampled column and only the unmeasured columns are filled in; an untrained network
+(``c = 0``) returns ``|x|``, the zero-filled reconstruction itself. The output is ``|y|`` as one channel, in
+the normalised units of the input (complex normalisation has no offset, so the engine's ``* scale`` maps it
+back). DESIGN §8: a plain magnitude network trained briefly lands below zero-filled; this one starts at it.
+
+The inner network pads its input to the multiple it needs and crops its output back (every registered
+network does, :func:`condswin.models.padding.pad_to_multiple`), so ``c`` is on the k-space grid before the FFT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from condswin.models.registry import build_model, get_model_spec, register_model
+from condswin.models.validation import check_image_batch
+from condswin.mri.fft import fft2c, ifft2c
+
+__all__ = ["DataConsistencyConfig", "DataConsistentReconstruction", "MaskBound", "is_data_consistent"]
+
+
+@dataclass
+class DataConsistencyConfig:
+    """Hyper-parameters of :class:`DataConsistentReconstruction`.
+
+    Attributes:
+        in_channels: must be 2 (the complex zero-filled image as real and imaginary channels).
+        out_channels: must be 1 (the magnitude of the data-consistent image).
+        inner: registry name of the network that predicts the correction (built with 2 in / 2 out channels).
+        inner_config: overrides of the inner network's config (JSON-able: they are stored in the model card).
+    """
+
+    in_channels: int = 2
+    out_channels: int = 1
+    inner: str = "cswin_light_1l"
+    inner_config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.in_channels != 2:
+            raise ValueError(
+                f"recon_dc takes the complex zero-filled image (in_channels 2: real, imaginary), got {self.in_channels}"
+            )
+        if self.out_channels != 1:
+            raise ValueError(f"recon_dc outputs one magnitude channel, got out_channels {self.out_channels}")
+        self.inner_config = dict(self.inner_config)  # a card gives a read-only mapping back
+        spec = get_model_spec(self.inner)  # an unknown name is a UsageError listing the names
+        if spec.config_cls is DataConsistencyConfig:
+            raise ValueError("recon_dc: the inner network cannot itself be a data-consistency model")
+
+
+def _zero_head(net: nn.Module, name: str) -> None:
+    """Zero the inner network's last layer so its output (the correction) is exactly zero at initialisation."""
+    head = getattr(net, "head", None)
+    if not isinstance(head, nn.Conv2d):
+        raise ValueError(f"recon_dc: inner network {name!r} has no 'head' Conv2d to start the correction at zero")
+    nn.init.zeros_(head.weight)
+    if head.bias is not None:
+        nn.init.zeros_(head.bias)
+
+
+def _column_mask(mask: torch.Tensor, batch: int, width: int) -> torch.Tensor:
+    """A (B, 1, W) float mask from a (W,) or (B, W) column mask; refuses any other shape."""
+    if mask.ndim == 1:
+        mask = mask.expand(batch, -1)
+    if mask.ndim != 2 or mask.shape[0] != batch or mask.shape[1] != width:
+        raise ValueError(
+            f"recon_dc: column mask of shape {tuple(mask.shape)} does not fit a batch of {batch}×(H, {width})"
+        )
+    return mask.to(torch.float32)[:, None, :]
+
+
+class DataConsistentReconstruction(nn.Module):
+    """Zero-filled image + zero-initialised correction, measured k-space columns restored (module docstring).
+
+    ``forward(x, mask)``: ``x`` (B, 2, H, W) normalised complex zero-filled image on the k-space grid, ``mask``
+    (W,) or (B, W) sampled columns (bool or 0/1) → (B, 1, H, W) magnitude.
+    """
+
+    def __init__(self, config: DataConsistencyConfig):
+        super().__init__()
+        self.config = config
+        self.net = build_model(config.inner, 2, 2, **config.inner_config)
+        _zero_head(self.net, config.inner)
+
+    def complex_output(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The data-consistent complex image y (B, H, W), complex64."""
+        check_image_batch(x, 2, "recon_dc")
+        correction = self.net(x)
+        # FFTs have no bf16 kernels and DC must be exact: leave autocast for the k-space step.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            image = torch.complex(x[:, 0].float(), x[:, 1].float())
+            c = torch.complex(correction[:, 0].float(), correction[:, 1].float())
+            unmeasured = 1.0 - _column_mask(mask.to(x.device), x.shape[0], x.shape[-1])
+            return image + ifft2c(unmeasured * fft2c(c))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """|y| as (B, 1, H, W) float32."""
+        return self.complex_output(x, mask).abs()[:, None]
+
+
+class MaskBound(nn.Module):
+    """A data-consistency model with one volume's column mask fixed, so it runs as ``model(x)``.
+
+    Inference runs every slice of a volume with the same mask; binding it lets the slice engine drive the
+    model like any other network (batching, devices, out-of-memory fallback) without knowing about masks.
+    """
+
+    def __init__(self, model: DataConsistentReconstruction, mask: Any):
+        super().__init__()
+        self.model = model
+        self.register_buffer("mask", torch.as_tensor(mask, dtype=torch.float32).reshape(-1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2, H, W) → (B, 1, H, W) with the bound mask."""
+        return self.model(x, self.mask)
+
+
+def is_data_consistent(name_or_model: str | nn.Module) -> bool:
+    """True for the registry name of a data-consistency model, or such a model (bound or not)."""
+    if isinstance(name_or_model, str):
+        return get_model_spec(name_or_model).config_cls is DataConsistencyConfig
+    return isinstance(name_or_model, (DataConsistentReconstruction, MaskBound))
+
+
+register_model(
+    "recon_dc",
+    DataConsistencyConfig,
+    DataConsistentReconstruction,
+    description="reconstruction default: complex zero-filled + zero-initialised correction (inner network), "
+    "measured k-space columns restored (data consistency)",
+    tasks=("reconstruction",),
+)
