@@ -199,3 +199,32 @@ def test_bundle_files_follow_the_umask(tmp_path: Path, umask: int, file_mode: in
         tmp_path / "Models" / "tiny-seg" / "model.safetensors",
     ):
         assert stat.S_IMODE(path.stat().st_mode) == file_mode, path
+
+
+def test_half_precision_bundle_halves_the_file_and_loads_as_float32(tmp_path: Path) -> None:
+    model = build_model("unet", 1, 1, chans=8, num_pool_layers=2).eval()
+    save_bundle(model, _card("full", "denoising"), tmp_path / "full")
+    save_bundle(model, _card("half", "denoising"), tmp_path / "half", dtype="float16")
+    assert next(model.parameters()).dtype == torch.float32  # the network passed in is not cast
+    full, half = read_bundle(tmp_path / "full"), read_bundle(tmp_path / "half")
+    assert half.card.extras["weights_dtype"] == "float16" and "weights_dtype" not in full.card.extras
+    ratio = half.weights_path.stat().st_size / full.weights_path.stat().st_size
+    assert 0.45 < ratio < 0.6
+    loaded = load_bundle(half)  # the size check accounts for 2-byte values
+    assert all(p.dtype == torch.float32 for p in loaded.model.parameters())
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        reference, output = model(x), loaded.model(x)
+    assert not torch.equal(reference, output)  # really rounded to fp16 ...
+    torch.testing.assert_close(output, reference, rtol=1e-2, atol=1e-3)  # ... and close
+
+
+def test_unknown_weights_dtype_is_refused(tmp_path: Path) -> None:
+    model = build_model("unet", 1, 1, chans=8, num_pool_layers=2)
+    with pytest.raises(BundleError, match="int8"):
+        save_bundle(model, _card("x", "denoising"), tmp_path / "x", dtype="int8")
+    save_bundle(model, _card("y", "denoising"), tmp_path / "y", dtype="float16")
+    card_file = tmp_path / "y" / CARD_FILENAME
+    card_file.write_text(card_file.read_text().replace('"float16"', '"int8"'))
+    with pytest.raises(BundleError, match="weights_dtype 'int8'"):
+        load_bundle(read_bundle(tmp_path / "y"))

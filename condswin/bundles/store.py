@@ -31,12 +31,30 @@ __all__ = [
     "BundleChecksumError",
     "sha256_file",
     "verify_weights",
+    "weights_dtype",
+    "WEIGHT_DTYPES",
     "build_from_card",
     "save_bundle",
     "load_bundle",
 ]
 
 _HASH_CHUNK = 1 << 20
+
+# How a card's weights are stored (``weights_dtype``; float32 when absent). Half-precision files halve the
+# download and the extension's size; loading always builds a float32 network and upcasts into it.
+WEIGHT_DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
+def weights_dtype(card: ModelCard) -> str:
+    """The storage dtype of a card's weights (``float32`` unless the card says ``weights_dtype``).
+
+    Raises:
+        BundleError: a dtype this version cannot load.
+    """
+    dtype = card.extras.get("weights_dtype", "float32")
+    if dtype not in WEIGHT_DTYPES:
+        raise BundleError(f"model {card.id!r}: weights_dtype {dtype!r} is not one of {', '.join(WEIGHT_DTYPES)}")
+    return str(dtype)
 
 
 class BundleChecksumError(BundleError):
@@ -155,7 +173,9 @@ def _check_size_on_meta(card: ModelCard, path: Path, source: str) -> None:
             skeleton = build_from_card(card, source)
     except (RuntimeError, NotImplementedError):  # an architecture that cannot be built on meta: skip the check
         return
-    needed, available = _parameter_bytes(skeleton), path.stat().st_size
+    # The skeleton is float32; a half-precision file holds each parameter in fewer bytes.
+    needed = _parameter_bytes(skeleton) * WEIGHT_DTYPES[weights_dtype(card)] // 4
+    available = path.stat().st_size
     if needed > available:
         raise BundleError(
             f"{path}: the card's {card.architecture} config {card.build_kwargs()} builds a network of "
@@ -181,6 +201,7 @@ def load_bundle(bundle: Bundle, device: str | torch.device = "cpu") -> LoadedMod
     from safetensors import SafetensorError
     from safetensors.torch import load_model
 
+    weights_dtype(bundle.card)  # an unknown storage dtype is refused before the file is read
     path = verify_weights(bundle)
     _check_size_on_meta(bundle.card, path, str(bundle.source))
     model = build_from_card(bundle.card, str(bundle.source))
@@ -222,6 +243,17 @@ def _config_overrides(model: nn.Module) -> tuple[str, dict[str, Any], int, int]:
     return name, overrides, in_channels, out_channels
 
 
+def _stored(model: nn.Module, dtype: str) -> nn.Module:
+    """The network as it is written: itself for float32, else a copy with floating-point tensors cast."""
+    if dtype == "float32":
+        return model
+    import copy
+
+    import torch
+
+    return copy.deepcopy(model).to(getattr(torch, dtype))
+
+
 def save_bundle(
     model: nn.Module,
     card: Mapping[str, Any] | ModelCard,
@@ -229,6 +261,7 @@ def save_bundle(
     *,
     weights_name: str = "model.safetensors",
     overwrite: bool = False,
+    dtype: str = "float32",
 ) -> Path:
     """Write a bundle folder: the model's weights as safetensors plus a card with their sha256.
 
@@ -244,6 +277,8 @@ def save_bundle(
         out_dir: the bundle folder to create.
         weights_name: file name of the weights inside the bundle.
         overwrite: replace an existing bundle folder.
+        dtype: storage dtype of floating-point weights (``float16`` halves the file; recorded on the card as
+            ``weights_dtype``); the network passed in is not changed.
 
     Returns:
         Path of the written ``model_card.json``.
@@ -262,14 +297,19 @@ def save_bundle(
     for key, value in derived.items():
         if key in fields and _jsonable(fields[key]) != value and key != "config":
             raise BundleError(f"{out_dir}: card says {key}={fields[key]!r} but the network has {value!r}")
+    if dtype not in WEIGHT_DTYPES:
+        raise BundleError(f"{out_dir}: weights dtype {dtype!r} is not one of {', '.join(WEIGHT_DTYPES)}")
     fields = {**fields, **derived, "weights": weights_name}
     fields.pop("sha256", None)
+    fields.pop("weights_dtype", None)
+    if dtype != "float32":
+        fields["weights_dtype"] = dtype
     parsed = parse_card(fields, f"{out_dir / CARD_FILENAME}", require_weights=False)
 
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         # save_model (not save_file) copes with tied/shared tensors and stores each one once.
-        save_model(model, str(tmp / weights_name))
+        save_model(_stored(model, dtype), str(tmp / weights_name))
         complete = parsed.replace(sha256=sha256_file(tmp / weights_name))
         write_json_atomic(complete.to_dict(), tmp / CARD_FILENAME)
     return out_dir / CARD_FILENAME
