@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m condswin.models
+	$(PY) -m condswin demo --out demo_output
 
 # The lint gate runs first: style drift fails CI like a failing test does.
 lint: $(STAMP)

@@ -1,4 +1,4 @@
-"""The ``condswin`` command (also ``python -m condswin``): segment, reconstruct, denoise, evaluate, models.
+"""The ``condswin`` command (also ``python -m condswin``): segment, reconstruct, denoise, evaluate, models, demo.
 
 Heavy imports (torch, SimpleITK, the models) happen inside the commands, so ``condswin --help`` is quick.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from condswin import __version__
-from condswin.cli import denoise, evaluate, models, reconstruct, segment
+from condswin.cli import demo, denoise, evaluate, models, reconstruct, segment
 from condswin.cli.errors import CANCELLED, EXIT_CODES_HELP, INTERNAL_ERROR, USAGE, exit_code_for
 from condswin.cli.notices import reported_warnings
 from condswin.cli.progress import Reporter
@@ -21,7 +21,7 @@ from condswin.cli.signals import install_handlers, restore_handlers
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (segment, reconstruct, denoise, evaluate, models)
+COMMANDS = (segment, reconstruct, denoise, evaluate, models, demo)
 
 
 class _HelpFormatter(argparse.HelpFormatter):
