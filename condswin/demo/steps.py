@@ -218,7 +218,9 @@ def denoising_step(
         label = method if isinstance(method, str) else method.card.id
         progress(f"denoising: {label} on {noisy.GetSize()[2]} slices (Rician noise)")
         start = time.perf_counter()
-        result = denoise(noisy, method, options if not isinstance(method, str) else None, noise="rician")
+        result = denoise(
+            noisy, method, options if not isinstance(method, str) else _slice_progress(label, progress), noise="rician"
+        )
         seconds = time.perf_counter() - start
         outputs[label] = _array(result.output).astype(np.float32)
         kind = "baseline" if isinstance(method, str) else "model"
@@ -244,6 +246,17 @@ def denoising_step(
     save_figure(out / "denoising.png", [top, bottom], f"Denoising: MNI152 T1 crop, slice {z}")
     outcome.files.append("denoising.png")
     return outcome
+
+
+def _slice_progress(label: str, progress: Progress) -> InferenceOptions:
+    """Options whose progress callback prints every fifth slice (a classical filter may take minutes)."""
+    from condswin.inference.engine import InferenceOptions
+
+    def report(done: int, total: int, message: str) -> None:
+        if done and (done % 5 == 0 or done == total):
+            progress(f"denoising: {label} {done}/{total} slices")
+
+    return InferenceOptions(progress=report)
 
 
 def _row_from_image(
