@@ -274,3 +274,57 @@ def test_user_caused_problems_are_family_errors(make_card) -> None:
     with pytest.raises(InputError, match="10000x10000"):
         predict_volume(coarse, model, fine, InferenceOptions(device="cpu"))
     assert model.calls == []
+
+
+class DtypeRecorder(nn.Module):
+    """A 1x1 convolution that records the dtype its output is computed in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 1)
+        self.dtypes: list[torch.dtype] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        self.dtypes.append(y.dtype)
+        return y
+
+
+@pytest.mark.parametrize(
+    ("native", "card_allows", "amp", "expected"),
+    [
+        (True, True, True, torch.bfloat16),
+        (True, False, True, torch.float32),  # the card decides: not measured in bf16, not run in bf16
+        (False, True, True, torch.float32),  # emulated bf16 is slower than float32
+        (True, True, False, torch.float32),  # --no-amp
+    ],
+)
+def test_cpu_bf16_only_where_the_card_allows_it_and_the_cpu_has_it(
+    make_card, monkeypatch, native: bool, card_allows: bool, amp: bool, expected: torch.dtype
+) -> None:
+    from condswin.bundles import parse_card
+    from condswin.inference import device as device_module
+
+    fields = make_card("denoising").to_dict()
+    if card_allows:
+        fields["inference"] = {"cpu_bf16": True}
+    card = parse_card(fields, "test card", require_weights=False)
+    assert card.contract.cpu_bf16 is card_allows
+    assert ("inference" in card.to_dict()) is card_allows  # survives the round trip, absent by default
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: native)
+    model = DtypeRecorder()
+    out = np.zeros((2, 8, 8), dtype=np.float32)
+    volume = np.random.default_rng(0).random((2, 8, 8), dtype=np.float32)
+    SliceEngine(model, card.contract, InferenceOptions(device="cpu", amp=amp)).run(volume, out, (1.0, 1.0), None)
+    assert model.dtypes == [expected]
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+
+
+def test_card_inference_section_is_checked(make_card) -> None:
+    from condswin.bundles import BundleError, parse_card
+
+    fields = make_card("denoising").to_dict()
+    for bad, message in (({"cpu_bf16": "yes"}, "must be true or false"), ({"fp8": True}, "unknown key")):
+        fields["inference"] = bad
+        with pytest.raises(BundleError, match=message):
+            parse_card(fields, "test card", require_weights=False)

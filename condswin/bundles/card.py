@@ -212,6 +212,10 @@ class ModelCard:
         card.update(
             input=self.contract.input_dict(),
             output=self.contract.output_dict(),
+        )
+        if self.contract.cpu_bf16:
+            card["inference"] = {"cpu_bf16": True}
+        card.update(
             training=self.training.to_dict(),
             metrics=thaw(self.metrics),
             version=self.version,

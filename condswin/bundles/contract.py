@@ -230,6 +230,8 @@ class ModelContract:
         out_channels: channels of the network output.
         labels: the classes of a segmentation output (class index = label value); empty for other tasks.
         postprocess: ``none`` or ``liver`` (largest liver component, tumours inside it, holes filled).
+        cpu_bf16: run in bfloat16 autocast on CPUs with native bf16 (AVX512-BF16/AMX); set on a card only when
+            its metrics were measured to be unchanged in bf16 (the card's ``inference`` object).
     """
 
     task: str
@@ -243,6 +245,7 @@ class ModelContract:
     output_representation: str = "magnitude"
     labels: tuple[Label, ...] = ()
     postprocess: str = "none"
+    cpu_bf16: bool = False
 
     @property
     def label_values(self) -> tuple[int, ...]:

@@ -8,6 +8,7 @@ is a :class:`~condswin.bundles.card.BundleError` (exit code 4) naming the card's
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping
@@ -45,7 +46,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_CLASSES = 256
 # An HU window beyond the range of any CT scanner (int16 storage) is a typo, not a window.
 MAX_HU = 32768.0
-_KNOWN_FIELDS = (*REQUIRED_FIELDS, "name", "description")
+_KNOWN_FIELDS = (*REQUIRED_FIELDS, "name", "description", "inference")
 
 
 class _Checker:
@@ -272,6 +273,14 @@ def parse_card(data: Any, source: str = "model card", *, require_weights: bool =
     in_channels = check.integer(card["in_channels"], "in_channels", minimum=1, maximum=2)
     weights, sha256 = _weights(check, card, require_weights)
     contract = _contract(check, card, task, in_channels)
+    inference = check.mapping(card.get("inference", {}), "inference")
+    unknown = sorted(set(inference) - {"cpu_bf16"})
+    if unknown:
+        check.fail("inference", f"unknown key(s) {', '.join(unknown)}; the only one is cpu_bf16")
+    cpu_bf16 = inference.get("cpu_bf16", False)
+    if not isinstance(cpu_bf16, bool):
+        check.fail("inference.cpu_bf16", f"must be true or false, got {cpu_bf16!r}")
+    contract = dataclasses.replace(contract, cpu_bf16=cpu_bf16)
     training = check.mapping(card["training"], "training")
     info = TrainingInfo(
         data=check.string(training.get("data"), "training.data"),

@@ -103,7 +103,11 @@ def add_model_options(
         metavar="N",
         help="CPU threads for torch (default: torch's choice)",
     )
-    parser.add_argument("--no-amp", action="store_true", help="run in float32 on CUDA (no mixed precision)")
+    parser.add_argument(
+        "--no-amp",
+        action="store_true",
+        help="run in float32 (no mixed precision on CUDA, no bf16 on CPUs for models whose card allows it)",
+    )
 
 
 def default_bundle(task: str) -> Bundle:

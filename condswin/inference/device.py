@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -11,7 +12,14 @@ from torch import nn
 
 from condswin.errors import UsageError
 
-__all__ = ["resolve_device", "autocast_for", "prefers_channels_last", "is_out_of_memory", "release_cached_memory"]
+__all__ = [
+    "resolve_device",
+    "autocast_for",
+    "cpu_has_native_bf16",
+    "prefers_channels_last",
+    "is_out_of_memory",
+    "release_cached_memory",
+]
 
 _OOM_TYPES: tuple[type[BaseException], ...] = tuple(
     t
@@ -59,12 +67,27 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     return device
 
 
-def autocast_for(device: torch.device, enabled: bool = True) -> AbstractContextManager[Any]:
-    """Mixed precision on CUDA only (bfloat16 where supported: no overflow in attention logits; else float16).
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with bfloat16 instructions (AVX512-BF16 or AMX), where bf16 autocast is faster than float32."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = f.read()
+    except OSError:  # not Linux: no cheap way to know, and emulated bf16 is slower than float32
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
-    CPU autocast is slower than float32 for these models on most CPUs, and MPS autocast support varies
-    between torch releases, so both run in float32.
+
+def autocast_for(device: torch.device, enabled: bool = True, cpu_bf16: bool = False) -> AbstractContextManager[Any]:
+    """Mixed precision: on CUDA (bfloat16 where supported: no overflow in attention logits; else float16), and
+    bfloat16 on CPUs with native bf16 when the model's card allows it (``cpu_bf16``).
+
+    Elsewhere CPU autocast is slower than float32 for these models, and a model's outputs may change in bf16,
+    which is why the card (whose metrics were measured both ways) decides; MPS autocast support varies
+    between torch releases, so it runs in float32.
     """
+    if enabled and cpu_bf16 and device.type == "cpu" and cpu_has_native_bf16():
+        return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
     if not enabled or device.type != "cuda":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

@@ -59,7 +59,8 @@ class InferenceOptions:
     Attributes:
         device: ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda[:N]"``, ``"mps"``.
         batch_size: slices per forward pass (the start value: an out-of-memory error halves it).
-        amp: mixed precision on CUDA (ignored elsewhere).
+        amp: mixed precision on CUDA, and bf16 on CPUs with native bf16 for models whose card allows it
+            (``inference.cpu_bf16``); False runs float32 everywhere.
         channels_last: NHWC memory layout; None decides (convolutional networks on CUDA).
         progress: ``progress(done, total, message)``, called after every batch and for every notice.
         cancel: a ``threading.Event`` (anything with ``is_set()``) or a callable returning True to stop.
@@ -213,8 +214,9 @@ class SliceEngine:
         x = _resize(x.to(self.device), grid)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast_for(self.device, self.options.amp):
+        with autocast_for(self.device, self.options.amp, cpu_bf16=self.contract.cpu_bf16):
             y = self.model(x)
+        y = y.float()  # bf16/fp16 under autocast; everything after (argmax ties, numpy) works in float32
         if (
             y.ndim != 4
             or y.shape[0] != x.shape[0]
