@@ -50,7 +50,8 @@ class DataConsistencyConfig:
     def __post_init__(self) -> None:
         if self.in_channels != 2:
             raise ValueError(
-                f"recon_dc takes the complex zero-filled image (in_channels 2: real, imaginary), got {self.in_channels}"
+                f"recon_dc takes the complex zero-filled image (in_channels 2: real, imaginary; data.complex_input: true "
+                f"in a training config), got {self.in_channels}"
             )
         if self.out_channels != 1:
             raise ValueError(f"recon_dc outputs one magnitude channel, got out_channels {self.out_channels}")
