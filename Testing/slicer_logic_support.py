@@ -1,5 +1,8 @@
-"""Helpers of the MRIRecon / MRIDenoise logic tests: a real MRML scene (slicer-core), oblique anisotropic MR
-volume nodes read from files, and the real ``condswin`` process with a per-process environment."""
+"""Helpers of the module logic tests: a real MRML scene (slicer-core), oblique anisotropic MR volume nodes read
+from files, the real ``condswin`` process with a per-process environment, and the checks that a run left the
+scene, the run folder and the process table as they were.
+
+The fixtures ``scene`` and ``run_root`` reach the test modules through ``pytest_plugins``."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import SimpleITK as sitk
 from synthetic_images import mr_volume
 
 ROOT = Path(__file__).resolve().parents[1]
-for folder in ("SlicerShared", "MRIRecon", "MRIDenoise"):
+for folder in ("SlicerShared", "ConditionalSwinSeg", "MRIRecon", "MRIDenoise"):
     if str(ROOT / folder) not in sys.path:
         sys.path.insert(0, str(ROOT / folder))
 
@@ -26,6 +29,36 @@ def slicer_core():
     if not hasattr(slicer, "vtkMRMLScene"):
         pytest.skip("slicer-core (the real MRML scene) is not installed")
     return slicer
+
+
+@pytest.fixture
+def scene():
+    """An empty real MRML scene."""
+    return slicer_core().vtkMRMLScene()
+
+
+@pytest.fixture
+def run_root(tmp_path: Path) -> Path:
+    """The folder a logic makes its run folders in (empty again after every run)."""
+    folder = tmp_path / "run_root"
+    folder.mkdir()
+    return folder
+
+
+def make_logic(logic_cls, scene, run_root: Path, **kwargs):
+    """``logic_cls(scene, factory, temp_root=run_root)`` with the :class:`RecordingFactory` kept as ``.factory``."""
+    factory = RecordingFactory()
+    logic = logic_cls(scene, process_factory=factory, temp_root=run_root, **kwargs)
+    logic.factory = factory
+    return logic
+
+
+def assert_left_as_it_was(scene, before: list[str], run_root: Path, factory: RecordingFactory | None = None) -> None:
+    """A failed or cancelled run: the same nodes, an empty run folder, and no process left running."""
+    assert node_ids(scene) == before
+    assert list(run_root.iterdir()) == []
+    if factory is not None:
+        assert factory.all_ended()
 
 
 def child_env() -> dict[str, str]:
@@ -49,6 +82,34 @@ class RecordingFactory:
 
     def all_ended(self) -> bool:
         return all(p._popen is None or p._popen.poll() is not None for p in self.made)
+
+
+class FakeProcess:
+    """Stands in for the runner: the run ends at once with ``outcome`` (a ``RunResult``, or the exception
+    ``result()`` raises); ``on_start(args)`` may write the files the real CLI would."""
+
+    finished = True
+
+    def __init__(self, outcome, on_start=None):
+        self.outcome = outcome
+        self.on_start = on_start
+        self.args: list[str] = []
+
+    def start(self, args):
+        self.args = list(args)
+        if self.on_start is not None:
+            self.on_start(self.args)
+
+    def poll(self):
+        return []
+
+    def result(self):
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+    def cancel(self, wait=True):
+        pass
 
 
 def oblique_mr_file(path: Path, *, slices: int = 3, size: int = 32, nan: bool = False) -> Path:
@@ -88,7 +149,7 @@ def voxels(node) -> np.ndarray:
 
 
 def matrix(node) -> np.ndarray:
-    from MRIReconLib.volumes import ijk_to_ras
+    from condswin_slicer.mrml import ijk_to_ras
 
     return np.array(ijk_to_ras(node))
 
@@ -99,30 +160,3 @@ def digest(path: Path) -> str:
 
 def node_ids(scene) -> list[str]:
     return [scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())]
-
-
-def check_module_statically(module: str) -> None:
-    """What can be checked of a module without Slicer: every file parses, no file imports torch at top level,
-    the widget uses only names its ``.ui`` defines, and the CMakeLists lists every script and resource."""
-    import ast
-    import re
-    import xml.etree.ElementTree as ET
-
-    folder = ROOT / module
-    scripts = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
-    resources = sorted(p.relative_to(folder).as_posix() for p in (folder / "Resources").rglob("*") if p.is_file())
-    for script in scripts:
-        tree = ast.parse((folder / script).read_text(encoding="utf-8"), filename=script)
-        for node in tree.body:
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            assert not any(n == "torch" or n.startswith("torch.") for n in names), f"{script} imports torch"
-    ui = ET.parse(folder / "Resources" / "UI" / f"{module}.ui")
-    defined = {w.get("name") for w in ui.iter("widget")}
-    widget_code = (folder / f"{module}Lib" / "widget.py").read_text(encoding="utf-8")
-    used = set(re.findall(r"\bui\.([A-Za-z]\w*)", widget_code))
-    assert used and used <= defined, sorted(used - defined)
-    cmake = (folder / "CMakeLists.txt").read_text(encoding="utf-8").replace("${MODULE_NAME}", module)
-    listed = set(re.findall(r"^\s+([\w/]+\.(?:py|png|ui))\s*$", cmake, flags=re.MULTILINE))
-    assert listed == set(scripts) | set(resources), sorted(listed ^ (set(scripts) | set(resources)))

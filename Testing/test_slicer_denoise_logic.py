@@ -4,36 +4,30 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from slicer_logic_support import (
-    RecordingFactory,
+
+pytest.register_assert_rewrite("slicer_logic_support")  # it is also the plugin of the fixtures below
+from slicer_logic_support import (  # noqa: E402
+    assert_left_as_it_was,
     digest,
     load_volume,
+    make_logic,
     matrix,
     node_ids,
     oblique_mr_file,
-    slicer_core,
     voxels,
 )
 
-from condswin.cli.app import build_parser
+from condswin.cli.app import build_parser  # noqa: E402
 
+pytest_plugins = ["slicer_logic_support"]  # the fixtures scene and run_root
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture
-def scene():
-    return slicer_core().vtkMRMLScene()
-
-
-@pytest.fixture
-def logic(scene, tmp_path):
+def logic(scene, run_root):
     from MRIDenoiseLib.logic import MRIDenoiseLogic
 
-    (tmp_path / "runs").mkdir()
-    factory = RecordingFactory()
-    made = MRIDenoiseLogic(scene, factory, temp_root=tmp_path / "runs")
-    made.factory = factory
-    return made
+    return make_logic(MRIDenoiseLogic, scene, run_root)
 
 
 def test_parameters_build_arguments_the_cli_parser_accepts():
@@ -64,7 +58,7 @@ def test_parameters_build_arguments_the_cli_parser_accepts():
         DenoiseParameters(noise="poisson").arguments("a", "b")
 
 
-def test_denoise_keeps_geometry_and_input_shows_sigma_and_metrics(logic, scene, tmp_path):
+def test_denoise_keeps_geometry_and_input_shows_sigma_and_metrics(logic, scene, tmp_path, run_root):
     from MRIDenoiseLib.parameters import DenoiseParameters
 
     source = oblique_mr_file(tmp_path / "mr.nrrd")
@@ -86,7 +80,7 @@ def test_denoise_keeps_geometry_and_input_shows_sigma_and_metrics(logic, scene, 
     assert table is not None and table.GetScene() is scene
     assert [table.GetCellText(r, 0) for r in range(table.GetNumberOfRows())] == ["input", "denoised"]
     assert float(table.GetCellText(1, 2)) == pytest.approx(outputs.report["metrics"]["denoised"]["psnr"], 1e-5)
-    assert list((tmp_path / "runs").iterdir()) == []
+    assert list(run_root.iterdir()) == []
 
 
 def test_given_sigma_and_learned_model(logic, scene, tmp_path, tiny_bundles):
@@ -119,7 +113,7 @@ def test_add_noise_makes_a_noisy_copy_and_leaves_the_input(logic, scene, tmp_pat
     assert node_ids(scene) == before_ids
 
 
-def test_nan_volume_fails_with_the_cli_message_and_the_scene_unchanged(logic, scene, tmp_path):
+def test_nan_volume_fails_with_the_cli_message_and_the_scene_unchanged(logic, scene, tmp_path, run_root):
     from condswin_slicer.process import ProcessFailed
     from MRIDenoiseLib.parameters import DenoiseParameters
 
@@ -128,11 +122,10 @@ def test_nan_volume_fails_with_the_cli_message_and_the_scene_unchanged(logic, sc
     with pytest.raises(ProcessFailed, match="(?i)nan|finite") as failure:
         logic.denoise(node, DenoiseParameters(method="gaussian"))
     assert failure.value.returncode == 3
-    assert node_ids(scene) == before
-    assert list((tmp_path / "runs").iterdir()) == []
+    assert_left_as_it_was(scene, before, run_root)
 
 
-def test_cancel_leaves_no_nodes_no_files_and_no_process(logic, scene, tmp_path):
+def test_cancel_leaves_no_nodes_no_files_and_no_process(logic, scene, tmp_path, run_root):
     from condswin_slicer.process import ProcessCancelled
     from MRIDenoiseLib.parameters import DenoiseParameters
 
@@ -141,12 +134,5 @@ def test_cancel_leaves_no_nodes_no_files_and_no_process(logic, scene, tmp_path):
     events = []
     with pytest.raises(ProcessCancelled):
         logic.denoise(node, DenoiseParameters(method="nlm"), on_event=events.append, should_cancel=lambda: bool(events))
-    assert node_ids(scene) == before
-    assert list((tmp_path / "runs").iterdir()) == []
-    assert logic.factory.made and logic.factory.all_ended()
-
-
-def test_module_files_parse_use_their_ui_and_are_listed_in_cmake():
-    from slicer_logic_support import check_module_statically
-
-    check_module_statically("MRIDenoise")
+    assert logic.factory.made
+    assert_left_as_it_was(scene, before, run_root, logic.factory)

@@ -4,36 +4,32 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from slicer_logic_support import (
+
+pytest.register_assert_rewrite("slicer_logic_support")  # it is also the plugin of the fixtures below
+from slicer_logic_support import (  # noqa: E402
+    FakeProcess,
     RecordingFactory,
+    assert_left_as_it_was,
     digest,
     load_volume,
+    make_logic,
     matrix,
     node_ids,
     oblique_mr_file,
-    slicer_core,
     voxels,
 )
 
-from condswin.cli.app import build_parser
+from condswin.cli.app import build_parser  # noqa: E402
 
+pytest_plugins = ["slicer_logic_support"]  # the fixtures scene and run_root
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture
-def scene():
-    return slicer_core().vtkMRMLScene()
-
-
-@pytest.fixture
-def logic(scene, tmp_path):
+def logic(scene, run_root):
     from MRIReconLib.logic import MRIReconLogic
 
-    (tmp_path / "runs").mkdir()
-    factory = RecordingFactory()
-    made = MRIReconLogic(scene, factory, temp_root=tmp_path / "runs")
-    made.factory = factory
-    return made
+    return make_logic(MRIReconLogic, scene, run_root)
 
 
 def test_parameters_build_arguments_the_cli_parser_accepts():
@@ -59,7 +55,7 @@ def test_parameters_build_arguments_the_cli_parser_accepts():
         ReconParameters(mask="spiral").arguments("a", "b")
 
 
-def test_volume_reconstruction_keeps_the_input_geometry_and_the_input(logic, scene, tmp_path):
+def test_volume_reconstruction_keeps_the_input_geometry_and_the_input(logic, scene, tmp_path, run_root):
     from MRIReconLib.parameters import ReconParameters
 
     source = oblique_mr_file(tmp_path / "mr.nrrd")
@@ -81,7 +77,7 @@ def test_volume_reconstruction_keeps_the_input_geometry_and_the_input(logic, sce
     assert outputs.metrics.GetColumnName(2) == "psnr"
     assert float(outputs.metrics.GetCellText(0, 2)) == pytest.approx(outputs.report["metrics"]["model"]["psnr"], 1e-5)
     assert len(node_ids(scene)) > len(before_ids)
-    assert list((tmp_path / "runs").iterdir()) == []
+    assert list(run_root.iterdir()) == []
 
 
 def test_model_and_zero_filled_side_by_side(logic, scene, tmp_path, tiny_bundles):
@@ -96,7 +92,7 @@ def test_model_and_zero_filled_side_by_side(logic, scene, tmp_path, tiny_bundles
     assert outputs.report["model"] != "zero-filled"
 
 
-def test_fastmri_file_dropped_on_the_reader_gets_the_header_spacing(logic, scene, tmp_path):
+def test_fastmri_file_dropped_on_the_reader_gets_the_header_spacing(logic, scene, tmp_path, run_root):
     from MRIReconLib.reader import is_fastmri_file, load_fastmri_file
 
     from condswin.mri.fastmri import write
@@ -109,10 +105,10 @@ def test_fastmri_file_dropped_on_the_reader_gets_the_header_spacing(logic, scene
     volume = scene.GetNodeByID(ids[0])
     assert volume.GetSpacing() == pytest.approx((0.6, 0.5, 3.0))
     assert volume.GetImageData().GetDimensions() == (16, 16, 2)
-    assert list((tmp_path / "runs").iterdir()) == []
+    assert list(run_root.iterdir()) == []
 
 
-def test_not_fastmri_is_refused_with_the_cli_message_and_the_scene_unchanged(logic, scene, tmp_path):
+def test_not_fastmri_is_refused_with_the_cli_message_and_the_scene_unchanged(logic, scene, tmp_path, run_root):
     import h5py
     from condswin_slicer.process import ProcessFailed
     from MRIReconLib.parameters import ReconParameters
@@ -127,11 +123,10 @@ def test_not_fastmri_is_refused_with_the_cli_message_and_the_scene_unchanged(log
     with pytest.raises(ProcessFailed, match="no 'kspace' dataset") as failure:
         logic.reconstruct_file(bad, ReconParameters())
     assert failure.value.returncode == 3
-    assert node_ids(scene) == before
-    assert list((tmp_path / "runs").iterdir()) == []
+    assert_left_as_it_was(scene, before, run_root)
 
 
-def test_nan_volume_fails_with_the_cli_message_and_the_scene_unchanged(logic, scene, tmp_path):
+def test_nan_volume_fails_with_the_cli_message_and_the_scene_unchanged(logic, scene, tmp_path, run_root):
     from condswin_slicer.process import ProcessFailed
     from MRIReconLib.parameters import ReconParameters
 
@@ -140,14 +135,13 @@ def test_nan_volume_fails_with_the_cli_message_and_the_scene_unchanged(logic, sc
     with pytest.raises(ProcessFailed, match="(?i)nan|finite") as failure:
         logic.reconstruct_volume(node, ReconParameters())
     assert failure.value.returncode == 3
-    assert node_ids(scene) == before
-    assert list((tmp_path / "runs").iterdir()) == []
+    assert_left_as_it_was(scene, before, run_root)
     # the logic stays usable for the next run
     good = load_volume(scene, oblique_mr_file(tmp_path / "good.nrrd"), name="good")
     assert logic.reconstruct_volume(good, ReconParameters()).volume.GetScene() is scene
 
 
-def test_cancel_leaves_no_nodes_no_files_and_no_process(logic, scene, tmp_path):
+def test_cancel_leaves_no_nodes_no_files_and_no_process(logic, scene, tmp_path, run_root):
     from condswin_slicer.process import ProcessCancelled
     from MRIReconLib.parameters import ReconParameters
 
@@ -156,39 +150,27 @@ def test_cancel_leaves_no_nodes_no_files_and_no_process(logic, scene, tmp_path):
     events = []
     with pytest.raises(ProcessCancelled):
         logic.reconstruct_volume(node, ReconParameters(), on_event=events.append, should_cancel=lambda: bool(events))
-    assert node_ids(scene) == before
-    assert list((tmp_path / "runs").iterdir()) == []
-    assert logic.factory.made and logic.factory.all_ended()
+    assert logic.factory.made
+    assert_left_as_it_was(scene, before, run_root, logic.factory)
 
 
-def test_module_files_parse_use_their_ui_and_are_listed_in_cmake():
-    from slicer_logic_support import check_module_statically
-
-    check_module_statically("MRIRecon")
-
-
-def test_a_failed_zero_filled_companion_run_adds_nothing(scene, tmp_path, tiny_bundles):
+def test_a_failed_zero_filled_companion_run_adds_nothing(scene, tmp_path, tiny_bundles, run_root):
     """The model's run succeeds, the zero-filled one fails: no node of either lands (fake second process)."""
     from condswin_slicer.process import ProcessFailed, ProgressEvent, RunResult
     from MRIReconLib.logic import MRIReconLogic
     from MRIReconLib.parameters import ReconParameters
 
-    class FailingProcess:
-        def run(self, args, on_event=None, should_cancel=None):
-            assert "zero-filled" in args
-            raise ProcessFailed(RunResult(5, [ProgressEvent("error", message="disk full", code=5)]))
-
+    failing = FakeProcess(ProcessFailed(RunResult(5, [ProgressEvent("error", message="disk full", code=5)])))
     real = RecordingFactory()
-    processes = iter([real, FailingProcess])
-    (tmp_path / "runs").mkdir()
-    logic = MRIReconLogic(scene, lambda: next(processes)(), temp_root=tmp_path / "runs")
+    processes = iter([real, lambda: failing])
+    logic = MRIReconLogic(scene, lambda: next(processes)(), temp_root=run_root)
     node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd"))
     before = node_ids(scene)
     with pytest.raises(ProcessFailed, match="disk full"):
         logic.reconstruct_volume(node, ReconParameters(model=str(tiny_bundles["reconstruction"])))
     assert len(real.made) == 1 and real.all_ended()
-    assert node_ids(scene) == before
-    assert list((tmp_path / "runs").iterdir()) == []
+    assert "zero-filled" in failing.args
+    assert_left_as_it_was(scene, before, run_root)
 
 
 def test_the_default_process_finds_condswin_through_its_own_environment(scene):

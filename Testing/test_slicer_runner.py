@@ -211,6 +211,36 @@ def test_cancel_kills_what_is_left_of_the_tree_after_the_grace_period(tmp_path: 
     assert not _alive(grandchild)
 
 
+@pytest.mark.skipif(os.name == "nt", reason="POSIX process groups")
+def test_cancel_without_waiting_returns_at_once_and_poll_ends_the_tree(tmp_path: Path):
+    """The GUI's cancel: SIGTERM and return; the timer's polls kill the tree once the grace period is over."""
+    fake = tmp_path / "fake-python"
+    fake.write_text(FAKE_CHILD)
+    fake.chmod(0o755)
+    pidfile = tmp_path / "grandchild.pid"
+    process = CondswinProcess(python=str(fake), env={**_env(), "FAKE_PIDFILE": str(pidfile)}, grace_seconds=0.5)
+    process.start(["denoise", "a", "b"])
+    deadline = time.monotonic() + 30
+    while not pidfile.is_file() or not pidfile.read_text().strip():
+        process.poll()
+        if time.monotonic() > deadline:
+            process.cancel()
+            pytest.fail("the fake child did not start within 30 s")
+        time.sleep(0.02)
+    grandchild = int(pidfile.read_text())
+    started = time.monotonic()
+    process.cancel(wait=False)
+    assert time.monotonic() - started < 0.2 and process.running  # the child ignores SIGTERM: still there
+    _wait_until_finished(process, seconds=10)
+    assert time.monotonic() - started >= 0.5 and process.returncode == -signal.SIGKILL
+    with pytest.raises(ProcessCancelled):
+        process.result()
+    deadline = time.monotonic() + 5
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(grandchild)
+
+
 def test_a_second_start_while_running_is_refused(tmp_path: Path):
     fake = tmp_path / "fake-python"
     fake.write_text(FAKE_CHILD)

@@ -54,8 +54,15 @@ if not hasattr(slicer, "vtkMRMLScene"):  # pragma: no cover - another package na
     pytest.skip("slicer-core (real MRML) is not installed", allow_module_level=True)
 
 from ConditionalSwinSegLib.logic import SegmentationLogic  # noqa: E402
-from condswin_slicer.mrml import InputRejected, child_environment  # noqa: E402
-from condswin_slicer.process import CondswinProcess, ProcessCancelled, ProcessFailed  # noqa: E402
+from condswin_slicer.mrml import InputRejected  # noqa: E402
+from condswin_slicer.process import (  # noqa: E402
+    CondswinProcess,
+    ProcessCancelled,
+    ProcessFailed,
+    RunResult,
+    child_environment,
+)
+from slicer_logic_support import FakeProcess  # noqa: E402
 
 from condswin.ct.phantom import make_phantom  # noqa: E402
 from condswin.io.images import write_image  # noqa: E402
@@ -94,7 +101,7 @@ class Setup:
         self.temp.mkdir()
         env = {k: v for k, v in os.environ.items() if k != "CONDSWIN_MODEL_PATH"}
         self.process = CondswinProcess(env=env, extra_env=child_environment(), grace_seconds=20)
-        self.logic = SegmentationLogic(self.scene, self.seg_logic, self.process, temp_root=str(self.temp))
+        self.logic = SegmentationLogic(self.scene, self.seg_logic, lambda: self.process, temp_root=str(self.temp))
         self.params = SegmentationParameters(model=str(bundle), device="cpu")
         self.node_ids = self.ids()
 
@@ -206,7 +213,7 @@ def test_label_map_or_rgb_input_is_refused_before_any_process(tmp_path: Path, se
     setup.node_ids = setup.ids()
     with pytest.raises(InputRejected, match="label map"):
         setup.logic.run(labelmap, setup.params)
-    with pytest.raises(InputRejected, match="select"):
+    with pytest.raises(InputRejected, match="Select"):
         setup.logic.run(None, setup.params)
     assert setup.process._popen is None
     setup.assert_untouched()
@@ -229,7 +236,7 @@ def test_two_dimensional_or_rgb_image_is_refused_and_the_logic_stays_usable(tmp_
     setup.assert_untouched()
     (tmp_path / "next").mkdir()
     good = Setup(tmp_path / "next", seg_bundle)
-    good.logic.process = setup.process  # the same runner serves the next run
+    good.logic.process_factory = setup.logic.process_factory  # the same runner serves the next run
     assert good.logic.run(good.volume, good.params).segmentation_node is not None
 
 
@@ -247,36 +254,15 @@ def test_tampered_model_fails_with_the_cli_message(tmp_path: Path, seg_bundle: P
     setup.assert_untouched()
 
 
-class _FakeProcess:
-    """Stands in for the runner: 'succeeds' at once after writing the report but no segmentation file."""
-
-    def __init__(self):
-        self.args: list[str] = []
-
-    def start(self, args):
-        from condswin_slicer.process import RunResult
-
-        self.args = list(args)
-        report = Path(args[args.index("--report") + 1])
-        report.write_text('{"liver_ml": 1.0, "tumour_count": 0, "tumour_volumes_ml": []}')
-        self._result = RunResult(0, [])
-
-    finished = True
-
-    def poll(self):
-        return []
-
-    def result(self):
-        return self._result
-
-    def cancel(self):
-        pass
-
-
 def test_missing_output_adds_no_node_and_removes_the_run_folder(tmp_path: Path, seg_bundle: Path):
     setup = Setup(tmp_path, seg_bundle)
-    fake = _FakeProcess()
-    setup.logic.process = fake
+
+    def write_report(args):  # the CLI "succeeds" after writing the report but no segmentation file
+        report = Path(args[args.index("--report") + 1])
+        report.write_text('{"liver_ml": 1.0, "tumour_count": 0, "tumour_volumes_ml": []}')
+
+    fake = FakeProcess(RunResult(0, []), on_start=write_report)
+    setup.logic.process_factory = lambda: fake
     with pytest.raises(OSError, match="could not read the segmentation"):
         setup.logic.run(setup.volume, setup.params)
     assert fake.args[0] == "segment" and fake.args[fake.args.index("--model") + 1] == str(seg_bundle)

@@ -1,10 +1,10 @@
 """CT volume node → ``condswin segment`` in a separate process → segmentation node and report table.
 
-The logic takes the scene, the segmentations logic and the process as arguments (in Slicer:
-``slicer.mrmlScene``, ``slicer.modules.segmentations.logic()``; in tests: a bare ``vtkMRMLScene`` and a
-``vtkSlicerSegmentationsModuleLogic``), so it runs headless on ``slicer-core``. Files go through a temporary
-folder the run owns and removes; new nodes are added only when the run succeeded, so a failed or cancelled
-run leaves the scene as it was.
+The logic takes the scene, the segmentations logic and a process factory as arguments (in Slicer:
+``slicer.mrmlScene``, ``slicer.modules.segmentations.logic()``; in tests: a bare ``vtkMRMLScene``, a
+``vtkSlicerSegmentationsModuleLogic`` and the real or a fake runner), so it runs headless on ``slicer-core``.
+Files go through a temporary folder the run owns and removes; new nodes are added only when the run
+succeeded, so a failed or cancelled run leaves the scene as it was.
 """
 
 from __future__ import annotations
@@ -14,12 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from condswin_slicer.mrml import InputRejected, RunFolder, child_environment, place_in_study, write_volume
-from condswin_slicer.process import CondswinProcess, ProgressEvent
+from condswin_slicer.i18n import _
+from condswin_slicer.job import CliJob, EventCallback
+from condswin_slicer.mrml import InputRejected, RunFolder, check_scalar_volume, place_in_study, write_volume
+from condswin_slicer.process import RunResult, default_process
+
+from condswin.errors import OutputError
 
 from .parameters import SegmentationParameters
 
-__all__ = ["REPORT_ROWS", "SegmentationJob", "SegmentationLogic", "SegmentationOutcome"]
+__all__ = ["REPORT_ROWS", "SegmentationLogic", "SegmentationOutcome"]
 
 # (report key, row label, unit) of the report table, in display order.
 REPORT_ROWS = (
@@ -41,116 +45,63 @@ class SegmentationOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
-class SegmentationJob:
-    """One running segmentation: ``poll()`` from a timer until ``finished``, then ``finish()`` (or ``cancel()``)."""
-
-    def __init__(self, logic: SegmentationLogic, volume_node: Any, parameters: SegmentationParameters):
-        self.logic = logic
-        self.volume_node = volume_node
-        self.parameters = parameters
-        self.folder = RunFolder("condswin-seg-", logic.temp_root)
-        try:
-            self.input_path = write_volume(volume_node, self.folder.path / "input.nrrd")
-            self.output_path = self.folder.path / "segmentation.seg.nrrd"
-            self.report_path = self.folder.path / "report.json"
-            logic.process.start(parameters.cli_args(self.input_path, self.output_path, self.report_path))
-        except BaseException:
-            self.folder.remove()
-            raise
-
-    @property
-    def finished(self) -> bool:
-        return self.logic.process.finished
-
-    def poll(self) -> list[ProgressEvent]:
-        return self.logic.process.poll()
-
-    def cancel(self) -> None:
-        """End the process tree and remove the run's files; the scene is not touched."""
-        try:
-            self.logic.process.cancel()
-            while not self.logic.process.finished:
-                self.logic.process.poll()
-        finally:
-            self.folder.remove()
-
-    def finish(self) -> SegmentationOutcome:
-        """Load the results into the scene; raises ``ProcessFailed`` / ``ProcessCancelled`` (scene unchanged)."""
-        try:
-            result = self.logic.process.result()
-            return self.logic.load_results(
-                self.volume_node, self.parameters, self.output_path, self.report_path, result.warnings
-            )
-        finally:
-            self.folder.remove()
-
-
 class SegmentationLogic:
     """Liver and liver-tumour segmentation of a CT volume node.
 
     Args:
         scene: the MRML scene.
         segmentations_logic: a ``vtkSlicerSegmentationsModuleLogic`` (used for surfaces and conversions).
-        process: the runner (default: a :class:`CondswinProcess` whose child finds the ``condswin`` package);
-            tests inject a fake or a runner with their own environment.
+        process_factory: makes the process that runs the CLI (default: the real runner, whose child finds the
+            ``condswin`` package); tests pass a fake or a runner with their own environment.
         temp_root: where run folders are made (default: the system's temporary folder).
     """
 
-    def __init__(self, scene: Any, segmentations_logic: Any = None, process: Any = None, temp_root: str | None = None):
+    def __init__(
+        self,
+        scene: Any,
+        segmentations_logic: Any = None,
+        process_factory: Callable[[], Any] | None = None,
+        temp_root: str | None = None,
+    ):
         self.scene = scene
         self.segmentations_logic = segmentations_logic
-        self.process = process if process is not None else CondswinProcess(extra_env=child_environment())
+        self.process_factory = process_factory or default_process
         self.temp_root = temp_root
 
     @staticmethod
     def check_input(volume_node: Any) -> None:
         """Refuse what cannot be a CT before any process starts (the CLI checks the image itself)."""
-        import slicer
-
         if volume_node is None:
-            raise InputRejected("select an input CT volume")
-        if isinstance(volume_node, slicer.vtkMRMLLabelMapVolumeNode):
-            raise InputRejected(f"{volume_node.GetName()} is a label map, not a CT volume")
-        if not isinstance(volume_node, slicer.vtkMRMLScalarVolumeNode) or volume_node.GetImageData() is None:
-            raise InputRejected(f"{volume_node.GetName()} is not a scalar volume")
-        if volume_node.GetImageData().GetNumberOfScalarComponents() != 1:
-            raise InputRejected(f"{volume_node.GetName()} has several components per voxel (RGB?), not a CT volume")
-        if min(volume_node.GetImageData().GetDimensions()) < 2:
-            raise InputRejected(f"{volume_node.GetName()} is a 2-D image, not a CT volume")
+            raise InputRejected(_("Select an input CT volume."))
+        check_scalar_volume(volume_node, allow_2d=False)
 
-    def start(self, volume_node: Any, parameters: SegmentationParameters) -> SegmentationJob:
-        """Start a run without waiting (the GUI's path)."""
+    def start(self, volume_node: Any, parameters: SegmentationParameters) -> CliJob[SegmentationOutcome]:
+        """Start a run without waiting (the GUI's path: poll the job from a timer)."""
         self.check_input(volume_node)
-        return SegmentationJob(self, volume_node, parameters)
+        folder = RunFolder("seg", self.temp_root)
+        try:
+            input_path = write_volume(volume_node, folder.path / "input.nrrd")
+            output_path = folder.path / "segmentation.seg.nrrd"
+            report_path = folder.path / "report.json"
+            args = parameters.cli_args(input_path, output_path, report_path)
+        except BaseException:
+            folder.remove()
+            raise
+
+        def load(results: list[RunResult]) -> SegmentationOutcome:
+            return self.load_results(volume_node, parameters, output_path, report_path, results[0].warnings)
+
+        return CliJob(self.process_factory, folder, [args], load)
 
     def run(
         self,
         volume_node: Any,
         parameters: SegmentationParameters,
-        on_event: Callable[[ProgressEvent], None] | None = None,
+        on_event: EventCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
-        interval: float = 0.05,
     ) -> SegmentationOutcome:
         """Run and wait (batch scripts, tests); ``should_cancel`` returning True cancels the run."""
-        import time
-
-        job = self.start(volume_node, parameters)
-        try:
-            while not job.finished:
-                for event in job.poll():
-                    if on_event is not None:
-                        on_event(event)
-                if should_cancel is not None and should_cancel():
-                    job.cancel()
-                    break
-                time.sleep(interval)
-            for event in job.poll():
-                if on_event is not None:
-                    on_event(event)
-        except BaseException:
-            job.cancel()
-            raise
-        return job.finish()
+        return self.start(volume_node, parameters).wait(on_event, should_cancel)
 
     # --- results into the scene -------------------------------------------------------------------------------
     def load_results(
@@ -171,7 +122,9 @@ class SegmentationLogic:
             storage = slicer.vtkMRMLSegmentationStorageNode()
             storage.SetFileName(str(seg_path))
             if not storage.ReadData(segmentation):
-                raise OSError(f"could not read the segmentation written by condswin ({seg_path.name})")
+                raise OutputError(
+                    _("{path}: could not read the segmentation written by condswin.").format(path=seg_path)
+                )
             segmentation.SetName(segmentation_name)  # reading names the node after the file
             segmentation.CreateDefaultDisplayNodes()
             segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)

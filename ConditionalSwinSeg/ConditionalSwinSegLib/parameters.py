@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEVICES", "SegmentationParameters"]
+from condswin_slicer.parameters import DEVICES
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
+__all__ = ["SegmentationParameters"]
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """MRIDenoise logic: an MR volume node → ``condswin denoise`` → a new denoised volume node; "add noise".
 
 Takes the scene and a process factory as arguments and imports no Qt, so it runs headless against real
-MRML (slicer-core) and with a fake process in tests. The volume I/O (temporary run folder, NRRD files with
-the input's geometry, nodes added only on success) is MRIRecon's, shared by the extension's MR modules.
+MRML (slicer-core) and with a fake process in tests. Files go through a temporary folder the run owns and
+removes (``condswin_slicer.mrml``, shared by the three modules); nodes are added only when the run succeeded.
 """
 
 from __future__ import annotations
@@ -12,20 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from condswin_slicer.mrml import child_environment
-from condswin_slicer.process import CondswinProcess, ProgressEvent
-from MRIReconLib.volumes import RunFolder, _, add_nodes, adopt_geometry, metrics_table, read_volume, write_volume
+from condswin_slicer import mrml
+from condswin_slicer.i18n import _
+from condswin_slicer.job import CliJob, EventCallback
+from condswin_slicer.process import RunResult, default_process
 
 from MRIDenoiseLib.parameters import DenoiseParameters, NoiseParameters
 
 __all__ = ["DenoiseOutputs", "MRIDenoiseLogic"]
-
-EventCallback = Callable[[ProgressEvent], None]
-
-
-def default_process() -> CondswinProcess:
-    """The real CLI process; its own ``PYTHONPATH`` finds the condswin package installed beside the modules."""
-    return CondswinProcess(extra_env=child_environment())
 
 
 @dataclass
@@ -58,6 +52,44 @@ class MRIDenoiseLogic:
         self.process_factory = process_factory or default_process
         self.temp_root = temp_root
 
+    def start(
+        self, volume_node: Any, parameters: DenoiseParameters, *, reference_node: Any | None = None
+    ) -> CliJob[DenoiseOutputs]:
+        """Start denoising ``volume_node`` (the GUI polls the job); with ``reference_node`` (a clean volume on
+        the same grid) the metrics of the input and of the result against it become a table node.
+
+        Raises:
+            InputRejected: no input, or one that is not a scalar volume (before any process starts).
+        """
+        mrml.check_scalar_volume(volume_node)
+        if reference_node is not None:
+            mrml.check_scalar_volume(reference_node)
+        name = volume_node.GetName()
+        folder = mrml.RunFolder("denoise", self.temp_root)
+        try:
+            source = mrml.write_volume(volume_node, folder.path / "input.nrrd")
+            reference = (
+                None if reference_node is None else mrml.write_volume(reference_node, folder.path / "reference.nrrd")
+            )
+            output = folder.path / "output.nrrd"
+            args = parameters.arguments(
+                str(source), str(output), reference=None if reference is None else str(reference)
+            )
+        except BaseException:
+            folder.remove()
+            raise
+
+        def load(results: list[RunResult]) -> DenoiseOutputs:
+            node = mrml.read_volume(output, f"{name} {_('denoised')}")
+            mrml.adopt_geometry(node, volume_node)
+            report = results[0].results[0] if results[0].results else {}
+            rows = {key: value for key, value in (report.get("metrics") or {}).items() if isinstance(value, dict)}
+            table = mrml.metrics_table(f"{name} {_('denoising metrics')}", rows) if rows else None
+            mrml.add_nodes(self.scene, [node] + ([table] if table is not None else []))
+            return DenoiseOutputs(node, report.get("sigma"), bool(report.get("sigma_estimated")), table, report)
+
+        return CliJob(self.process_factory, folder, [args], load)
+
     def denoise(
         self,
         volume_node: Any,
@@ -67,31 +99,12 @@ class MRIDenoiseLogic:
         on_event: EventCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
     ) -> DenoiseOutputs:
-        """Denoise ``volume_node``; with ``reference_node`` (a clean volume on the same grid) the metrics of
-        the input and of the result against it become a table node.
+        """:meth:`start` and wait (batch scripts, tests).
 
         Raises:
-            ValueError: no input; ProcessFailed: the CLI's message; ProcessCancelled. The scene is then unchanged.
+            InputRejected; ProcessFailed: the CLI's message; ProcessCancelled. The scene is then unchanged.
         """
-        if volume_node is None:
-            raise ValueError(_("Select an input volume."))
-        name = volume_node.GetName()
-        with RunFolder("denoise", self.temp_root) as folder:
-            source = write_volume(volume_node, folder / "input.nrrd")
-            reference = None if reference_node is None else write_volume(reference_node, folder / "reference.nrrd")
-            output = folder / "output.nrrd"
-            result = self.process_factory().run(
-                parameters.arguments(str(source), str(output), reference=None if reference is None else str(reference)),
-                on_event=on_event,
-                should_cancel=should_cancel,
-            )
-            node = read_volume(output, f"{name} {_('denoised')}")
-            adopt_geometry(node, volume_node)
-        report = result.results[0] if result.results else {}
-        rows = {key: value for key, value in (report.get("metrics") or {}).items() if isinstance(value, dict)}
-        table = metrics_table(f"{name} {_('denoising metrics')}", rows) if rows else None
-        add_nodes(self.scene, [node] + ([table] if table is not None else []))
-        return DenoiseOutputs(node, report.get("sigma"), bool(report.get("sigma_estimated")), table, report)
+        return self.start(volume_node, parameters, reference_node=reference_node).wait(on_event, should_cancel)
 
     def add_noise(self, volume_node: Any, noise: NoiseParameters) -> Any:
         """A noisy copy of ``volume_node`` (new node, same geometry; the input is not touched).
@@ -99,7 +112,7 @@ class MRIDenoiseLogic:
         σ is in the image's intensity units (``condswin.mri.noise`` with ``reference=1``).
 
         Raises:
-            ValueError: no input, a bad noise model or σ, or an image that is not finite.
+            InputRejected: no input or not a scalar volume. ValueError: a bad noise model or σ.
         """
         import numpy as np
         import slicer
@@ -108,12 +121,9 @@ class MRIDenoiseLogic:
 
         from condswin.mri.noise import add_gaussian, add_rician
 
-        if volume_node is None or volume_node.GetImageData() is None:
-            raise ValueError(_("Select an input volume."))
+        mrml.check_scalar_volume(volume_node)
         noise.check()
         image = volume_node.GetImageData()
-        if image.GetNumberOfScalarComponents() != 1:
-            raise ValueError(_("Noise can be added to scalar volumes only."))
         values = vtk_to_numpy(image.GetPointData().GetScalars()).astype(np.float32)
         add = add_rician if noise.model == "rician" else add_gaussian
         noisy = add(values, noise.sigma, noise.seed, reference=1.0)
@@ -124,5 +134,5 @@ class MRIDenoiseLogic:
         node.SetName(f"{volume_node.GetName()} {_('noisy')} ({noise.model} σ={noise.sigma:g})")
         node.SetAndObserveImageData(copy)
         node.CopyOrientation(volume_node)
-        add_nodes(self.scene, [node])
+        mrml.add_nodes(self.scene, [node])
         return node

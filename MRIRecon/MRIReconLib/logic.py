@@ -2,7 +2,7 @@
 
 Takes the scene and a process factory as arguments and imports no Qt, so it runs headless against real
 MRML (slicer-core) and with a fake process in tests. Inputs and outputs go through NRRD files in a
-temporary folder the logic owns and removes; nodes are added to the scene only when every run succeeded,
+temporary folder the run owns and removes; nodes are added to the scene only when every command succeeded,
 so a failed or cancelled reconstruction leaves the scene as it was.
 """
 
@@ -14,20 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from condswin_slicer.mrml import child_environment
-from condswin_slicer.process import CondswinProcess, ProgressEvent
+from condswin_slicer import mrml
+from condswin_slicer.i18n import _
+from condswin_slicer.job import CliJob, EventCallback
+from condswin_slicer.process import RunResult, default_process
 
 from MRIReconLib.parameters import ZERO_FILLED, ReconParameters
-from MRIReconLib.volumes import RunFolder, _, add_nodes, adopt_geometry, metrics_table, read_volume, write_volume
 
 __all__ = ["MRIReconLogic", "ReconOutputs"]
-
-EventCallback = Callable[[ProgressEvent], None]
-
-
-def default_process() -> CondswinProcess:
-    """The real CLI process; its own ``PYTHONPATH`` finds the condswin package installed beside the modules."""
-    return CondswinProcess(extra_env=child_environment())
 
 
 @dataclass
@@ -60,6 +54,19 @@ class MRIReconLogic:
         self.process_factory = process_factory or default_process
         self.temp_root = temp_root
 
+    # --- non-blocking (the GUI polls the job from a timer) ----------------------------------------------------
+    def start_file(self, h5_path: str | os.PathLike, parameters: ReconParameters) -> CliJob[ReconOutputs]:
+        """Start reconstructing a fastMRI file; the volume gets the header's spacing (the CLI's output geometry)."""
+        h5_path = Path(h5_path)
+        return self._start(str(h5_path), h5_path.name.split(".")[0], None, parameters)
+
+    def start_volume(self, volume_node: Any, parameters: ReconParameters) -> CliJob[ReconOutputs]:
+        """Start reconstructing an MR volume (k-space simulated and undersampled); the result has exactly its
+        IJK→RAS. Raises ``InputRejected`` before any process starts for a node that is not a scalar volume."""
+        mrml.check_scalar_volume(volume_node)
+        return self._start(None, volume_node.GetName(), volume_node, parameters)
+
+    # --- blocking (batch scripts, tests, the file reader) -----------------------------------------------------
     def reconstruct_file(
         self,
         h5_path: str | os.PathLike,
@@ -68,9 +75,8 @@ class MRIReconLogic:
         on_event: EventCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
     ) -> ReconOutputs:
-        """Reconstruct a fastMRI file; the volume gets the header's spacing (the CLI's output geometry)."""
-        h5_path = Path(h5_path)
-        return self._run(str(h5_path), h5_path.name.split(".")[0], None, parameters, on_event, should_cancel)
+        """:meth:`start_file` and wait; raises ``ProcessFailed`` (the CLI's message) or ``ProcessCancelled``."""
+        return self.start_file(h5_path, parameters).wait(on_event, should_cancel)
 
     def reconstruct_volume(
         self,
@@ -80,43 +86,36 @@ class MRIReconLogic:
         on_event: EventCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
     ) -> ReconOutputs:
-        """Reconstruct an MR volume (k-space simulated and undersampled); the result has exactly its IJK→RAS."""
-        if volume_node is None:
-            raise ValueError(_("Select an input volume."))
-        return self._run(None, volume_node.GetName(), volume_node, parameters, on_event, should_cancel)
+        """:meth:`start_volume` and wait; raises ``ProcessFailed`` (the CLI's message) or ``ProcessCancelled``."""
+        return self.start_volume(volume_node, parameters).wait(on_event, should_cancel)
 
-    def _run(
-        self,
-        h5_path: str | None,
-        name: str,
-        volume_node: Any | None,
-        parameters: ReconParameters,
-        on_event: EventCallback | None,
-        should_cancel: Callable[[], bool] | None,
-    ) -> ReconOutputs:
-        models = [parameters.model] if parameters.is_zero_filled or not parameters.show_zero_filled else []
-        if not models:
-            models = [parameters.model, ZERO_FILLED]
-        with RunFolder("recon", self.temp_root) as folder:
-            source = h5_path or str(write_volume(volume_node, folder / "input.nrrd"))
-            nodes, reports = [], []
-            for index, model in enumerate(models):
-                output = folder / f"output-{index}.nrrd"
-                result = self.process_factory().run(
-                    parameters.arguments(source, str(output), model=model),
-                    on_event=on_event,
-                    should_cancel=should_cancel,
-                )
+    def _start(
+        self, h5_path: str | None, name: str, volume_node: Any | None, parameters: ReconParameters
+    ) -> CliJob[ReconOutputs]:
+        models = [parameters.model]
+        if not parameters.is_zero_filled and parameters.show_zero_filled:
+            models.append(ZERO_FILLED)
+        folder = mrml.RunFolder("recon", self.temp_root)
+        try:
+            source = h5_path or str(mrml.write_volume(volume_node, folder.path / "input.nrrd"))
+            outputs = [folder.path / f"output-{index}.nrrd" for index in range(len(models))]
+            steps = [parameters.arguments(source, str(out), model=m) for m, out in zip(models, outputs, strict=True)]
+        except BaseException:
+            folder.remove()
+            raise
+
+        def load(results: list[RunResult]) -> ReconOutputs:
+            nodes = []
+            for model, output in zip(models, outputs, strict=True):
                 label = _("zero-filled") if model == ZERO_FILLED else _("reconstruction")
-                node = read_volume(output, f"{name} {label}")
+                node = mrml.read_volume(output, f"{name} {label}")
                 if volume_node is not None:
-                    adopt_geometry(node, volume_node)
+                    mrml.adopt_geometry(node, volume_node)
                 nodes.append(node)
-                reports.append(result.results[0] if result.results else {})
-        report = reports[0]
-        table = None
-        metrics = report.get("metrics") or {}
-        if metrics:
-            table = metrics_table(f"{name} {_('reconstruction metrics')}", metrics)
-        add_nodes(self.scene, nodes + ([table] if table is not None else []))
-        return ReconOutputs(nodes[0], nodes[1] if len(nodes) > 1 else None, table, report)
+            report = results[0].results[0] if results[0].results else {}
+            metrics = report.get("metrics") or {}
+            table = mrml.metrics_table(f"{name} {_('reconstruction metrics')}", metrics) if metrics else None
+            mrml.add_nodes(self.scene, nodes + ([table] if table is not None else []))
+            return ReconOutputs(nodes[0], nodes[1] if len(nodes) > 1 else None, table, report)
+
+        return CliJob(self.process_factory, folder, steps, load)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from condswin_slicer.i18n import _
+
 from MRIReconLib.parameters import ZERO_FILLED, ReconParameters
-from MRIReconLib.volumes import _
 
 __all__ = ["FILE_TYPE", "EXTENSIONS", "is_fastmri_file", "load_fastmri_file", "reader_parameters"]
 

@@ -1,6 +1,11 @@
-"""Code shared by the ConditionalSwin Slicer modules; imports neither Qt nor Slicer nor torch.
+"""Code shared by the ConditionalSwin Slicer modules; imports neither Qt nor torch at import time.
 
-``process``: the ``condswin`` command-line process (typed progress events, exit-code messages, cancel that
-ends the whole process tree) behind the small :class:`~condswin_slicer.process.CondswinProcess` interface
-that module logics take as an argument, so tests can inject a fake.
+* ``process``: the ``condswin`` command-line process (typed progress events, exit-code messages, cancel that
+  ends the whole process tree) behind the small :class:`~condswin_slicer.process.CondswinProcess` interface
+  that module logics take (as a factory) so tests can inject a fake;
+* ``job``: one module run (its commands in turn, a run folder, results loaded only on success), polled;
+* ``mrml``: volume nodes to and from NRRD with their geometry, input checks, tables, study placement;
+* ``parameters``: module parameters kept in the scene's parameter node (``parameterNodeWrapper`` in Slicer);
+* ``widget_support``: what the panels share (Apply↔Cancel, progress, log, the timer-driven run controller);
+* ``install``: dependencies installed after the user agreed; ``i18n``: the translation function.
 """

@@ -9,7 +9,9 @@ Two ways to use one :class:`CondswinProcess`:
 
 ``cancel()`` terminates the child (SIGTERM: the CLI removes its temporary files and exits 130), waits a
 grace period, then kills whatever is left of its process tree (the child runs in its own session / process
-group). The child's environment is given per process (``env=``), never by editing ``os.environ``.
+group). ``cancel(wait=False)`` (the GUI) only sends SIGTERM; the following ``poll()`` calls kill what is left
+once the child has exited or the grace period is over, so the GUI never waits. The child's environment is
+given per process (``env=``), never by editing ``os.environ``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -33,7 +37,9 @@ __all__ = [
     "ProcessFailed",
     "ProgressEvent",
     "RunResult",
+    "child_environment",
     "condswin_command",
+    "default_process",
     "exit_message",
     "list_models",
 ]
@@ -183,6 +189,25 @@ def _default_python() -> str:
     return sys.executable
 
 
+def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Variables for the ``condswin`` child only: ``PYTHONPATH`` leads with the folder that holds the
+    ``condswin`` package (the extension installs it next to the modules), then ``extra``."""
+    spec = find_spec("condswin")
+    env: dict[str, str] = {}
+    if spec is not None and spec.origin:
+        root = str(Path(spec.origin).resolve().parents[1])
+        current = os.environ.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = root + (os.pathsep + current if current else "")
+    env.update(extra or {})
+    return env
+
+
+def default_process() -> CondswinProcess:
+    """The real CLI process the modules use; its own ``PYTHONPATH`` finds the condswin package installed
+    beside the modules."""
+    return CondswinProcess(extra_env=child_environment())
+
+
 class CondswinProcess:
     """One ``condswin`` run at a time in a child process.
 
@@ -214,6 +239,7 @@ class CondswinProcess:
         self._threads: list[threading.Thread] = []
         self._events: list[ProgressEvent] = []
         self._cancelled = False
+        self._kill_at: float | None = None  # when a cancel without waiting kills what is left of the tree
         self._stdout_closed = False
 
     # --- non-blocking interface -----------------------------------------------------------------------------
@@ -225,6 +251,7 @@ class CondswinProcess:
         self._stderr = []
         self._events = []
         self._cancelled = False
+        self._kill_at = None
         self._stdout_closed = False
         kwargs: dict[str, Any] = {}
         if os.name == "nt":
@@ -282,7 +309,12 @@ class CondswinProcess:
         return None if self._popen is None else self._popen.poll()
 
     def poll(self) -> list[ProgressEvent]:
-        """The events printed since the last call; never waits."""
+        """The events printed since the last call; never waits. After ``cancel(wait=False)`` it also kills
+        what is left of the process tree once the child has exited or the grace period is over."""
+        if self._kill_at is not None and self._popen is not None:
+            if self._popen.poll() is not None or time.monotonic() >= self._kill_at:
+                self._kill_at = None
+                self._kill_tree(self._popen)
         events = []
         while True:
             try:
@@ -302,6 +334,9 @@ class CondswinProcess:
         """The finished run; raises :class:`ProcessCancelled` or :class:`ProcessFailed` unless it succeeded."""
         if self._popen is None or not self.finished:
             raise RuntimeError("the condswin process has not finished")
+        if self._cancelled:  # a grandchild that outlived the child (and closed its stdout) ends here too
+            self._kill_at = None
+            self._kill_tree(self._popen)
         for thread in self._threads:
             thread.join(timeout=5)
         code = self._popen.returncode
@@ -312,18 +347,26 @@ class CondswinProcess:
             raise ProcessFailed(result)
         return result
 
-    def cancel(self) -> None:
+    def cancel(self, wait: bool = True) -> None:
         """Terminate the child (so it removes its temporary files), then kill what is left of its tree after
-        ``grace_seconds``; returns when the child has exited."""
+        ``grace_seconds``; returns when the child has exited. With ``wait=False`` it returns at once and
+        :meth:`poll` does the rest (the GUI's timer keeps polling until :attr:`finished`)."""
         popen = self._popen
         if popen is None:
             return
+        first = not self._cancelled
         self._cancelled = True
-        if popen.poll() is None:
+        if first and popen.poll() is None:
             if os.name == "nt":
                 popen.terminate()
             else:
                 _signal_group(popen.pid, signal.SIGTERM, leader_only=True)
+        if not wait:
+            if self._kill_at is None and first:
+                self._kill_at = time.monotonic() + self.grace_seconds
+            return
+        self._kill_at = None
+        if popen.poll() is None:
             try:
                 popen.wait(timeout=self.grace_seconds)
             except subprocess.TimeoutExpired:
