@@ -1,7 +1,7 @@
 """MRIDenoise: MRI denoising (classical filters or a learned model) with condswin.
 
 The module file stays thin: metadata, the widget and a self-test; the work is in ``MRIDenoiseLib``
-(parameters, logic, widget) and the volume I/O it shares with ``MRIReconLib``. Denoising runs in a separate
+(parameters, logic, widget) and the shared ``condswin_slicer`` package. Denoising runs in a separate
 ``condswin`` process.
 """
 
@@ -9,21 +9,28 @@ import os
 import sys
 
 import slicer
-from slicer.i18n import tr as _
-from slicer.i18n import translate
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
 
+try:
+    from slicer.i18n import tr as _
+    from slicer.i18n import translate
+except ImportError:  # Slicer before 5.4: strings stay as written
+
+    def _(text):
+        return text
+
+    def translate(context, text):
+        return text
+
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
-# Source tree: the shared runner and MRIRecon (whose volume I/O this module uses) are siblings; installed,
-# they sit beside this module on Slicer's path.
-for _folder in ("SlicerShared", "MRIRecon"):
-    _path = os.path.join(os.path.dirname(_HERE), _folder)
-    if os.path.isdir(_path) and _path not in sys.path:
-        sys.path.insert(0, _path)
+_SHARED = os.path.join(os.path.dirname(_HERE), "SlicerShared")  # source tree; installed, it sits beside us
+if os.path.isdir(_SHARED) and _SHARED not in sys.path:
+    sys.path.insert(0, _SHARED)
 
 
 class MRIDenoise(ScriptedLoadableModule):
@@ -53,6 +60,10 @@ class MRIDenoiseWidget(ScriptedLoadableModuleWidget):
 
         self.panel = MRIDenoisePanel(self.ui, str(requirements_file(_HERE)))
         self.layout.addStretch(1)
+
+    def cleanup(self):
+        if getattr(self, "panel", None) is not None:
+            self.panel.cleanup()  # a running job is ended and adds nothing
 
 
 class MRIDenoiseTest(ScriptedLoadableModuleTest):

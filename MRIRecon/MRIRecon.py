@@ -8,13 +8,23 @@ import os
 import sys
 
 import slicer
-from slicer.i18n import tr as _
-from slicer.i18n import translate
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
+
+try:
+    from slicer.i18n import tr as _
+    from slicer.i18n import translate
+except ImportError:  # Slicer before 5.4: strings stay as written
+
+    def _(text):
+        return text
+
+    def translate(context, text):
+        return text
+
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SHARED = os.path.join(os.path.dirname(_HERE), "SlicerShared")  # source tree; installed, it sits beside us
@@ -49,6 +59,10 @@ class MRIReconWidget(ScriptedLoadableModuleWidget):
 
         self.panel = MRIReconPanel(self.ui, str(requirements_file(_HERE)))
         self.layout.addStretch(1)
+
+    def cleanup(self):
+        if getattr(self, "panel", None) is not None:
+            self.panel.cleanup()  # a running job is ended and adds nothing
 
 
 class MRIReconFileReader:

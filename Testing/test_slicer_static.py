@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -100,15 +103,25 @@ def _ui_widget_names(ui_path: Path) -> set[str]:
     return {w.get("name") for w in root.iter("widget")} | {a.get("name") for a in root.iter("action")}
 
 
+def _widget_names_used(paths: list[Path]) -> set[str]:
+    """``ui.NAME`` attributes, and section names given as strings (``"...CollapsibleButton"``), in ``paths``."""
+    used: set[str] = set()
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        used |= set(re.findall(r"\bui\.([A-Za-z_]\w*)", text))
+        used |= set(re.findall(r"[\"'](\w+CollapsibleButton)[\"']", text))
+    return used
+
+
 @pytest.mark.parametrize("module", MODULES)
 def test_ui_parses_and_holds_every_widget_name_the_code_uses(module: str):
     names = _ui_widget_names(ROOT / module / "Resources" / "UI" / f"{module}.ui")
-    used: set[str] = set()
-    for path in _files(ROOT / module):
-        if path.suffix == ".py":
-            used |= set(re.findall(r"\bui\.([A-Za-z_]\w*)", path.read_text(encoding="utf-8")))
+    used = _widget_names_used([p for p in _files(ROOT / module) if p.suffix == ".py"])
     assert used, f"{module}'s code uses no widget of its .ui"
-    assert used - names == set(), f"{module}.ui lacks widgets {sorted(used - names)}"
+    # the panel base class drives the run controls of every module's .ui
+    shared = _widget_names_used([ROOT / "SlicerShared" / "condswin_slicer" / "widget_support.py"])
+    assert {"applyButton", "progressBar", "logTextEdit"} <= shared
+    assert (used | shared) - names == set(), f"{module}.ui lacks widgets {sorted((used | shared) - names)}"
 
 
 def test_ui_check_catches_a_missing_widget(tmp_path: Path):
@@ -162,3 +175,93 @@ def test_missing_requirements_reads_installed_versions(tmp_path: Path):
         "numpy>=999",
         "no-such-package-xyz",
     ]
+
+
+# --- strings through slicer.i18n -------------------------------------------------------------------------------
+
+_SHOWN_BY = {"log", "show_error", "errorDisplay", "delayDisplay", "warningDisplay", "infoDisplay"}
+_SHOWN_AS = {"text", "toolTip", "title", "helpText", "acknowledgementText"}
+
+
+def _untranslated(path: Path) -> list[str]:
+    """User-visible strings that do not go through ``_``: literal words given to a display call or set as a
+    widget's text (f-strings that only join values and punctuation are fine)."""
+
+    def has_words(node: ast.expr) -> bool:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return bool(re.search(r"[A-Za-z]{2}", node.value))
+        if isinstance(node, ast.JoinedStr):
+            return any(has_words(part) for part in node.values if isinstance(part, ast.Constant))
+        if isinstance(node, ast.BinOp):
+            return has_words(node.left) or has_words(node.right)
+        return False
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and node.args:
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name in _SHOWN_BY and has_words(node.args[0]):
+                found.append(f"{path.name}:{node.lineno}")
+        if isinstance(node, ast.Assign) and has_words(node.value):
+            if any(isinstance(t, ast.Attribute) and t.attr in _SHOWN_AS for t in node.targets):
+                found.append(f"{path.name}:{node.lineno}")
+    return found
+
+
+_GUI_FILES = [
+    *(ROOT / m / f"{m}.py" for m in MODULES),
+    *(ROOT / m / f"{m}Lib" / "widget.py" for m in MODULES),
+    ROOT / "SlicerShared" / "condswin_slicer" / "widget_support.py",
+]
+
+
+@pytest.mark.parametrize("path", _GUI_FILES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_user_visible_strings_go_through_the_translation_function(path: Path):
+    assert _untranslated(path) == []
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imports = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    if path.name == f"{path.stem}.py" and path.stem in MODULES:  # module files: slicer.i18n, with a fallback
+        guarded = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Try)
+            and any(isinstance(b, ast.ImportFrom) and b.module == "slicer.i18n" for b in n.body)
+            and any(getattr(h.type, "id", "") == "ImportError" for h in n.handlers)
+        ]
+        assert guarded, f"{path.name} must import slicer.i18n with a fallback where it is absent"
+    else:
+        assert any(n.module == "condswin_slicer.i18n" for n in imports), f"{path.name} must use condswin_slicer.i18n"
+
+
+def test_translation_check_catches_a_bare_string(tmp_path: Path):
+    bad = tmp_path / "bad.py"
+    bad.write_text('view.log("Cancelling...")\nui.applyButton.text = "Apply"\nview.log(f"{a}: {b}")\n')
+    assert sorted(_untranslated(bad)) == ["bad.py:1", "bad.py:2"]
+    good = tmp_path / "good.py"
+    good.write_text('view.log(_("Cancelling..."))\nui.applyButton.text = _("Apply")\n')
+    assert _untranslated(good) == []
+
+
+def test_i18n_falls_back_to_the_string_itself_outside_slicer():
+    sys.path.insert(0, str(ROOT / "SlicerShared"))
+    from condswin_slicer.i18n import _, translate
+
+    assert _("Apply") == "Apply" and translate("context", "Cancel") == "Cancel"
+
+
+def test_importing_the_logic_and_shared_code_loads_no_torch():
+    """Slicer's generic tests build every module with maybe no torch: nothing the modules import needs it."""
+    code = (
+        "import sys\n"
+        "for m in ('condswin_slicer.process', 'condswin_slicer.job', 'condswin_slicer.mrml',\n"
+        "          'condswin_slicer.parameters', 'condswin_slicer.widget_support', 'condswin_slicer.install',\n"
+        "          'MRIReconLib.logic', 'MRIReconLib.reader', 'MRIDenoiseLib.logic',\n"
+        "          'ConditionalSwinSegLib.logic'):\n"
+        "    __import__(m)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    paths = [str(ROOT / f) for f in (*MODULES, "SlicerShared")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, str(ROOT)])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
