@@ -49,6 +49,10 @@ def test_parameters_build_arguments_the_cli_parser_accepts():
         "ref.nrrd",
         "cpu",
     )
+    learned_options = DenoiseParameters(method="m", batch_size=4, threads=2, amp=False).arguments("a", "b")
+    assert (lambda a: (a.batch_size, a.threads, a.no_amp))(build_parser().parse_args(learned_options)) == (4, 2, True)
+    with pytest.raises(ValueError, match="threads"):
+        DenoiseParameters(threads=0).arguments("a", "b")
     estimated = build_parser().parse_args(DenoiseParameters().arguments("a", "b"))
     assert estimated.sigma is None and estimated.reference is None
     assert not DenoiseParameters(method="gaussian").is_learned and DenoiseParameters(method="my-model").is_learned

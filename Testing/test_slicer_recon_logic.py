@@ -40,7 +40,11 @@ def test_parameters_build_arguments_the_cli_parser_accepts():
     assert MASK_KINDS == CLI_MASKS
     parameters = ReconParameters(model="my-model", acceleration=8, mask="equispaced", center_fraction=0.04, seed=7)
     parameters.force_cpu = True
+    parameters.batch_size, parameters.threads, parameters.amp = 2, 3, False
     args = build_parser().parse_args(parameters.arguments("in.h5", "out.nrrd"))
+    assert (args.batch_size, args.threads, args.no_amp) == (2, 3, True)
+    defaults = build_parser().parse_args(ReconParameters().arguments("a", "b"))
+    assert (defaults.batch_size, defaults.threads, defaults.no_amp) == (8, None, False)  # the CLI's own defaults
     assert (args.command, str(args.input), str(args.output)) == ("reconstruct", "in.h5", "out.nrrd")
     assert (args.model, args.acceleration, args.mask_kind, args.center_fraction, args.seed, args.device) == (
         "my-model",

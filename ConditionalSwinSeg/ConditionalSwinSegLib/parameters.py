@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from condswin_slicer.parameters import DEVICES
+from condswin_slicer.parameters import DEVICES, engine_arguments
 
 __all__ = ["SegmentationParameters"]
 
@@ -34,22 +34,14 @@ class SegmentationParameters:
     def __post_init__(self) -> None:
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ValueError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
-        for name in ("batch_size", "threads"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        engine_arguments(self.device, self.batch_size, self.threads, self.amp)  # checks the numbers
 
     def cli_args(self, input_path: str, output_path: str, report_path: str) -> list[str]:
         """``segment IN OUT --report R ...`` (without ``--progress``, which the process runner adds)."""
-        args = ["segment", str(input_path), str(output_path), "--report", str(report_path), "--device", self.device]
+        args = ["segment", str(input_path), str(output_path), "--report", str(report_path)]
+        args += engine_arguments(self.device, self.batch_size, self.threads, self.amp)
         if self.model:
             args += ["--model", self.model]
-        if self.batch_size is not None:
-            args += ["--batch-size", str(self.batch_size)]
-        if self.threads is not None:
-            args += ["--threads", str(self.threads)]
-        if not self.amp:
-            args.append("--no-amp")
         if not self.postprocess:
             args.append("--no-postprocess")
         return args

@@ -1,12 +1,15 @@
 """Typed parameters of MRIDenoise and the one place that turns them into ``condswin denoise`` arguments.
 
-A plain dataclass (no Qt, no ``parameterNodeWrapper``) so it is tested headless against the CLI's own parser;
-inside Slicer the widget copies its controls into one of these.
+A plain dataclass (no Qt) so it is tested headless against the CLI's own parser; the panel copies its controls
+into one of these and keeps it in the scene's parameter node (``condswin_slicer.parameters.ParameterStore``,
+through ``parameterNodeWrapper`` inside Slicer).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from condswin_slicer.parameters import engine_arguments
 
 __all__ = ["CLASSICAL_METHODS", "NOISE_MODELS", "DenoiseParameters", "NoiseParameters"]
 
@@ -39,6 +42,8 @@ class DenoiseParameters:
         params: method parameters (``--param KEY=VALUE``). Classical methods only.
         device: ``auto``, ``cpu``, ``cuda``, ...; ``force_cpu`` overrides it.
         force_cpu: run on the CPU whatever is available.
+        batch_size, threads: slices per batch and CPU threads of a learned model (``None``: the CLI's default).
+        amp: mixed precision on CUDA.
     """
 
     method: str = "nlm"
@@ -47,6 +52,9 @@ class DenoiseParameters:
     params: dict[str, float | int | str] = field(default_factory=dict)
     device: str = "auto"
     force_cpu: bool = False
+    batch_size: int | None = None
+    threads: int | None = None
+    amp: bool = True
 
     @property
     def is_learned(self) -> bool:
@@ -66,7 +74,7 @@ class DenoiseParameters:
                 args += ["--param", f"{key}={value}"]
         if reference is not None:
             args += ["--reference", str(reference)]
-        args += ["--device", "cpu" if self.force_cpu else self.device]
+        args += engine_arguments("cpu" if self.force_cpu else self.device, self.batch_size, self.threads, self.amp)
         return args
 
 

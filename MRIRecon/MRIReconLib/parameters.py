@@ -1,12 +1,15 @@
 """Typed parameters of MRIRecon and the one place that turns them into ``condswin reconstruct`` arguments.
 
-A plain dataclass (no Qt, no ``parameterNodeWrapper``) so it is tested headless against the CLI's own parser;
-inside Slicer the widget copies its controls into one of these.
+A plain dataclass (no Qt) so it is tested headless against the CLI's own parser; the panel copies its controls
+into one of these and keeps it in the scene's parameter node (``condswin_slicer.parameters.ParameterStore``,
+through ``parameterNodeWrapper`` inside Slicer).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from condswin_slicer.parameters import engine_arguments
 
 __all__ = ["MASK_KINDS", "ZERO_FILLED", "ReconParameters"]
 
@@ -27,6 +30,8 @@ class ReconParameters:
         show_zero_filled: also produce the zero-filled reconstruction beside the model's.
         device: ``auto``, ``cpu``, ``cuda``, ...; ``force_cpu`` overrides it.
         force_cpu: run on the CPU whatever is available.
+        batch_size, threads: slices per batch and CPU threads of a learned model (``None``: the CLI's default).
+        amp: mixed precision on CUDA.
     """
 
     model: str = ZERO_FILLED
@@ -37,6 +42,9 @@ class ReconParameters:
     show_zero_filled: bool = True
     device: str = "auto"
     force_cpu: bool = False
+    batch_size: int | None = None
+    threads: int | None = None
+    amp: bool = True
 
     @property
     def is_zero_filled(self) -> bool:
@@ -68,5 +76,5 @@ class ReconParameters:
             args += ["--center-fraction", f"{self.center_fraction:g}"]
         if self.seed is not None:
             args += ["--seed", str(int(self.seed))]
-        args += ["--device", "cpu" if self.force_cpu else self.device]
+        args += engine_arguments("cpu" if self.force_cpu else self.device, self.batch_size, self.threads, self.amp)
         return args

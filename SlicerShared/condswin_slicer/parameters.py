@@ -19,11 +19,27 @@ import types
 import typing
 from typing import Any, Generic, TypeVar
 
-__all__ = ["DEVICES", "ParameterStore", "wrapper_class", "wrapper_fields"]
+__all__ = ["DEVICES", "ParameterStore", "engine_arguments", "wrapper_class", "wrapper_fields"]
 
 DEVICES = ("auto", "cpu", "cuda", "mps")  # condswin's --device: also cuda:N
 P = TypeVar("P")
 _SCALARS = (bool, int, float, str)
+
+
+def engine_arguments(device: str, batch_size: int | None, threads: int | None, amp: bool) -> list[str]:
+    """The inference options the three commands share (``--device``, ``--batch-size``, ``--threads``,
+    ``--no-amp``); ``None`` leaves the CLI's default."""
+    for name, value in (("batch_size", batch_size), ("threads", threads)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    args = ["--device", device]
+    if batch_size is not None:
+        args += ["--batch-size", str(batch_size)]
+    if threads is not None:
+        args += ["--threads", str(threads)]
+    if not amp:
+        args.append("--no-amp")
+    return args
 
 
 def _wrappable(annotation: Any) -> Any | None:
