@@ -46,6 +46,9 @@ class ConditionalSwinSeg(ScriptedLoadableModule):
             "volumes and burden). The model runs in a separate process; Cancel ends it."
         )
         self.parent.acknowledgementText = _("Built on PyTorch, MONAI and the LiTS challenge data.")
+        from condswin_slicer.sample_data import register_on_startup
+
+        register_on_startup(_HERE)  # the extension's samples in SampleData, once Slicer runs
 
 
 class ConditionalSwinSegWidget(ScriptedLoadableModuleWidget):

@@ -45,6 +45,9 @@ class MRIDenoise(ScriptedLoadableModule):
             "'Add noise' makes a noisy copy of a volume to try the methods on."
         )
         self.parent.acknowledgementText = _("Built on the condswin command line.")
+        from condswin_slicer.sample_data import register_on_startup
+
+        register_on_startup(_HERE)  # the extension's samples in SampleData, once Slicer runs
 
 
 class MRIDenoiseWidget(ScriptedLoadableModuleWidget):

@@ -44,6 +44,9 @@ class MRIRecon(ScriptedLoadableModule):
             "the metrics go to a table when a target exists."
         )
         self.parent.acknowledgementText = _("Built on fastMRI's data format and the condswin command line.")
+        from condswin_slicer.sample_data import register_on_startup
+
+        register_on_startup(_HERE)  # the extension's samples in SampleData, once Slicer runs
 
 
 class MRIReconWidget(ScriptedLoadableModuleWidget):
