@@ -38,7 +38,7 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
 bench: $(STAMP)
-	$(PY) bench/models.py
+	$(PY) bench/report.py
 
 clean-venv:
 	rm -rf $(VENV)

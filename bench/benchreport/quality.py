@@ -1,0 +1,177 @@
+"""Quality on held-out data: every embedded model of a task beside its baselines, via ``run_evaluation``.
+
+The work is :func:`condswin.training.evaluation.run_evaluation` (the same code as ``Training/evaluate.py``):
+per-volume metrics, mean ± std over volumes. Each evaluation is one (task, dataset) pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from condswin.training.evaluation.denoising import NOISY_INPUT  # the row every denoising evaluation adds
+
+DENOISE_BASELINES = ("gaussian", "nlm", "tv", "wavelet", "bm3d")
+DENOISE_SIGMAS = (0.025, 0.05, 0.10)
+ACCELERATIONS = (4.0, 8.0)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One table of the report: what it scores, on which data, and under which settings."""
+
+    key: str
+    title: str
+    task: str
+    data: Path
+    kind: str | None = None
+    baselines: tuple[str, ...] = ()
+    accelerations: tuple[float, ...] | None = None
+    sigmas: tuple[float, ...] | None = None
+    noise: str | None = None
+
+
+def models_of(task: str) -> list[str]:
+    """Ids of the installed models of ``task``, the default first."""
+    from condswin.bundles import discover_bundles
+    from condswin.bundles.registry import default_bundle
+
+    bundles = [b for b in discover_bundles()[0] if b.task == task]
+    if not bundles:
+        return []
+    default = default_bundle(task).id
+    return [default] + [b.id for b in bundles if b.id != default]
+
+
+def evaluations(folders: dict[str, Path], quick: bool) -> list[Evaluation]:
+    """The tables to measure, given the datasets available."""
+    sigmas = (0.05,) if quick else DENOISE_SIGMAS
+    baselines = ("gaussian", "tv") if quick else DENOISE_BASELINES
+    plan = [
+        Evaluation(
+            "seg_phantoms",
+            "Segmentation, fresh phantoms (unseen seeds, drawn livers)",
+            "segmentation",
+            folders["phantoms"],
+            kind="lits",
+        )
+    ]
+    if "phantoms_test_split" in folders:
+        plan.append(
+            Evaluation(
+                "seg_test_split",
+                "Segmentation, the default model's held-out test phantoms "
+                "(real LiTS liver shapes never seen in training)",
+                "segmentation",
+                folders["phantoms_test_split"],
+                kind="lits",
+            )
+        )
+    if "real_ct" in folders:
+        plan.append(
+            Evaluation(
+                "seg_real_ct",
+                "Segmentation, real CT of ../shared/data/ct (liver labels only)",
+                "segmentation",
+                folders["real_ct"],
+                kind="lits",
+            )
+        )
+    if "mr_heldout" in folders:
+        plan.append(
+            Evaluation(
+                "recon_mr",
+                "Reconstruction, held-out real brain MR (k-space simulated)",
+                "reconstruction",
+                folders["mr_heldout"],
+                kind="mr_volumes",
+                baselines=("zero-filled",),
+                accelerations=ACCELERATIONS,
+            )
+        )
+    if "kspace" in folders:
+        plan.append(
+            Evaluation(
+                "recon_kspace",
+                "Reconstruction, real phantom k-space (fastMRI schema)",
+                "reconstruction",
+                folders["kspace"],
+                kind="fastmri",
+                baselines=("zero-filled",),
+                accelerations=ACCELERATIONS,
+            )
+        )
+    if "mr_heldout" in folders:
+        for noise in ("rician",) if quick else ("rician", "gaussian"):
+            plan.append(
+                Evaluation(
+                    f"denoise_{noise}",
+                    f"Denoising, held-out real brain MR, {noise} noise",
+                    "denoising",
+                    folders["mr_heldout"],
+                    kind="mr_volumes",
+                    baselines=baselines,
+                    sigmas=sigmas,
+                    noise=noise,
+                )
+            )
+    return plan
+
+
+def run(
+    plan: list[Evaluation], work: Path, log: Any = print, models: dict[str, list[str]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Run every evaluation; ``{key: {"title", "markdown", "means", "seconds", "models"}}`` (means: method →
+    setting → metric). ``models`` (task → bundle ids or folders) replaces the installed models of a task."""
+    import time
+
+    from condswin.training.evaluation import EvaluationRequest, run_evaluation
+    from condswin.training.evaluation.segmentation import LITS_CLASSES
+    from condswin.training.evaluation.tables import markdown_tables
+
+    results: dict[str, dict[str, Any]] = {}
+    for item in plan:
+        chosen = (models or {}).get(item.task)
+        chosen = models_of(item.task) if chosen is None else chosen
+        if not chosen and not item.baselines:
+            results[item.key] = {"title": item.title, "markdown": f"No {item.task} model is installed.\n", "means": {}}
+            continue
+        log(f"quality: {item.title} ({', '.join([*chosen, *item.baselines])})")
+        request = EvaluationRequest(
+            task=item.task,
+            data=item.data,
+            kind=item.kind,
+            models=tuple(chosen),
+            baselines=item.baselines,
+            accelerations=item.accelerations,
+            sigmas=item.sigmas,
+            noise=item.noise,
+            out=work / item.key,
+            montage_cases=0,
+            hd95=False,
+            overwrite=True,
+            device="cpu",
+        )
+        start = time.perf_counter()
+        result = run_evaluation(request, log=lambda line: log("  " + line))
+        means: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in result.summary:
+            table = means.setdefault(row.method, {}).setdefault(row.setting, {})
+            for name, stats in row.stats.items():
+                if hasattr(stats, "mean"):
+                    table[name] = stats.mean
+                elif isinstance(stats, dict):  # per class
+                    table[name] = {k: getattr(v, "mean", None) for k, v in stats.items()}
+        classes = list(LITS_CLASSES.values()) if item.task == "segmentation" else []
+        results[item.key] = {
+            "title": item.title,
+            "markdown": markdown_tables(item.task, result.summary, classes).replace("### ", "#### "),
+            "means": means,
+            "seconds": time.perf_counter() - start,
+            # the models' card ids, in the order given (the default first), without the baselines
+            "models": [
+                m for m in dict.fromkeys(r.method for r in result.summary) if m not in (*item.baselines, NOISY_INPUT)
+            ],
+        }
+    return results
