@@ -1,0 +1,75 @@
+"""Embedding a trained bundle: held-out measurements on the card, precision chosen by measurement, registry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import SimpleITK as sitk
+
+from condswin.bundles import read_registry
+from condswin.errors import UsageError
+from condswin.training.embedding import EmbedRequest, HeldOut, embed_trained_bundle
+
+
+@pytest.fixture()
+def held_out(tmp_path: Path, mr_volume) -> HeldOut:
+    folder = tmp_path / "mr"
+    folder.mkdir()
+    image = sitk.GetImageFromArray(mr_volume(slices=2, size=32))
+    image.SetSpacing((0.8, 0.9, 3.0))
+    sitk.WriteImage(image, str(folder / "case.nii.gz"))
+    return HeldOut(folder, "mr_volumes", "one synthetic MR volume")
+
+
+def _embed(tiny_bundles, tmp_path: Path, held_out: HeldOut, **changes) -> dict:
+    bundle = Path(shutil.copytree(tiny_bundles["denoising"], tmp_path / "bundle"))
+    request = EmbedRequest(
+        bundle=bundle,
+        held_out=(held_out,),
+        limits="a tiny untrained test model",
+        sigmas=(0.05,),
+        models_dir=tmp_path / "registry",
+        work=tmp_path,
+        **changes,
+    )
+    folder = embed_trained_bundle(request, log=lambda line: None)
+    [entry] = read_registry(folder / "models.json")
+    return json.loads((folder / "models.json").read_text())["models"][0] | {"_bundle": entry}
+
+
+def test_card_holds_per_volume_held_out_metrics_baseline_gain_and_limits(tiny_bundles, tmp_path, held_out) -> None:
+    card = _embed(tiny_bundles, tmp_path, held_out, default=True, default_reason="the only one")
+    [record] = card["metrics"]["held_out"]
+    assert record["data"] == "one synthetic MR volume"
+    methods = {row["method"] for row in record["per_volume"]}
+    assert {"tiny-denoising", "bm3d"} <= methods  # the model beside its baseline, same noisy input
+    model_row = next(r for r in record["per_volume"] if r["method"] == "tiny-denoising")
+    bm3d_row = next(r for r in record["per_volume"] if r["method"] == "bm3d")
+    gain = record["psnr_gain_over_bm3d_db"][model_row["setting"]]["case"]
+    assert gain == pytest.approx(model_row["metrics"]["psnr"] - bm3d_row["metrics"]["psnr"])
+    assert card["limits"] == "a tiny untrained test model" and card["default_reason"] == "the only one"
+    assert card["default"] is True
+    assert not (tmp_path / "bundle" / "model_card.json").read_text().count("held_out")  # the source is untouched
+
+
+def test_fp16_weights_are_kept_only_within_the_tolerance(tiny_bundles, tmp_path, held_out) -> None:
+    loose = _embed(tiny_bundles, tmp_path / "a", held_out, fp16=True, tolerance=1.0)
+    assert loose["weights_dtype"] == "float16" and loose["metrics"]["precision"]["fp16_weights_kept"] is True
+    strict = _embed(tiny_bundles, tmp_path / "b", held_out, fp16=True, tolerance=0.0)
+    change = strict["metrics"]["precision"]["fp16_weights_largest_change"]
+    assert change > 0  # fp16 rounding moves the SSIM a little ...
+    assert (
+        "weights_dtype" not in strict and strict["metrics"]["precision"]["fp16_weights_kept"] is False
+    )  # ... too much
+
+
+def test_requests_without_data_or_with_a_negative_tolerance_are_refused(tiny_bundles, tmp_path, held_out) -> None:
+    with pytest.raises(UsageError, match="held-out"):
+        embed_trained_bundle(EmbedRequest(bundle=tiny_bundles["denoising"], held_out=(), limits="x"))
+    with pytest.raises(UsageError, match=">= 0"):
+        embed_trained_bundle(
+            EmbedRequest(bundle=tiny_bundles["denoising"], held_out=(held_out,), limits="x", tolerance=-1.0)
+        )

@@ -1,0 +1,219 @@
+"""Embed a trained bundle: measure it on held-out data, choose its storage and CPU precision by measurement,
+write what was measured and its limits onto the card, and register it in ``Resources/Models``.
+
+Order (nothing is registered unless every step succeeds):
+
+1. score the bundle as trained (float32 weights, float32 inference) on each held-out dataset, beside the
+   task's baselines (zero-filled for reconstruction, BM3D for denoising) — per volume and mean;
+2. with ``fp16``: the same with half-precision weights; kept when the key metric moves by at most
+   ``tolerance`` (absolute: Dice, SSIM) on every setting;
+3. on a CPU with native bf16: the same with bf16 inference; the card allows it (``inference.cpu_bf16``) only
+   within the same tolerance — elsewhere the card stays float32, because the change was not measured;
+4. the card gets ``metrics.held_out`` (datasets, per-volume rows, means, baselines, the gain over the first
+   baseline), ``metrics.precision`` (what fp16 and bf16 changed), ``limits`` and ``default_reason``; the bundle
+   is copied into the registry (checksum verified) and marked default of its task when asked.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from condswin.errors import UsageError
+
+__all__ = ["HeldOut", "KEY_METRIC", "EmbedRequest", "embed_trained_bundle"]
+
+# The metric whose change decides fp16 weights and bf16 inference, per task (all higher-is-better).
+KEY_METRIC = {"segmentation": "dice", "reconstruction": "ssim", "denoising": "ssim"}
+BASELINES = {"segmentation": (), "reconstruction": ("zero-filled",), "denoising": ("bm3d",)}
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """One held-out dataset: a folder, its data kind, and what it is (for the card)."""
+
+    folder: Path
+    kind: str
+    description: str
+
+
+@dataclass(frozen=True)
+class EmbedRequest:
+    """What to embed and how (see the module docstring)."""
+
+    bundle: Path
+    held_out: tuple[HeldOut, ...]
+    limits: str
+    default_reason: str = ""
+    default: bool = False
+    fp16: bool = False
+    tolerance: float = 0.002
+    accelerations: tuple[float, ...] = (4.0, 8.0)
+    sigmas: tuple[float, ...] = (0.05, 0.10)
+    noise: str = "rician"
+    models_dir: Path | None = None
+    work: Path | None = None
+    extra_baselines: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _evaluate(request: EmbedRequest, task: str, bundle: Path, data: HeldOut, baselines: Sequence[str], out: Path):
+    from condswin.training.evaluation import EvaluationRequest, run_evaluation
+
+    return run_evaluation(
+        EvaluationRequest(
+            task=task,
+            data=data.folder,
+            kind=data.kind,
+            models=(str(bundle),),
+            baselines=tuple(baselines),
+            accelerations=request.accelerations if task == "reconstruction" else None,
+            sigmas=request.sigmas if task == "denoising" else None,
+            noise=request.noise if task == "denoising" else None,
+            out=out,
+            montage_cases=0,
+            hd95=False,
+            overwrite=True,
+            device="cpu",
+        ),
+        log=lambda line: None,
+    )
+
+
+def _key_values(rows: Sequence[Any], method: str, task: str) -> dict[tuple[str, str], float]:
+    """(setting, case[/class]) → the key metric of ``method``'s rows (classes flattened for segmentation)."""
+    metric = KEY_METRIC[task]
+    values: dict[tuple[str, str], float] = {}
+    for row in rows:
+        if row.method != method:
+            continue
+        if task == "segmentation":
+            for cls, stats in row.metrics.items():
+                if isinstance(stats, dict) and stats.get(metric) is not None:
+                    values[row.setting, f"{row.case}/{cls}"] = float(stats[metric])
+        else:
+            values[row.setting, row.case] = float(row.metrics[metric])
+    return values
+
+
+def _largest_change(reference: dict, variant: dict) -> float:
+    return max((abs(variant[k] - reference[k]) for k in reference if k in variant), default=0.0)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if hasattr(value, "mean") and hasattr(value, "std"):
+        return {"mean": value.mean, "std": value.std, "cases": value.cases}
+    return value
+
+
+def _held_out_record(task: str, card_id: str, data: HeldOut, result: Any, baselines: Sequence[str]) -> dict[str, Any]:
+    rows = [
+        {"case": r.case, "method": r.method, "setting": r.setting, "metrics": _plain(dict(r.metrics))}
+        for r in result.rows
+    ]
+    means = {f"{s.method}|{s.setting}".rstrip("|"): _plain(dict(s.stats)) for s in result.summary}
+    record: dict[str, Any] = {"data": data.description, "folder_kind": data.kind, "per_volume": rows, "mean": means}
+    if task in ("reconstruction", "denoising") and baselines:
+        base = baselines[0]
+        gains: dict[str, dict[str, float]] = {}
+        for r in result.rows:
+            if r.method != card_id:
+                continue
+            b = next((x for x in result.rows if x.method == base and x.case == r.case and x.setting == r.setting), None)
+            if b is not None:
+                gains.setdefault(r.setting, {})[r.case] = float(r.metrics["psnr"]) - float(b.metrics["psnr"])
+        record[f"psnr_gain_over_{base}_db"] = gains
+    return record
+
+
+def embed_trained_bundle(request: EmbedRequest, log: Callable[[str], None] = print) -> Path:
+    """Measure, annotate and register a trained bundle (module docstring); returns the registry folder."""
+    from condswin.bundles import embed_bundle, load_bundle, read_bundle, save_bundle
+    from condswin.inference.device import cpu_has_native_bf16
+
+    if not request.held_out:
+        raise UsageError("embedding needs at least one held-out dataset to measure the model on")
+    if not request.tolerance >= 0:
+        raise UsageError(
+            f"the tolerance is an absolute change of {KEY_METRIC} and must be >= 0, got {request.tolerance}"
+        )
+    source = read_bundle(request.bundle)
+    card, task = source.card, source.card.task
+    baselines = (*BASELINES[task], *request.extra_baselines)
+    work = Path(tempfile.mkdtemp(prefix="embed-", dir=request.work))
+    try:
+        held_out, precision = [], {"tolerance": request.tolerance, "key_metric": KEY_METRIC[task]}
+        fp16_changes, bf16_changes = [], []
+        half = work / "half"
+        if request.fp16:
+            save_bundle(load_bundle(source).model, card, half, dtype="float16")
+        bf16_card = work / "bf16"
+        shutil.copytree(request.bundle, bf16_card)
+        _allow_cpu_bf16(bf16_card)
+        for n, data in enumerate(request.held_out):
+            log(f"embed {card.id}: scoring on {data.folder} (float32)")
+            result = _evaluate(request, task, request.bundle, data, baselines, work / f"eval{n}")
+            reference = _key_values(result.rows, card.id, task)
+            held_out.append(_held_out_record(task, card.id, data, result, baselines))
+            if request.fp16:
+                log(f"embed {card.id}: scoring fp16 weights")
+                fp16 = _evaluate(request, task, half, data, (), work / f"half{n}")
+                fp16_changes.append(_largest_change(reference, _key_values(fp16.rows, card.id, task)))
+            if cpu_has_native_bf16():
+                log(f"embed {card.id}: scoring bf16 inference")
+                bf16 = _evaluate(request, task, bf16_card, data, (), work / f"bf16{n}")
+                bf16_changes.append(_largest_change(reference, _key_values(bf16.rows, card.id, task)))
+        keep_fp16 = request.fp16 and max(fp16_changes) <= request.tolerance
+        if request.fp16:
+            precision["fp16_weights_largest_change"] = max(fp16_changes)
+            precision["fp16_weights_kept"] = keep_fp16
+        if bf16_changes:
+            precision["cpu_bf16_largest_change"] = max(bf16_changes)
+        allow_bf16 = bool(bf16_changes) and max(bf16_changes) <= request.tolerance
+        precision["cpu_bf16_allowed"] = allow_bf16
+        chosen = half if keep_fp16 else request.bundle
+        final = work / "final"
+        shutil.copytree(chosen, final)
+        _annotate(final, held_out, precision, request, allow_bf16)
+        registered = embed_bundle(final, request.models_dir, overwrite=True, default=request.default or None)
+        log(f"embed {card.id}: registered in {registered.source} (fp16 weights: {keep_fp16}, cpu bf16: {allow_bf16})")
+        return registered.source.parent
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _allow_cpu_bf16(bundle_dir: Path) -> None:
+    import json
+
+    from condswin.bundles import CARD_FILENAME
+    from condswin.io.atomic import write_json_atomic
+
+    path = bundle_dir / CARD_FILENAME
+    card = json.loads(path.read_text())
+    card["inference"] = {"cpu_bf16": True}
+    write_json_atomic(card, path)
+
+
+def _annotate(bundle_dir: Path, held_out: list, precision: dict, request: EmbedRequest, allow_bf16: bool) -> None:
+    """Write the measurements, limits and the reason for being the default onto the card (weights untouched)."""
+    import json
+
+    from condswin.bundles import CARD_FILENAME, parse_card
+    from condswin.io.atomic import write_json_atomic
+
+    path = bundle_dir / CARD_FILENAME
+    card = json.loads(path.read_text())
+    card["metrics"] = {**card.get("metrics", {}), "held_out": held_out, "precision": precision}
+    card.pop("inference", None)
+    if allow_bf16:
+        card["inference"] = {"cpu_bf16": True}
+    card["limits"] = request.limits
+    if request.default_reason:
+        card["default_reason"] = request.default_reason
+    parse_card(card, str(path))  # refuse to write a card the loader would not read
+    write_json_atomic(card, path)
