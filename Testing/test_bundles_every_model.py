@@ -26,6 +26,7 @@ SMALL: dict[str, dict[str, Any]] = {
     "UNetDCTDAConfig": {"decoder_channels": (16, 8, 8, 8, 8)},
     # a wrapper: its inner network at the small size of that network's family
     "DataConsistencyConfig": {"inner": "unet", "inner_config": {"chans": 4, "num_pool_layers": 2}},
+    "ResidualDenoiserConfig": {"inner": "unet", "inner_config": {"chans": 4, "num_pool_layers": 2}},
 }
 OUT_CHANNELS = {"segmentation": 3, "reconstruction": 1, "denoising": 1}
 

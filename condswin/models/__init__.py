@@ -8,6 +8,7 @@ from condswin.models import (  # noqa: F401,E402
     cdae,
     data_consistency,
     lintunet,
+    residual_denoiser,
     swin_unet,  # noqa: F401,E402
     unet,
     unet_dctd_a,

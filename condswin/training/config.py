@@ -109,7 +109,7 @@ class DataSection:
         mask_kind: ``random``, ``equispaced``, ``equispaced_fraction`` or ``rect_equispaced``.
         complex_input: reconstruction networks see the complex zero-filled image (2 channels).
         kspace_noise: relative std of complex Gaussian noise added to simulated k-space.
-        noise: ``gaussian`` or ``rician`` (denoising).
+        noise: ``gaussian``, ``rician`` or ``mixed`` (both, an even draw per training sample; denoising).
         sigma_range: noise σ relative to the volume's maximum, drawn per sample from this range.
         augment: the augmentation section.
         workers: DataLoader worker processes.
@@ -314,8 +314,8 @@ def _check(config: TrainConfig) -> TrainConfig:
         _fail(source, "data.accelerations", f"must lie in [1, 64], got {list(config.data.accelerations)}")
     if any(not 0 < c < 1 for c in config.data.center_fractions):
         _fail(source, "data.center_fractions", f"must lie in (0, 1), got {list(config.data.center_fractions)}")
-    if config.data.noise not in ("gaussian", "rician"):
-        _fail(source, "data.noise", f"must be gaussian or rician, got {config.data.noise!r}")
+    if config.data.noise not in ("gaussian", "rician", "mixed"):
+        _fail(source, "data.noise", f"must be gaussian, rician or mixed, got {config.data.noise!r}")
     low, high = config.data.sigma_range
     if not 0 <= low <= high <= 1:
         _fail(source, "data.sigma_range", f"needs 0 <= low <= high <= 1, got {[low, high]}")

@@ -13,6 +13,11 @@ normalisation of the *noisy* volume, as inference normalises what it is given:
 
 Training slices are augmented geometrically before the noise is added (so the noise stays white) and get an
 intensity jitter of input and target together.
+
+``data.noise: mixed`` trains one model for both noise models (σ unknown at inference, and so is whether the
+data is Rician magnitude or Gaussian): each training sample draws Rician or Gaussian with equal chance;
+validation and test volumes get Rician noise, the case the issue's targets are stated for (and the harder one:
+its noise floor biases intensities).
 """
 
 from __future__ import annotations
@@ -80,17 +85,28 @@ class MRDenoisingDataset(SliceDataset):
         volume = self.volumes[position]
         clean = self.reader.volume(volume)
         sigma = volume_sigma(self.sigma_range, self.seed, volume.volume_id)
+        kind = self._kind(None)  # no draw in evaluation
         noisy = np.stack(
             [
-                add_noise(clean[s], self.kind, sigma, volume.maximum, evaluation_rng(self.seed, volume.volume_id, s))
+                add_noise(clean[s], kind, sigma, volume.maximum, evaluation_rng(self.seed, volume.volume_id, s))
                 for s in range(clean.shape[0])
             ]
         )
         return self.normalization.fit(noisy)
 
-    def _estimated_fit(self, volume: MRVolume, sigma: float, rng: np.random.Generator) -> tuple[float, float] | None:
+    def _kind(self, rng: np.random.Generator | None) -> str:
+        """The noise model of one sample: the configured one, or for ``mixed`` a fair draw (Rician in evaluation)."""
+        if self.kind != "mixed":
+            return self.kind
+        if not self.training or rng is None:
+            return "rician"
+        return "rician" if rng.random() < 0.5 else "gaussian"
+
+    def _estimated_fit(
+        self, volume: MRVolume, kind: str, sigma: float, rng: np.random.Generator
+    ) -> tuple[float, float] | None:
         values = self.reader.subsample(volume)
-        return self.normalization.fit(add_noise(values, self.kind, sigma, volume.maximum, rng))
+        return self.normalization.fit(add_noise(values, kind, sigma, volume.maximum, rng))
 
     def make_sample(self, volume: int, slice_index: int, rng: np.random.Generator) -> SliceSample:
         entry = self.volumes[volume]
@@ -100,8 +116,9 @@ class MRDenoisingDataset(SliceDataset):
             transform = Geometric.draw(self.augment, rng)
             if transform is not None:
                 clean = transform.apply(clean)
-        noisy = add_noise(clean, self.kind, sigma, entry.maximum, rng)
-        fitted = self._estimated_fit(entry, sigma, rng) if self.training else self.fitted[volume]
+        kind = self._kind(rng)
+        noisy = add_noise(clean, kind, sigma, entry.maximum, rng)
+        fitted = self._estimated_fit(entry, kind, sigma, rng) if self.training else self.fitted[volume]
         offsets, scales = self.normalization.offsets_and_scales(noisy[None], fitted)
         image = self.normalization.apply(noisy[None], offsets, scales)[0]
         target = self.normalization.apply(clean[None], offsets, scales)[0]
@@ -121,8 +138,9 @@ def build_mr_denoising(config: TrainConfig) -> DataSplits:
     train, val, test, text = mr_splits(config)
     data = config.data
     in_channels, out_channels = channels(config)
+    kinds = "Rician or Gaussian (an even draw per training sample; Rician in validation/test)"
     noise = (
-        f"{data.noise} noise (condswin.mri.noise) with sigma drawn from {list(data.sigma_range)} of each volume's "
+        f"{kinds if data.noise == 'mixed' else data.noise} noise (condswin.mri.noise) with sigma drawn from {list(data.sigma_range)} of each volume's "
         "maximum per training sample (one sigma per validation/test volume); input and target normalised with "
         "the noisy volume's percentiles"
     )

@@ -1,0 +1,224 @@
+"""The denoising default ``residual_denoiser``: (a) untrained it is the identity, through the denoising job;
+(b) it subtracts the noise its network predicts (the sign); (c) the estimated noise level reaches the network;
+(d) its bundle round-trips; (e) ``data.noise: mixed`` draws both noise models in training and Rician in
+evaluation; (f) ``Training/train.py`` trains it and ``condswin denoise --method BUNDLE`` runs the exported bundle.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from condswin.bundles import card_template, load_bundle, read_bundle, save_bundle
+from condswin.cli import main as condswin_main
+from condswin.errors import UsageError
+from condswin.inference import InferenceOptions
+from condswin.jobs import denoise
+from condswin.models import build_model
+from condswin.models.residual_denoiser import haar_noise_level
+from condswin.mri.noise import add_rician
+from condswin.training.config import config_from_dict
+from condswin.training.data import mr_denoising
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_INNER = {"inner": "unet", "inner_config": {"chans": 4, "num_pool_layers": 2}}
+CPU = InferenceOptions(device="cpu", batch_size=2)
+
+
+def _model(**overrides) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model("residual_denoiser", **{**TINY_INNER, **overrides}).eval()
+
+
+def _randomise_head(model: torch.nn.Module) -> None:
+    """A trained-looking model: the zero-initialised head gets random weights, so the predicted noise is non-zero."""
+    with torch.no_grad():
+        torch.nn.init.normal_(model.net.head.weight, std=0.5)
+        torch.nn.init.normal_(model.net.head.bias, std=0.5)
+
+
+def _bundle(model: torch.nn.Module, folder: Path):
+    card = card_template("residual-test", "denoising", training_data="none: test model", training_command="pytest")
+    save_bundle(model, card, folder)
+    return load_bundle(read_bundle(folder))
+
+
+# -- (a) untrained = identity ------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("single_torch_thread")
+@pytest.mark.parametrize(("space_to_depth", "sigma_input"), [(1, False), (2, True)])
+def test_untrained_model_returns_its_input_through_the_denoising_job(
+    mr_volume, tmp_path: Path, space_to_depth: int, sigma_input: bool
+) -> None:
+    clean = mr_volume(3, 40, 100.0)[:, :, 2:37].copy()  # 40 x 35: odd width, padded for the 2x2 blocks
+    noisy = add_rician(clean, 0.05, seed=1)
+    image = sitk.GetImageFromArray(noisy)
+    image.SetSpacing((0.9, 1.1, 4.0))
+    image.SetOrigin((1.0, -2.0, 3.0))
+    loaded = _bundle(_model(space_to_depth=space_to_depth, sigma_input=sigma_input), tmp_path / "residual")
+    result = denoise(image, loaded, CPU)
+    np.testing.assert_allclose(sitk.GetArrayFromImage(result.output), noisy, rtol=1e-5, atol=1e-4)
+    assert result.output.GetSpacing() == image.GetSpacing() and result.output.GetOrigin() == image.GetOrigin()
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(image), noisy)  # the input is untouched
+
+
+# -- (b) the sign: output = input - predicted noise ----------------------------------------------------------------
+
+
+def test_output_is_the_input_minus_the_predicted_noise() -> None:
+    model = _model()
+    with torch.no_grad():
+        model.net.head.bias.fill_(0.25)  # the network now "sees" a noise of +0.25 everywhere
+    x = torch.rand(2, 1, 36, 30)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), x - 0.25)
+        _randomise_head(model)
+        torch.testing.assert_close(model(x), x - model.predicted_noise(x))
+
+
+# -- (c) the noise level channel ---------------------------------------------------------------------------------
+
+
+def test_haar_noise_level_measures_white_noise_on_a_smooth_image() -> None:
+    generator = torch.Generator().manual_seed(0)
+    ramp = torch.linspace(0, 1, 128).view(1, 1, 1, -1).expand(2, 1, 128, 128)
+    sigma = torch.tensor([0.02, 0.1]).view(2, 1, 1, 1)
+    level = haar_noise_level(ramp + sigma * torch.randn(2, 1, 128, 128, generator=generator))
+    torch.testing.assert_close(level, sigma.flatten(), rtol=0.05, atol=0.0)
+
+
+def test_the_network_is_given_the_noise_level_of_its_input() -> None:
+    model = _model(sigma_input=True)
+    seen: list[torch.Tensor] = []
+    model.net.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    x = torch.rand(2, 1, 32, 32) * torch.tensor([1.0, 3.0]).view(2, 1, 1, 1)
+    model(x)
+    blocks = seen[0]
+    assert blocks.shape == (2, 5, 16, 16)  # 4 pixels of each 2x2 block + the level
+    torch.testing.assert_close(blocks[:, :4], torch.nn.functional.pixel_unshuffle(x, 2))
+    level = haar_noise_level(x)
+    assert level[1] > 2 * level[0]
+    torch.testing.assert_close(blocks[:, 4], level.view(2, 1, 1).expand(2, 16, 16))
+    without = _model(sigma_input=False)
+    seen.clear()
+    without.net.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    without(x)
+    assert seen[0].shape == (2, 4, 16, 16)
+
+
+def test_config_refuses_what_cannot_work() -> None:
+    with pytest.raises(ValueError, match="one magnitude channel"):
+        build_model("residual_denoiser", 2, 1)
+    with pytest.raises(ValueError, match="space_to_depth"):
+        build_model("residual_denoiser", space_to_depth=0)
+    with pytest.raises(ValueError, match="cannot itself"):
+        build_model("residual_denoiser", inner="residual_denoiser")
+    with pytest.raises(UsageError, match="unknown config"):
+        build_model("residual_denoiser", inner_config={"no_such_key": 1})
+    with pytest.raises(ValueError, match="too small"):
+        _model(space_to_depth=4)(torch.rand(1, 1, 6, 40))
+
+
+# -- (d) bundle round trip ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sigma_input", [False, True])
+def test_bundle_round_trip_gives_the_same_output(tmp_path: Path, sigma_input: bool) -> None:
+    model = _model(sigma_input=sigma_input)
+    _randomise_head(model)
+    loaded = _bundle(model, tmp_path / "residual")
+    card = json.loads((tmp_path / "residual" / "model_card.json").read_text())
+    assert card["architecture"] == "residual_denoiser" and card["config"]["inner_config"] == TINY_INNER["inner_config"]
+    assert loaded.model.config.sigma_input is sigma_input
+    x = torch.rand(2, 1, 33, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), model(x), rtol=0, atol=0)
+
+
+# -- (e) mixed noise ---------------------------------------------------------------------------------------------
+
+
+def _write_volumes(root: Path, count: int, shape=(3, 36, 28)) -> None:
+    rng = np.random.default_rng(1)
+    root.mkdir()
+    for index in range(count):
+        volume = np.zeros(shape, dtype=np.float32)
+        volume[:, 6:30, 5:23] = 100.0 + 60.0 * rng.random((shape[0], 24, 18), dtype=np.float32)
+        image = sitk.GetImageFromArray(volume)
+        image.SetSpacing((0.9, 0.8, 3.0))
+        sitk.WriteImage(image, str(root / f"subject{index}.nii.gz"))
+
+
+def test_mixed_noise_draws_both_models_in_training_and_rician_in_evaluation(tmp_path: Path, monkeypatch) -> None:
+    _write_volumes(tmp_path / "mr", 3)
+    data = {"kind": "mr_volumes", "root": str(tmp_path / "mr"), "val_volumes": 1, "size": [32, 32], "noise": "mixed"}
+    config = config_from_dict({"task": "denoising", "data": data, "trainer": {"output_dir": str(tmp_path / "run")}})
+    kinds: list[str] = []
+    real_add_noise = mr_denoising.add_noise
+    monkeypatch.setattr(
+        mr_denoising, "add_noise", lambda clean, kind, *args: kinds.append(kind) or real_add_noise(clean, kind, *args)
+    )
+    splits = mr_denoising.build_mr_denoising(config)
+    assert set(kinds) == {"rician"}  # the validation volume, noised once when the split is built
+    kinds.clear()
+    for index in range(40):
+        splits.val[index % len(splits.val)]
+    assert set(kinds) == {"rician"}
+    kinds.clear()
+    for index in range(40):
+        splits.train[index % len(splits.train)]
+    assert set(kinds) == {"rician", "gaussian"}
+    assert "Rician or Gaussian" in splits.description
+
+
+# -- (f) train.py → bundle → condswin denoise --------------------------------------------------------------------
+
+
+def _train_main():
+    spec = importlib.util.spec_from_file_location("train_script_residual", ROOT / "Training" / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+@pytest.mark.usefixtures("single_torch_thread")
+def test_train_py_exports_a_residual_bundle_the_cli_runs(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "mr"
+    _write_volumes(root, 3)
+    out = tmp_path / "run"
+    argv = [
+        "--config",
+        str(ROOT / "Training" / "configs" / "denoise_mr_default.yaml"),
+        "model.overrides={inner: unet, inner_config: {chans: 4, num_pool_layers: 2}}",
+        f"data.root={root}",
+        "data.val_root=null",
+        "data.val_volumes=1",
+        "data.size=[32,32]",
+        "trainer.max_steps=-1",
+        "trainer.max_epochs=1",
+        "trainer.val_every=1",
+        "trainer.batch_size=4",
+        "trainer.accelerator=cpu",
+        "trainer.devices=1",
+        "trainer.precision=32-true",
+        "data.workers=0",
+        f"trainer.output_dir={out}",
+    ]
+    assert _train_main()(argv) == 0, capsys.readouterr().err
+    card = json.loads((out / "bundle" / "model_card.json").read_text())
+    assert card["architecture"] == "residual_denoiser" and card["config"]["inner_config"]["chans"] == 4
+    assert load_bundle(read_bundle(out / "bundle")).model.config.space_to_depth == 2  # the config's design, restored
+    assert {"val_psnr", "val_ssim"} <= set(card["metrics"])
+
+    result = tmp_path / "denoised.nii.gz"
+    source = root / "subject0.nii.gz"
+    argv = ["denoise", str(source), str(result), "--method", str(out / "bundle"), "--progress", "none"]
+    assert condswin_main(argv) == 0
+    assert sitk.ReadImage(str(result)).GetSize() == sitk.ReadImage(str(source)).GetSize()
