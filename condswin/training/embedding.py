@@ -11,7 +11,8 @@ Order (nothing is registered unless every step succeeds):
    within the same tolerance — elsewhere the card stays float32, because the change was not measured;
 4. the card gets ``metrics.held_out`` (datasets, per-volume rows, means, baselines, the gain over the first
    baseline), ``metrics.precision`` (what fp16 and bf16 changed), ``limits`` and ``default_reason``; the bundle
-   is copied into the registry (checksum verified) and marked default of its task when asked.
+   is copied into the registry (checksum verified) and marked default of its task when asked;
+5. its metrics on the fixed regression sample (:mod:`condswin.training.regression`) go on the card too.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class EmbedRequest:
     noise: str = "rician"
     models_dir: Path | None = None
     work: Path | None = None
+    shared: Path = Path(__file__).resolve().parents[3] / "shared" / "data"
     extra_baselines: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -180,11 +182,33 @@ def embed_trained_bundle(request: EmbedRequest, log: Callable[[str], None] = pri
         final = work / "final"
         shutil.copytree(chosen, final)
         _annotate(final, held_out, precision, request, allow_bf16)
+        _record_regression_sample(final, request.shared, log)
         registered = embed_bundle(final, request.models_dir, overwrite=True, default=request.default or None)
         log(f"embed {card.id}: registered in {registered.source} (fp16 weights: {keep_fp16}, cpu bf16: {allow_bf16})")
         return registered.source.parent
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _record_regression_sample(bundle_dir: Path, shared: Path, log: Callable[[str], None]) -> None:
+    """Score the final bundle (its stored weights, its card's precision) on the task's fixed sample and record it,
+    so the regression tests can hold every later checkout to it (:mod:`condswin.training.regression`)."""
+    import json
+
+    from condswin.bundles import CARD_FILENAME, load_bundle, read_bundle
+    from condswin.io.atomic import write_json_atomic
+    from condswin.training.regression import missing_sample, regression_metrics, sample_description
+
+    bundle = read_bundle(bundle_dir)
+    reason = missing_sample(bundle.task, shared)
+    if reason is not None:
+        log(f"embed {bundle.id}: no regression sample recorded: {reason}")
+        return
+    values = regression_metrics(load_bundle(bundle), shared)
+    path = bundle_dir / CARD_FILENAME
+    card = json.loads(path.read_text())
+    card["metrics"]["regression"] = {"sample": sample_description(bundle.task), "values": values}
+    write_json_atomic(card, path)
 
 
 def _allow_cpu_bf16(bundle_dir: Path) -> None:
