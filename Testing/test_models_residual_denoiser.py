@@ -175,7 +175,17 @@ def test_mixed_noise_draws_both_models_in_training_and_rician_in_evaluation(tmp_
     for index in range(40):
         splits.train[index % len(splits.train)]
     assert set(kinds) == {"rician", "gaussian"}
-    assert "Rician or Gaussian" in splits.description
+    assert "Rician or Gaussian" in splits.description and "also training volumes" not in splits.description
+
+
+def test_a_validation_volume_that_is_also_trained_on_is_named_in_the_description(tmp_path: Path) -> None:
+    _write_volumes(tmp_path / "mr", 2)
+    (tmp_path / "val").mkdir()
+    (tmp_path / "val" / "again.nii.gz").symlink_to(tmp_path / "mr" / "subject1.nii.gz")
+    data = {"kind": "mr_volumes", "root": str(tmp_path / "mr"), "val_root": str(tmp_path / "val"), "size": [32, 32]}
+    config = config_from_dict({"task": "denoising", "data": data, "trainer": {"output_dir": str(tmp_path / "run")}})
+    description = mr_denoising.build_mr_denoising(config).description
+    assert "validation volume(s) again.nii.gz are also training volumes" in description
 
 
 # -- (f) train.py → bundle → condswin denoise --------------------------------------------------------------------

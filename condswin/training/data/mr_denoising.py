@@ -22,6 +22,8 @@ its noise floor biases intensities).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from condswin.bundles.contract import Normalization
@@ -128,6 +130,12 @@ class MRDenoisingDataset(SliceDataset):
         )
 
 
+def _shared_files(train: list[MRVolume], val: list[MRVolume]) -> list[str]:
+    """Ids of validation volumes that are the same file as a training volume (symlinks resolved)."""
+    trained = {os.path.realpath(v.path) for v in train}
+    return [v.volume_id for v in val if os.path.realpath(v.path) in trained]
+
+
 def build_mr_denoising(config: TrainConfig) -> DataSplits:
     """Datasets of a denoising run on ``mr_volumes`` (see the module docstring).
 
@@ -144,6 +152,11 @@ def build_mr_denoising(config: TrainConfig) -> DataSplits:
         "maximum per training sample (one sigma per validation/test volume); input and target normalised with "
         "the noisy volume's percentiles"
     )
+    overlap = _shared_files(train, val)
+    if overlap:  # the card must not pass a training volume off as held-out validation
+        noise += (
+            f"; validation volume(s) {', '.join(overlap)} are also training volumes (checkpoints picked on seen data)"
+        )
     return DataSplits(
         train=MRDenoisingDataset(train, config, training=True),
         val=MRDenoisingDataset(val, config, training=False),
