@@ -25,14 +25,16 @@ def held_out(tmp_path: Path, mr_volume) -> HeldOut:
 
 
 def _embed(tiny_bundles, tmp_path: Path, held_out: HeldOut, **changes) -> dict:
-    bundle = Path(shutil.copytree(tiny_bundles["denoising"], tmp_path / "bundle"))
+    # reconstruction: its baseline (zero-filled) costs nothing, unlike denoising's BM3D
+    bundle = Path(shutil.copytree(tiny_bundles["reconstruction"], tmp_path / "bundle"))
     request = EmbedRequest(
         bundle=bundle,
         held_out=(held_out,),
         limits="a tiny untrained test model",
-        sigmas=(0.05,),
+        accelerations=(4.0,),
         models_dir=tmp_path / "registry",
         work=tmp_path,
+        shared=tmp_path / "no-shared-data",  # the MR regression sample is absent: nothing recorded, said so
         **changes,
     )
     folder = embed_trained_bundle(request, log=lambda line: None)
@@ -45,13 +47,14 @@ def test_card_holds_per_volume_held_out_metrics_baseline_gain_and_limits(tiny_bu
     [record] = card["metrics"]["held_out"]
     assert record["data"] == "one synthetic MR volume"
     methods = {row["method"] for row in record["per_volume"]}
-    assert {"tiny-denoising", "bm3d"} <= methods  # the model beside its baseline, same noisy input
-    model_row = next(r for r in record["per_volume"] if r["method"] == "tiny-denoising")
-    bm3d_row = next(r for r in record["per_volume"] if r["method"] == "bm3d")
-    gain = record["psnr_gain_over_bm3d_db"][model_row["setting"]]["case"]
-    assert gain == pytest.approx(model_row["metrics"]["psnr"] - bm3d_row["metrics"]["psnr"])
+    assert {"tiny-reconstruction", "zero-filled"} <= methods  # the model beside its baseline, same mask
+    model_row = next(r for r in record["per_volume"] if r["method"] == "tiny-reconstruction")
+    base_row = next(r for r in record["per_volume"] if r["method"] == "zero-filled")
+    gain = record["psnr_gain_over_zero-filled_db"][model_row["setting"]]["case"]
+    assert gain == pytest.approx(model_row["metrics"]["psnr"] - base_row["metrics"]["psnr"])
     assert card["limits"] == "a tiny untrained test model" and card["default_reason"] == "the only one"
     assert card["default"] is True
+    assert "regression" not in card["metrics"]
     assert not (tmp_path / "bundle" / "model_card.json").read_text().count("held_out")  # the source is untouched
 
 
