@@ -41,13 +41,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench", help="data, runs and results.json")
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data", help="real samples folder")
     parser.add_argument("--quick", action="store_true", help="small budgets and fewer settings (a smoke run)")
-    parser.add_argument("--claims-steps", type=int, default=None, help="training steps per arm (default 300; quick 10)")
+    parser.add_argument(
+        "--claims-steps", type=int, default=None, help="training steps per arm (default 300; quick 10; 0: latency only)"
+    )
     parser.add_argument("--skip", choices=SECTIONS, action="append", default=[], help="leave a section out")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--from-cache", action="store_true", help="only re-assemble the document from results.json")
     args = parser.parse_args(argv)
-    if args.claims_steps is not None and args.claims_steps < 1:
-        parser.error(f"--claims-steps must be >= 1, got {args.claims_steps}")
+    if args.claims_steps is not None and args.claims_steps < 0:
+        parser.error(f"--claims-steps must be >= 0, got {args.claims_steps}")
     return args
 
 
@@ -73,10 +75,18 @@ def run_claims(args: argparse.Namespace, folders: dict[str, Path], precision: st
     from benchreport import claims, quality
     from benchreport.data import mr_training_folder
 
-    steps = args.claims_steps or (10 if args.quick else 300)
+    steps = args.claims_steps if args.claims_steps is not None else (10 if args.quick else 300)
     work = args.work / "claims"
     shapes = args.shared / "ct" / "lits_liver_masks"
     out: dict[str, Any] = {"steps": steps, "precision": precision}
+    if steps == 0:  # the timing claims only: no training arms
+        from models import interleaved_latency  # bench/models.py
+
+        out["lintunet_ms"] = interleaved_latency(["unet", "lintunet"], 8, 128, 3 if args.quick else 7, args.threads)[
+            "ms"
+        ]
+        out["latency"] = claims.latency(3 if args.quick else 7, args.threads, log)
+        return out
     out["seg"] = claims.train_segmentation_arms(work, steps, precision, shapes if shapes.is_dir() else None, log)
     plan = [quality.Evaluation("claims_seg", "segmentation arms", "segmentation", folders["phantoms"], kind="lits")]
     out["seg_eval"] = quality.run(
