@@ -223,3 +223,18 @@ def test_training_after_inference_at_the_same_resolution():
         model.eval()(x)
     model.train()(x).mean().backward()
     assert model.patch_embed.proj.weight.grad is not None
+
+
+def test_a_first_build_on_the_meta_device_does_not_poison_later_builds() -> None:
+    """The bundle loader sizes a card's network on ``meta`` first; a cached index built there once made every
+    later Swin network in the process carry a data-less buffer (``load_bundle`` failed in a fresh process)."""
+    from condswin.models import build_model
+    from condswin.models.windows import relative_position_index
+
+    relative_position_index.cache_clear()  # as in a fresh process
+    with torch.device("meta"):
+        build_model("cswin_light_1l", 1, 3, embed_dim=16, num_heads=(2, 4), mlp_hidden=32)
+    model = build_model("cswin_light_1l", 1, 3, embed_dim=16, num_heads=(2, 4), mlp_hidden=32).eval()
+    assert not any(t.is_meta for t in [*model.parameters(), *model.buffers()])
+    with torch.no_grad():
+        assert model(torch.rand(1, 1, 32, 32)).shape == (1, 3, 32, 32)

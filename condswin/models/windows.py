@@ -49,7 +49,10 @@ def relative_position_index(window: int) -> torch.Tensor:
     The offset (dy, dx) ∈ [−(W−1), W−1]² is shifted to [0, 2W−2]² and flattened with row stride 2W−1, so
     every distinct offset has its own entry in a table of (2W−1)² rows (a stride of W−1 would alias offsets).
     """
-    coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")).flatten(1)
+    # On the CPU explicitly: the result is cached for the process, and a first call made while a network is
+    # built under ``torch.device("meta")`` (the bundle loader's size check) must not cache data-less tensors.
+    steps = torch.arange(window, device="cpu")
+    coords = torch.stack(torch.meshgrid(steps, steps, indexing="ij")).flatten(1)
     rel = coords[:, :, None] - coords[:, None, :] + (window - 1)  # (2, N, N), each in [0, 2W-2]
     return rel[0] * (2 * window - 1) + rel[1]
 
