@@ -185,6 +185,7 @@ def test_existing_output_needs_overwrite_and_input_is_never_an_output(tmp_path: 
 
 def test_segment_without_any_model_says_so(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONDSWIN_MODEL_PATH", str(tmp_path / "empty"))
+    monkeypatch.setenv("CONDSWIN_EMBEDDED_MODELS", str(tmp_path / "empty"))  # hide the embedded models too
     (tmp_path / "empty").mkdir()
     ct, _ = make_phantom(0, shape=(16, 16, 8), spacing=(2.0, 2.0, 4.0), num_tumours=0)
     write_image(ct, tmp_path / "ct.nii.gz")
@@ -269,6 +270,7 @@ def test_models_lists_bundles_from_the_search_path(tmp_path: Path, bundles: dict
     code, out, _ = _run(capsys, "models", "tiny-segmentation", "--verify")
     assert code == 0 and "SCT 10200004" in out and "sha256 verified" in out
     monkeypatch.setenv("CONDSWIN_MODEL_PATH", str(tmp_path))
+    monkeypatch.setenv("CONDSWIN_EMBEDDED_MODELS", str(tmp_path))  # hide the embedded models too
     code, out, _ = _run(capsys, "models")
     assert code == 0 and "No model bundles found" in out
 

@@ -24,6 +24,7 @@ from condswin_slicer.process import (  # noqa: E402
     list_models,
 )
 
+from condswin.bundles import embedded_models_dir, read_registry  # noqa: E402
 from condswin.io.images import write_image  # noqa: E402
 
 
@@ -254,9 +255,12 @@ def test_a_second_start_while_running_is_refused(tmp_path: Path):
         process.cancel()
 
 
-def test_list_models_reads_the_installed_bundles_of_a_task(tiny_bundles: dict[str, Path]):
-    env = {**_env(), "CONDSWIN_MODEL_PATH": str(tiny_bundles["segmentation"].parent)}
+def test_list_models_reads_the_installed_bundles_of_a_task(tiny_bundles: dict[str, Path], tmp_path: Path):
+    no_embedded = {**_env(), "CONDSWIN_EMBEDDED_MODELS": str(tmp_path)}  # only the bundles the test installs
+    env = {**no_embedded, "CONDSWIN_MODEL_PATH": str(tiny_bundles["segmentation"].parent)}
     ids = [m["id"] for m in list_models("segmentation", env=env)]
     assert ids == ["tiny-segmentation"]
     assert {m["id"] for m in list_models(env=env)} >= {"tiny-segmentation", "tiny-denoising"}
-    assert list_models("segmentation", env=_env()) == []
+    assert list_models("segmentation", env=no_embedded) == []
+    embedded = [m["id"] for m in list_models("segmentation", env=_env())]  # the extension's own models
+    assert embedded == [b.id for b in read_registry(embedded_models_dir() / "models.json") if b.task == "segmentation"]

@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 MODEL_PATH_ENV = "CONDSWIN_MODEL_PATH"
+EMBEDDED_MODELS_ENV = "CONDSWIN_EMBEDDED_MODELS"
 REGISTRY_FILENAME = "models.json"
 SCHEMA_FILENAME = "models.schema.json"
 # The registry field that marks the default model of a task (kept in the card's extras).
@@ -56,7 +57,12 @@ class BundleNotFoundError(BundleError):
 
 
 def embedded_models_dir() -> Path:
-    """``Resources/Models`` next to the ``condswin`` package (the extension's and the checkout's layout)."""
+    """``Resources/Models`` next to the ``condswin`` package (the extension's and the checkout's layout), or the
+    folder named by ``CONDSWIN_EMBEDDED_MODELS`` (a packaging that keeps the weights elsewhere; an empty folder
+    hides the embedded models, as tests of the "no model installed" paths do)."""
+    override = os.environ.get(EMBEDDED_MODELS_ENV)
+    if override:
+        return Path(override)
     return Path(__file__).resolve().parents[2] / "Resources" / "Models"
 
 
