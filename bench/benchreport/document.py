@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from benchreport.machine import markdown as machine_markdown
@@ -166,7 +167,9 @@ def build(results: dict[str, Any], registry: list[dict[str, Any]]) -> str:
     if rows:
         parts.append("\n## Targets\n\n| target | measured | verdict |\n|---|---|---|\n")
         parts.append("".join(f"| {a} | {b} | {c} |\n" for a, b, c in rows))
-        parts.append(results.get("notes", {}).get("targets", ""))
+        notes = Path(__file__).with_name("targets_notes.md")  # the people's reading of the verdicts
+        if notes.is_file():
+            parts.append("\n" + notes.read_text())
     parts.append("\n## Embedded models\n\n" + _models_table(results.get("speed", {}), registry))
     if "quality" in results:
         parts.append("\n## Quality on held-out data\n")
