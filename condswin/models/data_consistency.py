@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from condswin.models.heads import zero_head
 from condswin.models.registry import build_model, get_model_spec, register_model
 from condswin.models.validation import check_image_batch
 from condswin.mri.fft import fft2c, ifft2c
@@ -61,16 +62,6 @@ class DataConsistencyConfig:
             raise ValueError("recon_dc: the inner network cannot itself be a data-consistency model")
 
 
-def _zero_head(net: nn.Module, name: str) -> None:
-    """Zero the inner network's last layer so its output (the correction) is exactly zero at initialisation."""
-    head = getattr(net, "head", None)
-    if not isinstance(head, nn.Conv2d):
-        raise ValueError(f"recon_dc: inner network {name!r} has no 'head' Conv2d to start the correction at zero")
-    nn.init.zeros_(head.weight)
-    if head.bias is not None:
-        nn.init.zeros_(head.bias)
-
-
 def _column_mask(mask: torch.Tensor, batch: int, width: int) -> torch.Tensor:
     """A (B, 1, W) float mask from a (W,) or (B, W) column mask; refuses any other shape."""
     if mask.ndim == 1:
@@ -93,7 +84,7 @@ class DataConsistentReconstruction(nn.Module):
         super().__init__()
         self.config = config
         self.net = build_model(config.inner, 2, 2, **config.inner_config)
-        _zero_head(self.net, config.inner)
+        zero_head(self.net, "recon_dc", config.inner)
 
     def complex_output(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The data-consistent complex image y (B, H, W), complex64."""

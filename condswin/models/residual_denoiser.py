@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from condswin.models.heads import zero_head
 from condswin.models.padding import crop_to, pad_to_multiple
 from condswin.models.registry import build_model, get_model_spec, register_model
 from condswin.models.validation import check_image_batch
@@ -92,16 +93,6 @@ def haar_noise_level(x: torch.Tensor) -> torch.Tensor:
     return detail.abs().flatten(1).median(dim=1).values / _MAD_TO_SIGMA
 
 
-def _zero_head(net: nn.Module, name: str) -> None:
-    """Zero the inner network's last layer: the predicted noise, and so the change to the input, starts at 0."""
-    head = getattr(net, "head", None)
-    if not isinstance(head, nn.Conv2d):
-        raise ValueError(f"residual_denoiser: inner network {name!r} has no 'head' Conv2d to start the noise at zero")
-    nn.init.zeros_(head.weight)
-    if head.bias is not None:
-        nn.init.zeros_(head.bias)
-
-
 class ResidualDenoiser(nn.Module):
     """(B, 1, H, W) noisy slice → (B, 1, H, W) slice minus the predicted noise (see the module docstring)."""
 
@@ -111,7 +102,7 @@ class ResidualDenoiser(nn.Module):
         blocks = config.space_to_depth**2
         in_chans = blocks + (1 if config.sigma_input else 0)
         self.net = build_model(config.inner, in_chans, blocks, **config.inner_config)
-        _zero_head(self.net, config.inner)
+        zero_head(self.net, "residual_denoiser", config.inner)
 
     def predicted_noise(self, x: torch.Tensor) -> torch.Tensor:
         """The noise the network sees in ``x`` (B, 1, H, W): what ``forward`` subtracts."""
