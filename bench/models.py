@@ -55,11 +55,9 @@ def rss_bytes() -> int:
 
 def bf16_supported() -> bool:
     """bf16 autocast only pays off (and is only exact-ish) with native bf16 instructions."""
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    from condswin.inference.device import cpu_has_native_bf16  # the one reading of the CPU flags
+
+    return cpu_has_native_bf16()
 
 
 def time_forward(

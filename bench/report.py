@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from condswin.inference.device import cpu_has_native_bf16
 
-        threads = args.threads or len(__import__("os").sched_getaffinity(0))
+        threads = args.threads or len(os.sched_getaffinity(0))
         args.threads = threads
         torch.set_num_threads(threads)
         args.work.mkdir(parents=True, exist_ok=True)

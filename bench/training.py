@@ -26,7 +26,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -38,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a source checkout without installing the package
     sys.path.insert(0, str(ROOT))
+
+from models import cpu_name  # noqa: E402  (bench/models.py, beside this script)
 
 CONFIG_DIR = ROOT / "Training" / "configs"
 QUICK_SIZE = 128
@@ -204,17 +205,6 @@ def in_subprocess(**kwargs) -> dict:
         lines = (out.stderr or out.stdout).strip().splitlines()
         return {"error": lines[-1] if lines else f"exit code {out.returncode}"}
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def cpu_name() -> str:
-    """The CPU's model name (``lscpu``'s "Model name")."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def devices_to_measure(choice: str) -> list[str]:

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _dice(evaluation: dict[str, Any], method: str, cls: str, metric: str = "dice") -> float | None:
-    value = evaluation.get("means", {}).get(method, {}).get("", {}).get(cls, {})
-    value = value.get(metric) if isinstance(value, dict) else None
-    return value if isinstance(value, (int, float)) else None
+from benchreport.quality import mean_of
 
 
 def _latency_lines(latency: dict[str, Any]) -> str:
@@ -60,9 +56,9 @@ def claims_markdown(claims: dict[str, Any]) -> str:
     if seg:
         text += "### Seed 000 and seed 001: segmentation arms on the fresh phantoms\n\n" + seg["markdown"] + "\n"
         names = {m: f"claim-seg-{m.replace('_', '-')}" for m in claims.get("seg", {})}
-        swin = _dice(seg, names.get("swin_unet_1l", ""), "liver")
-        light = _dice(seg, names.get("cswin_light_1l", ""), "liver")
-        iterative = _dice(seg, names.get("cswin_iter_1l", ""), "liver")
+        swin = mean_of(seg, names.get("swin_unet_1l", ""), "", "liver", "dice")
+        light = mean_of(seg, names.get("cswin_light_1l", ""), "", "liver", "dice")
+        iterative = mean_of(seg, names.get("cswin_iter_1l", ""), "", "liver", "dice")
         if None not in (swin, light, iterative):
             better = light >= swin - 0.01 and iterative >= swin - 0.01
             text += (
@@ -73,7 +69,10 @@ def claims_markdown(claims: dict[str, Any]) -> str:
                 "parameters (3.94 M vs 1.89 M at one layer) — quality at equal steps is the fair question; "
                 "latency below.\n\n"
             )
-        lin, unet = _dice(seg, names.get("lintunet", ""), "liver"), _dice(seg, names.get("unet", ""), "liver")
+        lin, unet = (
+            mean_of(seg, names.get("lintunet", ""), "", "liver", "dice"),
+            mean_of(seg, names.get("unet", ""), "", "liver", "dice"),
+        )
         if lin is not None and unet is not None:
             text += (
                 f"**Seed 001** (LinTUNet F1 0.868 vs U-Net 0.601 in the slides): liver Dice (= F1) LinTUNet "
@@ -88,13 +87,11 @@ def claims_markdown(claims: dict[str, Any]) -> str:
     den = claims.get("denoise_eval")
     if den:
         text += "### Seed 002: UNet-DCTD-A vs CDAE vs classical, held-out real MR, Rician σ 5 %\n\n" + den["markdown"]
-        means = den.get("means", {})
-        setting = next(iter(next(iter(means.values()), {})), None)
-
-        def ssim(method: str) -> float | None:
-            return means.get(method, {}).get(setting, {}).get("ssim") if setting is not None else None
-
-        dctd, cdae, bm3d = ssim("claim-denoise-unet-dctd-a"), ssim("claim-denoise-cdae"), ssim("bm3d")
+        setting = "rician sigma=0.05"  # the one setting the arms are scored under (bench/report.py)
+        dctd, cdae, bm3d = (
+            mean_of(den, method, setting, "ssim")
+            for method in ("claim-denoise-unet-dctd-a", "claim-denoise-cdae", "bm3d")
+        )
         if None not in (dctd, cdae):
             order = dctd > cdae
             text += (

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from benchreport.machine import markdown as machine_markdown
+from benchreport.quality import mean_of
 
 HEADER = """# Benchmarks
 
@@ -25,13 +26,6 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _get(quality: dict, key: str, method: str, setting: str, *path: str) -> float | None:
-    value: Any = quality.get(key, {}).get("means", {}).get(method, {}).get(setting)
-    for part in path:
-        value = value.get(part) if isinstance(value, dict) else None
-    return value if isinstance(value, (int, float)) else None
-
-
 def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(target, measured, verdict) rows of issue 11's targets, from the measured numbers only."""
     quality, speed, claims = results.get("quality", {}), results.get("speed", {}), results.get("claims", {})
@@ -43,8 +37,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     seg = quality.get("seg_test_split") or quality.get("seg_phantoms")
     if seg and seg.get("models"):
         default = seg["models"][0]
-        liver = _get({"x": seg}, "x", default, "", "liver", "dice")
-        tumour = _get({"x": seg}, "x", default, "", "tumour", "dice")
+        liver = mean_of(seg, default, "", "liver", "dice")
+        tumour = mean_of(seg, default, "", "tumour", "dice")
         ok = None if liver is None else liver >= 0.95 and (tumour or 0) >= 0.75
         rows.append(
             (
@@ -56,7 +50,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     real = quality.get("seg_real_ct")
     if real and real.get("models"):
         default = real["models"][0]
-        liver = _get({"x": real}, "x", default, "", "liver", "dice")
+        liver = mean_of(real, default, "", "liver", "dice")
         rows.append(
             (
                 "Segmentation default: liver Dice ≥ 0.85 on the real CT samples",
@@ -70,8 +64,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             continue
         default = rec["models"][0]
         for setting, need in (("4x", 3.0), ("8x", 2.0)):
-            model = _get(quality, key, default, setting, "psnr")
-            base = _get(quality, key, "zero-filled", setting, "psnr")
+            model = mean_of(rec, default, setting, "psnr")
+            base = mean_of(rec, "zero-filled", setting, "psnr")
             gain = None if model is None or base is None else model - base
             rows.append(
                 (
@@ -85,8 +79,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         default = den["models"][0]
         for sigma in ("0.05", "0.1"):
             setting = f"rician sigma={sigma}"
-            model = _get(quality, "denoise_rician", default, setting, "ssim")
-            bm3d = _get(quality, "denoise_rician", "bm3d", setting, "ssim")
+            model = mean_of(den, default, setting, "ssim")
+            bm3d = mean_of(den, "bm3d", setting, "ssim")
             ok = None if model is None or bm3d is None else model > bm3d
             rows.append(
                 (

@@ -32,6 +32,14 @@ class Evaluation:
     noise: str | None = None
 
 
+def mean_of(evaluation: dict | None, method: str, setting: str, *path: str) -> float | None:
+    """A mean from the ``means`` of one :func:`run` result (method → setting → metric; per class for labels)."""
+    value: Any = (evaluation or {}).get("means", {}).get(method, {}).get(setting)
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value if isinstance(value, (int, float)) else None
+
+
 def models_of(task: str) -> list[str]:
     """Ids of the installed models of ``task``, the default first."""
     from condswin.bundles import discover_bundles

@@ -190,41 +190,8 @@ def embed_trained_bundle(request: EmbedRequest, log: Callable[[str], None] = pri
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _record_regression_sample(bundle_dir: Path, shared: Path, log: Callable[[str], None]) -> None:
-    """Score the final bundle (its stored weights, its card's precision) on the task's fixed sample and record it,
-    so the regression tests can hold every later checkout to it (:mod:`condswin.training.regression`)."""
-    import json
-
-    from condswin.bundles import CARD_FILENAME, load_bundle, read_bundle
-    from condswin.io.atomic import write_json_atomic
-    from condswin.training.regression import missing_sample, regression_metrics, sample_description
-
-    bundle = read_bundle(bundle_dir)
-    reason = missing_sample(bundle.task, shared)
-    if reason is not None:
-        log(f"embed {bundle.id}: no regression sample recorded: {reason}")
-        return
-    values = regression_metrics(load_bundle(bundle), shared)
-    path = bundle_dir / CARD_FILENAME
-    card = json.loads(path.read_text())
-    card["metrics"]["regression"] = {"sample": sample_description(bundle.task), "values": values}
-    write_json_atomic(card, path)
-
-
-def _allow_cpu_bf16(bundle_dir: Path) -> None:
-    import json
-
-    from condswin.bundles import CARD_FILENAME
-    from condswin.io.atomic import write_json_atomic
-
-    path = bundle_dir / CARD_FILENAME
-    card = json.loads(path.read_text())
-    card["inference"] = {"cpu_bf16": True}
-    write_json_atomic(card, path)
-
-
-def _annotate(bundle_dir: Path, held_out: list, precision: dict, request: EmbedRequest, allow_bf16: bool) -> None:
-    """Write the measurements, limits and the reason for being the default onto the card (weights untouched)."""
+def _edit_card(bundle_dir: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Change a bundle's card in place (weights untouched), refusing a card the loader would not read."""
     import json
 
     from condswin.bundles import CARD_FILENAME, parse_card
@@ -232,12 +199,40 @@ def _annotate(bundle_dir: Path, held_out: list, precision: dict, request: EmbedR
 
     path = bundle_dir / CARD_FILENAME
     card = json.loads(path.read_text())
-    card["metrics"] = {**card.get("metrics", {}), "held_out": held_out, "precision": precision}
-    card.pop("inference", None)
-    if allow_bf16:
-        card["inference"] = {"cpu_bf16": True}
-    card["limits"] = request.limits
-    if request.default_reason:
-        card["default_reason"] = request.default_reason
-    parse_card(card, str(path))  # refuse to write a card the loader would not read
+    edit(card)
+    parse_card(card, str(path))
     write_json_atomic(card, path)
+
+
+def _record_regression_sample(bundle_dir: Path, shared: Path, log: Callable[[str], None]) -> None:
+    """Score the final bundle (its stored weights, its card's precision) on the task's fixed sample and record it,
+    so the regression tests can hold every later checkout to it (:mod:`condswin.training.regression`)."""
+    from condswin.bundles import load_bundle, read_bundle
+    from condswin.training.regression import missing_sample, regression_metrics, sample_description
+
+    bundle = read_bundle(bundle_dir)
+    reason = missing_sample(bundle.task, shared)
+    if reason is not None:
+        log(f"embed {bundle.id}: no regression sample recorded: {reason}")
+        return
+    record = {"sample": sample_description(bundle.task), "values": regression_metrics(load_bundle(bundle), shared)}
+    _edit_card(bundle_dir, lambda card: card["metrics"].__setitem__("regression", record))
+
+
+def _allow_cpu_bf16(bundle_dir: Path) -> None:
+    _edit_card(bundle_dir, lambda card: card.__setitem__("inference", {"cpu_bf16": True}))
+
+
+def _annotate(bundle_dir: Path, held_out: list, precision: dict, request: EmbedRequest, allow_bf16: bool) -> None:
+    """Write the measurements, limits and the reason for being the default onto the card (weights untouched)."""
+
+    def edit(card: dict[str, Any]) -> None:
+        card["metrics"] = {**card.get("metrics", {}), "held_out": held_out, "precision": precision}
+        card.pop("inference", None)
+        if allow_bf16:
+            card["inference"] = {"cpu_bf16": True}
+        card["limits"] = request.limits
+        if request.default_reason:
+            card["default_reason"] = request.default_reason
+
+    _edit_card(bundle_dir, edit)
