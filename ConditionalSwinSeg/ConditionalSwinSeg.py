@@ -7,30 +7,20 @@ self-test that runs the module's pytest cases. The logic runs ``condswin segment
 import os
 import sys
 
-import slicer
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
 
-try:
-    from slicer.i18n import tr as _
-    from slicer.i18n import translate
-except ImportError:  # Slicer before 5.4
-
-    def _(text):
-        return text
-
-    def translate(context, text):
-        return text
-
-
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # Source tree: the shared runner is a sibling folder; installed, it sits beside this module on Slicer's path.
 _SHARED = os.path.join(os.path.dirname(_HERE), "SlicerShared")
 if os.path.isdir(_SHARED) and _SHARED not in sys.path:
     sys.path.insert(0, _SHARED)
+
+from condswin_slicer.i18n import _, translate  # noqa: E402 - importable once _SHARED is on the path
+from condswin_slicer.module_support import build_panel, run_module_tests  # noqa: E402
 
 
 class ConditionalSwinSeg(ScriptedLoadableModule):
@@ -55,12 +45,8 @@ class ConditionalSwinSegWidget(ScriptedLoadableModuleWidget):
     def setup(self):
         super().setup()
         from ConditionalSwinSegLib.widget import SegmentationWidget
-        from condswin_slicer.install import requirements_file
 
-        requirements = str(requirements_file(_HERE))
-        self.panel = SegmentationWidget(self.resourcePath("UI/ConditionalSwinSeg.ui"), requirements)
-        self.layout.addWidget(self.panel.root)
-        self.layout.addStretch(1)
+        self.panel = build_panel(self, _HERE, "ConditionalSwinSeg.ui", SegmentationWidget)
 
     def cleanup(self):
         if getattr(self, "panel", None) is not None:
@@ -71,14 +57,4 @@ class ConditionalSwinSegTest(ScriptedLoadableModuleTest):
     """Runs the module's pytest cases (logic on the real scene, the process runner) from a source checkout."""
 
     def runTest(self):
-        testing = os.path.join(os.path.dirname(_HERE), "Testing")
-        cases = [os.path.join(testing, name) for name in ("test_slicer_seg_logic.py", "test_slicer_runner.py")]
-        if not all(os.path.isfile(case) for case in cases):
-            self.delayDisplay(_("The pytest cases live in the source checkout (Testing/); nothing to run here."))
-            return
-        try:
-            import pytest
-        except ImportError:
-            slicer.util.pip_install("pytest")
-            import pytest
-        self.assertEqual(pytest.main(["-q", *cases]), 0)
+        run_module_tests(self, _HERE, ("test_slicer_seg_logic.py", "test_slicer_runner.py"))

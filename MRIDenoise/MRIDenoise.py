@@ -8,29 +8,19 @@ The module file stays thin: metadata, the widget and a self-test; the work is in
 import os
 import sys
 
-import slicer
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
 
-try:
-    from slicer.i18n import tr as _
-    from slicer.i18n import translate
-except ImportError:  # Slicer before 5.4: strings stay as written
-
-    def _(text):
-        return text
-
-    def translate(context, text):
-        return text
-
-
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SHARED = os.path.join(os.path.dirname(_HERE), "SlicerShared")  # source tree; installed, it sits beside us
 if os.path.isdir(_SHARED) and _SHARED not in sys.path:
     sys.path.insert(0, _SHARED)
+
+from condswin_slicer.i18n import _, translate  # noqa: E402 - importable once _SHARED is on the path
+from condswin_slicer.module_support import build_panel, run_module_tests  # noqa: E402
 
 
 class MRIDenoise(ScriptedLoadableModule):
@@ -52,17 +42,10 @@ class MRIDenoise(ScriptedLoadableModule):
 
 class MRIDenoiseWidget(ScriptedLoadableModuleWidget):
     def setup(self):
-        ScriptedLoadableModuleWidget.setup(self)
+        super().setup()
         from MRIDenoiseLib.widget import MRIDenoisePanel
 
-        ui_widget = slicer.util.loadUI(self.resourcePath("UI/MRIDenoise.ui"))
-        self.layout.addWidget(ui_widget)
-        self.ui = slicer.util.childWidgetVariables(ui_widget)
-        ui_widget.setMRMLScene(slicer.mrmlScene)
-        from condswin_slicer.install import requirements_file
-
-        self.panel = MRIDenoisePanel(self.ui, str(requirements_file(_HERE)))
-        self.layout.addStretch(1)
+        self.panel = build_panel(self, _HERE, "MRIDenoise.ui", MRIDenoisePanel)
 
     def cleanup(self):
         if getattr(self, "panel", None) is not None:
@@ -73,10 +56,4 @@ class MRIDenoiseTest(ScriptedLoadableModuleTest):
     """Runs the module's pytest cases (``Testing/test_slicer_denoise_logic.py``) where the source tree is present."""
 
     def runTest(self):
-        import pytest
-
-        tests = os.path.join(os.path.dirname(_HERE), "Testing", "test_slicer_denoise_logic.py")
-        if not os.path.isfile(tests):
-            self.delayDisplay(_("The module's tests are in the source tree only; skipped."))
-            return
-        self.assertEqual(pytest.main([tests, "-q"]), 0)
+        run_module_tests(self, _HERE, ("test_slicer_denoise_logic.py",))

@@ -14,22 +14,13 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 
-try:
-    from slicer.i18n import tr as _
-    from slicer.i18n import translate
-except ImportError:  # Slicer before 5.4: strings stay as written
-
-    def _(text):
-        return text
-
-    def translate(context, text):
-        return text
-
-
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SHARED = os.path.join(os.path.dirname(_HERE), "SlicerShared")  # source tree; installed, it sits beside us
 if os.path.isdir(_SHARED) and _SHARED not in sys.path:
     sys.path.insert(0, _SHARED)
+
+from condswin_slicer.i18n import _, translate  # noqa: E402 - importable once _SHARED is on the path
+from condswin_slicer.module_support import build_panel, run_module_tests  # noqa: E402
 
 
 class MRIRecon(ScriptedLoadableModule):
@@ -51,17 +42,10 @@ class MRIRecon(ScriptedLoadableModule):
 
 class MRIReconWidget(ScriptedLoadableModuleWidget):
     def setup(self):
-        ScriptedLoadableModuleWidget.setup(self)
+        super().setup()
         from MRIReconLib.widget import MRIReconPanel
 
-        ui_widget = slicer.util.loadUI(self.resourcePath("UI/MRIRecon.ui"))
-        self.layout.addWidget(ui_widget)
-        self.ui = slicer.util.childWidgetVariables(ui_widget)
-        ui_widget.setMRMLScene(slicer.mrmlScene)
-        from condswin_slicer.install import requirements_file
-
-        self.panel = MRIReconPanel(self.ui, str(requirements_file(_HERE)))
-        self.layout.addStretch(1)
+        self.panel = build_panel(self, _HERE, "MRIRecon.ui", MRIReconPanel)
 
     def cleanup(self):
         if getattr(self, "panel", None) is not None:
@@ -108,10 +92,4 @@ class MRIReconTest(ScriptedLoadableModuleTest):
     """Runs the module's pytest cases (``Testing/test_slicer_recon_logic.py``) where the source tree is present."""
 
     def runTest(self):
-        import pytest
-
-        tests = os.path.join(os.path.dirname(_HERE), "Testing", "test_slicer_recon_logic.py")
-        if not os.path.isfile(tests):
-            self.delayDisplay(_("The module's tests are in the source tree only; skipped."))
-            return
-        self.assertEqual(pytest.main([tests, "-q"]), 0)
+        run_module_tests(self, _HERE, ("test_slicer_recon_logic.py",))

@@ -67,6 +67,8 @@ def test_module_layout_and_thin_module_file(module: str):
     tree = ast.parse("\n".join(lines))
     classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
     assert {module, f"{module}Widget", f"{module}Test"} <= classes
+    text = "\n".join(lines)  # the shared panel and self-test are built on this module's own .ui
+    assert f'build_panel(self, _HERE, "{module}.ui"' in text and "run_module_tests(self, _HERE" in text
 
 
 @pytest.mark.parametrize("path", _python_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
@@ -212,6 +214,7 @@ _GUI_FILES = [
     *(ROOT / m / f"{m}.py" for m in MODULES),
     *(ROOT / m / f"{m}Lib" / "widget.py" for m in MODULES),
     ROOT / "SlicerShared" / "condswin_slicer" / "widget_support.py",
+    ROOT / "SlicerShared" / "condswin_slicer" / "module_support.py",
 ]
 
 
@@ -220,17 +223,19 @@ def test_user_visible_strings_go_through_the_translation_function(path: Path):
     assert _untranslated(path) == []
     tree = ast.parse(path.read_text(encoding="utf-8"))
     imports = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
-    if path.name == f"{path.stem}.py" and path.stem in MODULES:  # module files: slicer.i18n, with a fallback
-        guarded = [
-            n
-            for n in ast.walk(tree)
-            if isinstance(n, ast.Try)
-            and any(isinstance(b, ast.ImportFrom) and b.module == "slicer.i18n" for b in n.body)
-            and any(getattr(h.type, "id", "") == "ImportError" for h in n.handlers)
-        ]
-        assert guarded, f"{path.name} must import slicer.i18n with a fallback where it is absent"
-    else:
-        assert any(n.module == "condswin_slicer.i18n" for n in imports), f"{path.name} must use condswin_slicer.i18n"
+    assert any(n.module == "condswin_slicer.i18n" for n in imports), f"{path.name} must use condswin_slicer.i18n"
+
+
+def test_the_shared_translation_function_falls_back_where_slicer_i18n_is_absent():
+    tree = ast.parse((ROOT / "SlicerShared" / "condswin_slicer" / "i18n.py").read_text(encoding="utf-8"))
+    guarded = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Try)
+        and any(isinstance(b, ast.ImportFrom) and b.module == "slicer.i18n" for b in n.body)
+        and any(getattr(h.type, "id", "") == "ImportError" for h in n.handlers)
+    ]
+    assert guarded, "condswin_slicer/i18n.py must import slicer.i18n with a fallback where it is absent"
 
 
 def test_translation_check_catches_a_bare_string(tmp_path: Path):

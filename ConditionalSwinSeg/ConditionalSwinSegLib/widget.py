@@ -22,20 +22,19 @@ __all__ = ["SegmentationWidget"]
 
 
 class SegmentationWidget(ModulePanel):
-    """Builds the panel from ``ui_path`` and drives one run at a time.
+    """The panel on the widgets of ``Resources/UI/ConditionalSwinSeg.ui``; drives one run at a time.
 
     Args:
-        ui_path: ``Resources/UI/ConditionalSwinSeg.ui``.
+        ui: the .ui's widgets by object name (``slicer.util.childWidgetVariables``).
         requirements_path: the extension's ``requirements.txt``.
         logic: injected in tests; default: a :class:`SegmentationLogic` on ``slicer.mrmlScene``.
     """
 
     failure_title = _("Segmentation failed:")
 
-    def __init__(self, ui_path: str, requirements_path: str, logic: Any = None):
-        self.root = slicer.util.loadUI(ui_path)
+    def __init__(self, ui: Any, requirements_path: str, logic: Any = None):
         super().__init__(
-            slicer.util.childWidgetVariables(self.root),
+            ui,
             requirements_path,
             ParameterStore("ConditionalSwinSeg", SegmentationParameters),
             slicer.mrmlScene,

@@ -7,5 +7,6 @@
 * ``mrml``: volume nodes to and from NRRD with their geometry, input checks, tables, study placement;
 * ``parameters``: module parameters kept in the scene's parameter node (``parameterNodeWrapper`` in Slicer);
 * ``widget_support``: what the panels share (Apply↔Cancel, progress, log, the timer-driven run controller);
+* ``module_support``: what the module files share (the panel from the .ui, the self-test);
 * ``install``: dependencies installed after the user agreed; ``i18n``: the translation function.
 """
