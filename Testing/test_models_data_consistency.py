@@ -8,7 +8,6 @@ consistency (:mod:`condswin.models.data_consistency`).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -16,8 +15,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from model_support import bundle_round_trip, randomise_zero_head, script_main, write_mr_subjects
 
-from condswin.bundles import card_template, load_bundle, read_bundle, save_bundle
 from condswin.cli import main as condswin_main
 from condswin.errors import InputError, UsageError
 from condswin.inference import InferenceOptions, reconstruct_fastmri
@@ -42,20 +41,6 @@ def _dc_model(**overrides) -> torch.nn.Module:
     return build_model("recon_dc", 2, 1, **{**TINY_INNER, **overrides}).eval()
 
 
-def _randomise_correction(model: torch.nn.Module) -> None:
-    """A trained-looking model: the zero-initialised head gets random weights, so the correction is non-zero."""
-    with torch.no_grad():
-        torch.nn.init.normal_(model.net.head.weight, std=0.5)
-        torch.nn.init.normal_(model.net.head.bias, std=0.5)
-
-
-def _bundle(model: torch.nn.Module, folder: Path):
-    card = card_template("dc-test", "reconstruction", training_data="none: test model", training_command="pytest")
-    card["input"]["representation"] = "complex"
-    save_bundle(model, card, folder)
-    return load_bundle(read_bundle(folder))
-
-
 @pytest.fixture
 def zero_filled_batch(mr_volume):
     """(x, mask, kspace): a normalised complex zero-filled batch (2, 2, 40, 36) of masked k-space."""
@@ -74,7 +59,7 @@ def zero_filled_batch(mr_volume):
 
 @pytest.mark.usefixtures("single_torch_thread")
 def test_untrained_model_is_zero_filled_on_an_mr_volume(mr_volume, tmp_path: Path) -> None:
-    loaded = _bundle(_dc_model(), tmp_path / "dc")
+    loaded = bundle_round_trip(_dc_model(), tmp_path / "dc", "dc-test", "reconstruction", representation="complex")
     image = sitk.GetImageFromArray(mr_volume(3, 30, 100.0)[:, :, 1:29].copy())  # 30 x 28: not a multiple of 4
     image.SetSpacing((0.9, 1.1, 4.0))
     model = reconstruct_image(image, loaded, CPU, acceleration=4, seed=2, phase_seed=5)
@@ -94,7 +79,7 @@ def test_untrained_model_is_zero_filled_on_a_fastmri_file(mr_volume, tmp_path: P
     kspace = simulate_singlecoil_kspace(magnitude, seed=1, kspace_shape=(48, 40))
     target = np.abs(center_crop(ifft2c(kspace), (32, 32))).astype(np.float32)
     write_fastmri(tmp_path / "file1000007.h5", kspace, target=target, spacing=(3.0, 0.5, 0.6))
-    loaded = _bundle(_dc_model(), tmp_path / "dc")
+    loaded = bundle_round_trip(_dc_model(), tmp_path / "dc", "dc-test", "reconstruction", representation="complex")
     result = reconstruct_fastmri(tmp_path / "file1000007.h5", loaded.model, loaded.card, options=CPU)
     assert result.image.shape == (2, 32, 32)
     np.testing.assert_allclose(result.image, result.zero_filled, rtol=1e-5, atol=1e-6)
@@ -121,7 +106,7 @@ def test_untrained_correction_is_exactly_zero(zero_filled_batch) -> None:
 def test_measured_columns_are_the_measured_data_whatever_the_correction(zero_filled_batch) -> None:
     x, mask, measured = zero_filled_batch
     model = _dc_model()
-    _randomise_correction(model)
+    randomise_zero_head(model)
     with torch.no_grad():
         y = model.complex_output(x, mask).numpy()
         correction = model.net(x).numpy()
@@ -138,7 +123,7 @@ def test_measured_columns_are_the_measured_data_whatever_the_correction(zero_fil
 def test_per_sample_masks_and_a_bound_mask_agree(zero_filled_batch) -> None:
     x, mask, _ = zero_filled_batch
     model = _dc_model()
-    _randomise_correction(model)
+    randomise_zero_head(model)
     with torch.no_grad():
         shared = model(x, mask)
         torch.testing.assert_close(model(x, mask.expand(2, -1)), shared)
@@ -157,7 +142,7 @@ def test_config_refuses_what_cannot_work() -> None:
 
 
 def test_multicoil_kspace_is_refused(tmp_path: Path, mr_volume) -> None:
-    loaded = _bundle(_dc_model(), tmp_path / "dc")
+    loaded = bundle_round_trip(_dc_model(), tmp_path / "dc", "dc-test", "reconstruction", representation="complex")
     kspace = np.stack([simulate_singlecoil_kspace(mr_volume(2, 32, 1.0), seed=s) for s in (1, 2)], axis=1)
     write_fastmri(tmp_path / "multi.h5", kspace)
     with pytest.raises(InputError, match="multi-coil"):
@@ -171,8 +156,8 @@ def test_inference_runs_the_model_on_the_whole_kspace_grid_with_the_volume_mask(
     mask = np.zeros(40, dtype=bool)
     mask[::4], mask[18:22] = True, True
     model = _dc_model()
-    _randomise_correction(model)
-    loaded = _bundle(model, tmp_path / "dc")
+    randomise_zero_head(model)
+    loaded = bundle_round_trip(model, tmp_path / "dc", "dc-test", "reconstruction", representation="complex")
     recon, zero_filled, _ = reconstruct_kspace(kspace, (32, 32), (0.5, 0.5), loaded.model, loaded.card, mask, CPU)
     full = ifft2c(kspace * mask)
     _, scale = loaded.card.contract.normalization.fit(center_crop(full, (32, 32)), True)
@@ -249,8 +234,8 @@ def test_fastmri_training_samples_keep_the_whole_grid_and_the_module_crops(tmp_p
 def test_bundle_round_trip_gives_the_same_output(zero_filled_batch, tmp_path: Path) -> None:
     x, mask, _ = zero_filled_batch
     model = _dc_model()
-    _randomise_correction(model)
-    loaded = _bundle(model, tmp_path / "dc")
+    randomise_zero_head(model)
+    loaded = bundle_round_trip(model, tmp_path / "dc", "dc-test", "reconstruction", representation="complex")
     card = json.loads((tmp_path / "dc" / "model_card.json").read_text())
     assert card["architecture"] == "recon_dc" and card["config"]["inner"] == "unet"
     assert card["in_channels"] == 2 and card["input"]["representation"] == "complex"
@@ -261,24 +246,10 @@ def test_bundle_round_trip_gives_the_same_output(zero_filled_batch, tmp_path: Pa
 # -- (d) train.py → bundle → condswin reconstruct -------------------------------------------------------------
 
 
-def _train_main():
-    spec = importlib.util.spec_from_file_location("train_script_dc", ROOT / "Training" / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
 @pytest.mark.usefixtures("single_torch_thread")
 def test_train_py_exports_a_dc_bundle_the_cli_runs(tmp_path: Path, capsys) -> None:
-    rng = np.random.default_rng(1)
     root = tmp_path / "mr"
-    root.mkdir()
-    for index in range(3):
-        volume = np.zeros((3, 36, 28), dtype=np.float32)
-        volume[:, 6:30, 5:23] = 100.0 + 60.0 * rng.random((3, 24, 18), dtype=np.float32)
-        image = sitk.GetImageFromArray(volume)
-        image.SetSpacing((0.9, 0.8, 3.0))
-        sitk.WriteImage(image, str(root / f"subject{index}.nii.gz"))
+    write_mr_subjects(root, 3)
     out = tmp_path / "run"
     argv = [
         "--config",
@@ -295,7 +266,7 @@ def test_train_py_exports_a_dc_bundle_the_cli_runs(tmp_path: Path, capsys) -> No
         "data.workers=0",
         f"trainer.output_dir={out}",
     ]
-    assert _train_main()(argv) == 0, capsys.readouterr().err
+    assert script_main("train")(argv) == 0, capsys.readouterr().err
     card = json.loads((out / "bundle" / "model_card.json").read_text())
     assert card["architecture"] == "recon_dc" and card["input"]["representation"] == "complex"
     assert {"val_nmse", "val_psnr", "val_ssim"} <= set(card["metrics"])

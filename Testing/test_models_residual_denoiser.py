@@ -6,7 +6,6 @@ evaluation; (f) ``Training/train.py`` trains it and ``condswin denoise --method 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,8 +13,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from model_support import bundle_round_trip, randomise_zero_head, script_main, write_mr_subjects
 
-from condswin.bundles import card_template, load_bundle, read_bundle, save_bundle
+from condswin.bundles import load_bundle, read_bundle
 from condswin.cli import main as condswin_main
 from condswin.errors import UsageError
 from condswin.inference import InferenceOptions
@@ -36,19 +36,6 @@ def _model(**overrides) -> torch.nn.Module:
     return build_model("residual_denoiser", **{**TINY_INNER, **overrides}).eval()
 
 
-def _randomise_head(model: torch.nn.Module) -> None:
-    """A trained-looking model: the zero-initialised head gets random weights, so the predicted noise is non-zero."""
-    with torch.no_grad():
-        torch.nn.init.normal_(model.net.head.weight, std=0.5)
-        torch.nn.init.normal_(model.net.head.bias, std=0.5)
-
-
-def _bundle(model: torch.nn.Module, folder: Path):
-    card = card_template("residual-test", "denoising", training_data="none: test model", training_command="pytest")
-    save_bundle(model, card, folder)
-    return load_bundle(read_bundle(folder))
-
-
 # -- (a) untrained = identity ------------------------------------------------------------------------------------
 
 
@@ -62,7 +49,12 @@ def test_untrained_model_returns_its_input_through_the_denoising_job(
     image = sitk.GetImageFromArray(noisy)
     image.SetSpacing((0.9, 1.1, 4.0))
     image.SetOrigin((1.0, -2.0, 3.0))
-    loaded = _bundle(_model(space_to_depth=space_to_depth, sigma_input=sigma_input), tmp_path / "residual")
+    loaded = bundle_round_trip(
+        _model(space_to_depth=space_to_depth, sigma_input=sigma_input),
+        tmp_path / "residual",
+        "residual-test",
+        "denoising",
+    )
     result = denoise(image, loaded, CPU)
     np.testing.assert_allclose(sitk.GetArrayFromImage(result.output), noisy, rtol=1e-5, atol=1e-4)
     assert result.output.GetSpacing() == image.GetSpacing() and result.output.GetOrigin() == image.GetOrigin()
@@ -79,7 +71,7 @@ def test_output_is_the_input_minus_the_predicted_noise() -> None:
     x = torch.rand(2, 1, 36, 30)
     with torch.no_grad():
         torch.testing.assert_close(model(x), x - 0.25)
-        _randomise_head(model)
+        randomise_zero_head(model)
         torch.testing.assert_close(model(x), x - model.predicted_noise(x))
 
 
@@ -132,8 +124,8 @@ def test_config_refuses_what_cannot_work() -> None:
 @pytest.mark.parametrize("sigma_input", [False, True])
 def test_bundle_round_trip_gives_the_same_output(tmp_path: Path, sigma_input: bool) -> None:
     model = _model(sigma_input=sigma_input)
-    _randomise_head(model)
-    loaded = _bundle(model, tmp_path / "residual")
+    randomise_zero_head(model)
+    loaded = bundle_round_trip(model, tmp_path / "residual", "residual-test", "denoising")
     card = json.loads((tmp_path / "residual" / "model_card.json").read_text())
     assert card["architecture"] == "residual_denoiser" and card["config"]["inner_config"] == TINY_INNER["inner_config"]
     assert loaded.model.config.sigma_input is sigma_input
@@ -145,19 +137,8 @@ def test_bundle_round_trip_gives_the_same_output(tmp_path: Path, sigma_input: bo
 # -- (e) mixed noise ---------------------------------------------------------------------------------------------
 
 
-def _write_volumes(root: Path, count: int, shape=(3, 36, 28)) -> None:
-    rng = np.random.default_rng(1)
-    root.mkdir()
-    for index in range(count):
-        volume = np.zeros(shape, dtype=np.float32)
-        volume[:, 6:30, 5:23] = 100.0 + 60.0 * rng.random((shape[0], 24, 18), dtype=np.float32)
-        image = sitk.GetImageFromArray(volume)
-        image.SetSpacing((0.9, 0.8, 3.0))
-        sitk.WriteImage(image, str(root / f"subject{index}.nii.gz"))
-
-
 def test_mixed_noise_draws_both_models_in_training_and_rician_in_evaluation(tmp_path: Path, monkeypatch) -> None:
-    _write_volumes(tmp_path / "mr", 3)
+    write_mr_subjects(tmp_path / "mr", 3)
     data = {"kind": "mr_volumes", "root": str(tmp_path / "mr"), "val_volumes": 1, "size": [32, 32], "noise": "mixed"}
     config = config_from_dict({"task": "denoising", "data": data, "trainer": {"output_dir": str(tmp_path / "run")}})
     kinds: list[str] = []
@@ -179,7 +160,7 @@ def test_mixed_noise_draws_both_models_in_training_and_rician_in_evaluation(tmp_
 
 
 def test_a_validation_volume_that_is_also_trained_on_is_named_in_the_description(tmp_path: Path) -> None:
-    _write_volumes(tmp_path / "mr", 2)
+    write_mr_subjects(tmp_path / "mr", 2)
     (tmp_path / "val").mkdir()
     (tmp_path / "val" / "again.nii.gz").symlink_to(tmp_path / "mr" / "subject1.nii.gz")
     data = {"kind": "mr_volumes", "root": str(tmp_path / "mr"), "val_root": str(tmp_path / "val"), "size": [32, 32]}
@@ -191,17 +172,10 @@ def test_a_validation_volume_that_is_also_trained_on_is_named_in_the_description
 # -- (f) train.py → bundle → condswin denoise --------------------------------------------------------------------
 
 
-def _train_main():
-    spec = importlib.util.spec_from_file_location("train_script_residual", ROOT / "Training" / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
 @pytest.mark.usefixtures("single_torch_thread")
 def test_train_py_exports_a_residual_bundle_the_cli_runs(tmp_path: Path, capsys) -> None:
     root = tmp_path / "mr"
-    _write_volumes(root, 3)
+    write_mr_subjects(root, 3)
     out = tmp_path / "run"
     argv = [
         "--config",
@@ -221,7 +195,7 @@ def test_train_py_exports_a_residual_bundle_the_cli_runs(tmp_path: Path, capsys)
         "data.workers=0",
         f"trainer.output_dir={out}",
     ]
-    assert _train_main()(argv) == 0, capsys.readouterr().err
+    assert script_main("train")(argv) == 0, capsys.readouterr().err
     card = json.loads((out / "bundle" / "model_card.json").read_text())
     assert card["architecture"] == "residual_denoiser" and card["config"]["inner_config"]["chans"] == 4
     assert load_bundle(read_bundle(out / "bundle")).model.config.space_to_depth == 2  # the config's design, restored

@@ -8,12 +8,12 @@ Tiny data in the real formats, written here: LiTS NIfTI case pairs of 3 slices, 
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from model_support import script_main
 
 from condswin.bundles import load_bundle, read_bundle
 from condswin.ct.phantom import make_phantom
@@ -33,15 +33,7 @@ METRICS = ("nmse", "psnr", "ssim", "mae")
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
-def _script_main():
-    """``main`` of the entry script itself, as a user runs it."""
-    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "Training" / "evaluate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
-evaluate_main = _script_main()
+evaluate_main = script_main("evaluate")
 
 
 # --- data ---------------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ without any change — on a file of the same kind.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from model_support import script_main
 
 from condswin.cli import main as condswin_main
 from condswin.ct.phantom import write_lits_case
@@ -33,14 +33,7 @@ QUICK = [
 ]
 
 
-def _train_main():
-    spec = importlib.util.spec_from_file_location("train_script", ROOT / "Training" / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
-train_main = _train_main()
+train_main = script_main("train")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,53 @@
+"""Helpers shared by the tests of the wrapper models and the training entry scripts: the scripts' ``main`` as a
+user runs it, a trained-looking zero-head model, a test bundle round trip, small MR subject volumes."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+from condswin.bundles import card_template, load_bundle, read_bundle, save_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def script_main(name: str) -> Callable[[list[str]], int]:
+    """``main`` of ``Training/<name>.py`` itself (loaded from its file, as ``python Training/<name>.py`` runs)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "Training" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def randomise_zero_head(model: torch.nn.Module) -> None:
+    """A trained-looking wrapper model: the inner network's zero-initialised head gets random weights, so its
+    output (a correction, a noise estimate) is no longer zero."""
+    with torch.no_grad():
+        torch.nn.init.normal_(model.net.head.weight, std=0.5)
+        torch.nn.init.normal_(model.net.head.bias, std=0.5)
+
+
+def bundle_round_trip(model: torch.nn.Module, folder: Path, model_id: str, task: str, **card_input: Any):
+    """Save ``model`` as a test bundle (``card_input`` goes into the card's ``input``) and load it back."""
+    card = card_template(model_id, task, training_data="none: test model", training_command="pytest")
+    card["input"].update(card_input)
+    save_bundle(model, card, folder)
+    return load_bundle(read_bundle(folder))
+
+
+def write_mr_subjects(root: Path, count: int, shape: tuple[int, int, int] = (3, 36, 28)) -> None:
+    """``count`` small MR volumes (a textured block on a zero background, anisotropic spacing) in ``root``."""
+    rng = np.random.default_rng(1)
+    root.mkdir()
+    for index in range(count):
+        volume = np.zeros(shape, dtype=np.float32)
+        volume[:, 6:30, 5:23] = 100.0 + 60.0 * rng.random((shape[0], 24, 18), dtype=np.float32)
+        image = sitk.GetImageFromArray(volume)
+        image.SetSpacing((0.9, 0.8, 3.0))
+        sitk.WriteImage(image, str(root / f"subject{index}.nii.gz"))
