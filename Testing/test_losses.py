@@ -11,6 +11,7 @@ from skimage.metrics import structural_similarity
 
 from condswin.losses import (
     DiceCrossEntropyLoss,
+    SSIML1Loss,
     SSIMLoss,
     VGGPerceptualLoss,
     WeightsNotFoundError,
@@ -21,6 +22,7 @@ from condswin.losses import (
     masked_mse_loss,
 )
 from condswin.losses.perceptual import WEIGHTS_ENV_VAR
+from condswin.training.modules.image import ssim_data_range
 
 
 def test_masked_losses_average_over_the_mask_only():
@@ -85,6 +87,29 @@ def test_ssim_loss_per_sample_range_gradient_and_errors():
         SSIMLoss()(torch.rand(1, 1, 6, 20), torch.rand(1, 1, 6, 20), 1.0)
     with pytest.raises(ValueError, match="data_range"):
         SSIMLoss()(pred, target, torch.ones(3))
+
+
+def test_ssim_l1_weighs_the_two_terms():
+    target = torch.rand(2, 1, 16, 16)
+    pred = target + 0.1 * torch.randn_like(target)
+    ssim_term, l1_term = SSIMLoss()(pred, target, 1.0), F.l1_loss(pred, target)
+    assert torch.isclose(SSIML1Loss()(pred, target, 1.0), 0.84 * ssim_term + 0.16 * l1_term, atol=1e-6)
+    assert torch.isclose(SSIML1Loss(alpha=1.0)(pred, target, 1.0), ssim_term, atol=1e-6)
+    assert torch.isclose(SSIML1Loss(alpha=0.0)(pred, target, 1.0), l1_term, atol=1e-6)
+    assert isinstance(build_loss("ssim_l1"), SSIML1Loss)
+    with pytest.raises(ValueError, match="alpha"):
+        SSIML1Loss(alpha=1.5)
+
+
+def test_ssim_range_of_a_training_window_is_at_least_the_normalised_range():
+    """A window of background alone keeps the scale its volume is scored on: a background left 0.01 too
+    bright (normalised units) costs about half the SSIM, not all of it, and a bright window keeps its maximum."""
+    background = torch.zeros(1, 1, 16, 16)
+    bright = torch.rand(1, 1, 16, 16) * 1.7
+    bright[0, 0, 0, 0] = 1.7
+    assert torch.equal(ssim_data_range(torch.cat([background, bright])), torch.tensor([1.0, 1.7]))
+    loss = SSIMLoss()(background + 0.01, background, ssim_data_range(background))
+    assert 0.4 < loss.item() < 0.6
 
 
 def test_dice_ce_multiclass_and_binary():

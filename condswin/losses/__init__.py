@@ -8,6 +8,7 @@ name           class                                       call
 ``masked_mse`` :class:`MaskedMSELoss`                      ``loss(pred, target, mask=None)``
 ``masked_l1``  :class:`MaskedL1Loss`                       ``loss(pred, target, mask=None)``
 ``ssim``       :class:`SSIMLoss` (fastMRI's SSIM)          ``loss(pred, target, data_range)``
+``ssim_l1``    :class:`SSIML1Loss` (0.84 SSIM + 0.16 L1)   ``loss(pred, target, data_range)``
 ``cross_entropy`` :class:`torch.nn.CrossEntropyLoss`       ``loss(logits, labels)``
 ``dice_ce``    :class:`DiceCrossEntropyLoss` (MONAI)       ``loss(logits, labels)``
 ``perceptual`` :class:`VGGPerceptualLoss` (local weights)  ``loss(pred, target)``
@@ -26,7 +27,7 @@ from condswin.lookup import look_up
 from condswin.losses.masked import MaskedL1Loss, MaskedMSELoss, foreground_mask, masked_l1_loss, masked_mse_loss
 from condswin.losses.perceptual import VGGPerceptualLoss, WeightsNotFoundError
 from condswin.losses.segmentation import DiceCrossEntropyLoss
-from condswin.losses.ssim import SSIMLoss, ssim_map
+from condswin.losses.ssim import SSIML1Loss, SSIMLoss, ssim_map
 
 __all__ = [
     "build_loss",
@@ -37,6 +38,7 @@ __all__ = [
     "masked_l1_loss",
     "foreground_mask",
     "SSIMLoss",
+    "SSIML1Loss",
     "ssim_map",
     "DiceCrossEntropyLoss",
     "VGGPerceptualLoss",
@@ -49,6 +51,7 @@ _LOSSES: dict[str, Callable[..., nn.Module]] = {
     "masked_mse": MaskedMSELoss,
     "masked_l1": MaskedL1Loss,
     "ssim": SSIMLoss,
+    "ssim_l1": SSIML1Loss,
     "cross_entropy": nn.CrossEntropyLoss,
     "dice_ce": DiceCrossEntropyLoss,
     "perceptual": VGGPerceptualLoss,

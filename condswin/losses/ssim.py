@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SSIMLoss", "ssim_map"]
+__all__ = ["SSIMLoss", "SSIML1Loss", "ssim_map"]
 
 
 def ssim_map(
@@ -86,3 +86,26 @@ class SSIMLoss(nn.Module):
     def forward(self, pred: torch.Tensor, target: torch.Tensor, data_range: float | torch.Tensor) -> torch.Tensor:
         """Scalar loss; ``data_range`` is a float or a (B,) tensor (e.g. ``target.amax(dim=(1, 2, 3))``)."""
         return 1.0 - ssim_map(pred, target, data_range, self.win_size, self.k1, self.k2).mean()
+
+
+class SSIML1Loss(nn.Module):
+    """``alpha`` × (1 − mean SSIM) + (1 − ``alpha``) × L1 (Zhao et al. 2017, "Loss functions for image
+    restoration with neural networks": 0.84): SSIM for the local structure and for flat regions held at their
+    level (a background left a few percent too bright costs SSIM much more than L1), L1 for the intensities
+    SSIM is blind to. ``loss(pred, target, data_range)``.
+
+    Args:
+        alpha: weight of the SSIM term, in [0, 1].
+        win_size: side of the uniform window (7 in fastMRI).
+    """
+
+    def __init__(self, alpha: float = 0.84, win_size: int = 7):
+        super().__init__()
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"ssim_l1: alpha must be in [0, 1], got {alpha}")
+        self.alpha = float(alpha)
+        self.ssim = SSIMLoss(win_size)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, data_range: float | torch.Tensor) -> torch.Tensor:
+        """Scalar loss; ``data_range`` as for :class:`SSIMLoss` (it does not scale the L1 term)."""
+        return self.alpha * self.ssim(pred, target, data_range) + (1.0 - self.alpha) * F.l1_loss(pred, target)

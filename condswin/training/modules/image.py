@@ -13,10 +13,21 @@ from condswin.mri.kspace import center_crop
 from condswin.training.modules.base import TaskModule
 from condswin.training.modules.volumes import to_numpy
 
-__all__ = ["ImageTaskModule", "METRIC_CROP"]
+__all__ = ["ImageTaskModule", "METRIC_CROP", "ssim_data_range"]
 
 # fastMRI scores the central 320×320 of each slice (DESIGN §4); smaller slices are scored whole.
 METRIC_CROP = 320
+
+
+def ssim_data_range(target: torch.Tensor) -> torch.Tensor:
+    """The SSIM range of each (B, C, H, W) normalised target: its maximum, but at least 1.
+
+    The evaluation takes the range of the whole volume (its maximum, about the upper percentile that the
+    normalisation maps to 1). A training window's own maximum is far smaller where it holds little but
+    background, and a range near zero makes SSIM's constants vanish there: the loss would turn on the noise
+    of empty windows. At least 1 keeps each window on the scale the volume is scored on.
+    """
+    return target.detach().amax(dim=(1, 2, 3)).clamp_min(1.0)
 
 
 class ImageTaskModule(TaskModule):
@@ -29,16 +40,17 @@ class ImageTaskModule(TaskModule):
 
     monitor = "val_ssim"
     monitor_mode = "max"
-    losses = ("mse", "l1", "masked_mse", "masked_l1", "ssim")
+    losses = ("mse", "l1", "masked_mse", "masked_l1", "ssim", "ssim_l1")
     metrics: ClassVar[tuple[str, ...]] = ("psnr", "ssim")
 
     def compute_loss(self, output: torch.Tensor, batch: Any) -> torch.Tensor:
-        """The configured regression loss; masked losses use the target's foreground, SSIM its per-slice range."""
+        """The configured regression loss; masked losses use the target's foreground, the SSIM losses a data
+        range per sample of at least 1 (see :func:`ssim_data_range`)."""
         pred, target = output.float(), batch.target.float()
         if self.loss_name in ("masked_mse", "masked_l1"):
             return self.loss_fn(pred, target, mask=foreground_mask(target))
-        if self.loss_name == "ssim":
-            return self.loss_fn(pred, target, target.amax(dim=(1, 2, 3)).clamp_min(1e-6))
+        if self.loss_name in ("ssim", "ssim_l1"):
+            return self.loss_fn(pred, target, ssim_data_range(target))
         return self.loss_fn(pred, target)
 
     def to_original(self, output: torch.Tensor, batch: Any) -> tuple[np.ndarray, np.ndarray]:
