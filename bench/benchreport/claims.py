@@ -7,11 +7,14 @@ learning rate and seed (only the network differs), then scored on the same held-
 * seed 002: UNet-DCTD-A vs CDAE vs classical filters (denoising SSIM / PSNR on held-out real MR).
 
 Arms are 1-layer Swin variants at 128² so a CPU can afford them; the budget (``steps``) is printed with
-every table, and the conclusion is about *this* budget, not about converged models.
+every table, and the conclusion is about *this* budget, not about converged models. An arm whose bundle an
+earlier run of the very same command left in ``--work`` is reused instead of trained again (the document
+says which were).
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from pathlib import Path
@@ -26,14 +29,30 @@ LATENCY_PAIRS = (
 )
 
 
+def _trained_before(out: Path, command: str) -> dict[str, Any] | None:
+    """The arm's bundle in ``out`` when an earlier run of this very command left it there (same data, steps,
+    seed and machine: training it again would repeat the same work), else None."""
+    card_path = out / "bundle" / "model_card.json"
+    if not card_path.is_file():
+        return None
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    if card.get("training", {}).get("command") != command:
+        return None
+    return {"command": command, "wall_s": None, "bundle": str(card_path.parent), "metrics": card.get("metrics", {})}
+
+
 def _train(config_name: str, overrides: list[str], log: Any) -> dict[str, Any]:
     from condswin.training.config import load_config
     from condswin.training.run import train
 
     config_path = ROOT / "Training" / "configs" / config_name
     command = shlex.join(["python", "Training/train.py", "--config", f"Training/configs/{config_name}", *overrides])
-    log(f"claims: {command}")
     config = load_config(config_path, overrides)
+    earlier = _trained_before(Path(config.trainer.output_dir), command)
+    if earlier is not None:
+        log(f"claims: reused (trained by an earlier run of the same command): {command}")
+        return {**earlier, "reused": True}
+    log(f"claims: {command}")
     start = time.perf_counter()
     result = train(config, command=command)
     return {

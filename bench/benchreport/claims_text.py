@@ -52,6 +52,12 @@ def claims_markdown(claims: dict[str, Any]) -> str:
         "two training MR volumes with Rician noise σ 1-13 %). Short budgets favour networks that learn fast; "
         "these verdicts are about this budget, not about converged models.\n\n"
     )
+    reused = [name for group in ("seg", "denoise") for name, arm in claims.get(group, {}).items() if arm.get("reused")]
+    if reused:
+        text += (
+            f"Arms trained by an earlier run of the identical command on this machine and reused here (their "
+            f"bundles in `runs/bench/claims`): {', '.join(f'`{name}`' for name in reused)}.\n\n"
+        )
     seg = claims.get("seg_eval")
     if seg:
         text += "### Seed 000 and seed 001: segmentation arms on the fresh phantoms\n\n" + seg["markdown"] + "\n"
