@@ -105,6 +105,21 @@ def test_the_network_is_given_the_noise_level_of_its_input() -> None:
     assert seen[0].shape == (2, 4, 16, 16)
 
 
+def test_noise_units_scale_the_predicted_noise_with_the_slice_noise_level() -> None:
+    """Instance norm makes the inner U-Net's output the same for x and 3x; with ``noise_units`` the predicted
+    noise follows the input's own noise level (the Haar estimate over 0.05), so 3x gets 3 times the noise."""
+    x = torch.rand(2, 1, 32, 32)
+    blind = _model()
+    randomise_zero_head(blind)
+    units = _model(noise_units=True)
+    units.load_state_dict(blind.state_dict())  # the same network, only the scaling differs
+    with torch.no_grad():
+        torch.testing.assert_close(blind.predicted_noise(3 * x), blind.predicted_noise(x), rtol=1e-2, atol=1e-3)
+        scale = (haar_noise_level(x) / 0.05).view(2, 1, 1, 1)
+        torch.testing.assert_close(units.predicted_noise(x), blind.predicted_noise(x) * scale, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(units.predicted_noise(3 * x), 3 * units.predicted_noise(x), rtol=1e-2, atol=3e-3)
+
+
 def test_config_refuses_what_cannot_work() -> None:
     with pytest.raises(ValueError, match="one magnitude channel"):
         build_model("residual_denoiser", 2, 1)
@@ -121,14 +136,14 @@ def test_config_refuses_what_cannot_work() -> None:
 # -- (d) bundle round trip ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sigma_input", [False, True])
-def test_bundle_round_trip_gives_the_same_output(tmp_path: Path, sigma_input: bool) -> None:
-    model = _model(sigma_input=sigma_input)
+@pytest.mark.parametrize(("sigma_input", "noise_units"), [(False, False), (True, False), (False, True)])
+def test_bundle_round_trip_gives_the_same_output(tmp_path: Path, sigma_input: bool, noise_units: bool) -> None:
+    model = _model(sigma_input=sigma_input, noise_units=noise_units)
     randomise_zero_head(model)
     loaded = bundle_round_trip(model, tmp_path / "residual", "residual-test", "denoising")
     card = json.loads((tmp_path / "residual" / "model_card.json").read_text())
     assert card["architecture"] == "residual_denoiser" and card["config"]["inner_config"] == TINY_INNER["inner_config"]
-    assert loaded.model.config.sigma_input is sigma_input
+    assert loaded.model.config.sigma_input is sigma_input and loaded.model.config.noise_units is noise_units
     x = torch.rand(2, 1, 33, 40)
     with torch.no_grad():
         torch.testing.assert_close(loaded.model(x), model(x), rtol=0, atol=0)

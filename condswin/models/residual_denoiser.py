@@ -18,6 +18,12 @@ training and inference therefore see the very same estimate, with no caller invo
 robust one on the finest diagonal Haar detail, median(|HH|)/0.6745, in the input's normalised units; for Rician
 data it is a noise-level cue (in air the Rayleigh spread is 0.66σ), not σ itself, which is all the network
 needs from it.
+
+Noise in units of that level (``noise_units``): an inner network with instance norm (the fastMRI U-Net) is blind
+to the amplitude of its input (every feature map is rescaled to unit variance), so whatever it predicts has one
+amplitude for every noise level. With ``noise_units`` its output is multiplied by the slice's Haar estimate
+divided by 0.05 (a typical level in normalised units, so the head's weights stay of order one): the amplitude
+comes from the estimate, the pattern from the network.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ __all__ = ["ResidualDenoiserConfig", "ResidualDenoiser", "haar_noise_level"]
 
 # Median of |N(0, 1)|: turns the median absolute wavelet detail into a standard deviation.
 _MAD_TO_SIGMA = 0.6744897501960817
+# A typical noise level in normalised units (5 % of the percentile range): the unit of ``noise_units``.
+_LEVEL_UNIT = 0.05
 
 
 @dataclass
@@ -51,6 +59,7 @@ class ResidualDenoiserConfig:
         inner_config: overrides of the inner network's config (JSON-able: they are stored in the model card).
         space_to_depth: the inner network sees s×s pixel blocks as s² channels at 1/s the size (1 = off).
         sigma_input: add the slice's estimated noise level (:func:`haar_noise_level`) as an input channel.
+        noise_units: multiply the network's output by that estimate (it predicts noise in units of the level).
     """
 
     in_channels: int = 1
@@ -59,6 +68,7 @@ class ResidualDenoiserConfig:
     inner_config: dict[str, Any] = field(default_factory=lambda: {"chans": 8, "num_pool_layers": 3})
     space_to_depth: int = 2
     sigma_input: bool = False
+    noise_units: bool = False
 
     def __post_init__(self) -> None:
         if self.in_channels != 1 or self.out_channels != 1:
@@ -113,13 +123,17 @@ class ResidualDenoiser(nn.Module):
             raise ValueError(f"{name}: input of {tuple(x.shape[-2:])} pixels is too small (at least {2 * s} a side)")
         padded, pads = pad_to_multiple(x, s)
         blocks = F.pixel_unshuffle(padded, s) if s > 1 else padded
-        if self.config.sigma_input:
+        level = None
+        if self.config.sigma_input or self.config.noise_units:
             with torch.autocast(device_type=x.device.type, enabled=False):  # a median in float32, always
                 level = haar_noise_level(x)
+        if self.config.sigma_input:
             level_map = level.to(blocks.dtype).view(-1, 1, 1, 1).expand(-1, 1, *blocks.shape[-2:])
             blocks = torch.cat([blocks, level_map], dim=1)
         noise = self.net(blocks)
         noise = F.pixel_shuffle(noise, s) if s > 1 else noise
+        if self.config.noise_units:
+            noise = noise * (level / _LEVEL_UNIT).to(noise.dtype).view(-1, 1, 1, 1)
         return crop_to(noise, pads)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
