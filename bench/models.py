@@ -53,13 +53,6 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def bf16_supported() -> bool:
-    """bf16 autocast only pays off (and is only exact-ish) with native bf16 instructions."""
-    from condswin.inference.device import cpu_has_native_bf16  # the one reading of the CPU flags
-
-    return cpu_has_native_bf16()
-
-
 def time_forward(
     model: torch.nn.Module, x: torch.Tensor, repeats: int, bf16: bool = False
 ) -> tuple[float, torch.Tensor]:
@@ -111,6 +104,8 @@ def gflop_per_slice(model: torch.nn.Module, size: int) -> float:
 
 def measure_one(name: str, batch: int, size: int, repeats: int, threads: int, bf16: bool = True) -> dict:
     """Everything for one model (runs inside its own subprocess)."""
+    from condswin.inference.device import cpu_has_native_bf16  # bf16 only pays off with native instructions
+
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build(name).eval()
@@ -123,7 +118,7 @@ def measure_one(name: str, batch: int, size: int, repeats: int, threads: int, bf
     seconds, y32 = time_forward(model, x, repeats)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
     result = dict(model=name, params=params, gflop=gflop, ms=1000 * seconds / batch, peak_mb=max(peak, 0) / 2**20)
-    if bf16 and bf16_supported():
+    if bf16 and cpu_has_native_bf16():
         s16, y16 = time_forward(model, x, repeats, bf16=True)
         result.update(
             ms_bf16=1000 * s16 / batch, bf16_max_diff=float((y16 - y32).abs().max()), out_range=float(y32.abs().max())
@@ -211,6 +206,7 @@ def main() -> None:
         print_interleaved(args.interleave, args.batch, args.size, args.repeats, args.threads)
         return
 
+    from condswin.inference.device import cpu_has_native_bf16
     from condswin.models import list_models
     from condswin.models.data_consistency import is_data_consistent
 
@@ -219,7 +215,7 @@ def main() -> None:
         QUICK_MODELS if args.quick else [n for n in list_models() if not is_data_consistent(n)] + [MONAI_REFERENCE]
     )
     peak = matmul_gflops(args.threads)
-    bf16_note = "measured" if bf16_supported() else "not measured (no AVX512-BF16/AMX on this CPU)"
+    bf16_note = "measured" if cpu_has_native_bf16() else "not measured (no AVX512-BF16/AMX on this CPU)"
     print(
         f"CPU: {cpu_name()}; torch {torch.__version__}; {args.threads} threads; "
         f"load average before the run: {os.getloadavg()[0]:.1f}; "
