@@ -521,7 +521,9 @@ def write(
         parse_ismrmrd_header(header_xml, source)  # refuse a header that read() could not use
     file_attrs: dict[str, Any] = {}
     if target is not None:
-        file_attrs.update(max=float(target.max()), norm=float(np.linalg.norm(target)))
+        # float64 accumulation, rounded to float32: the same number on every CPU (a float32 sum depends on SIMD width)
+        norm = float(np.float32(np.linalg.norm(target.astype(np.float64))))
+        file_attrs.update(max=float(target.max()), norm=norm)
     file_attrs.update(attrs or {})
 
     folder = path.parent if str(path.parent) else Path(".")
