@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 import SimpleITK as sitk
+import torch
+from model_support import randomise_zero_head
 
-from condswin.bundles import read_registry
+from condswin.bundles import card_template, read_registry, save_bundle
 from condswin.errors import UsageError
+from condswin.models import build_model
 from condswin.training.embedding import EmbedRequest, HeldOut, embed_trained_bundle
 
 
@@ -37,7 +40,7 @@ def _embed(tiny_bundles, tmp_path: Path, held_out: HeldOut, **changes) -> dict:
         shared=tmp_path / "no-shared-data",  # the MR regression sample is absent: nothing recorded, said so
         **changes,
     )
-    folder = embed_trained_bundle(request, log=lambda line: None)
+    folder = embed_trained_bundle(request, log=lambda line: None).registry
     [entry] = read_registry(folder / "models.json")
     return json.loads((folder / "models.json").read_text())["models"][0] | {"_bundle": entry}
 
@@ -76,3 +79,67 @@ def test_requests_without_data_or_with_a_negative_tolerance_are_refused(tiny_bun
         embed_trained_bundle(
             EmbedRequest(bundle=tiny_bundles["denoising"], held_out=(held_out,), limits="x", tolerance=-1.0)
         )
+
+
+# --- replacing a default only when measured better ---------------------------------------------------------------
+
+
+def _dc_bundle(folder: Path, model_id: str, *, trained_looking: bool) -> Path:
+    """A tiny data-consistency reconstruction bundle: with its zero head it is exactly zero-filled; with a
+    random head its correction only adds error (the worse model)."""
+    torch.manual_seed(0)
+    model = build_model("recon_dc", 2, 1, inner="unet", inner_config={"chans": 4, "num_pool_layers": 2}).eval()
+    if trained_looking:
+        randomise_zero_head(model)
+    card = card_template(model_id, "reconstruction", training_data="none: test model", training_command="pytest")
+    card["input"]["representation"] = "complex"
+    save_bundle(model, card, folder)
+    return folder
+
+
+def _decide(tmp_path: Path, held_out: HeldOut, candidate: Path, **changes):
+    request = EmbedRequest(
+        bundle=candidate,
+        held_out=(held_out,),
+        limits="test",
+        default=True,
+        accelerations=(4.0,),
+        models_dir=tmp_path / "registry",
+        work=tmp_path,
+        shared=tmp_path / "no-shared-data",
+        **changes,
+    )
+    return embed_trained_bundle(request, log=lambda line: None)
+
+
+def test_a_worse_bundle_leaves_the_default_and_a_better_one_replaces_it(tmp_path, held_out) -> None:
+    registry = tmp_path / "registry" / "models.json"
+    good = _dc_bundle(tmp_path / "good", "recon-dc", trained_looking=False)
+    bad = _dc_bundle(tmp_path / "bad", "recon-dc", trained_looking=True)
+    first = _decide(tmp_path, held_out, bad)  # no default yet: it becomes one
+    assert first.registry is not None and first.decision["current_default"] is None
+    before = registry.read_bytes()
+
+    worse = _decide(tmp_path, held_out, _dc_bundle(tmp_path / "worse", "recon-dc-2", trained_looking=True))
+    assert worse.registry is None and worse.decision["replaces"] is False
+    assert registry.read_bytes() == before  # nothing registered, nothing changed
+
+    better = _decide(tmp_path, held_out, good)
+    assert better.registry is not None and better.decision["replaces"] is True
+    [entry] = json.loads(registry.read_text())["models"]
+    decision = entry["metrics"]["default_decision"]
+    assert entry["default"] is True and entry["sha256"] != json.loads(before)["models"][0]["sha256"]
+    assert decision["current_default"]["id"] == "recon-dc"
+    assert decision["candidate"] > decision["current_default"]["score"]
+    assert decision["data"] == ["one synthetic MR volume"]
+
+
+def test_force_replaces_the_default_with_its_reason_on_the_card(tmp_path, held_out) -> None:
+    _decide(tmp_path, held_out, _dc_bundle(tmp_path / "good", "recon-dc", trained_looking=False))
+    bad = _dc_bundle(tmp_path / "bad", "recon-dc-bad", trained_looking=True)
+    outcome = _decide(tmp_path, held_out, bad, force_reason="a user wants it")
+    assert outcome.registry is not None
+    entries = {e["id"]: e for e in json.loads((tmp_path / "registry" / "models.json").read_text())["models"]}
+    assert entries["recon-dc-bad"]["default"] is True and "default" not in entries["recon-dc"]
+    reason = entries["recon-dc-bad"]["metrics"]["default_decision"]["reason"]
+    assert reason.startswith("forced") and "a user wants it" in reason

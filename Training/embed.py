@@ -3,7 +3,13 @@
     python Training/embed.py runs/embed/seg/bundle --held-out runs/embed/seg_test:lits:"6 held-out phantoms" \
         --limits "trained on phantoms only ..." --default --default-reason "..." --fp16
 
-Exit codes: 0 registered, 2 usage, 3 bad data, 4 bad bundle, 5 registry not writable.
+With --default the bundle replaces the task's current default only when it scores higher on the held-out data
+(key metric: Dice for segmentation, SSIM otherwise; mean over every volume and setting; the current default is
+scored in the same run); both numbers and the decision go on its card. When it does not, nothing is registered
+and the registry is unchanged; --force REASON replaces the default anyway and writes the reason on the card.
+
+Exit codes: 0 registered, or kept the current default (said on stderr); 2 usage, 3 bad data, 4 bad bundle,
+5 registry not writable.
 """
 
 from __future__ import annotations
@@ -35,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limits", required=True, help="what the model must not be used for (goes on the card)")
     parser.add_argument("--default", action="store_true", help="make it the default model of its task")
     parser.add_argument("--default-reason", default="", help="why it is the default (measured)")
+    parser.add_argument(
+        "--force",
+        metavar="REASON",
+        default="",
+        help="with --default: replace the current default even if the new bundle scores lower (REASON goes on the card)",
+    )
     parser.add_argument("--fp16", action="store_true", help="store fp16 weights if the key metric holds")
     parser.add_argument("--tolerance", type=float, default=0.002, help="largest accepted change of the key metric")
     parser.add_argument("--acceleration", type=float, nargs="+", default=[4.0, 8.0])
@@ -57,11 +69,16 @@ def main(argv: list[str] | None = None) -> int:
             noise=args.noise,
             models_dir=args.models_dir,
             extra_baselines=tuple(args.baseline),
+            force_reason=args.force,
         )
-        embed_trained_bundle(request)
+        if args.force and not args.default:
+            raise UsageError("--force only applies with --default (it overrides the default decision)")
+        outcome = embed_trained_bundle(request)
     except CondswinError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exit_code_for(exc)
+    if outcome.registry is None and outcome.decision is not None:
+        print(f"not embedded: the current default stays ({outcome.decision['reason']})", file=sys.stderr)
     return 0
 
 

@@ -4,6 +4,7 @@
     python Training/train.py --config CONFIG trainer.devices=4                  # DDP on 4 GPUs
     torchrun --nnodes 2 --nproc_per_node 4 ... Training/train.py --config CONFIG trainer.devices=4 trainer.num_nodes=2
     python Training/train.py --config CONFIG --resume runs/NAME/checkpoints/last.ckpt
+    python Training/train.py --config CONFIG --init-from liver-ct-cswin-light-1l     # fine-tune an installed model
     python Training/train.py --config CONFIG --export bundles/my-model          # bundle folder of the best checkpoint
 
 A thin script in the spirit of fastMRI's ``train_unet_demo.py``: it builds the config
@@ -11,8 +12,9 @@ A thin script in the spirit of fastMRI's ``train_unet_demo.py``: it builds the c
 ``docs/training.md``.
 
 Exit codes (as the ``condswin`` command): 0 done; 2 config or usage error (unknown key, bad value);
-3 bad or missing data, config file or checkpoint; 4 a checkpoint of another network; 5 the export folder
-exists; 70 an internal error (traceback printed); 130 interrupted before training, 1 during training (Lightning's
+3 bad or missing data, config file or checkpoint; 4 a checkpoint of another network, or an ``--init-from``
+bundle that is missing or fails its checksum (a bundle whose network or contract differs from the config is
+2, naming the field); 5 the export folder exists; 70 an internal error (traceback printed); 130 interrupted before training, 1 during training (Lightning's
 graceful shutdown).
 """
 
@@ -47,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.root=/data/LiTS")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint of this run (e.g. last.ckpt)")
     parser.add_argument(
+        "--init-from",
+        metavar="BUNDLE_OR_ID",
+        help="start from the weights of a model bundle (an installed id or a folder) with a fresh optimiser; "
+        "the config must describe the same network and contract; the card keeps the weights' lineage",
+    )
+    parser.add_argument(
         "--export", metavar="DIR", help="write the bundle of the best checkpoint here (default: OUTPUT_DIR/bundle)"
     )
     parser.add_argument("--no-export", action="store_true", help="do not write a model bundle")
@@ -64,7 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from condswin.training.run import train
 
         config = load_config(args.config, args.overrides)
-        result = train(config, resume=args.resume, export_dir=args.export, export=not args.no_export, command=command)
+        result = train(
+            config,
+            resume=args.resume,
+            init_from=args.init_from,
+            export_dir=args.export,
+            export=not args.no_export,
+            command=command,
+        )
     except BaseException as exc:  # mapped to the documented exit codes; bugs keep their traceback
         code = exit_code_for(exc)
         if code == INTERNAL_ERROR:

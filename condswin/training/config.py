@@ -49,6 +49,9 @@ __all__ = [
 
 TASKS = ("segmentation", "reconstruction", "denoising")
 
+# Lightning's precision names the runs use, and ``auto`` (condswin.training.precision decides per device).
+PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
+
 # Which data kinds feed which task (the dataset builders in condswin.training.data follow this table).
 DATA_KINDS: dict[str, tuple[str, ...]] = {
     "segmentation": ("phantom", "lits", "decathlon"),
@@ -163,13 +166,17 @@ class TrainerSection:
         accumulate: gradient accumulation steps.
         accelerator / devices / num_nodes / strategy: passed to ``lightning.Trainer`` (``auto`` picks DDP for
             several devices; ``torchrun`` and SLURM are detected by Lightning).
-        precision: ``32-true``, ``bf16-mixed``, ``16-mixed``.
+        precision: ``auto`` (bf16 mixed where the device has native bf16, else float32:
+            :mod:`condswin.training.precision`), ``32-true``, ``bf16-mixed``, ``16-mixed``.
         limit_train_batches / limit_val_batches: fraction or count of batches per epoch (quick runs).
         val_every: validate every this many epochs.
         seed: global seed (``lightning.seed_everything``; workers seeded too).
         output_dir: run folder (checkpoints, CSV log, exported bundle).
         log_every: log every this many steps.
         deterministic: ask torch for deterministic kernels.
+        time_budget_min: stop training after this many minutes of this process (0: no limit); the run then
+            validates, exports and records ``stopped_by: time budget`` as usual.
+        checkpoint_every_min: write ``last.ckpt`` at least this often, mid-epoch if need be (0: epoch ends only).
     """
 
     max_epochs: int = 40
@@ -180,7 +187,7 @@ class TrainerSection:
     devices: Any = "auto"
     num_nodes: int = 1
     strategy: str = "auto"
-    precision: str = "32-true"
+    precision: str = "auto"
     limit_train_batches: float = 1.0
     limit_val_batches: float = 1.0
     val_every: int = 1
@@ -188,6 +195,8 @@ class TrainerSection:
     output_dir: str = "runs/default"
     log_every: int = 10
     deterministic: bool = False
+    time_budget_min: float = 0.0
+    checkpoint_every_min: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -324,6 +333,11 @@ def _check(config: TrainConfig) -> TrainConfig:
     for name in ("batch_size", "accumulate", "num_nodes", "val_every", "log_every"):
         if getattr(config.trainer, name) < 1:
             _fail(source, f"trainer.{name}", f"must be >= 1, got {getattr(config.trainer, name)}")
+    for name in ("time_budget_min", "checkpoint_every_min"):
+        if not getattr(config.trainer, name) >= 0:
+            _fail(source, f"trainer.{name}", f"must be >= 0 minutes, got {getattr(config.trainer, name)}")
+    if config.trainer.precision not in PRECISIONS:
+        _fail(source, "trainer.precision", f"must be one of {', '.join(PRECISIONS)}, got {config.trainer.precision!r}")
     if config.trainer.max_epochs < 1 and config.trainer.max_steps < 1:
         _fail(source, "trainer", "max_epochs or max_steps must be positive")
     if not config.optim.lr > 0 or not 0 < config.optim.gamma <= 1 or config.optim.step_size < 1:

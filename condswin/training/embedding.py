@@ -13,6 +13,12 @@ Order (nothing is registered unless every step succeeds):
    baseline), ``metrics.precision`` (what fp16 and bf16 changed), ``limits`` and ``default_reason``; the bundle
    is copied into the registry (checksum verified) and marked default of its task when asked;
 5. its metrics on the fixed regression sample (:mod:`condswin.training.regression`) go on the card too.
+
+Replacing a default is a decision by measurement: with ``default``, the task's current default in the registry
+is scored on the same held-out data in the same run, and the candidate becomes the default only when its key
+metric (mean over every volume and setting) is higher; both numbers and the decision go on the card
+(``metrics.default_decision``). When it is not higher nothing is registered and the registry is unchanged,
+unless ``force_reason`` says why it should replace the default anyway.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any
 
 from condswin.errors import UsageError
 
-__all__ = ["HeldOut", "KEY_METRIC", "EmbedRequest", "embed_trained_bundle"]
+__all__ = ["HeldOut", "KEY_METRIC", "EmbedRequest", "EmbedOutcome", "embed_trained_bundle", "current_default"]
 
 # The metric whose change decides fp16 weights and bf16 inference, per task (all higher-is-better).
 KEY_METRIC = {"segmentation": "dice", "reconstruction": "ssim", "denoising": "ssim"}
@@ -60,6 +66,15 @@ class EmbedRequest:
     work: Path | None = None
     shared: Path = Path(__file__).resolve().parents[3] / "shared" / "data"
     extra_baselines: tuple[str, ...] = field(default_factory=tuple)
+    force_reason: str = ""
+
+
+@dataclass(frozen=True)
+class EmbedOutcome:
+    """What embedding did: the registry folder (None when the candidate was not registered) and the decision."""
+
+    registry: Path | None
+    decision: dict[str, Any] | None
 
 
 def _evaluate(request: EmbedRequest, task: str, bundle: Path, data: HeldOut, baselines: Sequence[str], out: Path):
@@ -101,6 +116,70 @@ def _key_values(rows: Sequence[Any], method: str, task: str) -> dict[tuple[str, 
     return values
 
 
+def _mean(values: dict[tuple[str, str], float]) -> float:
+    return sum(values.values()) / len(values) if values else float("nan")
+
+
+def current_default(task: str, models_dir: Path | None) -> Any:
+    """The registry's default bundle of ``task`` (its ``"default": true`` entry), or None."""
+    from condswin.bundles import embedded_models_dir, read_registry
+    from condswin.bundles.registry import REGISTRY_FILENAME, is_default
+
+    registry = (models_dir if models_dir is not None else embedded_models_dir()) / REGISTRY_FILENAME
+    if not registry.is_file():
+        return None
+    return next((b for b in read_registry(registry) if b.task == task and is_default(b)), None)
+
+
+def _bundle_folder(bundle: Any, target: Path) -> Path:
+    """A registry entry as a stand-alone bundle folder (card + weights), so it can be scored like the candidate."""
+    from condswin.bundles import CARD_FILENAME
+    from condswin.io.atomic import write_json_atomic
+
+    target.mkdir(parents=True)
+    card = bundle.card.to_dict()
+    card["weights"] = bundle.weights_path.name
+    shutil.copyfile(bundle.weights_path, target / bundle.weights_path.name)
+    write_json_atomic(card, target / CARD_FILENAME)
+    return target
+
+
+def _default_decision(
+    request: EmbedRequest, task: str, candidate: list[dict], work: Path, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Score the current default on the same held-out data and decide whether the candidate replaces it."""
+    metric = KEY_METRIC[task]
+    candidate_score = _mean({k: v for values in candidate for k, v in values.items()})
+    decision: dict[str, Any] = {
+        "key_metric": f"{metric}, mean over every held-out volume and setting",
+        "data": [data.description for data in request.held_out],
+        "candidate": candidate_score,
+    }
+    current = current_default(task, request.models_dir)
+    if current is None:
+        decision.update(current_default=None, replaces=True, reason="the task had no default")
+        return decision
+    folder = _bundle_folder(current, work / "current-default")
+    scores: dict[tuple[str, str], float] = {}
+    for n, data in enumerate(request.held_out):
+        log(f"embed: scoring the current default {current.id} on {data.folder}")
+        result = _evaluate(request, task, folder, data, (), work / f"current{n}")
+        scores.update({(f"{n}|{k[0]}", k[1]): v for k, v in _key_values(result.rows, current.id, task).items()})
+    current_score = _mean(scores)
+    better = candidate_score > current_score
+    decision["current_default"] = {"id": current.id, "sha256": current.card.sha256, "score": current_score}
+    if better:
+        decision.update(replaces=True, reason=f"{metric} {candidate_score:.4f} > {current_score:.4f}")
+    elif request.force_reason:
+        decision.update(
+            replaces=True,
+            reason=f"forced ({metric} {candidate_score:.4f} <= {current_score:.4f}): {request.force_reason}",
+        )
+    else:
+        decision.update(replaces=False, reason=f"{metric} {candidate_score:.4f} <= {current_score:.4f}")
+    return decision
+
+
 def _largest_change(reference: dict, variant: dict) -> float:
     return max((abs(variant[k] - reference[k]) for k in reference if k in variant), default=0.0)
 
@@ -133,8 +212,13 @@ def _held_out_record(task: str, card_id: str, data: HeldOut, result: Any, baseli
     return record
 
 
-def embed_trained_bundle(request: EmbedRequest, log: Callable[[str], None] = print) -> Path:
-    """Measure, annotate and register a trained bundle (module docstring); returns the registry folder."""
+def embed_trained_bundle(request: EmbedRequest, log: Callable[[str], None] = print) -> EmbedOutcome:
+    """Measure, annotate and register a trained bundle (module docstring).
+
+    Returns:
+        The registry folder and, with ``default``, the decision; the folder is None when the candidate did not
+        beat the current default (nothing was registered).
+    """
     from condswin.bundles import embed_bundle, load_bundle, read_bundle, save_bundle
     from condswin.inference.device import cpu_has_native_bf16
 
@@ -151,6 +235,7 @@ def embed_trained_bundle(request: EmbedRequest, log: Callable[[str], None] = pri
     try:
         held_out, precision = [], {"tolerance": request.tolerance, "key_metric": KEY_METRIC[task]}
         fp16_changes, bf16_changes = [], []
+        candidate_scores: list[dict[tuple[str, str], float]] = []
         half = work / "half"
         if request.fp16:
             save_bundle(load_bundle(source).model, card, half, dtype="float16")
@@ -161,6 +246,7 @@ def embed_trained_bundle(request: EmbedRequest, log: Callable[[str], None] = pri
             log(f"embed {card.id}: scoring on {data.folder} (float32)")
             result = _evaluate(request, task, request.bundle, data, baselines, work / f"eval{n}")
             reference = _key_values(result.rows, card.id, task)
+            candidate_scores.append({(f"{n}|{k[0]}", k[1]): v for k, v in reference.items()})
             held_out.append(_held_out_record(task, card.id, data, result, baselines))
             if request.fp16:
                 log(f"embed {card.id}: scoring fp16 weights")
@@ -170,6 +256,12 @@ def embed_trained_bundle(request: EmbedRequest, log: Callable[[str], None] = pri
                 log(f"embed {card.id}: scoring bf16 inference")
                 bf16 = _evaluate(request, task, bf16_card, data, (), work / f"bf16{n}")
                 bf16_changes.append(_largest_change(reference, _key_values(bf16.rows, card.id, task)))
+        decision = _default_decision(request, task, candidate_scores, work, log) if request.default else None
+        if decision is not None:
+            log(f"embed {card.id}: default decision: {decision['reason']}")
+            if not decision["replaces"]:
+                log(f"embed {card.id}: not registered; the current default stays")
+                return EmbedOutcome(registry=None, decision=decision)
         keep_fp16 = request.fp16 and max(fp16_changes) <= request.tolerance
         if request.fp16:
             precision["fp16_weights_largest_change"] = max(fp16_changes)
@@ -181,11 +273,11 @@ def embed_trained_bundle(request: EmbedRequest, log: Callable[[str], None] = pri
         chosen = half if keep_fp16 else request.bundle
         final = work / "final"
         shutil.copytree(chosen, final)
-        _annotate(final, held_out, precision, request, allow_bf16)
+        _annotate(final, held_out, precision, request, allow_bf16, decision)
         _record_regression_sample(final, request.shared, log)
         registered = embed_bundle(final, request.models_dir, overwrite=True, default=request.default or None)
         log(f"embed {card.id}: registered in {registered.source} (fp16 weights: {keep_fp16}, cpu bf16: {allow_bf16})")
-        return registered.source.parent
+        return EmbedOutcome(registry=registered.source.parent, decision=decision)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -223,11 +315,20 @@ def _allow_cpu_bf16(bundle_dir: Path) -> None:
     _edit_card(bundle_dir, lambda card: card.__setitem__("inference", {"cpu_bf16": True}))
 
 
-def _annotate(bundle_dir: Path, held_out: list, precision: dict, request: EmbedRequest, allow_bf16: bool) -> None:
+def _annotate(
+    bundle_dir: Path,
+    held_out: list,
+    precision: dict,
+    request: EmbedRequest,
+    allow_bf16: bool,
+    decision: dict[str, Any] | None,
+) -> None:
     """Write the measurements, limits and the reason for being the default onto the card (weights untouched)."""
 
     def edit(card: dict[str, Any]) -> None:
         card["metrics"] = {**card.get("metrics", {}), "held_out": held_out, "precision": precision}
+        if decision is not None:
+            card["metrics"]["default_decision"] = decision
         card.pop("inference", None)
         if allow_bf16:
             card["inference"] = {"cpu_bf16": True}

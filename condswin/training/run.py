@@ -26,13 +26,17 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
-from condswin.errors import InputError, OutputExistsError
+from condswin.errors import InputError, OutputExistsError, UsageError
 from condswin.training.checkpoint import check_checkpoint, read_checkpoint
 from condswin.training.config import TrainConfig
 from condswin.training.data import DataSplits, build_datasets
 from condswin.training.export import check_card, export_bundle, training_command
+from condswin.training.finetune import check_init_source, load_init_weights, resolve_init_source
+from condswin.training.lineage import lineage_record
 from condswin.training.loaders import SliceDataModule
-from condswin.training.modules import TaskModule, build_module
+from condswin.training.modules import CHECKPOINT_KEY, TaskModule, build_module
+from condswin.training.precision import describe_device, resolve_precision
+from condswin.training.time_budget import TimeBudget
 
 __all__ = ["RunResult", "train", "build_trainer", "DEFAULT_BUNDLE_DIR"]
 
@@ -127,12 +131,17 @@ def build_trainer(
         dirpath=folder, filename=LAST_NAME, save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False
     )
     checkpoints = Checkpoints(best, last)
+    budget = TimeBudget(
+        budget_s=trainer_config.time_budget_min * 60.0,
+        checkpoint_every_s=trainer_config.checkpoint_every_min * 60.0,
+        checkpoint_path=checkpoints.last_path,
+    )
     trainer = L.Trainer(
         accelerator=trainer_config.accelerator,
         devices=trainer_config.devices,
         num_nodes=trainer_config.num_nodes,
         strategy=trainer_config.strategy,
-        precision=trainer_config.precision,
+        precision=resolve_precision(trainer_config.precision, trainer_config.accelerator),
         max_epochs=trainer_config.max_epochs,
         max_steps=trainer_config.max_steps,
         accumulate_grad_batches=trainer_config.accumulate,
@@ -148,6 +157,7 @@ def build_trainer(
         callbacks=[
             *([best] if best else []),
             last,
+            budget,
             LearningRateMonitor("epoch"),
             TQDMProgressBar(),
             *(callbacks or []),
@@ -157,6 +167,20 @@ def build_trainer(
         use_distributed_sampler=False,
     )
     return trainer, checkpoints
+
+
+def _recorded_lineage(checkpoint: dict[str, Any]) -> list[dict[str, Any]] | None:
+    recorded = checkpoint.get(CHECKPOINT_KEY)
+    lineage = recorded.get("lineage") if isinstance(recorded, dict) else None
+    return list(lineage) if isinstance(lineage, list) else None
+
+
+def budget_stop(trainer: L.Trainer) -> str:
+    """Why the run ended: ``time budget``, ``max_steps``/``max_epochs`` (whichever Lightning reached)."""
+    budget = next((c for c in trainer.callbacks if isinstance(c, TimeBudget)), None)  # type: ignore[attr-defined]
+    if budget is not None and budget.stopped:
+        return "time budget"
+    return "max_steps" if 0 < trainer.max_steps <= trainer.global_step else "max_epochs"
 
 
 def _check_export_dir(export_dir: Path | None) -> None:
@@ -169,6 +193,7 @@ def train(
     *,
     splits: DataSplits | None = None,
     resume: str | os.PathLike | None = None,
+    init_from: str | None = None,
     export_dir: str | os.PathLike | None = None,
     export: bool = True,
     command: str | None = None,
@@ -180,6 +205,8 @@ def train(
         config: the run's configuration.
         splits: a :class:`condswin.training.data.DataSplits` (built from ``config`` when None).
         resume: a checkpoint of the same network to continue from (exactly: optimiser, schedule, epoch).
+        init_from: a model bundle (id or folder) whose weights the run starts from, with a fresh optimiser
+            (:mod:`condswin.training.finetune`); its lineage continues in the exported card.
         export_dir: where the bundle goes (must not exist); default ``<output_dir>/bundle`` (replaced).
         export: write a bundle at all.
         command: the training command for the model card (default: this process's command line).
@@ -189,7 +216,9 @@ def train(
         A :class:`RunResult`.
 
     Raises:
-        UsageError: a bad loss or model config, or fewer validation volumes than processes.
+        UsageError: a bad loss or model config, fewer validation volumes than processes, ``resume`` and
+            ``init_from`` together, or an ``init_from`` bundle whose network or contract differs from the config.
+        BundleNotFoundError / BundleError: no such ``init_from`` bundle, or weights that fail their checksum.
         InputError: no usable data, or an unreadable resume checkpoint.
         ModelError: a resume checkpoint of another network, or a model card that would be invalid
             (e.g. ``export.id``), both checked before training.
@@ -198,6 +227,15 @@ def train(
     L.seed_everything(config.trainer.seed, workers=True)
     export_path = Path(export_dir) if export_dir is not None else None
     _check_export_dir(export_path)
+    if resume is not None and init_from is not None:
+        raise UsageError(
+            "--resume continues a run exactly (optimiser included) and --init-from starts a new run from a "
+            "bundle's weights: give one of them"
+        )
+    source = None
+    if init_from is not None:  # checked against the config before any data is read
+        source = resolve_init_source(init_from)
+        check_init_source(config, source)
     if splits is None:
         splits = build_datasets(config)
     if splits.train is None or len(splits.train) == 0:
@@ -206,8 +244,20 @@ def train(
     command = command or training_command()
     if export:
         check_card(config, splits, module.net, command)
+    module.run_info = {
+        "command": command,
+        "data": splits.description,
+        "device": describe_device(config.trainer.accelerator),
+        "precision": resolve_precision(config.trainer.precision, config.trainer.accelerator),
+    }
+    if source is not None:
+        load_init_weights(module.net, source)
+        module.lineage_before = list(source.lineage)
+        module.run_info["init_from"] = source.label
     if resume is not None:
-        check_checkpoint(resume, module)
+        recorded = check_checkpoint(resume, module).get(CHECKPOINT_KEY)
+        if isinstance(recorded, dict) and isinstance(recorded.get("lineage"), list):
+            module.lineage_before = list(recorded["lineage"])  # up to the checkpoint, this run's part included
     validate = splits.val is not None and len(splits.val) > 0
     has_test = splits.test is not None and len(splits.test) > 0
     trainer, checkpoints = build_trainer(config, module, validate, callbacks)
@@ -243,6 +293,9 @@ def train(
             "checkpoint_step": int(best_state.get("global_step", -1)),
             "monitor": module.monitor,
             "devices": int(trainer.world_size),
+            "stopped_by": budget_stop(trainer),
+            # the history of exactly the exported weights, as their checkpoint recorded it
+            "lineage": lineage_record(_recorded_lineage(best_state) or module.lineage_now()),
         }
         bundle = export_bundle(
             module.net,

@@ -14,6 +14,7 @@ import json
 import random
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 import lightning as L
@@ -25,6 +26,7 @@ from condswin.errors import UsageError
 from condswin.losses import build_loss
 from condswin.models import build_model
 from condswin.training.config import TrainConfig, config_from_dict, config_to_dict
+from condswin.training.lineage import images_per_step, run_entry
 from condswin.training.modules.volumes import VolumeAccumulator, gather_volume_scores, summarise_volumes
 from condswin.training.seeds import epoch_seed
 
@@ -92,6 +94,12 @@ class TaskModule(L.LightningModule, abc.ABC):
         self.accumulator = VolumeAccumulator(self.score_volume)
         self._loss_sum, self._loss_count = 0.0, 0
         self._last_step_time: float | None = None
+        # the weights' history (condswin.training.lineage): earlier runs, and what this process adds
+        self.lineage_before: list[dict[str, Any]] = []
+        self.run_info: dict[str, Any] = {"command": "", "data": ""}
+        self._run_start_step = 0
+        self._run_clock: float | None = None
+        self._run_started: str | None = None
 
     # -- pickling (ddp_spawn sends the module to its processes) ---------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -143,8 +151,34 @@ class TaskModule(L.LightningModule, abc.ABC):
         }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Record :meth:`describe` so a resume can refuse a checkpoint of another network up front."""
-        checkpoint[CHECKPOINT_KEY] = self.describe()
+        """Record :meth:`describe` (so a resume can refuse a checkpoint of another network up front) and the
+        lineage of exactly these weights (so a resume or an export continues their history)."""
+        checkpoint[CHECKPOINT_KEY] = {**self.describe(), "lineage": self.lineage_now()}
+
+    # -- lineage -------------------------------------------------------------------------------------------
+    def on_train_start(self) -> None:
+        """Start this process's lineage entry at the current step (a resumed run continues its step count)."""
+        self._run_start_step = int(self.global_step)
+        self._run_clock = time.monotonic()
+        self._run_started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    def lineage_now(self) -> list[dict[str, Any]]:
+        """The earlier runs plus this process's entry as of now (steps, images seen, wall time)."""
+        steps = max(int(self.global_step) - self._run_start_step, 0)
+        world = int(self.trainer.world_size) if self._trainer is not None else 1
+        per_step = images_per_step(config_to_dict(self.config)["trainer"], world)
+        entry = run_entry(
+            command=str(self.run_info.get("command", "")),
+            steps=steps,
+            images_seen=steps * per_step,
+            data=str(self.run_info.get("data", "")),
+            wall_s=None if self._run_clock is None else time.monotonic() - self._run_clock,
+            started=self._run_started,
+            device=self.run_info.get("device"),
+            precision=self.run_info.get("precision"),
+            init_from=self.run_info.get("init_from"),
+        )
+        return [*self.lineage_before, entry]
 
     # -- training ------------------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

@@ -1,0 +1,158 @@
+"""Fine-tuning from a bundle (``Training/train.py --init-from``): the weights it starts from, the lineage its
+card keeps, and the bundles it refuses before the first step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+from model_support import script_main, write_mr_subjects
+
+from condswin.bundles import load_bundle, read_bundle
+from condswin.training.config import load_config
+from condswin.training.run import train
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "Training" / "configs" / "denoise_rician_cdae.yaml"
+TINY = [
+    "model.name=unet",
+    "model.overrides={chans: 4, num_pool_layers: 2}",
+    "trainer.max_steps=3",
+    "trainer.max_epochs=100",
+    "trainer.batch_size=2",
+    "trainer.accelerator=cpu",
+    "trainer.devices=1",
+    "trainer.precision=32-true",
+    "data.workers=0",
+    "data.size=[32,32]",
+    "data.val_volumes=1",
+]
+
+train_main = script_main("train")
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def mr_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data") / "mr"
+    write_mr_subjects(root, 3, shape=(3, 36, 32))
+    return root
+
+
+@pytest.fixture(scope="module")
+def first_bundle(mr_root, tmp_path_factory) -> Path:
+    """A bundle trained from scratch for three steps: the model a fine-tuning run starts from."""
+    out = tmp_path_factory.mktemp("first")
+    assert train_main(["--config", str(CONFIG), *TINY, f"data.root={mr_root}", f"trainer.output_dir={out}"]) == 0
+    return out / "bundle"
+
+
+class _StartingWeights(Callback):
+    """Records the network's weights when training starts (after any initialisation from a bundle)."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.state = {k: v.detach().clone() for k, v in pl_module.net.state_dict().items()}
+
+
+def test_fine_tuning_starts_from_the_bundle_and_its_card_keeps_both_runs(first_bundle, mr_root, tmp_path):
+    overrides = [*TINY, "trainer.max_steps=2", f"data.root={mr_root}", f"trainer.output_dir={tmp_path / 'ft'}"]
+    config = load_config(CONFIG, overrides)
+    seen = _StartingWeights()
+    command = f"python Training/train.py --config {CONFIG} --init-from {first_bundle}"
+    result = train(config, init_from=str(first_bundle), command=command, callbacks=[seen])
+
+    expected = load_bundle(read_bundle(first_bundle)).model.state_dict()
+    assert set(seen.state) == set(expected)
+    for name, tensor in expected.items():
+        torch.testing.assert_close(seen.state[name], tensor, rtol=0, atol=0, msg=name)
+
+    card = json.loads(result.bundle.read_text())
+    first_card = json.loads((first_bundle / "model_card.json").read_text())
+    lineage = card["training"]["lineage"]
+    first_run, second_run = lineage["runs"]
+    assert first_run == first_card["training"]["lineage"]["runs"][0]
+    assert first_run["command"] == first_card["training"]["command"] and first_run["steps"] == 3
+    assert second_run["command"] == command and second_run["steps"] == 2
+    assert second_run["init_from"].startswith(first_card["id"])
+    assert second_run["images_seen"] == 2 * 2 and first_run["images_seen"] == 3 * 2
+    assert first_run["data"] == second_run["data"] == card["training"]["data"]
+    assert all(run["wall_s"] > 0 for run in lineage["runs"])
+    totals = lineage["totals"]
+    assert totals["runs"] == 2 and totals["steps"] == 5 and totals["images_seen"] == 10
+    assert totals["wall_s"] == pytest.approx(first_run["wall_s"] + second_run["wall_s"], abs=0.002)
+
+
+def test_resuming_a_fine_tuned_run_keeps_one_lineage(first_bundle, mr_root, tmp_path):
+    out = tmp_path / "ft"
+    base = [*TINY, f"data.root={mr_root}", f"trainer.output_dir={out}", "--no-export"]
+    assert train_main(["--config", str(CONFIG), *base, "trainer.max_steps=2", "--init-from", str(first_bundle)]) == 0
+    last = out / "checkpoints" / "last.ckpt"
+    export = tmp_path / "bundle"
+    resumed = [*TINY, f"data.root={mr_root}", f"trainer.output_dir={out}", "trainer.max_steps=4"]
+    assert train_main(["--config", str(CONFIG), *resumed, "--resume", str(last), "--export", str(export)]) == 0
+    training = json.loads((export / "model_card.json").read_text())["training"]
+    runs = training["lineage"]["runs"]
+    # the scratch run, the fine-tuning process up to its checkpoint, the resumed process after it up to the
+    # exported (best) checkpoint
+    assert len(runs) == 3 and [r["steps"] for r in runs[:2]] == [3, 2]
+    assert runs[1]["steps"] + runs[2]["steps"] == training["checkpoint_step"] > 2
+    assert "--init-from" in runs[1]["command"] and "--resume" in runs[2]["command"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        (["model.overrides={chans: 8, num_pool_layers: 2}"], "model.overrides.chans"),
+        (["model.name=cdae", "model.overrides={}"], "model.name"),
+    ],
+)
+def test_a_bundle_of_another_network_is_refused_before_any_step(
+    first_bundle, mr_root, tmp_path, capsys, changes, field
+):
+    out = tmp_path / "run"
+    argv = ["--config", str(CONFIG), *TINY, *changes, f"data.root={mr_root}", f"trainer.output_dir={out}"]
+    assert train_main([*argv, "--init-from", str(first_bundle)]) == 2
+    assert field in capsys.readouterr().err
+    assert not (out / "checkpoints").exists()
+
+
+def test_a_bundle_of_another_contract_or_task_is_refused_naming_the_field(first_bundle, tmp_path, capsys):
+    seg = ROOT / "Training" / "configs" / "seg_phantom_unet.yaml"
+    argv = ["--config", str(seg), *TINY, f"trainer.output_dir={tmp_path / 'seg'}", "--init-from", str(first_bundle)]
+    assert train_main(argv) == 2
+    assert "task: the bundle is a denoising model" in capsys.readouterr().err
+
+    # a segmentation bundle made for another HU window: same network, other contract
+    seg_out = tmp_path / "seg_bundle"
+    seg_args = [*TINY, "trainer.max_steps=1", "data.train_volumes=1", "data.val_volumes=1", "data.slices_per_volume=2"]
+    argv = ["--config", str(seg), *seg_args, "data.hu_window=[-200,300]", f"trainer.output_dir={seg_out}"]
+    assert train_main(argv) == 0
+    out = tmp_path / "refused"
+    argv = ["--config", str(seg), *seg_args, f"trainer.output_dir={out}", "--init-from", str(seg_out / "bundle")]
+    assert train_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "contract field normalization" in err and "-200" in err
+    assert not (out / "checkpoints").exists()
+
+
+def test_a_missing_or_tampered_bundle_is_refused(first_bundle, mr_root, tmp_path, capsys):
+    argv = ["--config", str(CONFIG), *TINY, f"data.root={mr_root}", f"trainer.output_dir={tmp_path / 'run'}"]
+    assert train_main([*argv, "--init-from", "no-such-model-id"]) == 4
+    assert "no model bundle with id 'no-such-model-id'" in capsys.readouterr().err
+
+    tampered = tmp_path / "tampered"
+    tampered.mkdir()
+    for path in first_bundle.iterdir():
+        (tampered / path.name).write_bytes(path.read_bytes())
+    weights = tampered / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    assert train_main([*argv, "--init-from", str(tampered)]) == 4
+    assert "sha256" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+    assert train_main([*argv, "--init-from", str(first_bundle), "--resume", str(tmp_path / "x.ckpt")]) == 2

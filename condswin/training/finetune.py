@@ -1,0 +1,135 @@
+"""Fine-tuning: a run that starts from the weights of an installed or given model bundle (``--init-from``).
+
+The bundle's card says what the weights are: architecture and its config, channels, input and output
+contract. The run's config must describe the same network and the same contract — a disagreement is refused
+before any data is read, naming the config field — because otherwise the weights would either not load or,
+worse, load and be fed inputs they were not trained on (another HU window, another slice size, other labels).
+The optimiser and its schedule start fresh; the weights' earlier runs carry over as the run's lineage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from condswin.bundles import Bundle, ModelCard, load_bundle, parse_card, resolve_bundle
+from condswin.errors import UsageError
+from condswin.training.config import TrainConfig
+from condswin.training.lineage import lineage_of
+
+__all__ = ["InitSource", "resolve_init_source", "check_init_source", "load_init_weights"]
+
+
+@dataclass(frozen=True)
+class InitSource:
+    """The bundle a run starts from: what was asked for, the bundle, and the runs behind its weights."""
+
+    spec: str
+    bundle: Bundle
+    lineage: tuple[dict[str, Any], ...]
+
+    @property
+    def label(self) -> str:
+        """How the lineage names the start: the model id and the first 12 hex digits of its weights' sha256."""
+        sha = self.bundle.card.sha256 or ""
+        return f"{self.bundle.id} (sha256 {sha[:12]})"
+
+
+def resolve_init_source(spec: str) -> InitSource:
+    """Find the bundle by id or path (as ``--model`` does).
+
+    Raises:
+        BundleNotFoundError: no such id or path (the message lists the installed ids).
+        BundleError: an invalid card.
+    """
+    bundle = resolve_bundle(spec)
+    return InitSource(spec=str(spec), bundle=bundle, lineage=tuple(lineage_of(bundle.card)))
+
+
+def _expected_card(config: TrainConfig) -> ModelCard:
+    """The card this run would export, as far as the config decides it (architecture, channels, contract)."""
+    from condswin.models import model_config
+    from condswin.training.data.contract import channels, input_contract, output_contract
+    from condswin.training.export import build_card
+
+    data = SimpleNamespace(
+        input_contract=input_contract(config), output_contract=output_contract(config), description="-", licences=[]
+    )
+    card = build_card(config, data, {}, "-")
+    in_channels, out_channels = channels(config)
+    full = dataclasses.asdict(model_config(config.model.name, **dict(config.model.overrides)))
+    card.update(
+        architecture=config.model.name,
+        config=json.loads(json.dumps({k: v for k, v in full.items() if k not in ("in_channels", "out_channels")})),
+        in_channels=in_channels,
+        out_channels=out_channels,
+    )
+    return parse_card(card, f"{config.source} (the run's model card)", require_weights=False)
+
+
+def _full_model_config(card: ModelCard) -> dict[str, Any]:
+    from condswin.models import model_config
+
+    values = dataclasses.asdict(model_config(card.architecture, **card.build_kwargs()))
+    return json.loads(json.dumps({k: v for k, v in values.items() if k not in ("in_channels", "out_channels")}))
+
+
+def check_init_source(config: TrainConfig, source: InitSource) -> None:
+    """Refuse a bundle whose network or contract differs from the run's config, naming the first field.
+
+    Raises:
+        UsageError: another task, architecture, model config value, channel count or contract field.
+    """
+    card = source.bundle.card
+    where = f"{config.source}: --init-from {source.spec}"
+    if card.task != config.task:
+        raise UsageError(f"{where}: task: the bundle is a {card.task} model, the config trains {config.task}")
+    if card.architecture != config.model.name:
+        raise UsageError(
+            f"{where}: model.name: the bundle holds {card.architecture!r}, the config builds {config.model.name!r}"
+        )
+    expected = _expected_card(config)
+    ours, theirs = expected.config, _full_model_config(card)
+    for key in sorted(set(ours) | set(theirs)):
+        if ours.get(key) != theirs.get(key):
+            raise UsageError(
+                f"{where}: model.overrides.{key}: the bundle's network has {theirs.get(key)!r}, "
+                f"the config {ours.get(key)!r}"
+            )
+    for name in ("in_channels", "out_channels"):
+        if getattr(expected, name) != getattr(card, name):
+            raise UsageError(
+                f"{where}: {name}: the bundle's network has {getattr(card, name)}, the config's data gives "
+                f"{getattr(expected, name)}"
+            )
+    for field in dataclasses.fields(expected.contract):
+        if field.name == "cpu_bf16":  # an inference permission measured at embedding, not part of training
+            continue
+        mine, bundle_value = getattr(expected.contract, field.name), getattr(card.contract, field.name)
+        if mine != bundle_value:
+            raise UsageError(
+                f"{where}: contract field {field.name}: the bundle was trained with {_show(bundle_value)}, "
+                f"this config gives {_show(mine)}"
+            )
+
+
+def _show(value: Any) -> str:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return repr({k: v for k, v in dataclasses.asdict(value).items() if v is not None})
+    if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+        return repr([getattr(v, "name", v) for v in value])
+    return repr(value)
+
+
+def load_init_weights(net: Any, source: InitSource) -> None:
+    """Copy the bundle's weights (checksum verified first) into ``net``, a network of the same description.
+
+    Raises:
+        BundleChecksumError: the weights file differs from the card's sha256.
+        BundleError: unreadable weights.
+    """
+    loaded = load_bundle(source.bundle)
+    net.load_state_dict(loaded.model.state_dict(), strict=True)
