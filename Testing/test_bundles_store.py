@@ -137,12 +137,15 @@ def test_embed_bundle_copies_weights_and_registers(seg_bundle: Path, tmp_path: P
     bundle = embed_bundle(seg_bundle, registry_dir)
     data = json.loads((registry_dir / "models.json").read_text())
     assert [e["id"] for e in data["models"]] == ["tiny-segmentation"]
-    assert data["models"][0]["weights"] == "tiny-segmentation/model.safetensors"
+    sha = read_bundle(seg_bundle).card.sha256
+    weights = f"tiny-segmentation/model-{sha[:12]}.safetensors"  # named by its content
+    assert data["models"][0]["weights"] == weights
     loaded = load_bundle(bundle)  # checksum verified against the copied file
-    assert loaded.card == read_bundle(seg_bundle).card.replace(weights="tiny-segmentation/model.safetensors")
+    assert loaded.card == read_bundle(seg_bundle).card.replace(weights=weights)
     with pytest.raises(BundleError, match="already registered"):
         embed_bundle(seg_bundle, registry_dir)
     embed_bundle(seg_bundle, registry_dir, overwrite=True)
+    assert sorted(p.name for p in (registry_dir / "tiny-segmentation").iterdir()) == [Path(weights).name]
     assert len(read_registry(registry_dir / "models.json")) == 1
 
 
@@ -197,9 +200,39 @@ def test_bundle_files_follow_the_umask(tmp_path: Path, umask: int, file_mode: in
         tmp_path / "b" / CARD_FILENAME,
         tmp_path / "b" / "model.safetensors",
         tmp_path / "Models" / "models.json",
-        tmp_path / "Models" / "tiny-seg" / "model.safetensors",
+        *(tmp_path / "Models" / "tiny-seg").glob("model-*.safetensors"),
     ):
         assert stat.S_IMODE(path.stat().st_mode) == file_mode, path
+
+
+def test_replacing_an_embedded_model_is_one_commit_a_kill_cannot_split(tmp_path: Path, monkeypatch) -> None:
+    """New weights never overwrite the listed ones: a process killed before the registry is written leaves the
+    registry and the weights it names intact; once written, the replaced weights file is gone."""
+    import condswin.bundles.registry as registry
+
+    registry_dir = tmp_path / "Models"
+    for name, seed in (("a", 0), ("b", 1)):
+        torch.manual_seed(seed)
+        save_bundle(build_model("unet", 1, 3, chans=4, num_pool_layers=2), _card(), tmp_path / name)
+    embed_bundle(tmp_path / "a", registry_dir)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the process dies between the weights copy and the registry write
+
+    monkeypatch.setattr(registry, "write_json_atomic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        embed_bundle(tmp_path / "b", registry_dir, overwrite=True)
+    [entry] = read_registry(registry_dir / "models.json")
+    assert entry.card.sha256 == read_bundle(tmp_path / "a").card.sha256
+    load_bundle(entry)  # the listed weights still match their checksum
+
+    monkeypatch.undo()
+    [replaced] = [embed_bundle(tmp_path / "b", registry_dir, overwrite=True)]
+    load_bundle(replaced)
+    listed = replaced.card.weights
+    leftovers = sorted(p.name for p in (registry_dir / "tiny-seg").iterdir())
+    # the old file is removed; the orphan of the killed attempt is the new content itself, now listed
+    assert leftovers == [Path(listed).name]
 
 
 def test_half_precision_bundle_halves_the_file_and_loads_as_float32(tmp_path: Path) -> None:

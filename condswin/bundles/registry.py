@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -300,7 +301,9 @@ def embed_bundle(
         data = _load_json(registry_path)  # keeps its other top-level fields ($schema, schema_version)
     if any(b.id == source.id for b in registered) and not overwrite:
         raise BundleError(f"{registry_path}: model id {source.id!r} is already registered; pass overwrite=True")
-    relative = f"{source.id}/{Path(source.weights_path).name}"
+    # A new file per content: models.json, written atomically last, is the one commit point. A process killed
+    # before it leaves the registry and the weights it names as they were (plus an unlisted file).
+    relative = f"{source.id}/{_weights_name(source)}"
     target = models_dir / relative
     with atomic_path(target) as tmp:
         shutil.copyfile(source.weights_path, tmp)
@@ -320,4 +323,15 @@ def embed_bundle(
         others.append(entry)
     data["models"] = others + [card.to_dict()]
     write_json_atomic(data, registry_path)
+    if replaced is not None and replaced.card.weights != relative:
+        listed = {entry.get("weights") for entry in data["models"]}
+        if replaced.card.weights not in listed:  # the replaced model's weights, now named by no entry
+            (models_dir / str(replaced.card.weights)).unlink(missing_ok=True)
     return Bundle(card=card, root=models_dir, source=registry_path)
+
+
+def _weights_name(bundle: Bundle) -> str:
+    """``model-<first 12 hex digits of the sha256>.safetensors``: a name that changes with the content."""
+    stem, suffix = os.path.splitext(Path(bundle.weights_path).name)
+    stem = stem.rsplit("-", 1)[0] if re.fullmatch(r".*-[0-9a-f]{12}", stem) else stem
+    return f"{stem}-{str(bundle.card.sha256)[:12]}{suffix}"
