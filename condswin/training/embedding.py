@@ -32,7 +32,15 @@ from typing import Any
 
 from condswin.errors import UsageError
 
-__all__ = ["HeldOut", "KEY_METRIC", "EmbedRequest", "EmbedOutcome", "embed_trained_bundle", "current_default"]
+__all__ = [
+    "HeldOut",
+    "KEY_METRIC",
+    "EmbedRequest",
+    "EmbedOutcome",
+    "embed_trained_bundle",
+    "current_default",
+    "bundle_folder",
+]
 
 # The metric whose change decides fp16 weights and bf16 inference, per task (all higher-is-better).
 KEY_METRIC = {"segmentation": "dice", "reconstruction": "ssim", "denoising": "ssim"}
@@ -131,7 +139,7 @@ def current_default(task: str, models_dir: Path | None) -> Any:
     return next((b for b in read_registry(registry) if b.task == task and is_default(b)), None)
 
 
-def _bundle_folder(bundle: Any, target: Path) -> Path:
+def bundle_folder(bundle: Any, target: Path) -> Path:
     """A registry entry as a stand-alone bundle folder (card + weights), so it can be scored like the candidate."""
     from condswin.bundles import CARD_FILENAME
     from condswin.io.atomic import write_json_atomic
@@ -159,7 +167,7 @@ def _default_decision(
     if current is None:
         decision.update(current_default=None, replaces=True, reason="the task had no default")
         return decision
-    folder = _bundle_folder(current, work / "current-default")
+    folder = bundle_folder(current, work / "current-default")
     scores: dict[tuple[str, str], float] = {}
     for n, data in enumerate(request.held_out):
         log(f"embed: scoring the current default {current.id} on {data.folder}")

@@ -1,0 +1,185 @@
+"""``Training/campaign.py`` end to end on tiny data with a budget of seconds: start from the installed default,
+resume its own run folder the next time, embed only by the default decision, stop cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from model_support import script_main, write_mr_subjects
+
+from condswin.bundles import embed_bundle, read_registry
+from condswin.training.checkpoint import read_checkpoint
+from condswin.training.modules import CHECKPOINT_KEY
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "Training" / "configs" / "denoise_rician_cdae.yaml"
+TINY = [
+    "model.name=unet",
+    "model.overrides={chans: 4, num_pool_layers: 2}",
+    "trainer.batch_size=2",
+    "trainer.accelerator=cpu",
+    "trainer.devices=1",
+    "trainer.precision=32-true",
+    "trainer.log_every=1",
+    "data.workers=0",
+    "data.size=[32,32]",
+    "export.id=tiny-denoiser",
+]
+
+train_main = script_main("train")
+campaign_main = script_main("campaign")
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+
+@pytest.fixture()
+def setup(tmp_path: Path) -> dict[str, Path]:
+    """Data root (mri/ with four small volumes), a registry whose denoising default fits the recipe, the recipe."""
+    data = tmp_path / "data"
+    data.mkdir()
+    write_mr_subjects(data / "mri", 4, shape=(3, 36, 32))
+    first = tmp_path / "first"
+    (first / "train").mkdir(parents=True)
+    for n in (0, 1):
+        (first / "train" / f"subject{n}.nii.gz").symlink_to(data / "mri" / f"subject{n}.nii.gz")
+    argv = ["--config", str(CONFIG), *TINY, "trainer.max_steps=2", "trainer.max_epochs=10", "data.val_volumes=1"]
+    assert train_main([*argv, f"data.root={first / 'train'}", f"trainer.output_dir={first}"]) == 0
+    models = tmp_path / "Models"
+    embed_bundle(first / "bundle", models, default=True)
+    recipe = {
+        "tasks": {
+            "denoise": {
+                "default": "tiny-denoiser",
+                "config": str(CONFIG),
+                "overrides": [
+                    *TINY,
+                    "data.root={folders}/train",
+                    "data.val_root={folders}/val",
+                    "data.val_volumes=0",
+                    "trainer.max_steps=-1",
+                    "trainer.max_epochs=100000",
+                ],
+                "folders": {
+                    "train": ["mri/subject0.nii.gz", "mri/subject1.nii.gz"],
+                    "val": ["mri/subject2.nii.gz"],
+                    "heldout": ["mri/subject3.nii.gz"],
+                },
+                "held_out": [{"folder": "heldout", "kind": "mr_volumes", "description": "one small test volume"}],
+                "limits": "a tiny test model",
+                "fp16": False,
+                "sigmas": [0.05],
+            }
+        }
+    }
+    recipes = tmp_path / "campaign.yaml"
+    recipes.write_text(json.dumps(recipe))  # JSON is YAML
+    return {"data": data, "models": models, "recipes": recipes, "runs": tmp_path / "runs"}
+
+
+def _args(setup: dict[str, Path], hours: str = "0.0008") -> list[str]:
+    return [
+        "--hours",
+        hours,
+        "--tasks",
+        "denoise",
+        "--recipes",
+        str(setup["recipes"]),
+        "--data-root",
+        str(setup["data"]),
+        "--runs",
+        str(setup["runs"]),
+        "--models-dir",
+        str(setup["models"]),
+        "--no-nice",
+    ]
+
+
+def _log(setup: dict[str, Path]) -> list[dict]:
+    return [json.loads(line) for line in (setup["runs"] / "campaign.log").read_text().splitlines()]
+
+
+def test_campaign_starts_from_the_default_then_resumes_its_run(setup):
+    default_sha = read_registry(setup["models"] / "models.json")[0].card.sha256
+    assert campaign_main(_args(setup)) == 0
+    [first] = _log(setup)
+    assert first["task"] == "denoise" and first["start"] == "initialised from tiny-denoiser"
+    run_dir = Path(first["run_dir"])
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and (run_dir / "learning_curve.png").is_file()
+    card = json.loads((run_dir / "bundle" / "model_card.json").read_text())
+    runs = card["training"]["lineage"]["runs"]
+    assert len(runs) == 2 and runs[1]["init_from"].startswith(f"tiny-denoiser (sha256 {default_sha[:12]}")
+    decision = first["decision"]
+    assert decision["current_default"]["id"] == "tiny-denoiser" and isinstance(decision["candidate"], float)
+    registered = read_registry(setup["models"] / "models.json")[0].card
+    assert (registered.sha256 != default_sha) == (first["status"] == "embedded") == decision["replaces"]
+
+    assert campaign_main(_args(setup)) == 0
+    second = _log(setup)[1]
+    assert second["run_dir"] == first["run_dir"]  # the same recipe continues in its own folder
+    assert second["start"] == f"resumed from {run_dir / 'checkpoints' / 'last.ckpt'}"
+    # the latest weights carry the default's run, the first campaign process and the resumed one
+    latest = read_checkpoint(run_dir / "checkpoints" / "last.ckpt")[CHECKPOINT_KEY]["lineage"]
+    assert len(latest) == 3 and "--init-from" in latest[1]["command"] and "--resume" in latest[2]["command"]
+    # the exported (best) weights carry the history of exactly their checkpoint
+    runs = json.loads((run_dir / "bundle" / "model_card.json").read_text())["training"]["lineage"]["runs"]
+    assert second["lineage_totals"]["steps"] == sum(r["steps"] for r in runs)
+
+
+@pytest.mark.parametrize("hours", ["0", "-1", "abc", "nan", "inf"])
+def test_hours_must_be_a_positive_number(setup, hours, capsys):
+    assert campaign_main(_args(setup, hours)) == 2
+    assert "--hours" in capsys.readouterr().err
+    assert not setup["runs"].exists()
+
+
+def test_unknown_task_and_bad_recipe_are_usage_errors(setup, capsys):
+    args = _args(setup)
+    args[args.index("denoise")] = "seg"
+    assert campaign_main(args) == 2
+    assert "no recipe for seg" in capsys.readouterr().err
+    recipe = json.loads(setup["recipes"].read_text())
+    recipe["tasks"]["denoise"]["epochs"] = 3
+    setup["recipes"].write_text(json.dumps(recipe))
+    assert campaign_main(_args(setup)) == 2
+    assert "tasks.denoise.epochs: unknown key" in capsys.readouterr().err
+
+
+def test_sigterm_keeps_a_usable_checkpoint_and_embeds_nothing(setup):
+    registry = setup["models"] / "models.json"
+    before = registry.read_bytes()
+    args = [*_args(setup, "0.05"), "--checkpoint-every", "0.002"]  # 3 minutes of budget, checkpoints every 0.1 s
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "Training" / "campaign.py"), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        checkpoint = None
+        while time.monotonic() < deadline and checkpoint is None:
+            found = list(setup["runs"].glob("denoise-*/checkpoints/last.ckpt"))
+            checkpoint = found[0] if found else None
+            time.sleep(0.2)
+        assert checkpoint is not None, "training never wrote a checkpoint"
+        time.sleep(1.0)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 143, err
+    assert "nothing was embedded half-way" in err
+    state = read_checkpoint(checkpoint)  # the kept checkpoint is complete and records its lineage
+    assert state[CHECKPOINT_KEY]["lineage"][-1]["steps"] >= 1
+    assert registry.read_bytes() == before
+    assert not (checkpoint.parents[1] / "bundle").exists()
+    assert _log(setup)[-1]["status"] == "interrupted"

@@ -1,0 +1,447 @@
+"""A training campaign: continue each task's default model within a time budget, and embed what beats it.
+
+For every task in turn, one training process at a time (:func:`run_campaign`):
+
+1. the recipe's data files are linked into ``<runs>/data/<task>/<folder>/`` (inputs are never copied or
+   changed);
+2. the run folder ``<runs>/<task>-<recipe hash>/`` holds the runs of exactly this recipe: when its
+   ``checkpoints/last.ckpt`` exists the run **resumes** from it (optimiser included), otherwise it starts from
+   the installed default's weights (``--init-from``; from scratch only when no default is installed);
+3. it trains for the task's share of the budget (``trainer.time_budget_min``), writing ``last.ckpt`` at least
+   every ``checkpoint_every_min`` and when a SIGTERM arrives, validating per volume as configured;
+4. the best checkpoint is exported and handed to :func:`condswin.training.embedding.embed_trained_bundle`,
+   which replaces the task's default only when it scores higher on the recipe's held-out data;
+5. ``<runs>/campaign.log`` gets one JSON line per task and ``<run folder>/learning_curve.png`` the curves of
+   every process of that run folder.
+
+A stop request (SIGTERM/SIGINT, :class:`StopRequest`) during training lets Lightning finish the batch, keeps the
+checkpoint just written and embeds nothing; outside training it cancels at once, which is safe because the
+registry's one commit point is an atomic write of ``models.json``.
+
+The recipes live in a YAML file (``Training/campaign.yaml``); see :func:`load_recipes`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from condswin.errors import InputError, InputNotFoundError, JobCancelled, UsageError
+
+__all__ = [
+    "TASK_NAMES",
+    "Recipe",
+    "HeldOutSpec",
+    "CampaignRequest",
+    "TaskOutcome",
+    "StopRequest",
+    "load_recipes",
+    "parse_hours",
+    "run_campaign",
+]
+
+# Short task names of the command line → the training task they continue.
+TASK_NAMES = {"seg": "segmentation", "recon": "reconstruction", "denoise": "denoising"}
+LOG_NAME = "campaign.log"
+CURVE_NAME = "learning_curve.png"
+
+
+@dataclass(frozen=True)
+class HeldOutSpec:
+    """Held-out data of the default decision: a linked folder of the recipe, its data kind, what it is."""
+
+    folder: str
+    kind: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a campaign continues one task's default.
+
+    Attributes:
+        name: ``seg``, ``recon`` or ``denoise``.
+        default: the id of the installed default it continues.
+        config: the training config (a path relative to the project root, or absolute).
+        overrides: ``key=value`` overrides; ``{data}`` is the data root, ``{folders}`` this task's linked folders.
+        folders: folder name → data files (relative to the data root) linked into it.
+        held_out: the data the default decision is measured on (never training data).
+        limits / fp16 / sigmas / accelerations / noise: passed to the embedding.
+        evaluation_min: minutes of the task's share kept for export and embedding (the rest trains).
+    """
+
+    name: str
+    default: str
+    config: str
+    overrides: tuple[str, ...]
+    folders: Mapping[str, tuple[str, ...]]
+    held_out: tuple[HeldOutSpec, ...]
+    limits: str
+    fp16: bool = True
+    sigmas: tuple[float, ...] = (0.05, 0.10)
+    accelerations: tuple[float, ...] = (4.0, 8.0)
+    noise: str = "rician"
+    evaluation_min: float = 0.0
+
+    @property
+    def task(self) -> str:
+        """The training task (``segmentation``, ``reconstruction``, ``denoising``)."""
+        return TASK_NAMES[self.name]
+
+
+_RECIPE_KEYS = {
+    "default",
+    "config",
+    "overrides",
+    "folders",
+    "held_out",
+    "limits",
+    "fp16",
+    "sigmas",
+    "accelerations",
+    "noise",
+    "evaluation_min",
+}
+
+
+def load_recipes(path: str | os.PathLike) -> dict[str, Recipe]:
+    """Read the campaign's recipe file (YAML: ``tasks: {seg: {...}, recon: {...}, denoise: {...}}``).
+
+    Raises:
+        InputNotFoundError / InputError: a missing or unreadable file.
+        UsageError: an unknown task or key, or a missing required key (naming the file and the key).
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"{path}: no such campaign recipe file")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InputError(f"{path}: not a readable YAML file ({exc})") from None
+    tasks = values.get("tasks") if isinstance(values, dict) else None
+    if not isinstance(tasks, dict) or not tasks:
+        raise UsageError(f"{path}: tasks: expected a mapping of {', '.join(TASK_NAMES)} to recipes")
+    recipes = {}
+    for name, entry in tasks.items():
+        where = f"{path}: tasks.{name}"
+        if name not in TASK_NAMES:
+            raise UsageError(f"{where}: unknown task; one of {', '.join(TASK_NAMES)}")
+        if not isinstance(entry, dict):
+            raise UsageError(f"{where}: expected a mapping")
+        unknown = sorted(set(entry) - _RECIPE_KEYS)
+        if unknown:
+            raise UsageError(f"{where}.{unknown[0]}: unknown key; a recipe accepts {', '.join(sorted(_RECIPE_KEYS))}")
+        for key in ("default", "config", "held_out", "limits"):
+            if not entry.get(key):
+                raise UsageError(f"{where}.{key}: required")
+        held_out = []
+        for n, spec in enumerate(entry["held_out"]):
+            if not isinstance(spec, dict) or set(spec) != {"folder", "kind", "description"}:
+                raise UsageError(f"{where}.held_out[{n}]: needs exactly folder, kind and description")
+            if spec["folder"] not in (entry.get("folders") or {}):
+                raise UsageError(f"{where}.held_out[{n}].folder: {spec['folder']!r} is not one of the recipe's folders")
+            held_out.append(HeldOutSpec(str(spec["folder"]), str(spec["kind"]), str(spec["description"])))
+        recipes[name] = Recipe(
+            name=name,
+            default=str(entry["default"]),
+            config=str(entry["config"]),
+            overrides=tuple(str(o) for o in entry.get("overrides") or ()),
+            folders={str(k): tuple(str(f) for f in v) for k, v in (entry.get("folders") or {}).items()},
+            held_out=tuple(held_out),
+            limits=str(entry["limits"]),
+            fp16=bool(entry.get("fp16", True)),
+            sigmas=tuple(float(s) for s in entry.get("sigmas", (0.05, 0.10))),
+            accelerations=tuple(float(a) for a in entry.get("accelerations", (4.0, 8.0))),
+            noise=str(entry.get("noise", "rician")),
+            evaluation_min=float(entry.get("evaluation_min", 0.0)),
+        )
+    return recipes
+
+
+def parse_hours(text: str) -> float:
+    """``--hours``: a positive, finite number of hours.
+
+    Raises:
+        UsageError: zero, negative, not a number, or not finite.
+    """
+    try:
+        hours = float(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"--hours: expected a number of hours, got {text!r}") from None
+    if not hours > 0 or hours == float("inf"):
+        raise UsageError(f"--hours: must be a positive, finite number of hours, got {text!r}")
+    return hours
+
+
+@dataclass
+class StopRequest:
+    """Set by the campaign's SIGTERM/SIGINT handler; read between steps (see the module docstring)."""
+
+    requested: bool = False
+    training: bool = False
+    signum: int | None = None
+
+    def handle(self, signum: int, frame: Any) -> None:
+        """Signal handler: during training only note it (Lightning stops after the batch), else cancel now."""
+        self.requested = True
+        self.signum = int(signum)
+        if not self.training:
+            raise JobCancelled(f"campaign stopped by signal {signum}")
+        if signum == signal.SIGINT:
+            # Lightning stops gracefully (after the batch, checkpoint written) on SIGTERM only
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+@dataclass(frozen=True)
+class CampaignRequest:
+    """One campaign: which tasks, how long in all, where data, runs and the registry are."""
+
+    tasks: tuple[str, ...]
+    hours: float
+    recipes: Mapping[str, Recipe]
+    project_root: Path
+    data_root: Path
+    runs: Path
+    models_dir: Path | None = None
+    checkpoint_every_min: float = 10.0
+    command: str = "python Training/campaign.py"
+    stop: StopRequest = field(default_factory=StopRequest)
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """What one task's turn did (also the JSON line of the campaign log)."""
+
+    task: str
+    run_dir: Path
+    start: str
+    status: str
+    record: dict[str, Any]
+
+
+def _recipe_hash(recipe: Recipe, config_text: str) -> str:
+    # the run folder of a recipe: same config, overrides and data → same folder → resume
+    identity = {
+        "config": config_text,
+        "overrides": recipe.overrides,
+        "folders": {k: list(v) for k, v in recipe.folders.items()},
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _link_folders(recipe: Recipe, data_root: Path, target: Path) -> Path:
+    """Link each recipe folder's files from the data root (absolute links; the data is never copied)."""
+    for folder, files in recipe.folders.items():
+        destination = target / folder
+        destination.mkdir(parents=True, exist_ok=True)
+        wanted = {Path(f).name for f in files}
+        for stale in destination.iterdir():  # a folder holds exactly the recipe's files
+            if stale.is_symlink() and stale.name not in wanted:
+                stale.unlink()
+        for name in files:
+            source = (data_root / name).resolve()
+            if not source.is_file():
+                raise InputNotFoundError(f"{data_root / name}: data file of the {recipe.name} recipe not found")
+            link = destination / Path(name).name
+            if link.is_symlink() or link.exists():
+                if link.is_symlink() and Path(os.readlink(link)) == source:
+                    continue
+                link.unlink()
+            link.symlink_to(source)
+    return target
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _append_log(runs: Path, record: Mapping[str, Any]) -> None:
+    runs.mkdir(parents=True, exist_ok=True)
+    with open(runs / LOG_NAME, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, default=str) + "\n")
+
+
+def _write_curves(run_dir: Path, title: str, log: Callable[[str], None]) -> Path | None:
+    from condswin.training.evaluation.curves import read_training_log
+    from condswin.training.evaluation.figures import curves_figure, save_figure
+
+    try:
+        figure = curves_figure(read_training_log(run_dir), title=title)
+    except (InputError, UsageError) as exc:  # no log yet (e.g. stopped before the first logged step)
+        log(f"campaign: no learning curve for {run_dir}: {exc}")
+        return None
+    path = run_dir / CURVE_NAME
+    save_figure(figure, path)
+    return path
+
+
+def run_task(request: CampaignRequest, recipe: Recipe, budget_s: float, log: Callable[[str], None]) -> TaskOutcome:
+    """One task's turn (module docstring, steps 1-5)."""
+    from condswin.training.config import load_config
+    from condswin.training.embedding import EmbedRequest, HeldOut, embed_trained_bundle
+    from condswin.training.run import train
+
+    config_path = Path(recipe.config)
+    if not config_path.is_absolute():
+        config_path = request.project_root / config_path
+    if not config_path.is_file():
+        raise InputNotFoundError(f"{config_path}: config of the {recipe.name} recipe not found")
+    run_dir = request.runs / f"{recipe.name}-{_recipe_hash(recipe, config_path.read_text(encoding='utf-8'))}"
+    folders = _link_folders(recipe, request.data_root, request.runs / "data" / recipe.name)
+    reserve_s = min(recipe.evaluation_min * 60.0, budget_s / 2)
+    train_min = (budget_s - reserve_s) / 60.0
+    # plain replacement: overrides hold YAML braces of their own ({chans: 4})
+    overrides = [
+        o.replace("{data}", str(request.data_root)).replace("{folders}", str(folders)) for o in recipe.overrides
+    ]
+    overrides += [
+        f"trainer.output_dir={run_dir}",
+        f"trainer.time_budget_min={train_min:.4f}",
+        f"trainer.checkpoint_every_min={min(request.checkpoint_every_min, train_min):.4f}",
+    ]
+    config = load_config(config_path, overrides)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    resume = init_from = None
+    if last.is_file():
+        resume, start = str(last), f"resumed from {last}"
+    else:
+        init_from = _start_bundle(recipe.default, request.models_dir, request.runs / "data" / recipe.name / "start")
+        start = f"initialised from {recipe.default}" if init_from else "from scratch (no installed default)"
+    start_option = ["--resume", resume] if resume else ["--init-from", init_from] if init_from else []
+    command = shlex.join(["python", "Training/train.py", "--config", recipe.config, *overrides, *start_option])
+    log(f"campaign {recipe.name}: {start}; training for {train_min:.1f} min in {run_dir}")
+    started = time.monotonic()
+    request.stop.training = True
+    try:
+        result = train(config, resume=resume, init_from=init_from, command=command)
+    except BaseException:
+        if request.stop.requested:
+            _write_curves(run_dir, recipe.name, log)
+            return TaskOutcome(recipe.name, run_dir, start, "interrupted", {"checkpoint": str(last)})
+        raise
+    finally:
+        request.stop.training = False
+    curves = _write_curves(run_dir, f"{recipe.name}: {run_dir.name}", log)
+    record: dict[str, Any] = {
+        "train_s": round(time.monotonic() - started, 1),
+        "best_checkpoint": str(result.best_checkpoint),
+        "monitor": result.monitor,
+        "best_score": result.best_score,
+        "curves": str(curves) if curves else None,
+    }
+    if request.stop.requested or result.bundle is None:
+        return TaskOutcome(recipe.name, run_dir, start, "interrupted", record)
+    card = json.loads(result.bundle.read_text(encoding="utf-8"))
+    record["lineage_totals"] = card["training"]["lineage"]["totals"]
+    embed = EmbedRequest(
+        bundle=result.bundle.parent,
+        held_out=tuple(HeldOut(folders / h.folder, h.kind, h.description) for h in recipe.held_out),
+        limits=recipe.limits,
+        default=True,
+        default_reason=f"continued by the training campaign ({request.command}); scored higher than the "
+        "previous default on the same held-out data (metrics.default_decision)",
+        fp16=recipe.fp16,
+        accelerations=recipe.accelerations,
+        sigmas=recipe.sigmas,
+        noise=recipe.noise,
+        models_dir=request.models_dir,
+        work=run_dir,
+        shared=request.data_root,
+    )
+    outcome = embed_trained_bundle(embed, log=log)
+    record["decision"] = outcome.decision
+    status = "embedded" if outcome.registry is not None else "kept the default"
+    return TaskOutcome(recipe.name, run_dir, start, status, record)
+
+
+def _start_bundle(default_id: str, models_dir: Path | None, folder: Path) -> str | None:
+    """The ``--init-from`` value for the installed default: its id in the embedded registry, or, with another
+    registry, a copy of its entry as a bundle folder (an id resolves only in the embedded registry and
+    ``CONDSWIN_MODEL_PATH``); None when it is not installed."""
+    import shutil
+
+    from condswin.bundles import read_registry, resolve_bundle
+    from condswin.bundles.registry import REGISTRY_FILENAME
+    from condswin.errors import ModelError
+    from condswin.training.embedding import bundle_folder
+
+    if models_dir is None:
+        try:
+            resolve_bundle(default_id)
+        except ModelError:
+            return None
+        return default_id
+    registry = models_dir / REGISTRY_FILENAME
+    entry = next((b for b in read_registry(registry) if b.id == default_id), None) if registry.is_file() else None
+    if entry is None:
+        return None
+    shutil.rmtree(folder, ignore_errors=True)
+    return str(bundle_folder(entry, folder))
+
+
+def run_campaign(request: CampaignRequest, log: Callable[[str], None] = print) -> list[TaskOutcome]:
+    """Continue each requested task in turn within ``request.hours`` (module docstring).
+
+    Raises:
+        UsageError: a task without a recipe.
+        JobCancelled: stopped outside training (nothing half-embedded; the log says so).
+    """
+    missing = [t for t in request.tasks if t not in request.recipes]
+    if missing:
+        raise UsageError(
+            f"--tasks: no recipe for {', '.join(missing)}; the recipe file has {', '.join(request.recipes)}"
+        )
+    budget_s = request.hours * 3600.0 / len(request.tasks)
+    outcomes = []
+    for name in request.tasks:
+        if request.stop.requested:
+            break
+        started = _now()
+        try:
+            outcome = run_task(request, request.recipes[name], budget_s, log)
+        except JobCancelled:
+            _append_log(request.runs, {"task": name, "started": started, "ended": _now(), "status": "cancelled"})
+            raise
+        _append_log(
+            request.runs,
+            {
+                "task": name,
+                "started": started,
+                "ended": _now(),
+                "run_dir": outcome.run_dir,
+                "start": outcome.start,
+                "status": outcome.status,
+                **outcome.record,
+            },
+        )
+        log(f"campaign {name}: {outcome.status}")
+        outcomes.append(outcome)
+    return outcomes
+
+
+def format_summary(outcomes: Sequence[TaskOutcome]) -> str:
+    """One line per task: status, best validation score, lineage totals, the decision's reason."""
+    lines = []
+    for outcome in outcomes:
+        record = outcome.record
+        totals = record.get("lineage_totals") or {}
+        decision = record.get("decision") or {}
+        score = record.get("best_score")
+        lines.append(
+            f"{outcome.task}: {outcome.status}; {outcome.start}; "
+            + (f"best {record.get('monitor')} {score:.4f}; " if isinstance(score, float) else "")
+            + (f"lineage {totals.get('steps')} steps, {totals.get('wall_s', 0) / 3600:.2f} h; " if totals else "")
+            + (f"decision: {decision.get('reason')}" if decision else "")
+        )
+    return "\n".join(lines)
