@@ -131,6 +131,25 @@ def test_campaign_starts_from_the_default_then_resumes_its_run(setup):
     assert second["lineage_totals"]["steps"] == sum(r["steps"] for r in runs)
 
 
+def test_export_elsewhere_then_embed_here(setup, tmp_path):
+    registry = setup["models"] / "models.json"
+    before = registry.read_bytes()
+    exported = tmp_path / "out"
+    assert campaign_main([*_args(setup), "--export-to", str(exported)]) == 0
+    assert _log(setup)[-1]["status"] == "exported"
+    assert registry.read_bytes() == before  # nothing embedded on the training machine
+    card = json.loads((exported / "denoise" / "model_card.json").read_text())
+    assert len(card["training"]["lineage"]["runs"]) == 2
+
+    args = _args(setup)
+    del args[:2]  # no --hours: embedding trains nothing
+    assert campaign_main([*args, "--embed-from", str(exported)]) == 0
+    record = _log(setup)[-1]
+    assert record["status"] in ("embedded", "kept the default")
+    assert record["decision"]["current_default"]["id"] == "tiny-denoiser"
+    assert (registry.read_bytes() != before) == record["decision"]["replaces"]
+
+
 @pytest.mark.parametrize("hours", ["0", "-1", "abc", "nan", "inf"])
 def test_hours_must_be_a_positive_number(setup, hours, capsys):
     assert campaign_main(_args(setup, hours)) == 2

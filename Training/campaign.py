@@ -2,7 +2,8 @@
 
     python Training/campaign.py --hours 2                          # seg, recon and denoise, 40 minutes each
     python Training/campaign.py --hours 1 --tasks denoise          # one task, the whole hour
-    python Training/campaign.py --hours 0.15 --output runs/gpu --models-dir runs/gpu/Models   # on a lent GPU
+    python Training/campaign.py --hours 0.15 --export-to $OUT        # on a GPU machine (Training/gpu_prepare.py)
+    python Training/campaign.py --hours 1 --embed-from DIR            # back here: embed what it exported
 
 For each task in turn (one training process at a time, at low CPU priority): resume the recipe's run folder
 under --runs when it holds a checkpoint, else start from the installed default's weights; train for the task's
@@ -38,7 +39,9 @@ SCRIPT = "Training/campaign.py"
 def build_parser() -> argparse.ArgumentParser:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(prog=SCRIPT, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hours", required=True, help="the whole campaign's budget in hours (shared by the tasks)")
+    parser.add_argument(
+        "--hours", help="the whole campaign's budget in hours, shared by the tasks (not with --embed-from)"
+    )
     parser.add_argument("--tasks", default="seg,recon,denoise", help="comma-separated: seg, recon, denoise")
     parser.add_argument("--recipes", type=Path, default=_ROOT / "Training" / "campaign.yaml", help="recipe file")
     parser.add_argument("--data-root", type=Path, default=_ROOT.parent / "shared" / "data", help="data folder")
@@ -48,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint-every", type=float, default=10.0, metavar="MIN", help="checkpoint interval (minutes)"
     )
     parser.add_argument("--no-nice", action="store_true", help="keep the normal CPU priority")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--export-to", type=Path, metavar="DIR", help="train and export each bundle to DIR/<task>/, embed nothing"
+    )
+    where.add_argument(
+        "--embed-from", type=Path, metavar="DIR", help="embed bundles another machine exported to DIR/<task>/"
+    )
     return parser
 
 
@@ -60,7 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = StopRequest()
     previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        hours = parse_hours(args.hours)
+        if args.embed_from is None or args.hours is not None:
+            hours = parse_hours(args.hours)
+        else:
+            hours = 0.0  # embedding only: nothing trains
         tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
         if not tasks:
             raise UsageError("--tasks: name at least one of seg, recon, denoise")
@@ -77,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             checkpoint_every_min=args.checkpoint_every,
             command=shlex.join(["python", SCRIPT, *args_list]),
             stop=stop,
+            export_to=args.export_to.resolve() if args.export_to else None,
+            embed_from=args.embed_from.resolve() if args.embed_from else None,
         )
         if not args.no_nice:
             os.nice(10)  # the machine stays usable for other work

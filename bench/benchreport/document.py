@@ -155,6 +155,10 @@ def _speed_tables(speed: dict[str, Any]) -> str:
     return text
 
 
+# The section bench/training_precision.py writes (a separate run: it trains each default's recipe twice).
+TRAINING_PRECISION = "training_precision.md"
+
+
 def build(results: dict[str, Any], registry: list[dict[str, Any]]) -> str:
     parts = [HEADER, "\n", machine_markdown(results["machine"]), f"\nCommand: `{results['command']}`\n"]
     rows = targets(results)
@@ -177,4 +181,7 @@ def build(results: dict[str, Any], registry: list[dict[str, Any]]) -> str:
         parts.append("\n## The seeds' claims at equal training budget\n\n" + claims_markdown(results["claims"]))
     if "speed" in results:
         parts.append("\n## Speed (CPU)\n\n" + _speed_tables(results["speed"]))
+    precision = Path(__file__).with_name(TRAINING_PRECISION)  # written by bench/training_precision.py --out
+    if precision.is_file():
+        parts.append("\n## Training precision and data loading\n\n" + precision.read_text())
     return "".join(parts)

@@ -45,6 +45,9 @@ __all__ = [
     "TaskOutcome",
     "StopRequest",
     "load_recipes",
+    "prepare_recipe",
+    "PreparedRecipe",
+    "start_bundle",
     "parse_hours",
     "run_campaign",
 ]
@@ -216,6 +219,8 @@ class CampaignRequest:
     models_dir: Path | None = None
     checkpoint_every_min: float = 10.0
     command: str = "python Training/campaign.py"
+    export_to: Path | None = None  # train and export only (bundles to <export_to>/<task>/), embed elsewhere
+    embed_from: Path | None = None  # embed bundles exported by another machine's campaign, train nothing
     stop: StopRequest = field(default_factory=StopRequest)
 
 
@@ -286,37 +291,56 @@ def _write_curves(run_dir: Path, title: str, log: Callable[[str], None]) -> Path
     return path
 
 
+@dataclass(frozen=True)
+class PreparedRecipe:
+    """A recipe made concrete: its config file, run folder, linked data folders and filled-in overrides."""
+
+    config_path: Path
+    run_dir: Path
+    folders: Path
+    overrides: tuple[str, ...]
+
+
+def prepare_recipe(recipe: Recipe, project_root: Path, data_root: Path, runs: Path) -> PreparedRecipe:
+    """Link the recipe's data under ``runs/data/<task>`` and fill ``{data}`` / ``{folders}`` into its overrides.
+
+    Raises:
+        InputNotFoundError: the config or a data file is missing.
+    """
+    config_path = Path(recipe.config)
+    if not config_path.is_absolute():
+        config_path = project_root / config_path
+    if not config_path.is_file():
+        raise InputNotFoundError(f"{config_path}: config of the {recipe.name} recipe not found")
+    run_dir = runs / f"{recipe.name}-{_recipe_hash(recipe, config_path.read_text(encoding='utf-8'))}"
+    folders = _link_folders(recipe, data_root, runs / "data" / recipe.name)
+    # plain replacement: overrides hold YAML braces of their own ({chans: 4})
+    overrides = tuple(o.replace("{data}", str(data_root)).replace("{folders}", str(folders)) for o in recipe.overrides)
+    return PreparedRecipe(config_path, run_dir, folders, overrides)
+
+
 def run_task(request: CampaignRequest, recipe: Recipe, budget_s: float, log: Callable[[str], None]) -> TaskOutcome:
     """One task's turn (module docstring, steps 1-5)."""
     from condswin.training.config import load_config
-    from condswin.training.embedding import EmbedRequest, HeldOut, embed_trained_bundle
     from condswin.training.run import train
 
-    config_path = Path(recipe.config)
-    if not config_path.is_absolute():
-        config_path = request.project_root / config_path
-    if not config_path.is_file():
-        raise InputNotFoundError(f"{config_path}: config of the {recipe.name} recipe not found")
-    run_dir = request.runs / f"{recipe.name}-{_recipe_hash(recipe, config_path.read_text(encoding='utf-8'))}"
-    folders = _link_folders(recipe, request.data_root, request.runs / "data" / recipe.name)
+    prepared = prepare_recipe(recipe, request.project_root, request.data_root, request.runs)
+    run_dir, folders = prepared.run_dir, prepared.folders
     reserve_s = min(recipe.evaluation_min * 60.0, budget_s / 2)
     train_min = (budget_s - reserve_s) / 60.0
-    # plain replacement: overrides hold YAML braces of their own ({chans: 4})
     overrides = [
-        o.replace("{data}", str(request.data_root)).replace("{folders}", str(folders)) for o in recipe.overrides
-    ]
-    overrides += [
+        *prepared.overrides,
         f"trainer.output_dir={run_dir}",
         f"trainer.time_budget_min={train_min:.4f}",
         f"trainer.checkpoint_every_min={min(request.checkpoint_every_min, train_min):.4f}",
     ]
-    config = load_config(config_path, overrides)
+    config = load_config(prepared.config_path, overrides)
     last = run_dir / "checkpoints" / "last.ckpt"
     resume = init_from = None
     if last.is_file():
         resume, start = str(last), f"resumed from {last}"
     else:
-        init_from = _start_bundle(recipe.default, request.models_dir, request.runs / "data" / recipe.name / "start")
+        init_from = start_bundle(recipe.default, request.models_dir, request.runs / "data" / recipe.name / "start")
         start = f"initialised from {recipe.default}" if init_from else "from scratch (no installed default)"
     start_option = ["--resume", resume] if resume else ["--init-from", init_from] if init_from else []
     command = shlex.join(["python", "Training/train.py", "--config", recipe.config, *overrides, *start_option])
@@ -344,8 +368,32 @@ def run_task(request: CampaignRequest, recipe: Recipe, budget_s: float, log: Cal
         return TaskOutcome(recipe.name, run_dir, start, "interrupted", record)
     card = json.loads(result.bundle.read_text(encoding="utf-8"))
     record["lineage_totals"] = card["training"]["lineage"]["totals"]
+    if request.export_to is not None:  # trained elsewhere (a GPU machine): embedding happens back home
+        import shutil
+
+        target = request.export_to / recipe.name
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(result.bundle.parent, target)
+        record["exported_to"] = str(target)
+        return TaskOutcome(recipe.name, run_dir, start, "exported", record)
+    return _embed(request, recipe, result.bundle.parent, folders, run_dir, start, record, log)
+
+
+def _embed(
+    request: CampaignRequest,
+    recipe: Recipe,
+    bundle: Path,
+    folders: Path,
+    work: Path,
+    start: str,
+    record: dict[str, Any],
+    log: Callable[[str], None],
+) -> TaskOutcome:
+    """Hand a trained bundle to the embedding, which replaces the default only when it scores higher."""
+    from condswin.training.embedding import EmbedRequest, HeldOut, embed_trained_bundle
+
     embed = EmbedRequest(
-        bundle=result.bundle.parent,
+        bundle=bundle,
         held_out=tuple(HeldOut(folders / h.folder, h.kind, h.description) for h in recipe.held_out),
         limits=recipe.limits,
         default=True,
@@ -356,16 +404,36 @@ def run_task(request: CampaignRequest, recipe: Recipe, budget_s: float, log: Cal
         sigmas=recipe.sigmas,
         noise=recipe.noise,
         models_dir=request.models_dir,
-        work=run_dir,
+        work=work,
         shared=request.data_root,
     )
     outcome = embed_trained_bundle(embed, log=log)
     record["decision"] = outcome.decision
     status = "embedded" if outcome.registry is not None else "kept the default"
-    return TaskOutcome(recipe.name, run_dir, start, status, record)
+    return TaskOutcome(recipe.name, work, start, status, record)
 
 
-def _start_bundle(default_id: str, models_dir: Path | None, folder: Path) -> str | None:
+def embed_exported(request: CampaignRequest, recipe: Recipe, log: Callable[[str], None]) -> TaskOutcome:
+    """Embed a bundle a campaign exported on another machine (``<embed_from>/<task>/``), by the default decision.
+
+    Raises:
+        InputNotFoundError: no exported bundle of this task there.
+    """
+    from condswin.bundles import CARD_FILENAME
+
+    assert request.embed_from is not None
+    bundle = request.embed_from / recipe.name
+    if not (bundle / CARD_FILENAME).is_file():
+        raise InputNotFoundError(f"{bundle}: no exported {recipe.name} bundle (no {CARD_FILENAME})")
+    prepared = prepare_recipe(recipe, request.project_root, request.data_root, request.runs)
+    work = request.runs / f"embedded-{recipe.name}"
+    work.mkdir(parents=True, exist_ok=True)
+    card = json.loads((bundle / CARD_FILENAME).read_text(encoding="utf-8"))
+    record = {"lineage_totals": card.get("training", {}).get("lineage", {}).get("totals")}
+    return _embed(request, recipe, bundle, prepared.folders, work, f"exported to {bundle}", record, log)
+
+
+def start_bundle(default_id: str, models_dir: Path | None, folder: Path) -> str | None:
     """The ``--init-from`` value for the installed default: its id in the embedded registry, or, with another
     registry, a copy of its entry as a bundle folder (an id resolves only in the embedded registry and
     ``CONDSWIN_MODEL_PATH``); None when it is not installed."""
@@ -409,7 +477,10 @@ def run_campaign(request: CampaignRequest, log: Callable[[str], None] = print) -
             break
         started = _now()
         try:
-            outcome = run_task(request, request.recipes[name], budget_s, log)
+            if request.embed_from is not None:
+                outcome = embed_exported(request, request.recipes[name], log)
+            else:
+                outcome = run_task(request, request.recipes[name], budget_s, log)
         except JobCancelled:
             _append_log(request.runs, {"task": name, "started": started, "ended": _now(), "status": "cancelled"})
             raise
