@@ -202,3 +202,24 @@ def test_sigterm_keeps_a_usable_checkpoint_and_embeds_nothing(setup):
     assert registry.read_bytes() == before
     assert not (checkpoint.parents[1] / "bundle").exists()
     assert _log(setup)[-1]["status"] == "interrupted"
+
+
+def test_every_shipped_recipe_continues_its_installed_default(shared_data, tmp_path):
+    """The recipes of Training/campaign.yaml find their data and describe exactly the network and contract of the
+    default each continues (else the campaign's --init-from would refuse it), on the CPU and on a GPU."""
+    from condswin.training.campaign import TASK_NAMES, load_recipes, prepare_recipe
+    from condswin.training.config import load_config
+    from condswin.training.finetune import check_init_source, resolve_init_source
+
+    recipes = load_recipes(ROOT / "Training" / "campaign.yaml")
+    assert set(recipes) == set(TASK_NAMES)
+    for recipe in recipes.values():
+        for gpu in (False, True):
+            prepared = prepare_recipe(recipe, ROOT, shared_data, tmp_path / "runs", gpu=gpu)
+            config = load_config(prepared.config_path, prepared.overrides)
+            source = resolve_init_source(recipe.default)
+            assert source.bundle.card.extras.get("default") is True
+            check_init_source(config, source)
+        held = {h.folder for h in recipe.held_out}
+        trained = str(config.data.root or "") + str(config.data.val_root or "")
+        assert not any(f"/{folder}" in trained for folder in held)  # held-out data never trains or validates

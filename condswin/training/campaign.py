@@ -80,6 +80,7 @@ class Recipe:
         held_out: the data the default decision is measured on (never training data).
         limits / fp16 / sigmas / accelerations / noise: passed to the embedding.
         evaluation_min: minutes of the task's share kept for export and embedding (the rest trains).
+        gpu_overrides: further overrides when training on a CUDA GPU (a larger batch, more loader workers).
     """
 
     name: str
@@ -94,6 +95,7 @@ class Recipe:
     accelerations: tuple[float, ...] = (4.0, 8.0)
     noise: str = "rician"
     evaluation_min: float = 0.0
+    gpu_overrides: tuple[str, ...] = ()
 
     @property
     def task(self) -> str:
@@ -113,6 +115,7 @@ _RECIPE_KEYS = {
     "accelerations",
     "noise",
     "evaluation_min",
+    "gpu_overrides",
 }
 
 
@@ -168,6 +171,7 @@ def load_recipes(path: str | os.PathLike) -> dict[str, Recipe]:
             accelerations=tuple(float(a) for a in entry.get("accelerations", (4.0, 8.0))),
             noise=str(entry.get("noise", "rician")),
             evaluation_min=float(entry.get("evaluation_min", 0.0)),
+            gpu_overrides=tuple(str(o) for o in entry.get("gpu_overrides") or ()),
         )
     return recipes
 
@@ -235,11 +239,11 @@ class TaskOutcome:
     record: dict[str, Any]
 
 
-def _recipe_hash(recipe: Recipe, config_text: str) -> str:
+def _recipe_hash(recipe: Recipe, config_text: str, overrides: Sequence[str]) -> str:
     # the run folder of a recipe: same config, overrides and data → same folder → resume
     identity = {
         "config": config_text,
-        "overrides": recipe.overrides,
+        "overrides": list(overrides),
         "folders": {k: list(v) for k, v in recipe.folders.items()},
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
@@ -256,8 +260,8 @@ def _link_folders(recipe: Recipe, data_root: Path, target: Path) -> Path:
                 stale.unlink()
         for name in files:
             source = (data_root / name).resolve()
-            if not source.is_file():
-                raise InputNotFoundError(f"{data_root / name}: data file of the {recipe.name} recipe not found")
+            if not source.exists():
+                raise InputNotFoundError(f"{data_root / name}: data of the {recipe.name} recipe not found")
             link = destination / Path(name).name
             if link.is_symlink() or link.exists():
                 if link.is_symlink() and Path(os.readlink(link)) == source:
@@ -301,8 +305,11 @@ class PreparedRecipe:
     overrides: tuple[str, ...]
 
 
-def prepare_recipe(recipe: Recipe, project_root: Path, data_root: Path, runs: Path) -> PreparedRecipe:
-    """Link the recipe's data under ``runs/data/<task>`` and fill ``{data}`` / ``{folders}`` into its overrides.
+def prepare_recipe(
+    recipe: Recipe, project_root: Path, data_root: Path, runs: Path, gpu: bool | None = None
+) -> PreparedRecipe:
+    """Link the recipe's data under ``runs/data/<task>`` and fill ``{data}`` / ``{folders}`` into its overrides
+    (with the recipe's ``gpu_overrides`` after them when ``gpu``; None: when torch sees a CUDA device).
 
     Raises:
         InputNotFoundError: the config or a data file is missing.
@@ -312,10 +319,15 @@ def prepare_recipe(recipe: Recipe, project_root: Path, data_root: Path, runs: Pa
         config_path = project_root / config_path
     if not config_path.is_file():
         raise InputNotFoundError(f"{config_path}: config of the {recipe.name} recipe not found")
-    run_dir = runs / f"{recipe.name}-{_recipe_hash(recipe, config_path.read_text(encoding='utf-8'))}"
+    if gpu is None:
+        import torch
+
+        gpu = torch.cuda.is_available()
+    chosen = (*recipe.overrides, *(recipe.gpu_overrides if gpu else ()))
+    run_dir = runs / f"{recipe.name}-{_recipe_hash(recipe, config_path.read_text(encoding='utf-8'), chosen)}"
     folders = _link_folders(recipe, data_root, runs / "data" / recipe.name)
     # plain replacement: overrides hold YAML braces of their own ({chans: 4})
-    overrides = tuple(o.replace("{data}", str(data_root)).replace("{folders}", str(folders)) for o in recipe.overrides)
+    overrides = tuple(o.replace("{data}", str(data_root)).replace("{folders}", str(folders)) for o in chosen)
     return PreparedRecipe(config_path, run_dir, folders, overrides)
 
 

@@ -92,7 +92,8 @@ def check_init_source(config: TrainConfig, source: InitSource) -> None:
             f"{where}: model.name: the bundle holds {card.architecture!r}, the config builds {config.model.name!r}"
         )
     expected = _expected_card(config)
-    ours, theirs = expected.config, _full_model_config(card)
+    ours = _full_model_config(expected)  # both through JSON: tuples and lists compare equal
+    theirs = _full_model_config(card)
     for key in sorted(set(ours) | set(theirs)):
         if ours.get(key) != theirs.get(key):
             raise UsageError(
