@@ -4,6 +4,7 @@ card keeps, and the bundles it refuses before the first step."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,14 @@ def test_a_missing_or_tampered_bundle_is_refused(first_bundle, mr_root, tmp_path
     assert not (tmp_path / "run" / "checkpoints").exists()
 
     assert train_main([*argv, "--init-from", str(first_bundle), "--resume", str(tmp_path / "x.ckpt")]) == 2
+
+
+def test_a_time_budget_ends_the_run_and_the_card_says_so(mr_root, tmp_path):
+    out = tmp_path / "run"
+    budget = ["trainer.max_steps=-1", "trainer.max_epochs=400", "trainer.time_budget_min=0.02"]  # 1.2 s
+    argv = ["--config", str(CONFIG), *TINY, *budget, f"data.root={mr_root}", f"trainer.output_dir={out}"]
+    started = time.monotonic()
+    assert train_main(argv) == 0
+    card = json.loads((out / "bundle" / "model_card.json").read_text())
+    assert card["training"]["stopped_by"] == "time budget"
+    assert card["training"]["epochs"] < 399 and time.monotonic() - started < 120

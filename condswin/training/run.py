@@ -175,9 +175,9 @@ def _recorded_lineage(checkpoint: dict[str, Any]) -> list[dict[str, Any]] | None
     return list(lineage) if isinstance(lineage, list) else None
 
 
-def budget_stop(trainer: L.Trainer) -> str:
+def _stop_reason(trainer: L.Trainer) -> str:
     """Why the run ended: ``time budget``, ``max_steps``/``max_epochs`` (whichever Lightning reached)."""
-    budget = next((c for c in trainer.callbacks if isinstance(c, TimeBudget)), None)  # type: ignore[attr-defined]
+    budget = next((c for c in trainer.callbacks if isinstance(c, TimeBudget)), None)
     if budget is not None and budget.stopped:
         return "time budget"
     return "max_steps" if 0 < trainer.max_steps <= trainer.global_step else "max_epochs"
@@ -293,7 +293,7 @@ def train(
             "checkpoint_step": int(best_state.get("global_step", -1)),
             "monitor": module.monitor,
             "devices": int(trainer.world_size),
-            "stopped_by": budget_stop(trainer),
+            "stopped_by": _stop_reason(trainer),
             # the history of exactly the exported weights, as their checkpoint recorded it
             "lineage": lineage_record(_recorded_lineage(best_state) or module.lineage_now()),
         }
