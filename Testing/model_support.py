@@ -41,6 +41,18 @@ def bundle_round_trip(model: torch.nn.Module, folder: Path, model_id: str, task:
     return load_bundle(read_bundle(folder))
 
 
+def tampered_copy(bundle: Path, folder: Path) -> Path:
+    """A copy of ``bundle`` in ``folder`` whose weights differ from the card's sha256 by one flipped byte."""
+    folder.mkdir()
+    for item in bundle.iterdir():
+        (folder / item.name).write_bytes(item.read_bytes())
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    return folder
+
+
 def write_mr_subjects(root: Path, count: int, shape: tuple[int, int, int] = (3, 36, 28)) -> None:
     """``count`` small MR volumes (a textured block on a zero background, anisotropic spacing) in ``root``."""
     rng = np.random.default_rng(1)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from model_support import tampered_copy
 
 from condswin.bundles import card_template, save_bundle
 from condswin.ct.phantom import make_phantom
@@ -89,17 +90,10 @@ def test_segment_keeps_geometry_and_reports_json_progress(seg_bundle: Path, obli
 
 
 def test_tampered_weights_are_refused_with_exit_code_4(seg_bundle: Path, oblique_ct: Path, tmp_path: Path) -> None:
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    for item in seg_bundle.iterdir():
-        (bundle / item.name).write_bytes(item.read_bytes())
-    weights = bundle / "model.safetensors"
-    data = bytearray(weights.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    weights.write_bytes(bytes(data))
+    bundle = tampered_copy(seg_bundle, tmp_path / "bundle")
     run = _condswin("segment", oblique_ct, tmp_path / "out.nii.gz", "--model", bundle)
     assert run.returncode == 4
-    assert "sha256 mismatch" in run.stderr and str(weights) in run.stderr
+    assert "sha256 mismatch" in run.stderr and str(bundle / "model.safetensors") in run.stderr
     assert not (tmp_path / "out.nii.gz").exists()
 
 

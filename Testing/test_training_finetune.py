@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
-from model_support import script_main, write_mr_subjects
+from model_support import script_main, tampered_copy, write_mr_subjects
 
 from condswin.bundles import load_bundle, read_bundle
 from condswin.training.config import load_config
@@ -144,14 +144,7 @@ def test_a_missing_or_tampered_bundle_is_refused(first_bundle, mr_root, tmp_path
     assert train_main([*argv, "--init-from", "no-such-model-id"]) == 4
     assert "no model bundle with id 'no-such-model-id'" in capsys.readouterr().err
 
-    tampered = tmp_path / "tampered"
-    tampered.mkdir()
-    for path in first_bundle.iterdir():
-        (tampered / path.name).write_bytes(path.read_bytes())
-    weights = tampered / "model.safetensors"
-    data = bytearray(weights.read_bytes())
-    data[-1] ^= 0xFF
-    weights.write_bytes(bytes(data))
+    tampered = tampered_copy(first_bundle, tmp_path / "tampered")
     assert train_main([*argv, "--init-from", str(tampered)]) == 4
     assert "sha256" in capsys.readouterr().err
     assert not (tmp_path / "run" / "checkpoints").exists()

@@ -126,15 +126,10 @@ def load_recipes(path: str | os.PathLike) -> dict[str, Recipe]:
         InputNotFoundError / InputError: a missing or unreadable file.
         UsageError: an unknown task or key, or a missing required key (naming the file and the key).
     """
-    import yaml
+    from condswin.training.config import read_yaml
 
     path = Path(path)
-    if not path.is_file():
-        raise InputNotFoundError(f"{path}: no such campaign recipe file")
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: not a readable YAML file ({exc})") from None
+    values = read_yaml(path, "campaign recipe file")
     tasks = values.get("tasks") if isinstance(values, dict) else None
     if not isinstance(tasks, dict) or not tasks:
         raise UsageError(f"{path}: tasks: expected a mapping of {', '.join(TASK_NAMES)} to recipes")

@@ -45,6 +45,7 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "parse_override",
+    "read_yaml",
 ]
 
 TASKS = ("segmentation", "reconstruction", "denoising")
@@ -387,6 +388,24 @@ def _apply_override(values: dict[str, Any], path: Sequence[str], value: Any, tex
     node[path[-1]] = value
 
 
+def read_yaml(path: str | os.PathLike, what: str) -> Any:
+    """The YAML document of a file (``{}`` when empty).
+
+    Raises:
+        InputNotFoundError: no such file (the message says ``no such <what>``).
+        InputError: not a readable YAML file.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"{path}: no such {what}")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InputError(f"{path}: not a readable YAML file ({exc})") from None
+
+
 def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
     """Read a YAML config and apply ``key.sub=value`` overrides (values parsed as YAML).
 
@@ -394,15 +413,8 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Train
         InputNotFoundError / InputError: the file is missing or not YAML.
         UsageError: unknown keys, wrong types or bad values (naming the file and the key).
     """
-    import yaml
-
     path = Path(path)
-    if not path.is_file():
-        raise InputNotFoundError(f"{path}: no such config file")
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: not a readable YAML file ({exc})") from None
+    values = read_yaml(path, "config file")
     if not isinstance(values, dict):
         raise UsageError(f"{path}: a config must be a mapping of sections, got {type(values).__name__}")
     for text in overrides:
