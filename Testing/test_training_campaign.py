@@ -223,3 +223,24 @@ def test_every_shipped_recipe_continues_its_installed_default(shared_data, tmp_p
         held = {h.folder for h in recipe.held_out}
         trained = str(config.data.root or "") + str(config.data.val_root or "")
         assert not any(f"/{folder}" in trained for folder in held)  # held-out data never trains or validates
+
+
+def test_a_stop_requested_before_training_starts_trains_nothing(setup):
+    """A signal while the data is prepared (before Lightning's own SIGTERM handling) stops at the first step."""
+    from condswin.training.campaign import CampaignRequest, StopRequest, load_recipes, run_task
+
+    recipe = load_recipes(setup["recipes"])["denoise"]
+    stop = StopRequest(requested=True, signum=signal.SIGTERM)
+    request = CampaignRequest(
+        tasks=("denoise",),
+        hours=1.0,  # an hour of budget: only the stop request can end this quickly
+        recipes={"denoise": recipe},
+        project_root=ROOT,
+        data_root=setup["data"],
+        runs=setup["runs"],
+        models_dir=setup["models"],
+        stop=stop,
+    )
+    outcome = run_task(request, recipe, budget_s=3600.0, log=lambda line: None)
+    assert outcome.status == "interrupted"
+    assert not (outcome.run_dir / "checkpoints").exists() and not (outcome.run_dir / "bundle").exists()

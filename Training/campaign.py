@@ -77,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
         if not tasks:
             raise UsageError("--tasks: name at least one of seg, recon, denoise")
+        if len(set(tasks)) != len(tasks):
+            raise UsageError(f"--tasks: each task at most once, got {args.tasks!r}")
         if not args.checkpoint_every > 0:
             raise UsageError(f"--checkpoint-every: must be a positive number of minutes, got {args.checkpoint_every}")
         request = CampaignRequest(

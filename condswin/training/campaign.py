@@ -205,6 +205,19 @@ class StopRequest:
             os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _stop_callback(stop: StopRequest) -> Any:
+    """A Lightning callback for a stop requested while the data was being prepared: Lightning's own SIGTERM
+    handling starts with ``fit``, so a signal before it would otherwise go unnoticed for the whole budget."""
+    from lightning.pytorch.callbacks import Callback
+
+    class StopBeforeTraining(Callback):
+        def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+            if stop.requested:
+                raise JobCancelled(f"campaign stopped by signal {stop.signum} before training started")
+
+    return StopBeforeTraining()
+
+
 @dataclass(frozen=True)
 class CampaignRequest:
     """One campaign: which tasks, how long in all, where data, runs and the registry are."""
@@ -355,7 +368,9 @@ def run_task(request: CampaignRequest, recipe: Recipe, budget_s: float, log: Cal
     started = time.monotonic()
     request.stop.training = True
     try:
-        result = train(config, resume=resume, init_from=init_from, command=command)
+        result = train(
+            config, resume=resume, init_from=init_from, command=command, callbacks=[_stop_callback(request.stop)]
+        )
     except BaseException:
         if request.stop.requested:
             _write_curves(run_dir, recipe.name, log)
