@@ -60,7 +60,7 @@ def _copy_data(recipes: dict, tasks: list[str], data_root: Path, target: Path) -
     """Copy each task's training and validation folders (not its held-out ones) from the data root."""
     for name in tasks:
         recipe = recipes[name]
-        held = {h.folder for h in recipe.held_out}
+        held = {str(h.folder) for h in recipe.held_out}
         for folder, files in recipe.folders.items():
             if folder in held:
                 continue

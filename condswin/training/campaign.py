@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from condswin.errors import InputError, InputNotFoundError, JobCancelled, UsageError
+from condswin.training.embedding import HeldOut
 
 __all__ = [
     "TASK_NAMES",
     "Recipe",
-    "HeldOutSpec",
     "CampaignRequest",
     "TaskOutcome",
     "StopRequest",
@@ -59,15 +59,6 @@ CURVE_NAME = "learning_curve.png"
 
 
 @dataclass(frozen=True)
-class HeldOutSpec:
-    """Held-out data of the default decision: a linked folder of the recipe, its data kind, what it is."""
-
-    folder: str
-    kind: str
-    description: str
-
-
-@dataclass(frozen=True)
 class Recipe:
     """How a campaign continues one task's default.
 
@@ -77,7 +68,8 @@ class Recipe:
         config: the training config (a path relative to the project root, or absolute).
         overrides: ``key=value`` overrides; ``{data}`` is the data root, ``{folders}`` this task's linked folders.
         folders: folder name → data files (relative to the data root) linked into it.
-        held_out: the data the default decision is measured on (never training data).
+        held_out: the data the default decision is measured on (never training data); each folder is the name
+            of one of the recipe's folders until :func:`run_task` places it under the linked data.
         limits / fp16 / sigmas / accelerations / noise: passed to the embedding.
         evaluation_min: minutes of the task's share kept for export and embedding (the rest trains).
         gpu_overrides: further overrides when training on a CUDA GPU (a larger batch, more loader workers).
@@ -88,7 +80,7 @@ class Recipe:
     config: str
     overrides: tuple[str, ...]
     folders: Mapping[str, tuple[str, ...]]
-    held_out: tuple[HeldOutSpec, ...]
+    held_out: tuple[HeldOut, ...]
     limits: str
     fp16: bool = True
     sigmas: tuple[float, ...] = (0.05, 0.10)
@@ -152,7 +144,7 @@ def load_recipes(path: str | os.PathLike) -> dict[str, Recipe]:
                 raise UsageError(f"{where}.held_out[{n}]: needs exactly folder, kind and description")
             if spec["folder"] not in (entry.get("folders") or {}):
                 raise UsageError(f"{where}.held_out[{n}].folder: {spec['folder']!r} is not one of the recipe's folders")
-            held_out.append(HeldOutSpec(str(spec["folder"]), str(spec["kind"]), str(spec["description"])))
+            held_out.append(HeldOut(Path(str(spec["folder"])), str(spec["kind"]), str(spec["description"])))
         recipes[name] = Recipe(
             name=name,
             default=str(entry["default"]),
@@ -412,7 +404,7 @@ def _embed(
     log: Callable[[str], None],
 ) -> TaskOutcome:
     """Hand a trained bundle to the embedding, which replaces the default only when it scores higher."""
-    from condswin.training.embedding import EmbedRequest, HeldOut, embed_trained_bundle
+    from condswin.training.embedding import EmbedRequest, embed_trained_bundle
 
     embed = EmbedRequest(
         bundle=bundle,
