@@ -1,9 +1,11 @@
 """Writing and loading model bundles: safetensors weights whose sha256 is checked before anything is loaded.
 
-A bundle is a folder holding ``model_card.json`` and the weights file it names. :func:`save_bundle` makes
-one from a trained network (training calls it); :func:`load_bundle` turns one back into a network in eval
-mode, refusing weights whose checksum differs from the card, and a card whose network could not be the
-one in the weights file (checked on torch's ``meta`` device, before any real memory is allocated).
+A bundle is a folder holding ``model_card.json`` and the weights file it names (inside the folder, links
+followed). :func:`save_bundle` makes one from a trained network (training calls it); :func:`load_bundle` turns
+one back into a network in eval mode, refusing weights whose checksum differs from the card, and a card whose
+network is not exactly the tensors of the weights file: names, shapes and the card's storage dtype, compared
+with the file's header and a build on torch's ``meta`` device before any real memory is allocated (the config's
+size-setting fields are checked against their limits before even that build).
 """
 
 from __future__ import annotations
@@ -122,12 +124,13 @@ def verify_weights(bundle: Bundle) -> Path:
         The weights path.
 
     Raises:
-        BundleError: the file is missing.
+        BundleError: the file is missing, or lies outside the bundle's folder once links are followed.
         BundleChecksumError: the checksum differs (the message names the file and both digests).
     """
     path = bundle.weights_path
     if not path.is_file():
         raise BundleError(f"{path}: weights file of model '{bundle.id}' not found (card: {bundle.source})")
+    _check_inside_bundle(bundle, path)
     actual = sha256_file(path)
     if actual != bundle.card.sha256:
         raise BundleChecksumError(
@@ -136,6 +139,22 @@ def verify_weights(bundle: Bundle) -> Path:
             "refusing to load it"
         )
     return path
+
+
+def _check_inside_bundle(bundle: Bundle, path: Path) -> None:
+    """Refuse weights that a symbolic link (of the file or of a folder on the way) places outside the bundle.
+
+    The card's ``weights`` is a relative path inside the bundle (:func:`condswin.bundles.parse_card`); the file it
+    reaches must be there too, so a bundle copied or embedded elsewhere brings its weights with it and a card
+    cannot make condswin read a file of the user's elsewhere on the disk.
+    """
+    root = bundle.root.resolve()
+    target = path.resolve()
+    if not target.is_relative_to(root):
+        raise BundleError(
+            f"{path}: the weights of model '{bundle.id}' are a link to {target}, outside the bundle folder {root}; "
+            f"a card's weights must lie inside its bundle (card: {bundle.source})"
+        )
 
 
 def build_from_card(card: ModelCard, source: str = "model card") -> nn.Module:
@@ -150,38 +169,178 @@ def build_from_card(card: ModelCard, source: str = "model card") -> nn.Module:
         return build_model(card.architecture, card.in_channels, card.out_channels, **card.build_kwargs())
     except (TypeError, ValueError) as exc:
         raise BundleError(
-            f"{source}: cannot build architecture {card.architecture!r} with config {card.build_kwargs()}: {exc}"
+            f"{source}: cannot build architecture {card.architecture!r} with config {_short(card.build_kwargs())}: "
+            f"{exc}"
         ) from exc
 
 
-def _parameter_bytes(model: nn.Module) -> int:
-    """Bytes of the distinct parameters (each is stored once in the weights file, tied ones too)."""
-    unique = {id(p): p for p in model.parameters()}
-    return sum(p.numel() * p.element_size() for p in unique.values())
+# safetensors' names of the dtypes a weights file may hold: the card's floating dtypes, and the integer and
+# boolean ones of buffers that are integer in the network itself (BatchNorm's num_batches_tracked).
+_SAFETENSORS_DTYPES = {
+    "float32": "F32",
+    "float16": "F16",
+    "bfloat16": "BF16",
+    "float64": "F64",
+    "int64": "I64",
+    "int32": "I32",
+    "int16": "I16",
+    "int8": "I8",
+    "uint8": "U8",
+    "bool": "BOOL",
+}
+_LISTED_PER_KIND = 5  # tensors named per kind of difference; the rest are counted
 
 
-def _check_size_on_meta(card: ModelCard, path: Path, source: str) -> None:
-    """Refuse a card whose network needs more bytes than the weights file holds, before allocating any.
+@dataclass(frozen=True)
+class _FileTensor:
+    """One tensor of a weights file, from its header: safetensors dtype name (``F32``, ``I64``) and shape."""
 
-    A card's config can describe a network of terabytes (``chans: 100000``); building it on the ``meta``
-    device costs no memory and tells its size, which can never exceed the file that must hold its weights.
+    dtype: str
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        item = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2, "U16": 2}
+        count = 1
+        for side in self.shape:
+            count *= side
+        return count * item.get(self.dtype, 1)
+
+
+def _file_tensors(path: Path) -> dict[str, _FileTensor]:
+    """The tensors a safetensors file holds, from its header only (no tensor data is read).
+
+    Raises:
+        BundleError: not a readable safetensors file.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {
+                name: _FileTensor(handle.get_slice(name).get_dtype(), tuple(handle.get_slice(name).get_shape()))
+                for name in handle.keys()  # noqa: SIM118 - a safetensors handle is not a mapping
+            }
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise BundleError(f"{path}: not a readable safetensors file: {exc}") from exc
+
+
+def _meta_skeleton(card: ModelCard, source: str) -> nn.Module | None:
+    """The card's network built on torch's ``meta`` device (no memory), or None for an architecture that cannot
+    be built there.
+
+    The config's size-setting fields were checked against their limits first (:func:`build_model`), so what is
+    built here can be counted; a count that still overflows torch's size arithmetic is a network no file holds.
+
+    Raises:
+        BundleError: a field above its limit, a config the architecture refuses, or an uncountable network.
     """
     import torch
 
     try:
         with torch.device("meta"):
-            skeleton = build_from_card(card, source)
-    except (RuntimeError, NotImplementedError):  # an architecture that cannot be built on meta: skip the check
-        return
-    # The skeleton is float32; a half-precision file holds each parameter in fewer bytes.
-    needed = _parameter_bytes(skeleton) * WEIGHT_DTYPES[weights_dtype(card)] // 4
-    available = path.stat().st_size
-    if needed > available:
+            return build_from_card(card, source)
+    except NotImplementedError:
+        return None
+    except RuntimeError as exc:
+        if "overflow" not in str(exc):
+            return None  # an architecture that cannot be built on meta: the strict load still checks the keys
         raise BundleError(
-            f"{path}: the card's {card.architecture} config {card.build_kwargs()} builds a network of "
-            f"{needed / 2**20:,.1f} MiB of parameters but the weights file holds {available / 2**20:,.1f} MiB; "
-            f"the card ({source}) does not describe these weights"
-        )
+            f"{source}: the {card.architecture} config {_short(card.build_kwargs())} describes a network too "
+            f"large to count ({exc})"
+        ) from exc
+
+
+def _expected_dtype(tensor: torch.Tensor, stored: str) -> str:
+    """The safetensors dtype a network tensor must have in the file: the card's storage dtype for floating
+    tensors, the tensor's own dtype for integer and boolean buffers."""
+    if tensor.is_floating_point():
+        return _SAFETENSORS_DTYPES[stored]
+    return _SAFETENSORS_DTYPES.get(str(tensor.dtype).removeprefix("torch."), str(tensor.dtype))
+
+
+def _describe(name: str, tensor: _FileTensor) -> str:
+    return f"{name} ({tensor.dtype} {list(tensor.shape)}, {tensor.nbytes:,} bytes)"
+
+
+def _listed(kind: str, items: list[str]) -> str:
+    more = f" and {len(items) - _LISTED_PER_KIND} more" if len(items) > _LISTED_PER_KIND else ""
+    return f"{kind}: {', '.join(items[:_LISTED_PER_KIND])}{more}"
+
+
+def _tensor_differences(network: nn.Module, in_file: dict[str, _FileTensor], stored: str) -> list[str]:
+    """How the weights file differs from the network, per kind: tensors missing from the file, tensors the
+    network does not have, tensors of another shape or dtype (each named, with exact sizes); empty when the file
+    holds exactly the network's tensors.
+
+    Tensors the network ties together (one object under several names) are stored once, under any of their names.
+    """
+    groups: dict[int, list[str]] = {}
+    tensors: dict[int, torch.Tensor] = {}
+    for name, tensor in network.state_dict(keep_vars=True).items():
+        groups.setdefault(id(tensor), []).append(name)
+        tensors[id(tensor)] = tensor
+    missing, shapes, dtypes = [], [], []
+    known: set[str] = set()
+    for key, names in groups.items():
+        known.update(names)
+        tensor = tensors[key]
+        wanted = _FileTensor(_expected_dtype(tensor, stored), tuple(tensor.shape))
+        present = [n for n in names if n in in_file]
+        if not present:
+            missing.append(_describe(names[0], wanted))
+            continue
+        for name in present:
+            held = in_file[name]
+            if held.shape != wanted.shape:
+                shapes.append(f"{name} (network {list(wanted.shape)}, file {list(held.shape)})")
+            elif held.dtype != wanted.dtype:
+                dtypes.append(f"{name} (network {wanted.dtype}, file {held.dtype})")
+    extra = [_describe(name, in_file[name]) for name in in_file if name not in known]
+    differences = []
+    if missing:
+        differences.append(_listed(f"{len(missing)} tensor(s) missing from the file", missing))
+    if extra:
+        differences.append(_listed(f"{len(extra)} tensor(s) the network does not have", extra))
+    if shapes:
+        differences.append(_listed(f"{len(shapes)} tensor(s) of another shape", shapes))
+    if dtypes:
+        differences.append(_listed(f"{len(dtypes)} tensor(s) of another dtype", dtypes))
+    return differences
+
+
+def _check_weights_fit(card: ModelCard, network: nn.Module, path: Path, source: str) -> None:
+    """Refuse weights that are not exactly the tensors of the card's network, before any of them is loaded.
+
+    Every tensor of the network must be in the file with its shape, floating ones in the card's storage dtype
+    (``weights_dtype``; an integer or float64 tensor is not cast into the network), and the file may hold no
+    other tensor. ``network`` may be the skeleton on the ``meta`` device, so a card that describes a network of
+    terabytes is refused without allocating it.
+
+    Raises:
+        BundleError: naming each difference (which tensors, their shapes, dtypes and exact sizes).
+    """
+    stored = weights_dtype(card)
+    in_file = _file_tensors(path)
+    differences = _tensor_differences(network, in_file, stored)
+    if not differences:
+        return
+    needed = sum(
+        _FileTensor(_expected_dtype(t, stored), tuple(t.shape)).nbytes
+        for t in {id(t): t for t in network.state_dict(keep_vars=True).values()}.values()
+    )
+    held = sum(t.nbytes for t in in_file.values())
+    raise BundleError(
+        f"{path}: weights do not fit the card's {card.architecture} config {_short(card.build_kwargs())} "
+        f"(card: {source}): {'; '.join(differences)}; the network's tensors take {needed:,} bytes in "
+        f"{stored}, the file's {held:,} bytes"
+    )
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    """``repr`` of a (card's) value, cut to ``limit`` characters: a hostile config may hold a million entries."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]} ...}}"
 
 
 def load_bundle(bundle: Bundle, device: str | torch.device = "cpu") -> LoadedModel:
@@ -201,10 +360,15 @@ def load_bundle(bundle: Bundle, device: str | torch.device = "cpu") -> LoadedMod
     from safetensors import SafetensorError
     from safetensors.torch import load_model
 
+    source = str(bundle.source)
     weights_dtype(bundle.card)  # an unknown storage dtype is refused before the file is read
     path = verify_weights(bundle)
-    _check_size_on_meta(bundle.card, path, str(bundle.source))
-    model = build_from_card(bundle.card, str(bundle.source))
+    skeleton = _meta_skeleton(bundle.card, source)
+    if skeleton is not None:
+        _check_weights_fit(bundle.card, skeleton, path, source)
+    model = build_from_card(bundle.card, source)
+    if skeleton is None:
+        _check_weights_fit(bundle.card, model, path, source)
     try:
         # load_model (not load_state_dict) restores tensors that save_model stored once for several names.
         load_model(model, str(path), strict=True, device="cpu")

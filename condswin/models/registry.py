@@ -16,6 +16,7 @@ from torch import nn
 
 from condswin.errors import UsageError
 from condswin.lookup import look_up
+from condswin.models.validation import check_config_limits
 
 __all__ = ["ModelSpec", "register_model", "build_model", "list_models", "get_model_spec", "model_config"]
 
@@ -85,10 +86,17 @@ def get_model_spec(name: str) -> ModelSpec:
 
 
 def model_config(name: str, **overrides: Any) -> Any:
-    """The config dataclass instance that ``build_model(name, **overrides)`` would use."""
+    """The config dataclass instance that ``build_model(name, **overrides)`` would use.
+
+    Raises:
+        UsageError: an unknown key, or a field that sets the network's size above its limit
+            (:data:`condswin.models.validation.CONFIG_LIMITS`; checked before the config is even made).
+    """
     spec = get_model_spec(name)
     _check_keys(name, spec.config_cls, overrides)
-    return spec.config_cls(**{**spec.defaults, **overrides})
+    values = {**spec.defaults, **overrides}
+    check_config_limits(name, values)
+    return spec.config_cls(**values)
 
 
 def build_model(name: str, in_channels: int = 1, out_channels: int = 1, **overrides: Any) -> nn.Module:
@@ -104,7 +112,8 @@ def build_model(name: str, in_channels: int = 1, out_channels: int = 1, **overri
         The network, in training mode, with its config attached as ``model.config``.
 
     Raises:
-        UsageError: an unknown name or config key, or channels that are not positive integers.
+        UsageError: an unknown name or config key, channels that are not positive integers, or a field that
+            sets the network's size above its limit (nothing is built then, not even on the meta device).
         ValueError: config values the architecture refuses (checked by its config dataclass).
     """
     for key, value in (("in_channels", in_channels), ("out_channels", out_channels)):
