@@ -120,7 +120,8 @@ def test_resolve_by_id_from_the_environment_and_shadowing(
     with pytest.raises(BundleNotFoundError, match="available segmentation models: tiny-segmentation"):
         resolve_bundle("no-such-model", task="segmentation")
     monkeypatch.setenv(MODEL_PATH_ENV, str(tmp_path / "missing"))
-    monkeypatch.setenv("CONDSWIN_EMBEDDED_MODELS", str(tmp_path / "missing"))  # hide the embedded models too
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("CONDSWIN_EMBEDDED_MODELS", str(tmp_path / "empty"))  # hide the embedded models too
     with pytest.raises(BundleNotFoundError, match="no denoising model is installed"):
         resolve_bundle("no-such-model", task="denoising")
 

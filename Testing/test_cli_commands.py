@@ -193,6 +193,30 @@ def test_segment_without_any_model_says_so(tmp_path: Path, capsys, monkeypatch: 
     assert code == 4 and "no segmentation model is available" in err and "--model PATH" in err
 
 
+def test_embedded_models_variable_naming_a_file_or_no_folder_is_a_model_error_naming_it(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CONDSWIN_MODEL_PATH", raising=False)
+    ct, _ = make_phantom(0, shape=(16, 16, 8), spacing=(2.0, 2.0, 4.0), num_tumours=0)
+    write_image(ct, tmp_path / "ct.nii.gz")
+    a_file = tmp_path / "models.json"
+    a_file.write_text("{}")
+    for wrong, problem in ((tmp_path / "no-such-folder", "no such folder"), (a_file, "not a folder")):
+        monkeypatch.setenv("CONDSWIN_EMBEDDED_MODELS", str(wrong))
+        for argv in (("models",), ("segment", tmp_path / "ct.nii.gz", tmp_path / "seg.nii.gz")):
+            code, out, err = _run(capsys, *argv)
+            assert code == 4, (argv, out, err)
+            assert f"{wrong}: {problem} (CONDSWIN_EMBEDDED_MODELS" in err and "Resources/Models" not in err
+    assert not (tmp_path / "seg.nii.gz").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("CONDSWIN_EMBEDDED_MODELS", str(empty))  # an empty folder hides the embedded models
+    code, _, err = _run(capsys, "segment", tmp_path / "ct.nii.gz", tmp_path / "seg.nii.gz")
+    assert code == 4 and f"no trained segmentation model is embedded in {empty}" in err
+    code, out, _ = _run(capsys, "models")
+    assert code == 0 and f"no trained models are embedded in {empty}" in out
+
+
 def test_bad_inputs_and_usage_errors(tmp_path: Path, bundles: dict, capsys) -> None:
     code, _, err = _run(
         capsys, "segment", tmp_path / "missing.nii.gz", tmp_path / "o.nii.gz", "--model", bundles["segmentation"]

@@ -60,11 +60,24 @@ class BundleNotFoundError(BundleError):
 def embedded_models_dir() -> Path:
     """``Resources/Models`` next to the ``condswin`` package (the extension's and the checkout's layout), or the
     folder named by ``CONDSWIN_EMBEDDED_MODELS`` (a packaging that keeps the weights elsewhere; an empty folder
-    hides the embedded models, as tests of the "no model installed" paths do)."""
+    hides the embedded models, as tests of the "no model installed" paths do).
+
+    Raises:
+        BundleError: ``CONDSWIN_EMBEDDED_MODELS`` names a file or a folder that does not exist (a typo there
+            would otherwise look like a checkout without models).
+    """
     override = os.environ.get(EMBEDDED_MODELS_ENV)
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / "Resources" / "Models"
+    if not override:
+        return Path(__file__).resolve().parents[2] / "Resources" / "Models"
+    folder = Path(override)
+    if not folder.exists():
+        raise BundleError(f"{folder}: no such folder ({EMBEDDED_MODELS_ENV} names it as the embedded models' folder)")
+    if not folder.is_dir():
+        raise BundleError(
+            f"{folder}: not a folder ({EMBEDDED_MODELS_ENV} must name the folder holding {REGISTRY_FILENAME}, "
+            "or an empty folder to hide the embedded models)"
+        )
+    return folder
 
 
 def _load_json(path: Path) -> Any:
@@ -264,8 +277,9 @@ def default_bundle(task: str, extra_folders: Sequence[str | os.PathLike] = ()) -
         return next((b for b in first_location if is_default(b)), first_location[0])
     extra = f" (problems while searching: {'; '.join(problems)})" if problems else ""
     raise BundleNotFoundError(
-        f"no {task} model is available: no trained {task} model is embedded in Resources/Models and none was "
-        f"found in {MODEL_PATH_ENV}; pass --model PATH (a bundle folder made by condswin.bundles.save_bundle){extra}"
+        f"no {task} model is available: no trained {task} model is embedded in {embedded_models_dir()} and none "
+        f"was found in {MODEL_PATH_ENV}; pass --model PATH (a bundle folder made by condswin.bundles.save_bundle)"
+        f"{extra}"
     )
 
 

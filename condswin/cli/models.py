@@ -121,7 +121,7 @@ def _find(spec: str, folders: list[Path]) -> Bundle:
 
 
 def _table(bundles: list[Bundle]) -> str:
-    from condswin.bundles import MODEL_PATH_ENV
+    from condswin.bundles import MODEL_PATH_ENV, embedded_models_dir
     from condswin.denoise import list_methods
 
     lines = []
@@ -130,7 +130,7 @@ def _table(bundles: list[Bundle]) -> str:
         lines += [f"{b.id:<32} {b.task:<15} {b.card.architecture:<16} {b.card.version:<9} {b.source}" for b in bundles]
     else:
         lines.append(
-            "No model bundles found: no trained models are embedded in Resources/Models yet. Pass --model PATH "
+            f"No model bundles found: no trained models are embedded in {embedded_models_dir()} yet. Pass --model PATH "
             f"to segment/reconstruct, or list bundle folders in {MODEL_PATH_ENV}."
         )
     lines.append(f"Classical denoising methods (no model needed): {', '.join(list_methods())}")
