@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
+from condswin.cli import main as condswin_main
 from condswin.errors import CondswinWarning, InputError, InputNotFoundError
 from condswin.mri import fastmri
 from condswin.mri.fastmri import FastMRIFileError, make_ismrmrd_header, parse_ismrmrd_header
@@ -220,6 +221,23 @@ def test_schema_is_checked_before_any_read(tmp_path, no_dataset_read, datasets, 
     for fragment in fragments:
         assert fragment in message, message
     assert isinstance(info.value, InputError)
+
+
+def test_external_links_to_other_files_are_refused_not_followed(tmp_path, capsys):
+    other = fastmri.write(tmp_path / "other.h5", _kspace((2, 8, 6)), np.ones((2, 4, 4), np.float32))
+    linked = tmp_path / "linked.h5"
+    with h5py.File(linked, "w") as f:
+        f["kspace"] = h5py.ExternalLink(str(other), "/kspace")  # would read the other file's data
+    _expect_error(linked, "'kspace' is an external link to '/kspace' in", "other.h5", "not followed")
+    hidden = tmp_path / "hidden.h5"
+    with h5py.File(hidden, "w") as f:
+        f["kspace"] = _kspace((2, 8, 6))
+        f.create_group("extra")["elsewhere"] = h5py.ExternalLink("/no/such/file.h5", "/x")  # never read, still refused
+    _expect_error(hidden, "'extra/elsewhere' is an external link to '/x' in '/no/such/file.h5'")
+
+    code = condswin_main(["reconstruct", str(linked), str(tmp_path / "out.nii.gz"), "--model", "zero-filled"])
+    assert code == 3 and "external link" in capsys.readouterr().err
+    assert not (tmp_path / "out.nii.gz").exists()
 
 
 def test_read_limit_counts_only_the_slices_asked_for(tmp_path, monkeypatch):

@@ -43,6 +43,7 @@ __all__ = [
     "check_schema",
     "parse_ismrmrd_header",
     "make_ismrmrd_header",
+    "refuse_external_links",
     "read",
     "write",
 ]
@@ -294,10 +295,37 @@ def _dataset(f: Any, key: str, source: str) -> Any:
     return item
 
 
+def refuse_external_links(f: Any, source: str) -> None:
+    """Refuse a file that links to another file (an HDF5 external link, anywhere in it).
+
+    HDF5 follows an external link on access, opening whatever file it names (another user's data, a device);
+    a fastMRI file holds its own datasets. The links are listed without following any (``H5Lvisit`` does not
+    cross external links), so nothing outside the file is opened.
+
+    Raises:
+        FastMRIFileError: naming the link and the file and object it points to.
+    """
+    import h5py
+
+    def first_external(name: bytes, info: Any) -> bytes | None:
+        return name if info.type == h5py.h5l.TYPE_EXTERNAL else None  # a value other than None stops the visit
+
+    found = f.id.links.visit(first_external, info=True)
+    if found is not None:
+        name = found.decode("utf-8", errors="replace")
+        link = f.get(name, getlink=True)
+        raise FastMRIFileError(
+            f"{source}: {name!r} is an external link to {link.path!r} in {link.filename!r}; a fastMRI file must "
+            "hold its own datasets (links to other files are not followed)"
+        )
+
+
 def check_schema(f: Any, slices: int | slice | None, source: str) -> tuple[slice, str | None]:
     """Check the types, shapes and total size of what :func:`read` will load, from metadata only.
 
     Reusable by any reader of fastMRI files (training datasets included), so the schema is checked one way.
+    A file holding an external link is refused first (:func:`refuse_external_links`), before any of its
+    datasets is touched.
 
     Args:
         f: an open ``h5py.File``.
@@ -308,9 +336,10 @@ def check_schema(f: Any, slices: int | slice | None, source: str) -> tuple[slice
         The slice index over the first axis and the key of the target to read (None when there is none).
 
     Raises:
-        FastMRIFileError: a dataset is missing, a group, of the wrong type or shape, or the data to read
-            exceed :data:`MAX_READ_BYTES`.
+        FastMRIFileError: an external link, a dataset missing, a group, of the wrong type or shape, or the data
+            to read exceed :data:`MAX_READ_BYTES`.
     """
+    refuse_external_links(f, source)
     if "kspace" not in f:
         raise FastMRIFileError(f"{source}: no 'kspace' dataset (found: {', '.join(sorted(f.keys())) or 'nothing'})")
     kspace = _dataset(f, "kspace", source)
@@ -409,10 +438,10 @@ def read(path: str | os.PathLike, slices: int | slice | None = None) -> FastMRIV
 
     Raises:
         FastMRINotFoundError: the file does not exist (also a ``FileNotFoundError``).
-        FastMRIFileError: naming the file: not a regular file, empty, truncated or not HDF5; ``kspace``
-            missing, a group, real-valued or of the wrong shape; a target or mask that is not a dataset or
-            does not fit the k-space; more than :data:`MAX_READ_BYTES` to load (all checked from metadata
-            before any data is read); NaNs; a mask that samples no column.
+        FastMRIFileError: naming the file: not a regular file, empty, truncated or not HDF5; an external link
+            to another file; ``kspace`` missing, a group, real-valued or of the wrong shape; a target or mask
+            that is not a dataset or does not fit the k-space; more than :data:`MAX_READ_BYTES` to load (all
+            checked from metadata before any data is read); NaNs; a mask that samples no column.
     """
     import h5py
 
