@@ -144,6 +144,20 @@ def test_upper_case_outputs_are_written_in_their_format_and_leave_nothing_else(t
     ]
 
 
+@pytest.mark.parametrize("stem", ["a" * 248, "é" * 124], ids=["ascii", "two-byte characters"])
+def test_the_longest_names_the_file_system_takes_can_be_written(tmp_path: Path, capsys, stem: str) -> None:
+    """255 bytes: the temporary names beside them (a prefix of 18 bytes) must shorten, never the outputs."""
+    source = write_mr(tmp_path / "noisy.nii.gz")
+    for suffix in (".nii.gz", ".NII.GZ"):
+        out = tmp_path / suffix.strip(".") / f"{stem}{suffix}"
+        assert len(os.fsencode(out.name)) == 255
+        code, _, err = run_cli(capsys, "denoise", source, out, "--method", "mean")
+        assert code == 0, err
+        assert sitk.ReadImage(str(out)).GetSize() == (32, 32, 3)
+        assert json.loads(out.with_name(f"{stem}.json").read_text())["output"] == str(out)
+        assert leftovers(out.parent) == []
+
+
 # --- run_jobs ----------------------------------------------------------------------------------------------------
 
 

@@ -43,6 +43,14 @@ def test_temporary_name_is_hidden_beside_the_target_and_keeps_the_suffix(tmp_pat
     assert temporary_path(tmp_path / "ct.nii.gz") != tmp
 
 
+@pytest.mark.parametrize("name", ["a" * 248 + ".nii.gz", "é" * 125 + "x.nii.gz"], ids=["ascii", "cut in a character"])
+def test_temporary_names_of_the_longest_names_fit_and_keep_the_suffix(tmp_path: Path, name: str) -> None:
+    tmp = temporary_path(tmp_path / name)
+    assert tmp.name.startswith(".tmp-") and tmp.name.endswith(name[-20:])
+    assert len(tmp.name.encode("utf-8")) <= 255  # whole characters only: no surrogate from a cut one
+    tmp.write_bytes(b"ok")  # the file system takes it
+
+
 def test_a_failing_write_leaves_no_temporary_file_and_keeps_the_old_one(tmp_path: Path) -> None:
     target = write_text_atomic("old", tmp_path / "a.txt")
     with pytest.raises(RuntimeError, match="writer died"), atomic_path(target) as tmp:

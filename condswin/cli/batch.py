@@ -206,10 +206,10 @@ class StagedOutputs:
         return tmp
 
     def write_image(self, image: Any, final: Path) -> None:
-        """Stage an image (any format of :func:`condswin.io.images.write_image`)."""
-        from condswin.io.images import write_image
+        """Stage an image (any format of :func:`condswin.io.images.write_image`), checked complete once written."""
+        from condswin.io.images import write_image_to
 
-        write_image(image, self._temporary(final), overwrite=True)
+        write_image_to(image, self._temporary(final), name=final)
 
     def write_file(self, final: Path, writer: Callable[[Path], None]) -> None:
         """Stage a file that ``writer(temporary_path)`` writes (a format the image writer does not know)."""

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from condswin.bundles.contract import ModelContract
-from condswin.errors import JobCancelled, ModelError, UsageError
+from condswin.errors import InputError, JobCancelled, ModelError, UsageError
 from condswin.inference.device import (
     autocast_for,
     is_out_of_memory,
@@ -40,6 +40,10 @@ __all__ = ["InferenceCancelled", "InferenceOptions", "RunInfo", "SliceEngine", "
 LOGGER = logging.getLogger("condswin.inference")
 
 ProgressCallback = Callable[[int, int, str], None]
+
+# Side of the blank slice that tells a model refusing a small slice from one refusing any (see
+# SliceEngine._takes_larger_slices): larger than what the deepest registered network needs.
+_PROBE_SIDE = 256
 
 
 class CancelEvent(Protocol):
@@ -215,7 +219,15 @@ class SliceEngine:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast_for(self.device, self.options.amp, cpu_bf16=self.contract.cpu_bf16):
-            y = self.model(x)
+            try:
+                y = self.model(x)
+            except ValueError as err:
+                if not self._takes_larger_slices(x):
+                    raise  # not a matter of size: a bug, reported as one
+                raise InputError(
+                    f"slices of {native[0]}×{native[1]} pixels (the model's grid: {grid[0]}×{grid[1]}) are too "
+                    f"small for this model: {err}"
+                ) from None
         y = y.float()  # bf16/fp16 under autocast; everything after (argmax ties, numpy) works in float32
         if (
             y.ndim != 4
@@ -228,6 +240,19 @@ class SliceEngine:
                 f"({x.shape[0]}, {self.contract.out_channels}, {grid[0]}, {grid[1]})"
             )
         return self._from_output(y, native, offsets, scales)
+
+    def _takes_larger_slices(self, x: torch.Tensor) -> bool:
+        """Whether the model runs on one blank slice larger than ``x``'s: then what it refused in ``x`` was the
+        size. Networks state their smallest input only by refusing a smaller one (a ``ValueError``), and a
+        wrapped network (space-to-depth, data consistency) sees a size its wrapper decides."""
+        if min(int(x.shape[-2]), int(x.shape[-1])) >= _PROBE_SIDE:
+            return False
+        blank = x.new_zeros((1, x.shape[1], _PROBE_SIDE, _PROBE_SIDE))
+        try:
+            self.model(blank)
+        except Exception:  # noqa: BLE001 - any failure here means the size was not the problem
+            return False
+        return True
 
     def run(
         self,

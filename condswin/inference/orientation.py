@@ -12,6 +12,10 @@ convention in LPS, the patient coordinate system of DICOM and SimpleITK:
 ``slice`` takes the image's own third index axis with rows and columns as stored (MR series, fastMRI).
 Because every step is a view, the model's outputs are written straight back through the same view into an
 array in the input's index order, so the result has exactly the input's geometry.
+
+Every job needs slices of at least :data:`MIN_SLICE_SIZE` pixels a side (:func:`check_slice_size`): a
+smaller image holds no anatomy to segment, no background to estimate noise from, and too few k-space
+columns to undersample.
 """
 
 from __future__ import annotations
@@ -22,10 +26,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from condswin.errors import InputError
+
 if TYPE_CHECKING:
     import SimpleITK as sitk
 
-__all__ = ["SliceLayout"]
+__all__ = ["MIN_SLICE_SIZE", "SliceLayout", "check_image_slices", "check_slice_size"]
+
+# The smallest slice side every job takes (segmentation, reconstruction and denoising alike): enough for the
+# 7x7 SSIM window, the denoisers' neighbourhoods and a column mask with a fully sampled centre.
+MIN_SLICE_SIZE = 16
 
 # (slice axis, (row axis, wanted sign), (column axis, wanted sign)) in LPS physical axes 0=x, 1=y, 2=z.
 _ANATOMICAL = {
@@ -33,6 +43,33 @@ _ANATOMICAL = {
     "coronal": (1, (2, -1.0), (0, +1.0)),
     "sagittal": (0, (2, -1.0), (1, +1.0)),
 }
+
+
+def check_slice_size(rows: int, columns: int, source: str | None = None) -> None:
+    """Refuse slices smaller than :data:`MIN_SLICE_SIZE` pixels a side.
+
+    Args:
+        rows, columns: the in-plane size of the slices a job would process.
+        source: the file they come from, named first in the message (None: the caller names it).
+
+    Raises:
+        InputError: a side is smaller than the minimum.
+    """
+    if min(rows, columns) < MIN_SLICE_SIZE:
+        where = f"{source}: " if source else ""
+        raise InputError(
+            f"{where}slices of {rows}×{columns} pixels are too small; every job needs at least "
+            f"{MIN_SLICE_SIZE}×{MIN_SLICE_SIZE} pixels"
+        )
+
+
+def check_image_slices(image: sitk.Image, axis: str) -> None:
+    """:func:`check_slice_size` for the slices of a 3-D image along ``axis`` (other images are left to the
+    job's own checks, which refuse them)."""
+    if image.GetDimension() != 3:
+        return
+    _, rows, columns = SliceLayout.from_image(image, axis).slice_shape(image.GetSize()[::-1])
+    check_slice_size(rows, columns)
 
 
 @dataclass(frozen=True)

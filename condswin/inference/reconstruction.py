@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import SimpleITK as sitk
 
-from condswin.errors import InputError
+from condswin.errors import CondswinWarning, InputError
 from condswin.inference.engine import InferenceOptions, RunInfo, SliceEngine
-from condswin.inference.orientation import SliceLayout
+from condswin.inference.orientation import SliceLayout, check_slice_size
 from condswin.inference.volumes import check_task, check_volume
 from condswin.models.data_consistency import MaskBound, is_data_consistent
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from condswin.bundles.card import ModelCard
+    from condswin.mri.fastmri import FastMRIVolume
 
 __all__ = ["ReconstructionResult", "reconstruct_kspace", "reconstruct_fastmri", "reconstruct_mr_image", "volume_seed"]
 
@@ -219,13 +221,17 @@ def reconstruct_fastmri(
         A :class:`ReconstructionResult` at the file's reconstruction size and header pixel spacing.
 
     Raises:
-        InputError: an unreadable file (see :func:`condswin.mri.fastmri.read`), a target of another shape.
+        InputError: an unreadable file (see :func:`condswin.mri.fastmri.read`), a target larger than the
+            k-space image, a header that describes another k-space (see :func:`_reconstruction_grid`), or a
+            reconstruction smaller than :data:`condswin.inference.orientation.MIN_SLICE_SIZE` a side.
         ModelError: the card is not a reconstruction card.
     """
     from condswin.mri.fastmri import read
     from condswin.mri.masks import fastmri_seed
 
     volume = read(path)
+    crop, spacing = _reconstruction_grid(volume)
+    check_slice_size(*crop, str(path))
     num_cols = volume.kspace.shape[-1]
     if volume.mask is not None:
         mask, num_low, from_file = volume.mask, None, True
@@ -237,8 +243,8 @@ def reconstruct_fastmri(
         kspace_mask, from_file = mask, False
     recon, zero_filled, info = reconstruct_kspace(
         volume.kspace,
-        volume.recon_shape,
-        (volume.spacing[1], volume.spacing[2]),
+        crop,
+        (spacing[1], spacing[2]),
         model,
         card,
         kspace_mask,
@@ -255,10 +261,68 @@ def reconstruct_fastmri(
         mask=np.asarray(mask, dtype=bool),
         from_file_mask=from_file,
         num_low_frequencies=num_low,
-        spacing=tuple(float(s) for s in volume.spacing),
+        spacing=spacing,
         metrics=_metrics(target, recon, zero_filled),
         info=info,
     )
+
+
+def _reconstruction_grid(volume: FastMRIVolume) -> tuple[tuple[int, int], tuple[float, float, float]]:
+    """The (h, w) centre crop and the (slice, row, column) spacing in mm of a file's reconstruction, with the
+    header checked against the data it describes.
+
+    As fastMRI does, the crop is the target's shape, else the header's reconstruction matrix, else the whole
+    k-space image, and the spacing is the header's reconstruction field of view over its matrix. A header
+    matrix larger than the k-space image does not describe it: the crop is clipped to the image and the
+    spacing taken from the encoded space (the k-space grid itself), with a warning; when the encoded matrix
+    does not match the k-space either, the file is refused. A target whose shape differs from the header's
+    matrix is used at its own size, with a warning: its metrics compare centre crops of that size.
+
+    Raises:
+        InputError: a target larger than the k-space image, or a header that matches the k-space nowhere.
+    """
+    source = str(volume.path)
+    image = (int(volume.kspace.shape[-2]), int(volume.kspace.shape[-1]))
+    geometry = volume.geometry
+    header = None if geometry is None else (geometry.recon_matrix[0], geometry.recon_matrix[1])
+    if volume.target is not None:
+        crop = (int(volume.target.shape[-2]), int(volume.target.shape[-1]))
+        if crop[0] > image[0] or crop[1] > image[1]:
+            raise InputError(
+                f"{source}: {volume.target_key} is {_size(crop)}, larger than the {_size(image)} image of the "
+                "k-space; the target does not belong to this k-space"
+            )
+        if header is not None and crop != header:
+            warnings.warn(
+                f"{source}: {volume.target_key} is {_size(crop)} but the header's reconstruction matrix is "
+                f"{_size(header)}; reconstructing and scoring at the target's size",
+                CondswinWarning,
+                stacklevel=3,
+            )
+    else:
+        crop = header or image
+    if geometry is None:
+        return crop, volume.spacing
+    if header[0] <= image[0] and header[1] <= image[1]:
+        return crop, geometry.recon_spacing
+    encoded = (geometry.encoded_matrix[0], geometry.encoded_matrix[1])
+    if encoded != image:
+        raise InputError(
+            f"{source}: the header describes another k-space: its reconstruction matrix is {_size(header)} and "
+            f"its encoded matrix {_size(encoded)}, but the k-space image is {_size(image)}"
+        )
+    warnings.warn(
+        f"{source}: the header's reconstruction matrix {_size(header)} is larger than the {_size(image)} k-space "
+        f"image; reconstructing at {_size((min(crop[0], image[0]), min(crop[1], image[1])))} with the encoded "
+        "space's pixel spacing",
+        CondswinWarning,
+        stacklevel=3,
+    )
+    return (min(crop[0], image[0]), min(crop[1], image[1])), geometry.encoded_spacing
+
+
+def _size(shape: tuple[int, int]) -> str:
+    return f"{shape[0]}×{shape[1]}"
 
 
 def reconstruct_mr_image(

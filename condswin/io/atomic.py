@@ -38,8 +38,37 @@ __all__ = [
 
 
 def temporary_path(final: Path) -> Path:
-    """A fresh temporary name beside ``final`` that ends with ``final``'s name (and so its suffix)."""
-    return final.parent / f".tmp-{uuid.uuid4().hex[:12]}-{final.name}"
+    """A fresh temporary name beside ``final`` that ends with ``final``'s name (and so its suffix).
+
+    A name too long to take the prefix keeps only its end (the suffix, which chooses the format), so every
+    name the file system accepts for ``final`` can be written.
+    """
+    return _sibling_name(final, ".tmp-")
+
+
+def _sibling_name(final: Path, prefix: str) -> Path:
+    """``final``'s folder / ``prefix`` + a random id + ``final``'s name, shortened to the file system's limit."""
+    start = f"{prefix}{uuid.uuid4().hex[:12]}-"
+    return final.parent / (start + _name_end(final.name, _name_max(final.parent) - len(start)))
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (in bytes) that ``folder``'s file system takes; 255 where it cannot be asked."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # a folder not made yet, or a platform without pathconf
+        return 255
+
+
+def _name_end(name: str, limit: int) -> str:
+    """The last ``limit`` bytes of ``name`` in the file system's encoding, starting on a whole character."""
+    encoded = os.fsencode(name)
+    if len(encoded) <= limit:
+        return name
+    end = encoded[len(encoded) - limit :]
+    while end and end[0] & 0xC0 == 0x80:  # a UTF-8 continuation byte: the cut fell inside a character
+        end = end[1:]
+    return os.fsdecode(end)
 
 
 def _umask() -> int:
@@ -92,7 +121,7 @@ def publish(tmp: Path, final: Path) -> None:
         if final.is_dir() or (tmp.is_dir() and final.exists()):
             # os.replace cannot put anything over a non-empty folder, nor a folder over a file: move the old
             # one aside first so that the final name is missing only between two renames.
-            old = final.parent / f".old-{uuid.uuid4().hex[:12]}-{final.name}"
+            old = _sibling_name(final, ".old-")
             os.replace(final, old)
             try:
                 os.replace(tmp, final)

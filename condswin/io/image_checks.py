@@ -34,6 +34,7 @@ __all__ = [
     "check_geometry",
     "check_nifti_header",
     "check_nifti_data",
+    "check_nifti_complete",
     "check_metaimage_data",
     "check_slice_spacing",
     "itk_reason",
@@ -265,6 +266,31 @@ def check_nifti_data(path: Path, gzipped: bool, scan_floats: bool, error: ErrorF
         raise error(f"{path}: the file is truncated ({available} bytes where the header needs {end})")
     if bad:
         raise error(f"{path}: contains {bad} NaN or infinite voxel values")
+
+
+def check_nifti_complete(path: Path, gzipped: bool, error: ErrorFactory) -> None:
+    """Check that a NIfTI file just written holds its whole header and all the data it declares, and that a
+    ``.nii.gz`` ends its gzip stream: what a write that fell short (a full disk) leaves does neither.
+
+    Args:
+        path: the ``.nii`` or ``.nii.gz`` file.
+        gzipped: whether it is gzip-compressed.
+        error: builds the exception to raise.
+    """
+    chunks = _byte_chunks(path, gzipped, error)
+    head = bytearray()
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= 540:
+            break
+    layout = _nifti_layout(bytes(head[:540]))
+    if layout is None:
+        raise error(f"{path}: no complete NIfTI header ({len(head)} bytes)")
+    start, end, _ = layout
+    # Reading to the end also makes a cut gzip stream raise (_byte_chunks checks its end).
+    available = path.stat().st_size if not gzipped else _scan_bytes(bytes(head), chunks, start, end, None)[0]
+    if available < end:
+        raise error(f"{path}: {available} bytes where the header needs {end}")
 
 
 def _byte_chunks(path: Path, gzipped: bool, error: ErrorFactory) -> Iterator[bytes]:

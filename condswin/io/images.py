@@ -49,6 +49,7 @@ __all__ = [
     "read_image",
     "read_image_header",
     "write_image",
+    "write_image_to",
     "grid_mismatch",
     "is_label_map",
     "MAX_VOXELS",
@@ -215,20 +216,56 @@ def write_image(
     if not isinstance(image, sitk.Image):
         raise TypeError(f"write_image expects a SimpleITK.Image, got {type(image).__name__}")
     path = Path(path)
+    _check_suffix(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: already exists; pass overwrite=True to replace it")
+    with atomic_path(path) as tmp:
+        write_image_to(image, tmp, name=path, compress=compress, modality=modality)
+    return path
+
+
+def write_image_to(
+    image: sitk.Image,
+    tmp: str | os.PathLike,
+    *,
+    name: str | os.PathLike,
+    compress: bool = True,
+    modality: str = "CT",
+) -> None:
+    """Write an image at ``tmp`` directly: for a temporary path that an atomic writer publishes.
+
+    A single file is read back before this returns (its header, and for NIfTI every byte the header declares),
+    so a write that fell short, such as on a full disk, is an error and not a truncated file.
+
+    Args:
+        image: the image to write (not modified).
+        tmp: where the file (or DICOM series folder) goes; its name ends with ``name``'s suffix.
+        name: the final path: its suffix chooses the format (see :func:`write_image`); messages name it.
+        compress: compress the pixel data (NIfTI ``.nii`` is never compressed; DICOM ignores this).
+        modality: DICOM Modality tag for series output.
+
+    Raises:
+        UsageError: unsupported suffix, or an image a DICOM series cannot hold.
+        OutputError: the writer failed, or the file written is incomplete.
+    """
+    if not isinstance(image, sitk.Image):
+        raise TypeError(f"write_image_to expects a SimpleITK.Image, got {type(image).__name__}")
+    path, tmp = Path(name), Path(tmp)
+    if _check_suffix(path):
+        _write_file(image, path, tmp, compress)
+    else:
+        _write_dicom_series(image, path, tmp, modality)
+
+
+def _check_suffix(path: Path) -> str:
+    """The output format suffix of ``path`` (``""``: a DICOM series folder); a UsageError for any other."""
     suffix = image_suffix(path)
     if suffix and suffix not in WRITABLE_SUFFIXES:
         raise UsageError(
             f"{path}: unsupported output format '{suffix}'; use one of {', '.join(WRITABLE_SUFFIXES)} "
             "or a path without a suffix for a DICOM series folder"
         )
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path}: already exists; pass overwrite=True to replace it")
-    with atomic_path(path) as tmp:
-        if suffix:
-            _write_file(image, path, tmp, compress)
-        else:
-            _write_dicom_series(image, path, tmp, modality)
-    return path
+    return suffix
 
 
 def grid_mismatch(a: sitk.Image, b: sitk.Image, *, tolerance: float = 1e-3) -> str:
@@ -379,15 +416,46 @@ def _write_file(image: sitk.Image, path: Path, tmp: Path, compress: bool) -> Non
     written = tmp.with_name(tmp.name[: len(tmp.name) - len(suffix)] + suffix)
     try:
         sitk.WriteImage(image, str(written), useCompression=compress)
+        _check_written(written, path)
         if written != tmp:
             os.replace(written, tmp)
     except RuntimeError as err:
         raise OutputError(f"{path}: writing failed ({itk_reason(err, written)})") from None
+    except OutputError:
+        raise
     except OSError as err:
         raise OutputError(f"{path}: writing failed ({err.strerror or err})") from err
     finally:
         if written != tmp:
             discard(written)
+
+
+def _check_written(written: Path, path: Path) -> None:
+    """Read back the header of a file ITK has just written and, for NIfTI, measure its data.
+
+    ITK's NIfTI writer reports a short write (a full disk, a file size limit) only on stderr and returns as
+    if it had succeeded; the file it leaves lacks data, or is cut inside its gzip stream.
+
+    Raises:
+        OutputError: naming ``path``: the file is incomplete.
+    """
+
+    def incomplete(detail: str) -> OutputError:
+        detail = detail.removeprefix(f"{written}: ")
+        return OutputError(f"{path}: writing failed, the file written is incomplete: {detail} (is the disk full?)")
+
+    suffix = image_suffix(path)
+    if suffix in (".nii", ".nii.gz"):
+        image_checks.check_nifti_complete(written, suffix == ".nii.gz", incomplete)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(written))
+    reader.SetImageIO(_IMAGE_IOS[suffix])
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as err:
+        raise incomplete(f"its header cannot be read back: {itk_reason(err, written)}") from None
+    if suffix == ".mha":
+        image_checks.check_metaimage_data(reader, written, incomplete)
 
 
 def _new_uid() -> str:

@@ -99,12 +99,17 @@ def denoise(
     Raises:
         UsageError: sigma or parameters given to a learned model, or a bad classical parameter.
         ModelError: a model that is not a denoising model.
-        InputError: an unusable image or reference.
+        InputError: an unusable image or reference, or slices smaller than
+            :data:`condswin.inference.orientation.MIN_SLICE_SIZE`.
         JobCancelled: the cancel flag was set (learned models).
     """
     from condswin.errors import UsageError
+    from condswin.inference.orientation import check_image_slices
 
     params = dict(params or {})
+    if not isinstance(method, str) and (params or sigma is not None):
+        raise UsageError("sigma and method parameters apply to classical methods only; a learned model takes neither")
+    check_image_slices(image, "slice" if isinstance(method, str) else method.card.contract.axis)
     if isinstance(method, str):
         output, details, used = _classical(image, method, noise, sigma, params, options)
         report: dict[str, Any] = {"method": method, "noise": noise, **details}
@@ -112,10 +117,6 @@ def denoise(
     else:
         from condswin.inference.volumes import denoise_image
 
-        if params or sigma is not None:
-            raise UsageError(
-                "sigma and method parameters apply to classical methods only; a learned model takes neither"
-            )
         output, info = denoise_image(image, method.model, method.card, options)
         used, notices = None, list(info.messages)
         report = {"method": method.card.id, "noise": noise, "model": model_summary(method.card), "device": info.device}

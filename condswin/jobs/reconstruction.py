@@ -106,13 +106,16 @@ def reconstruct_image(
         the keys of :func:`reconstruct_file`.
 
     Raises:
-        InputError: not a scalar 3-D image, or negative intensities.
+        InputError: not a scalar 3-D image, negative intensities, or slices smaller than
+            :data:`condswin.inference.orientation.MIN_SLICE_SIZE`.
         ModelError: not a reconstruction model.
         JobCancelled: the cancel flag was set.
     """
+    from condswin.inference.orientation import check_image_slices
     from condswin.inference.reconstruction import reconstruct_mr_image
 
     model, card = (None, None) if loaded is None else (loaded.model, loaded.card)
+    check_image_slices(image, "slice" if card is None else card.contract.axis)
     details = reconstruct_mr_image(
         image,
         model,

@@ -57,13 +57,16 @@ def segment(
 
     Raises:
         ModelError: not a segmentation model.
-        InputError: not a scalar 3-D image, or a spacing the model's grid cannot take.
+        InputError: not a scalar 3-D image, slices smaller than
+            :data:`condswin.inference.orientation.MIN_SLICE_SIZE`, or a spacing the model's grid cannot take.
         JobCancelled: the cancel flag was set.
     """
     from condswin.ct.report import liver_report
+    from condswin.inference.orientation import check_image_slices
     from condswin.inference.volumes import postprocess_for_card, segment_image
 
     card = loaded.card
+    check_image_slices(image, card.contract.axis)
     stage = on_stage or (lambda name, message: None)
     result = segment_image(image, loaded.model, card, options, postprocess=False)
     del image  # the labelmap carries the geometry from here on; free the CT (if the caller holds no other ref)
