@@ -161,6 +161,54 @@ def test_missing_data_and_config_and_checkpoint_are_input_errors(tmp_path, capsy
     assert "gone.ckpt: no such checkpoint file" in capsys.readouterr().err
 
 
+def _failing(monkeypatch, name: str, seen: dict) -> None:
+    """Make ``condswin.training.run.<name>`` raise a bug (not an error of the family), recording the run folder."""
+    from condswin.training import run as run_module
+
+    def broken(*args, **kwargs):
+        seen["cache made"] = (seen["out"] / "data_cache").is_dir()
+        raise RuntimeError(f"a bug in {name}")
+
+    monkeypatch.setattr(run_module, name, broken)
+
+
+def test_an_internal_error_is_exit_70_with_its_traceback_and_leaves_no_data_cache(
+    mr_root, tmp_path, capsys, monkeypatch
+):
+    seen = {"out": tmp_path / "run"}
+    _failing(monkeypatch, "build_module", seen)
+    data = (f"data.root={mr_root}", "data.val_volumes=1", "data.size=[32,32]")
+    code, out = _run(tmp_path, "denoise_rician_cdae.yaml", *data)
+    assert code == 70  # 1 would say the training was interrupted
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: a bug in build_module" in err and "internal error" in err
+    assert seen["cache made"] and not out.exists()  # the cache and the run folder it made are gone
+
+    shared = tmp_path / "shared_cache"  # a cache folder that existed before the run is left as it was
+    shared.mkdir()
+    code, out = _run(tmp_path, "denoise_rician_cdae.yaml", *data, f"data.cache_dir={shared}")
+    assert code == 70 and any(shared.iterdir())
+
+
+@pytest.mark.usefixtures("single_torch_thread")
+def test_a_run_that_fails_after_its_checkpoints_keeps_them_and_removes_its_data_cache(
+    mr_root, tmp_path, capsys, monkeypatch
+):
+    seen = {"out": tmp_path / "run"}
+    _failing(monkeypatch, "export_bundle", seen)
+    code, out = _run(
+        tmp_path,
+        "denoise_rician_cdae.yaml",
+        f"data.root={mr_root}",
+        "data.val_volumes=1",
+        "data.size=[32,32]",
+        "trainer.max_steps=2",
+    )
+    assert code == 70 and "a bug in export_bundle" in capsys.readouterr().err
+    assert seen["cache made"] and not (out / "data_cache").exists()
+    assert (out / "checkpoints" / "last.ckpt").is_file()  # resumable
+
+
 def test_every_shipped_config_loads_and_builds_its_network():
     from condswin.models import model_config
     from condswin.training.config import load_config

@@ -30,7 +30,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from condswin.cli.errors import INTERNAL_ERROR, exit_code_for  # noqa: E402
+from condswin.cli.errors import report_script_failure  # noqa: E402
 from condswin.errors import UsageError  # noqa: E402
 
 SCRIPT = "Training/campaign.py"
@@ -102,15 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from condswin.training.campaign import run_campaign
 
         outcomes = run_campaign(request)
-    except BaseException as exc:  # mapped to the documented exit codes; bugs keep their traceback
+    except BaseException as exc:  # mapped to the documented exit codes; a bug's traceback is printed (70)
         if stop.requested:
             print(f"{SCRIPT}: stopped; the last checkpoints are kept, nothing was embedded half-way", file=sys.stderr)
             return 128 + (stop.signum or signal.SIGTERM)
-        code = exit_code_for(exc)
-        if code == INTERNAL_ERROR:
-            raise
-        print(f"{SCRIPT}: error: {exc}", file=sys.stderr)
-        return code
+        return report_script_failure(exc, SCRIPT)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -9,7 +9,7 @@ scored in the same run); both numbers and the decision go on its card. When it d
 and the registry is unchanged; --force REASON replaces the default anyway and writes the reason on the card.
 
 Exit codes: 0 registered, or kept the current default (said on stderr); 2 usage, 3 bad data, 4 bad bundle,
-5 registry not writable.
+5 registry not writable; 70 an internal error (traceback printed); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from condswin.cli.errors import exit_code_for  # noqa: E402
-from condswin.errors import CondswinError, UsageError  # noqa: E402
+from condswin.cli.errors import report_script_failure  # noqa: E402
+from condswin.errors import UsageError  # noqa: E402
 from condswin.training.embedding import EmbedRequest, HeldOut, embed_trained_bundle  # noqa: E402
+
+SCRIPT = "Training/embed.py"
 
 
 def _held_out(text: str) -> HeldOut:
@@ -35,7 +37,7 @@ def _held_out(text: str) -> HeldOut:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=SCRIPT, description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle", type=Path, help="the trained bundle folder (Training/train.py's export)")
     parser.add_argument("--held-out", action="append", default=[], metavar="FOLDER:KIND:DESCRIPTION", required=True)
     parser.add_argument("--limits", required=True, help="what the model must not be used for (goes on the card)")
@@ -74,9 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.force and not args.default:
             raise UsageError("--force only applies with --default (it overrides the default decision)")
         outcome = embed_trained_bundle(request)
-    except CondswinError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_code_for(exc)
+    except BaseException as exc:  # mapped to the documented exit codes; a bug's traceback is printed (70)
+        return report_script_failure(exc, SCRIPT)
     if outcome.registry is None and outcome.decision is not None:
         print(f"not embedded: the current default stays ({outcome.decision['reason']})", file=sys.stderr)
     return 0

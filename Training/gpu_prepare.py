@@ -19,7 +19,9 @@
 
 The script adds up what would travel (the checkout's tracked and untracked files plus ``gpu_carry/``) and says
 whether it fits a transfer limit (``--limit-mib``, default the device tool's 64 MiB); it exits 1 when it does
-not, naming the largest parts.
+not, naming the largest parts. Other exit codes: 0 written and fits; 2 usage (``--minutes``, ``--tasks``,
+``--out``, a bad recipe, a recipe's data missing under ``--data-root``, wheels pip could not download); 3 a
+missing or unreadable recipe file; 70 an internal error (traceback printed); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from condswin.cli.errors import exit_code_for  # noqa: E402
-from condswin.errors import CondswinError, UsageError  # noqa: E402
+from condswin.cli.errors import report_script_failure  # noqa: E402
+from condswin.errors import UsageError  # noqa: E402
 
 DEFAULT_WHEELS = ("SimpleITK", "monai", "bm3d", "PyWavelets", "slicerio")
 MAX_TRAINING_MINUTES = 9.0
@@ -146,9 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.wheels:
             _download_wheels(args.wheels, args.python, out / "wheels")
         (out / "run.sh").write_text(_run_script(tasks, args.minutes, carry), encoding="utf-8")
-    except CondswinError as exc:
-        print(f"Training/gpu_prepare.py: error: {exc}", file=sys.stderr)
-        return exit_code_for(exc)
+    except BaseException as exc:  # mapped to the documented exit codes; a bug's traceback is printed (70)
+        return report_script_failure(exc, "Training/gpu_prepare.py")
     parts = {"the checkout (tracked and untracked files)": _tree_bytes(_ROOT)}
     for child in sorted(out.iterdir()):
         parts[f"{carry}/{child.name}"] = _folder_bytes(child) if child.is_dir() else child.stat().st_size

@@ -14,8 +14,9 @@ A thin script in the spirit of fastMRI's ``train_unet_demo.py``: it builds the c
 Exit codes (as the ``condswin`` command): 0 done; 2 config or usage error (unknown key, bad value);
 3 bad or missing data, config file or checkpoint; 4 a checkpoint of another network, or an ``--init-from``
 bundle that is missing or fails its checksum (a bundle whose network or contract differs from the config is
-2, naming the field); 5 the export folder exists; 70 an internal error (traceback printed); 130 interrupted before training, 1 during training (Lightning's
-graceful shutdown).
+2, naming the field); 5 the export folder exists; 70 an internal error (traceback printed); 130 interrupted
+before training, 1 during training (Lightning's graceful shutdown). A run that fails removes the data cache it
+made (``trainer.output_dir/data_cache``) and keeps its checkpoints, to resume from.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from condswin.cli.errors import INTERNAL_ERROR, exit_code_for  # noqa: E402
+from condswin.cli.errors import report_script_failure  # noqa: E402
 
 SCRIPT = "Training/train.py"
 
@@ -43,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a segmentation, reconstruction or denoising model and export it as a model bundle.",
         epilog="Overrides take the config's dotted keys, values read as YAML: trainer.max_epochs=2 "
         "data.size=[128,128] model.overrides.dropout=0.1. Exit codes: 2 config error, 3 data error, "
-        "4 checkpoint of another network, 5 export folder exists.",
+        "4 checkpoint of another network, 5 export folder exists, 70 internal error, 130 interrupted "
+        "(1 when Lightning stopped the training after the interruption).",
     )
     parser.add_argument("--config", required=True, help="YAML run config (see Training/configs/)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.root=/data/LiTS")
@@ -80,12 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             export=not args.no_export,
             command=command,
         )
-    except BaseException as exc:  # mapped to the documented exit codes; bugs keep their traceback
-        code = exit_code_for(exc)
-        if code == INTERNAL_ERROR:
-            raise
-        print(f"{SCRIPT}: error: {exc}", file=sys.stderr)
-        return code
+    except BaseException as exc:  # mapped to the documented exit codes; a bug's traceback is printed (70)
+        return report_script_failure(exc, SCRIPT)
     if result.global_rank == 0 and result.best_checkpoint is not None:
         metric = "" if result.best_score is None else f" ({result.monitor} {result.best_score:.4f})"
         print(f"best checkpoint: {result.best_checkpoint}{metric}")

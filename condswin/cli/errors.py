@@ -1,6 +1,9 @@
-"""Exit codes of the ``condswin`` command and the mapping from exceptions to them."""
+"""Exit codes of the ``condswin`` command and the mapping from exceptions to them (also for ``Training/*.py``)."""
 
 from __future__ import annotations
+
+import sys
+import traceback
 
 from condswin.errors import CondswinError, InputError, JobCancelled, ModelError, OutputError, UsageError
 
@@ -17,6 +20,7 @@ __all__ = [
     "UsageError",
     "OutputError",
     "exit_code_for",
+    "report_script_failure",
 ]
 
 OK = 0
@@ -59,3 +63,24 @@ _CODES: tuple[tuple[type[CondswinError], int], ...] = (
     (ModelError, MODEL_ERROR),
     (OutputError, OUTPUT_ERROR),
 )
+
+
+def report_script_failure(exc: BaseException, prog: str) -> int:
+    """Say on stderr why a script (``Training/train.py`` and its siblings) stopped; return its exit code.
+
+    An error of the family is one line naming ``prog`` and the problem, with the family's code; an interruption
+    is 130; anything else is a bug: its traceback is printed and the code is 70 (never 1, which a training script
+    keeps for a run Lightning stopped after an interruption). ``SystemExit`` is raised again, so that the code of
+    argparse or of Lightning's graceful shutdown stands.
+    """
+    if isinstance(exc, SystemExit):
+        raise exc
+    code = exit_code_for(exc)
+    if code == INTERNAL_ERROR:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        print(f"{prog}: internal error (a bug; please report it with the traceback above)", file=sys.stderr)
+    elif code == CANCELLED:
+        print(f"{prog}: interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
+    else:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+    return code

@@ -11,13 +11,19 @@ from ``optim.grad_clip``. Output folder ``trainer.output_dir``::
     bundle/                                the model bundle of the best checkpoint (unless --export DIR)
 
 Everything that can be checked is checked before the first step: the config (when it was loaded), the
-data (the dataset builders), the loss, the model config, the resume checkpoint and the export folder.
+data (the dataset builders), the loss, the model config, the resume checkpoint and the export folder. A run
+that fails (or is interrupted) removes the data cache it made and, when it made the run folder and nothing
+else is left in it, that folder too; its checkpoints stay, to resume from.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
 import os
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +36,7 @@ from condswin.errors import InputError, OutputExistsError, UsageError
 from condswin.training.checkpoint import check_checkpoint, read_checkpoint
 from condswin.training.config import TrainConfig
 from condswin.training.data import DataSplits, build_datasets
+from condswin.training.data.slices import cache_folder
 from condswin.training.export import check_card, export_bundle, training_command
 from condswin.training.finetune import check_init_source, load_init_weights, resolve_init_source
 from condswin.training.lineage import lineage_record
@@ -188,6 +195,39 @@ def _check_export_dir(export_dir: Path | None) -> None:
         raise OutputExistsError(f"{export_dir}: the export folder already exists; choose another or remove it")
 
 
+@contextlib.contextmanager
+def _made_folders_removed_on_failure(config: TrainConfig) -> Iterator[None]:
+    """Remove, when the block fails, the data cache it made (decompressed copies of the volumes, possibly
+    gigabytes, of no use without the run) and the run folder it made if nothing else was left there.
+
+    Folders that existed before (a cache shared by runs, a run being resumed) are left as they were, and so is
+    whatever else the run wrote: its checkpoints, to resume from, and its logs.
+    """
+    cache = cache_folder(config)
+    output_dir = Path(config.trainer.output_dir)
+    made_cache, made_output = not cache.exists(), not output_dir.exists()
+    try:
+        yield
+    except BaseException:
+        if made_cache:
+            shutil.rmtree(cache, ignore_errors=True)
+        if made_output and output_dir.is_dir() and not any(output_dir.iterdir()):
+            output_dir.rmdir()
+        raise
+
+
+def _leaves_no_cache_on_failure(run: Callable[..., RunResult]) -> Callable[..., RunResult]:
+    """Run ``run(config, ...)`` inside :func:`_made_folders_removed_on_failure`."""
+
+    @functools.wraps(run)
+    def guarded(config: TrainConfig, *args: Any, **kwargs: Any) -> RunResult:
+        with _made_folders_removed_on_failure(config):
+            return run(config, *args, **kwargs)
+
+    return guarded
+
+
+@_leaves_no_cache_on_failure
 def train(
     config: TrainConfig,
     *,

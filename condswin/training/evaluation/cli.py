@@ -16,7 +16,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from condswin.cli.errors import EXIT_CODES_HELP, INTERNAL_ERROR, exit_code_for
+from condswin.cli.errors import EXIT_CODES_HELP, report_script_failure
 
 if TYPE_CHECKING:
     from condswin.training.evaluation.request import EvaluationRequest
@@ -137,12 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from condswin.training.evaluation.runner import run_evaluation
 
         result = run_evaluation(_request(args, command), log=lambda line: print(line, file=sys.stderr))
-    except BaseException as exc:  # mapped to the documented exit codes; bugs keep their traceback
-        code = exit_code_for(exc)
-        if code == INTERNAL_ERROR:
-            raise
-        print(f"{SCRIPT}: error: {exc}", file=sys.stderr)
-        return code
+    except BaseException as exc:  # mapped to the documented exit codes; a bug's traceback is printed (70)
+        return report_script_failure(exc, SCRIPT)
     if result.summary:
         print(Path(result.written["markdown"]).read_text(encoding="utf-8"))
     for name, path in result.written.items():
