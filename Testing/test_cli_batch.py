@@ -224,6 +224,27 @@ def test_sigterm_while_outputs_are_staged_exits_130_and_leaves_nothing(
     assert list(out.iterdir()) == []  # neither the image nor its temporary file
 
 
+def test_a_read_only_output_folder_is_refused_before_any_input_is_read(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a", "b"):
+        write_mr(tmp_path / "in" / f"{name}.nii.gz")
+    out = tmp_path / "read-only"
+    out.mkdir()
+    out.chmod(0o555)
+    if os.geteuid() == 0:  # root writes anywhere: let os.access answer for the folder as for any other user
+        access = os.access
+        monkeypatch.setattr(
+            os, "access", lambda path, mode, **kw: not (Path(path) == out and mode & os.W_OK) and access(path, mode)
+        )
+    for args in ([tmp_path / "in" / "a.nii.gz", out / "den.nii.gz"], [tmp_path / "in", out]):
+        code, stdout, err = run_cli(capsys, "denoise", *args, "--method", "mean", "--progress", "json")
+        assert code == 5, err
+        (line,) = json_lines(stdout)  # the error and nothing else: no input was read
+        assert line["stage"] == "error" and line["message"].startswith(f"{out}: permission denied")
+    assert list(out.iterdir()) == []
+
+
 @pytest.mark.parametrize("failing", ["image writer", "rename"])
 def test_an_unwritable_output_folder_is_an_output_error_even_when_clean_up_fails(
     tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, failing: str

@@ -14,6 +14,7 @@ from condswin.errors import UsageError
 
 RECONSTRUCT = ["reconstruct", "missing.h5", "out.nii.gz", "--model", "zero-filled"]
 DENOISE = ["denoise", "missing.nii.gz", "out.nii.gz"]
+EVALUATE = ["evaluate", "missing-prediction.nii.gz", "missing-reference.nii.gz"]
 
 
 @pytest.mark.parametrize(
@@ -43,6 +44,12 @@ DENOISE = ["denoise", "missing.nii.gz", "out.nii.gz"]
         ([*DENOISE, "--method", "nlm", "--sigma", "1e300"], "--sigma"),  # would overflow the Rician correction
         ([*DENOISE, "--method", "nlm", "--sigma", "0"], "--sigma"),
         ([*DENOISE, "--method", "mean", "--format", ".png"], "--format: invalid choice"),
+        (
+            [*DENOISE, "--method", "median", "--param", "size=3", "--param", "size=5"],
+            "--param size is given twice ('size=3' and 'size=5')",
+        ),
+        ([*EVALUATE, "--labels", "1=liver,1=dup"], "--labels gives class 1 twice ('liver' and 'dup')"),
+        ([*EVALUATE, "--labels", "1=liver,2=liver"], "--labels names 'liver' twice"),
     ],
 )
 def test_bad_option_values_are_usage_errors_before_any_work(capsys, args: list[str], message: str) -> None:

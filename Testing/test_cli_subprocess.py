@@ -97,6 +97,19 @@ def test_tampered_weights_are_refused_with_exit_code_4(seg_bundle: Path, oblique
     assert not (tmp_path / "out.nii.gz").exists()
 
 
+def test_more_threads_than_cores_are_lowered_to_the_cores_with_a_warning(
+    seg_bundle: Path, oblique_ct: Path, tmp_path: Path
+) -> None:
+    # 100000 threads made the thread pools fail to start: a crash (SIGSEGV) reported as "cancelled by SIGINT".
+    out = tmp_path / "labels.nii.gz"
+    run = _condswin("segment", oblique_ct, out, "--model", seg_bundle, "--threads", "100000", "--progress", "json")
+    assert run.returncode == 0, run.stderr
+    lines = _json_lines(run.stdout)
+    warnings = [line["message"] for line in lines if line["stage"] == "warning"]
+    assert any(w.startswith("--threads 100000 is more than the") for w in warnings), warnings
+    assert lines[-1]["stage"] == "summary" and out.exists()
+
+
 def test_sigterm_cancels_and_leaves_no_output(tmp_path: Path) -> None:
     card = card_template("slow", "segmentation", training_data="none: test model", training_command="pytest")
     card["input"].update(size=[384, 384])  # large model grid: each slice takes long enough to be interrupted

@@ -9,6 +9,7 @@ usage or output problem is reported before a model is loaded or any input is rea
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ __all__ = [
     "load_model",
     "inference_options",
     "apply_threads",
+    "usable_cores",
 ]
 
 
@@ -101,7 +103,7 @@ def add_model_options(
         type=integer(low=1),
         default=None,
         metavar="N",
-        help="CPU threads for torch (default: torch's choice)",
+        help="CPU threads for torch, at most the usable CPU cores (default: torch's choice)",
     )
     parser.add_argument(
         "--no-amp",
@@ -130,12 +132,32 @@ def load_model(spec: str | None, task: str, reporter: Reporter) -> LoadedModel:
     return load_bundle(bundle, device="cpu")
 
 
-def apply_threads(args: argparse.Namespace) -> None:
-    """Set torch's CPU thread count when ``--threads`` was given."""
-    if getattr(args, "threads", None):
-        import torch
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
-        torch.set_num_threads(int(args.threads))
+
+def apply_threads(args: argparse.Namespace, reporter: Reporter) -> None:
+    """Set torch's CPU thread count when ``--threads`` was given, at most the usable cores.
+
+    More threads than cores only compete for them, and far more (``--threads 100000``) make the thread pools
+    fail to start and crash the process; such a value is lowered to the cores, with a warning.
+    """
+    threads = getattr(args, "threads", None)
+    if not threads:
+        return
+    cores = usable_cores()
+    if threads > cores:
+        reporter.warning(
+            f"--threads {threads} is more than the {cores} CPU core(s) this process can use; using {cores}"
+        )
+        threads = cores
+    import torch
+
+    torch.set_num_threads(int(threads))
 
 
 def inference_options(args: argparse.Namespace, reporter: Reporter, stage: str, file: str) -> InferenceOptions:
@@ -215,7 +237,7 @@ def open_run(
         overwrite=args.overwrite,
         protected=protected,
     )
-    apply_threads(args)
+    apply_threads(args, reporter)
     return Opening(jobs, is_batch, load_model(model, task, reporter) if load else None)
 
 

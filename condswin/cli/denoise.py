@@ -75,16 +75,25 @@ def add_parser(subparsers: Any) -> None:
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
-    """``["h_factor=0.8", "wavelet=db2"]`` → ``{"h_factor": 0.8, "wavelet": "db2"}`` (JSON values, else text)."""
+    """``["h_factor=0.8", "wavelet=db2"]`` → ``{"h_factor": 0.8, "wavelet": "db2"}`` (JSON values, else text).
+
+    Raises:
+        UsageError: an item that is not KEY=VALUE, or a key given twice (which value was meant is not known).
+    """
     params: dict[str, Any] = {}
+    given: dict[str, str] = {}
     for item in items:
         key, sep, text = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise UsageError(f"--param expects KEY=VALUE, got {item!r}")
+        if key in given:
+            raise UsageError(f"--param {key} is given twice ({given[key]!r} and {item!r}); give each parameter once")
+        given[key] = item
         try:
-            params[key.strip()] = json.loads(text)
+            params[key] = json.loads(text)
         except json.JSONDecodeError:
-            params[key.strip()] = text
+            params[key] = text
     return params
 
 

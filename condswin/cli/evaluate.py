@@ -55,16 +55,27 @@ def add_parser(subparsers: Any) -> None:
 
 
 def parse_labels(text: str) -> dict[int, str]:
-    """``"1=liver,2=tumour"`` → ``{1: "liver", 2: "tumour"}``."""
+    """``"1=liver,2=tumour"`` → ``{1: "liver", 2: "tumour"}``.
+
+    Raises:
+        UsageError: an item that is not VALUE=NAME, a value or a name given twice (the metrics of one class
+            would be reported under two names, or two classes under one), or no item at all.
+    """
     labels: dict[int, str] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
-        value, sep, name = item.partition("=")
+        value_text, sep, name = item.partition("=")
+        name = name.strip()
         try:
-            labels[int(value)] = name.strip()
+            value = int(value_text)
         except ValueError:
             raise UsageError(f"--labels expects VALUE=NAME pairs, got {item!r}") from None
-        if not sep or not name.strip():
+        if not sep or not name:
             raise UsageError(f"--labels expects VALUE=NAME pairs, got {item!r}")
+        if value in labels:
+            raise UsageError(f"--labels gives class {value} twice ({labels[value]!r} and {name!r})")
+        if name in labels.values():
+            raise UsageError(f"--labels names {name!r} twice; each class needs a name of its own")
+        labels[value] = name
     if not labels:
         raise UsageError("--labels is empty")
     return labels

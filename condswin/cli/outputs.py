@@ -3,11 +3,13 @@ destination must be able to take a file.
 
 Inputs are compared by resolved path (symlinks followed) and, for existing files, by device and inode (hard
 links, case-insensitive file systems). ``--overwrite`` replaces files only: a folder standing where an
-output file goes, or a file standing where its folder goes, is refused with or without it.
+output file goes, or a file standing where its folder goes, is refused with or without it, and so is a
+folder the user may not write in.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,11 +91,15 @@ def check_outputs(jobs: list[Job], overwrite: bool, protected: Sequence[Path] = 
 
 def destination_problem(target: Path) -> None:
     """Raise :class:`OutputError` when a file cannot be put at ``target``: a folder is there (``--overwrite``
-    replaces files only), or a file stands where its folder (or a folder above it) should be."""
+    replaces files only), a file stands where its folder (or a folder above it) should be, or the nearest
+    existing folder on its way does not let this user create files (read-only, or a read-only file system)."""
     if target.is_dir():
         raise OutputError(f"{target}: is a folder, so this output file cannot be written there")
     for folder in target.parents:
         if folder.exists():
             if not folder.is_dir():
                 raise OutputError(f"{folder}: is a file, so {target} cannot be written inside it")
+            # Files are written beside their target and renamed into it: both need write and search access.
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise OutputError(f"{folder}: permission denied: {target.name} cannot be written in this folder")
             return
