@@ -133,17 +133,69 @@ def test_config_refuses_what_cannot_work() -> None:
         _model(space_to_depth=4)(torch.rand(1, 1, 6, 40))
 
 
+# -- (c2) the air gate: a learned factor in [0, 1] on the denoised image -------------------------------------------
+
+
+def test_an_untrained_gate_lets_the_denoised_image_through() -> None:
+    plain, gated = _model(), _model(air_gate=True)
+    randomise_zero_head(plain)
+    gated.load_state_dict(plain.state_dict(), strict=False)  # the same inner network; the gate is new
+    x = torch.rand(2, 1, 36, 30)
+    with torch.no_grad():
+        torch.testing.assert_close(gated(x), plain(x), rtol=0, atol=0)
+
+
+def test_the_gate_multiplies_the_denoised_image_and_learns() -> None:
+    model = _model(air_gate=True)
+    randomise_zero_head(model)
+    x = torch.rand(2, 1, 36, 30)
+    last = model.gate.layers[-1]
+    with torch.no_grad():
+        denoised = x - model.predicted_noise(x)
+        last.bias.fill_(-40.0)  # closed: a flat zero
+        assert model(x).abs().max() == 0
+        last.bias.fill_(40.0)  # open: the plain residual output
+        torch.testing.assert_close(model(x), denoised)
+        last.bias.fill_(-0.5)  # half open: the factor responds linearly
+    model(x).sum().backward()
+    assert last.weight.grad is not None and last.weight.grad.abs().sum() > 0
+
+
+def test_the_gate_sees_the_denoised_image_in_units_of_the_noise_level() -> None:
+    """Scaling a slice scales its noise level alike: the gate's factors stay the same, so "air" means a few
+    noise levels, whatever the intensity units."""
+    model = _model(air_gate=True)
+    torch.manual_seed(1)
+    for layer in model.gate.layers:
+        if isinstance(layer, torch.nn.Conv2d):
+            torch.nn.init.normal_(layer.weight, std=0.5)
+    x = torch.rand(2, 1, 32, 32)
+    blocks = torch.nn.functional.pixel_unshuffle(x, 2)
+    with torch.no_grad():
+        level = haar_noise_level(x)
+        torch.testing.assert_close(model.gate(7 * blocks, 7 * level), model.gate(blocks, level))
+        assert not torch.allclose(model.gate(blocks, 3 * level), model.gate(blocks, level))
+
+
 # -- (d) bundle round trip ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("sigma_input", "noise_units"), [(False, False), (True, False), (False, True)])
-def test_bundle_round_trip_gives_the_same_output(tmp_path: Path, sigma_input: bool, noise_units: bool) -> None:
-    model = _model(sigma_input=sigma_input, noise_units=noise_units)
+@pytest.mark.parametrize(
+    ("sigma_input", "noise_units", "air_gate"), [(False, False, False), (True, False, False), (False, True, True)]
+)
+def test_bundle_round_trip_gives_the_same_output(
+    tmp_path: Path, sigma_input: bool, noise_units: bool, air_gate: bool
+) -> None:
+    model = _model(sigma_input=sigma_input, noise_units=noise_units, air_gate=air_gate)
     randomise_zero_head(model)
+    if air_gate:
+        with torch.no_grad():
+            model.gate.layers[-1].weight.normal_(std=0.5)  # a gate that is no longer uniform
     loaded = bundle_round_trip(model, tmp_path / "residual", "residual-test", "denoising")
     card = json.loads((tmp_path / "residual" / "model_card.json").read_text())
     assert card["architecture"] == "residual_denoiser" and card["config"]["inner_config"] == TINY_INNER["inner_config"]
     assert loaded.model.config.sigma_input is sigma_input and loaded.model.config.noise_units is noise_units
+    assert loaded.model.config.air_gate is air_gate
     x = torch.rand(2, 1, 33, 40)
     with torch.no_grad():
         torch.testing.assert_close(loaded.model(x), model(x), rtol=0, atol=0)

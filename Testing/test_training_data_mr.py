@@ -14,6 +14,7 @@ import SimpleITK as sitk
 import torch
 
 from condswin.bundles.contract import Normalization
+from condswin.errors import UsageError
 from condswin.inference import reconstruct_fastmri
 from condswin.mri.fastmri import write
 from condswin.mri.kspace import center_crop, simulate_singlecoil_kspace
@@ -178,6 +179,33 @@ def test_denoising_samples_and_exact_validation_normalisation(mr_root, tmp_path)
             assert np.isclose((noisy - clean).std() / clean.max(), sigma, rtol=0.1)
         again = build_datasets(_config(tmp_path, "denoising", data))
         assert torch.equal(again.val[0].image, splits.val[0].image)
+
+
+def test_denoising_validation_scores_each_volume_at_every_listed_sigma(mr_root, tmp_path):
+    rows, cols = VOLUME_SHAPE[1:]
+    data = {
+        "kind": "mr_volumes",
+        "root": str(mr_root),
+        "size": [rows, cols],
+        "val_volumes": 1,
+        "noise": "gaussian",
+        "val_sigmas": [0.02, 0.08],
+    }
+    splits = build_datasets(_config(tmp_path, "denoising", data))
+    volume_id = splits.val[0].volume.split("@")[0]
+    clean = sitk.GetArrayFromImage(sitk.ReadImage(str(mr_root / volume_id)))
+    assert "validation/test at each sigma of [0.02, 0.08]" in splits.description
+    for sigma in (0.02, 0.08):
+        case = f"{volume_id}@{sigma:g}"
+        samples = [splits.val[i] for i in splits.val.slices_of(case)]
+        assert len(samples) == VOLUME_SHAPE[0], "every slice of the volume, once per sigma"
+        noisy = np.stack([s.image[0].numpy() * s.scale + s.offset for s in samples])
+        assert np.isclose((noisy - clean).std() / clean.max(), sigma, rtol=0.1)
+
+
+def test_denoising_val_sigmas_are_checked(tmp_path):
+    with pytest.raises(UsageError, match="data.val_sigmas"):
+        _config(tmp_path, "denoising", {"kind": "mr_volumes", "root": "x", "val_sigmas": [0.05, 0.05]})
 
 
 def test_denoising_training_is_fresh_and_its_estimated_normalisation_is_close(mr_root, tmp_path):

@@ -161,3 +161,49 @@ def test_a_time_budget_ends_the_run_and_the_card_says_so(mr_root, tmp_path):
     card = json.loads((out / "bundle" / "model_card.json").read_text())
     assert card["training"]["stopped_by"] == "time budget"
     assert card["training"]["epochs"] < 399 and time.monotonic() - started < 120
+
+
+RESIDUAL = ["model.name=residual_denoiser", "model.overrides={inner_config: {chans: 4, num_pool_layers: 2}}"]
+GATED = ["model.overrides={inner_config: {chans: 4, num_pool_layers: 2}, air_gate: true}"]
+
+
+@pytest.fixture(scope="module")
+def residual_bundle(mr_root, tmp_path_factory) -> Path:
+    """A residual denoiser without a gate, trained for three steps: the network ``--extend`` grows."""
+    out = tmp_path_factory.mktemp("residual")
+    argv = ["--config", str(CONFIG), *TINY, *RESIDUAL, f"data.root={mr_root}", f"trainer.output_dir={out}"]
+    assert train_main(argv) == 0
+    return out / "bundle"
+
+
+def test_extend_adds_layers_and_keeps_every_bundle_tensor(residual_bundle, mr_root, tmp_path):
+    overrides = [*TINY, *RESIDUAL, *GATED, "trainer.max_steps=1", f"data.root={mr_root}"]
+    config = load_config(CONFIG, [*overrides, f"trainer.output_dir={tmp_path / 'grown'}"])
+    seen = _StartingWeights()
+    result = train(config, init_from=str(residual_bundle), extend=True, command="grow", callbacks=[seen])
+
+    expected = load_bundle(read_bundle(residual_bundle)).model.state_dict()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(seen.state[name], tensor, rtol=0, atol=0, msg=name)
+    added = sorted(set(seen.state) - set(expected))
+    assert added and all(name.startswith("gate.") for name in added)
+    runs = json.loads(result.bundle.read_text())["training"]["lineage"]["runs"]
+    assert len(runs) == 2 and f"layers added: gate ({len(added)} tensors)" in runs[1]["init_from"]
+
+
+def test_extend_is_needed_to_add_layers_and_refuses_changed_tensors(residual_bundle, mr_root, tmp_path, capsys):
+    base = ["--config", str(CONFIG), *TINY, *RESIDUAL, f"data.root={mr_root}", "--init-from", str(residual_bundle)]
+    out = tmp_path / "run"
+    assert train_main([*base, *GATED, f"trainer.output_dir={out}"]) == 2
+    assert "model.overrides.air_gate" in capsys.readouterr().err
+    wider = "model.overrides={inner_config: {chans: 8, num_pool_layers: 2}, air_gate: true}"
+    assert train_main([*base, wider, "--extend", f"trainer.output_dir={out}"]) == 2
+    err = capsys.readouterr().err
+    assert "--extend only adds layers" in err and "net." in err
+    assert not (out / "checkpoints").exists()
+
+
+def test_extend_without_init_from_is_a_usage_error(mr_root, tmp_path, capsys):
+    argv = ["--config", str(CONFIG), *TINY, *RESIDUAL, f"data.root={mr_root}", f"trainer.output_dir={tmp_path}"]
+    assert train_main([*argv, "--extend"]) == 2
+    assert "--extend" in capsys.readouterr().err

@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the config must describe the same network and contract; the card keeps the weights' lineage",
     )
     parser.add_argument(
+        "--extend",
+        action="store_true",
+        help="with --init-from: the config's network may add layers to the bundle's (e.g. "
+        "model.overrides.air_gate=true); every bundle tensor must load unchanged, added layers start untrained",
+    )
+    parser.add_argument(
         "--export", metavar="DIR", help="write the bundle of the best checkpoint here (default: OUTPUT_DIR/bundle)"
     )
     parser.add_argument("--no-export", action="store_true", help="do not write a model bundle")
@@ -78,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config,
             resume=args.resume,
             init_from=args.init_from,
+            extend=args.extend,
             export_dir=args.export,
             export=not args.no_export,
             command=command,

@@ -24,6 +24,10 @@ to the amplitude of its input (every feature map is rescaled to unit variance), 
 amplitude for every noise level. With ``noise_units`` its output is multiplied by the slice's Haar estimate
 divided by 0.05 (a typical level in normalised units, so the head's weights stay of order one): the amplitude
 comes from the estimate, the pattern from the network.
+
+Flat background (``air_gate``): the denoised image is multiplied by a per-pixel factor in [0, 1] that a small
+gate network predicts from it (:class:`condswin.models.air_gate.AirGate`), so air comes out flat instead of
+keeping the texture of noise the residual did not cancel exactly. Off, the model is the plain residual.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from condswin.models.air_gate import AirGate
 from condswin.models.heads import zero_head
 from condswin.models.padding import crop_to, pad_to_multiple
 from condswin.models.registry import build_model, get_model_spec, register_model
@@ -60,6 +65,7 @@ class ResidualDenoiserConfig:
         space_to_depth: the inner network sees s×s pixel blocks as s² channels at 1/s the size (1 = off).
         sigma_input: add the slice's estimated noise level (:func:`haar_noise_level`) as an input channel.
         noise_units: multiply the network's output by that estimate (it predicts noise in units of the level).
+        air_gate: multiply the denoised image by a learned per-pixel factor in [0, 1] (a flat background).
     """
 
     in_channels: int = 1
@@ -69,6 +75,7 @@ class ResidualDenoiserConfig:
     space_to_depth: int = 2
     sigma_input: bool = False
     noise_units: bool = False
+    air_gate: bool = False
 
     def __post_init__(self) -> None:
         if self.in_channels != 1 or self.out_channels != 1:
@@ -113,9 +120,10 @@ class ResidualDenoiser(nn.Module):
         in_chans = blocks + (1 if config.sigma_input else 0)
         self.net = build_model(config.inner, in_chans, blocks, **config.inner_config)
         zero_head(self.net, "residual_denoiser", config.inner)
+        self.gate = AirGate(blocks) if config.air_gate else None
 
-    def predicted_noise(self, x: torch.Tensor) -> torch.Tensor:
-        """The noise the network sees in ``x`` (B, 1, H, W): what ``forward`` subtracts."""
+    def _blocks_and_level(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int], torch.Tensor | None]:
+        """The padded slice as s×s blocks, the padding, and the slice noise level where a part needs it."""
         name = getattr(self, "model_name", "residual_denoiser")
         check_image_batch(x, 1, name)
         s = self.config.space_to_depth
@@ -124,21 +132,38 @@ class ResidualDenoiser(nn.Module):
         padded, pads = pad_to_multiple(x, s)
         blocks = F.pixel_unshuffle(padded, s) if s > 1 else padded
         level = None
-        if self.config.sigma_input or self.config.noise_units:
+        if self.config.sigma_input or self.config.noise_units or self.config.air_gate:
             with torch.autocast(device_type=x.device.type, enabled=False):  # a median in float32, always
                 level = haar_noise_level(x)
+        return blocks, pads, level
+
+    def _noise_blocks(self, blocks: torch.Tensor, level: torch.Tensor | None) -> torch.Tensor:
+        """The noise the inner network predicts, on the blocks."""
+        inputs = blocks
         if self.config.sigma_input:
             level_map = level.to(blocks.dtype).view(-1, 1, 1, 1).expand(-1, 1, *blocks.shape[-2:])
-            blocks = torch.cat([blocks, level_map], dim=1)
-        noise = self.net(blocks)
-        noise = F.pixel_shuffle(noise, s) if s > 1 else noise
+            inputs = torch.cat([blocks, level_map], dim=1)
+        noise = self.net(inputs)
         if self.config.noise_units:
             noise = noise * (level / _LEVEL_UNIT).to(noise.dtype).view(-1, 1, 1, 1)
-        return crop_to(noise, pads)
+        return noise
+
+    def _unblock(self, blocks: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor:
+        s = self.config.space_to_depth
+        return crop_to(F.pixel_shuffle(blocks, s) if s > 1 else blocks, pads)
+
+    def predicted_noise(self, x: torch.Tensor) -> torch.Tensor:
+        """The noise the network sees in ``x`` (B, 1, H, W): x minus the residual's output, before any gate."""
+        blocks, pads, level = self._blocks_and_level(x)
+        return self._unblock(self._noise_blocks(blocks, level), pads)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) → (B, 1, H, W) = x − predicted noise, in x's dtype."""
-        return x - self.predicted_noise(x).to(x.dtype)
+        """(B, 1, H, W) → (B, 1, H, W) = x − predicted noise (times the gate where there is one), in x's dtype."""
+        blocks, pads, level = self._blocks_and_level(x)
+        denoised = blocks - self._noise_blocks(blocks, level).to(blocks.dtype)
+        if self.gate is not None:
+            denoised = denoised * self.gate(denoised, level).to(denoised.dtype)
+        return self._unblock(denoised, pads).to(x.dtype)
 
 
 register_model(

@@ -73,6 +73,8 @@ class Recipe:
         limits / fp16 / sigmas / accelerations / noise: passed to the embedding.
         evaluation_min: minutes of the task's share kept for export and embedding (the rest trains).
         gpu_overrides: further overrides when training on a CUDA GPU (a larger batch, more loader workers).
+        extend: the recipe's network adds layers to the default's (``train.py --init-from … --extend``).
+        baselines: methods scored beside the task's own baseline on the held-out data (e.g. ``nlm``).
     """
 
     name: str
@@ -88,6 +90,8 @@ class Recipe:
     noise: str = "rician"
     evaluation_min: float = 0.0
     gpu_overrides: tuple[str, ...] = ()
+    extend: bool = False
+    baselines: tuple[str, ...] = ()
 
     @property
     def task(self) -> str:
@@ -108,6 +112,8 @@ _RECIPE_KEYS = {
     "noise",
     "evaluation_min",
     "gpu_overrides",
+    "extend",
+    "baselines",
 }
 
 
@@ -159,6 +165,8 @@ def load_recipes(path: str | os.PathLike) -> dict[str, Recipe]:
             noise=str(entry.get("noise", "rician")),
             evaluation_min=float(entry.get("evaluation_min", 0.0)),
             gpu_overrides=tuple(str(o) for o in entry.get("gpu_overrides") or ()),
+            extend=bool(entry.get("extend", False)),
+            baselines=tuple(str(b) for b in entry.get("baselines") or ()),
         )
     return recipes
 
@@ -354,14 +362,21 @@ def run_task(request: CampaignRequest, recipe: Recipe, budget_s: float, log: Cal
     else:
         init_from = start_bundle(recipe.default, request.models_dir, request.runs / "data" / recipe.name / "start")
         start = f"initialised from {recipe.default}" if init_from else "from scratch (no installed default)"
+    extend = bool(init_from) and recipe.extend
     start_option = ["--resume", resume] if resume else ["--init-from", init_from] if init_from else []
+    start_option += ["--extend"] if extend else []
     command = shlex.join(["python", "Training/train.py", "--config", recipe.config, *overrides, *start_option])
     log(f"campaign {recipe.name}: {start}; training for {train_min:.1f} min in {run_dir}")
     started = time.monotonic()
     request.stop.training = True
     try:
         result = train(
-            config, resume=resume, init_from=init_from, command=command, callbacks=[_stop_callback(request.stop)]
+            config,
+            resume=resume,
+            init_from=init_from,
+            extend=extend,
+            command=command,
+            callbacks=[_stop_callback(request.stop)],
         )
     except BaseException:
         if request.stop.requested:
@@ -417,6 +432,7 @@ def _embed(
         accelerations=recipe.accelerations,
         sigmas=recipe.sigmas,
         noise=recipe.noise,
+        extra_baselines=recipe.baselines,
         models_dir=request.models_dir,
         work=work,
         shared=request.data_root,

@@ -5,6 +5,12 @@ contract. The run's config must describe the same network and the same contract 
 before any data is read, naming the config field — because otherwise the weights would either not load or,
 worse, load and be fed inputs they were not trained on (another HU window, another slice size, other labels).
 The optimiser and its schedule start fresh; the weights' earlier runs carry over as the run's lineage.
+
+Growing a network (``--extend``): a design that only adds layers to the bundle's network (say
+``model.overrides.air_gate=true`` on a residual denoiser) may start from it. Then the model config may differ,
+but every tensor of the bundle must load unchanged into a tensor of the same name and shape; the added layers
+keep their initialisation, and the lineage entry names them. Task, architecture, channels and contract must
+still match.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from condswin.errors import UsageError
 from condswin.training.config import TrainConfig
 from condswin.training.lineage import lineage_of
 
-__all__ = ["InitSource", "resolve_init_source", "check_init_source", "load_init_weights"]
+__all__ = ["InitSource", "resolve_init_source", "check_init_source", "load_init_weights", "describe_new_tensors"]
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,10 @@ def _full_model_config(card: ModelCard) -> dict[str, Any]:
     return json.loads(json.dumps({k: v for k, v in values.items() if k not in ("in_channels", "out_channels")}))
 
 
-def check_init_source(config: TrainConfig, source: InitSource) -> None:
+def check_init_source(config: TrainConfig, source: InitSource, extend: bool = False) -> None:
     """Refuse a bundle whose network or contract differs from the run's config, naming the first field.
+
+    With ``extend`` the model config may differ (the weights are checked tensor by tensor when they load).
 
     Raises:
         UsageError: another task, architecture, model config value, channel count or contract field.
@@ -95,7 +103,7 @@ def check_init_source(config: TrainConfig, source: InitSource) -> None:
     ours = _full_model_config(expected)  # both through JSON: tuples and lists compare equal
     theirs = _full_model_config(card)
     for key in sorted(set(ours) | set(theirs)):
-        if ours.get(key) != theirs.get(key):
+        if ours.get(key) != theirs.get(key) and not extend:
             raise UsageError(
                 f"{where}: model.overrides.{key}: the bundle's network has {theirs.get(key)!r}, "
                 f"the config {ours.get(key)!r}"
@@ -125,12 +133,39 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-def load_init_weights(net: Any, source: InitSource) -> None:
+def load_init_weights(net: Any, source: InitSource, extend: bool = False) -> list[str]:
     """Copy the bundle's weights (checksum verified first) into ``net``, a network of the same description.
+
+    With ``extend``, ``net`` may hold more tensors than the bundle: those keep their initialisation.
+
+    Returns:
+        The names of ``net``'s tensors that the bundle did not have (empty without ``extend``).
 
     Raises:
         BundleChecksumError: the weights file differs from the card's sha256.
         BundleError: unreadable weights.
+        UsageError: (``extend``) a bundle tensor without a tensor of the same name and shape in ``net``.
     """
-    loaded = load_bundle(source.bundle)
-    net.load_state_dict(loaded.model.state_dict(), strict=True)
+    weights = load_bundle(source.bundle).model.state_dict()
+    if not extend:
+        net.load_state_dict(weights, strict=True)
+        return []
+    own = net.state_dict()
+    for name, tensor in weights.items():
+        if name not in own or own[name].shape != tensor.shape:
+            found = "no such tensor" if name not in own else f"shape {tuple(own[name].shape)}"
+            raise UsageError(
+                f"--init-from {source.spec} --extend: the bundle's tensor {name} {tuple(tensor.shape)} must load "
+                f"unchanged, but the config's network has {found}; --extend only adds layers"
+            )
+    net.load_state_dict(weights, strict=False)
+    return [name for name in own if name not in weights]
+
+
+def describe_new_tensors(names: list[str]) -> str:
+    """``gate (6 tensors)``-style summary of added tensors, by their first name component."""
+    groups: dict[str, int] = {}
+    for name in names:
+        prefix = name.split(".", 1)[0]
+        groups[prefix] = groups.get(prefix, 0) + 1
+    return ", ".join(f"{prefix} ({count} tensor{'s' if count != 1 else ''})" for prefix, count in groups.items())

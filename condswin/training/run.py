@@ -38,7 +38,12 @@ from condswin.training.config import TrainConfig
 from condswin.training.data import DataSplits, build_datasets
 from condswin.training.data.slices import cache_folder
 from condswin.training.export import check_card, export_bundle, training_command
-from condswin.training.finetune import check_init_source, load_init_weights, resolve_init_source
+from condswin.training.finetune import (
+    check_init_source,
+    describe_new_tensors,
+    load_init_weights,
+    resolve_init_source,
+)
 from condswin.training.lineage import lineage_record
 from condswin.training.loaders import SliceDataModule
 from condswin.training.modules import CHECKPOINT_KEY, TaskModule, build_module
@@ -234,6 +239,7 @@ def train(
     splits: DataSplits | None = None,
     resume: str | os.PathLike | None = None,
     init_from: str | None = None,
+    extend: bool = False,
     export_dir: str | os.PathLike | None = None,
     export: bool = True,
     command: str | None = None,
@@ -247,6 +253,8 @@ def train(
         resume: a checkpoint of the same network to continue from (exactly: optimiser, schedule, epoch).
         init_from: a model bundle (id or folder) whose weights the run starts from, with a fresh optimiser
             (:mod:`condswin.training.finetune`); its lineage continues in the exported card.
+        extend: with ``init_from``, the config's network may add layers to the bundle's (every bundle tensor
+            must load unchanged; the added ones keep their initialisation).
         export_dir: where the bundle goes (must not exist); default ``<output_dir>/bundle`` (replaced).
         export: write a bundle at all.
         command: the training command for the model card (default: this process's command line).
@@ -272,10 +280,12 @@ def train(
             "--resume continues a run exactly (optimiser included) and --init-from starts a new run from a "
             "bundle's weights: give one of them"
         )
+    if extend and init_from is None:
+        raise UsageError("--extend grows the network of an --init-from bundle: give --init-from too")
     source = None
     if init_from is not None:  # checked against the config before any data is read
         source = resolve_init_source(init_from)
-        check_init_source(config, source)
+        check_init_source(config, source, extend)
     if splits is None:
         splits = build_datasets(config)
     if splits.train is None or len(splits.train) == 0:
@@ -291,9 +301,11 @@ def train(
         "precision": resolve_precision(config.trainer.precision, config.trainer.accelerator),
     }
     if source is not None:
-        load_init_weights(module.net, source)
+        added = load_init_weights(module.net, source, extend)
         module.lineage_before = list(source.lineage)
         module.run_info["init_from"] = source.label
+        if added:
+            module.run_info["init_from"] += f"; layers added: {describe_new_tensors(added)}"
     if resume is not None:
         recorded = check_checkpoint(resume, module).get(CHECKPOINT_KEY)
         if isinstance(recorded, dict) and isinstance(recorded.get("lineage"), list):

@@ -1,8 +1,9 @@
 """MR denoising from folders of clean(ish) MR volumes: Gaussian or Rician noise added per sample.
 
 Noise follows :mod:`condswin.mri.noise`: σ relative to the volume's maximum, drawn per training sample from
-``data.sigma_range``; each validation/test volume gets one σ from its own seed, and each of its slices fixed
-noise from the slice's seed. The input is the noisy slice, the target the clean one, both normalised with the
+``data.sigma_range``; each validation/test volume gets one σ from its own seed — or, with ``data.val_sigmas``,
+is scored once per σ of that list as a case of its own (``volume@σ``), so that checkpoints are picked on every
+noise level rather than on one draw — and each of its slices fixed noise from the slice's seed. The input is the noisy slice, the target the clean one, both normalised with the
 normalisation of the *noisy* volume, as inference normalises what it is given:
 
 * validation and test: exactly — the whole noisy volume is made once when the datasets are built and
@@ -22,6 +23,7 @@ its noise floor biases intensities).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -61,6 +63,9 @@ class MRDenoisingDataset(SliceDataset):
     """
 
     def __init__(self, volumes: list[MRVolume], config: TrainConfig, training: bool):
+        self.fixed_sigmas: list[float] = []
+        if not training:
+            volumes, self.fixed_sigmas = _evaluation_cases(volumes, config)
         super().__init__(
             [v.volume_id for v in volumes], build_index([v.slices for v in volumes]), training, config.data.split_seed
         )
@@ -80,13 +85,13 @@ class MRDenoisingDataset(SliceDataset):
         """A fresh σ per training sample; the volume's own fixed σ in evaluation (``rng`` untouched then)."""
         if self.training:
             return float(rng.uniform(*self.sigma_range))
-        return volume_sigma(self.sigma_range, self.seed, self.volumes[position].volume_id)
+        return self.fixed_sigmas[position]
 
     def _exact_fit(self, position: int) -> tuple[float, float] | None:
         """Normalisation of the whole noisy evaluation volume, each slice noised exactly as its sample is."""
         volume = self.volumes[position]
         clean = self.reader.volume(volume)
-        sigma = volume_sigma(self.sigma_range, self.seed, volume.volume_id)
+        sigma = self.fixed_sigmas[position]
         kind = self._kind(None)  # no draw in evaluation
         noisy = np.stack(
             [
@@ -130,6 +135,17 @@ class MRDenoisingDataset(SliceDataset):
         )
 
 
+def _evaluation_cases(volumes: list[MRVolume], config: TrainConfig) -> tuple[list[MRVolume], list[float]]:
+    """The evaluation cases and their fixed σ: each volume once per ``data.val_sigmas`` value (``id@σ``), or
+    once with the σ drawn by its own seed."""
+    sigmas = tuple(float(s) for s in config.data.val_sigmas)
+    if not sigmas:
+        drawn = [volume_sigma(tuple(config.data.sigma_range), config.data.split_seed, v.volume_id) for v in volumes]
+        return list(volumes), drawn
+    cases = [dataclasses.replace(v, volume_id=f"{v.volume_id}@{s:g}") for v in volumes for s in sigmas]
+    return cases, [s for _ in volumes for s in sigmas]
+
+
 def _shared_files(train: list[MRVolume], val: list[MRVolume]) -> list[str]:
     """Ids of validation volumes that are the same file as a training volume (symlinks resolved)."""
     trained = {os.path.realpath(v.path) for v in train}
@@ -149,7 +165,13 @@ def build_mr_denoising(config: TrainConfig) -> DataSplits:
     kinds = "Rician or Gaussian (an even draw per training sample; Rician in validation/test)"
     noise = (
         f"{kinds if data.noise == 'mixed' else data.noise} noise (condswin.mri.noise) with sigma drawn from {list(data.sigma_range)} of each volume's "
-        "maximum per training sample (one sigma per validation/test volume); input and target normalised with "
+        "maximum per training sample ("
+        + (
+            f"validation/test at each sigma of {list(data.val_sigmas)}"
+            if data.val_sigmas
+            else "one sigma per validation/test volume"
+        )
+        + "); input and target normalised with "
         "the noisy volume's percentiles"
     )
     overlap = _shared_files(train, val)

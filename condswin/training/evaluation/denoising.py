@@ -6,10 +6,15 @@ For each σ the clean volume gets Gaussian or Rician noise of σ × its maximum,
 ``--limit``) sees the same noise. Classical methods get no σ: the job estimates it as a user's run would
 (from the air background for Rician noise) and applies the Rician bias correction. The noisy input itself
 is scored as the ``noisy input`` row, the bar every method must clear.
+
+Each method's row also holds ``seconds_per_slice``: the wall time of its denoising job (σ estimation, bias
+correction and, for a model, normalisation included) divided by the slices — speeds measured in one run on
+one machine, so they can be compared with each other.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -103,14 +108,16 @@ def score_denoising_case(
         outcome.add(MetricRow(case.case_id, NOISY_INPUT, setting.label, reconstruction_metrics(clean, noisy), truth))
         shown: dict[str, np.ndarray] = {}
         for method in methods:
+            started = time.perf_counter()
             result = denoise(noisy_image, method.loaded if method.is_model else method.baseline, options, noise=noise)
+            seconds_per_slice = (time.perf_counter() - started) / noisy.shape[0]
             denoised = sitk.GetArrayViewFromImage(result.output)
             details = dict(truth)
             if result.sigma is not None:
                 details["sigma_used"] = result.sigma
             if result.notices:
                 details["notices"] = "; ".join(result.notices)
-            scores = reconstruction_metrics(clean, denoised)
+            scores = {**reconstruction_metrics(clean, denoised), "seconds_per_slice": seconds_per_slice}
             outcome.add(MetricRow(case.case_id, method.name, setting.label, scores, details))
             if montage:
                 shown[method.name] = np.array(denoised[index])

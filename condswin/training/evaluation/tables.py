@@ -28,7 +28,7 @@ COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("psnr", "PSNR (dB)", ".2f"),
         ("ssim", "SSIM", ".4f"),
     ),
-    "denoising": (("ssim", "SSIM", ".4f"), ("psnr", "PSNR (dB)", ".2f")),
+    "denoising": (("ssim", "SSIM", ".4f"), ("psnr", "PSNR (dB)", ".2f"), ("seconds_per_slice", "s/slice", ".4f")),
     "segmentation": (
         ("dice", "Dice", ".4f"),
         ("iou", "IoU", ".4f"),
