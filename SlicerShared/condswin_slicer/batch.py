@@ -3,26 +3,44 @@
     Slicer --no-main-window --python-script <extension>/condswin_slicer/batch.py -- \\
         --task segment --in CT_DIR --out OUT_DIR [--model ID] [--device cpu]
 
-Each input file is loaded into the scene, the module's logic runs it (blocking, the same ``condswin`` process
-as Apply), the result is saved (``<name>.seg.nrrd`` for segmentations, ``<name>_<task>.nrrd`` for volumes)
-and the scene is cleared for the next file. The exit code is 0 when every file succeeded, 1 when some
-failed (each failure is printed), 2 for a usage error. Everything Slicer-specific sits in
-:class:`SlicerContext`, so the argument parsing and the per-file loop run headless against slicer-core.
+The options are checked once, before any file is read, as the ``condswin`` command checks them (a bad
+``--acceleration``, an unknown ``--method`` or device, a model that cannot be found). Each input file is then
+read through condswin's own checks (the command's reader: a truncated, corrupt or 2-D file fails here, naming
+it), loaded into the scene, the module's logic runs it (blocking, the same ``condswin`` process as Apply), the
+result is saved (``<name>.seg.nrrd`` for segmentations, ``<name>_<task>.nrrd`` for volumes) and the scene is
+cleared for the next file. A failure names the user's file, never the run's temporary copy. Files of the input
+folder that are outputs of this batch (a previous run's, when ``--out`` is the input folder) are skipped.
+
+Exit codes: 0 every file succeeded; 1 some failed (each failure is printed, the others were saved); 2 usage
+error (bad options or option values, no such input, no input file); 4 the model cannot be used (not found, of
+another task, no default model installed); 70 an internal error of the batch itself (traceback printed); 130
+interrupted. Everything Slicer-specific sits in :class:`SlicerContext`, so the argument parsing and the
+per-file loop run headless against slicer-core.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["TASKS", "BatchContext", "SlicerContext", "build_parser", "input_files", "output_path", "run_batch"]
+__all__ = [
+    "TASKS",
+    "BatchContext",
+    "SlicerContext",
+    "build_parser",
+    "check_options",
+    "input_files",
+    "output_path",
+    "run_batch",
+]
 
 TASKS = ("segment", "reconstruct", "denoise")
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
-OK, SOME_FAILED, USAGE = 0, 1, 2
+OK, SOME_FAILED, USAGE, INTERNAL_ERROR, CANCELLED = 0, 1, 2, 70, 130
 
 
 class BatchContext(Protocol):
@@ -38,13 +56,22 @@ class BatchContext(Protocol):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # condswin is imported when the batch runs, as in the rest of the modules' code (not when Slicer loads them)
+    from condswin.cli.options import number
+    from condswin.cli.reconstruct import MAX_ACCELERATION
+
     parser = argparse.ArgumentParser(prog="batch.py", description="Run a ConditionalSwin module over a folder.")
     parser.add_argument("--task", required=True, choices=TASKS)
     parser.add_argument("--in", dest="inputs", required=True, type=Path, help="input folder (or one file)")
     parser.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
     parser.add_argument("--model", default="", help="model id or bundle folder (default: the task's default model)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    parser.add_argument("--acceleration", type=float, default=4.0, help="reconstruct: undersampling factor")
+    parser.add_argument(
+        "--acceleration",
+        type=number(low=1, high=MAX_ACCELERATION),
+        default=4.0,
+        help=f"reconstruct: undersampling factor, 1 to {MAX_ACCELERATION:g}",
+    )
     parser.add_argument("--method", default="nlm", help="denoise: classical method or denoising model id")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     return parser
@@ -67,7 +94,72 @@ def output_path(out_dir: Path, source: Path, task: str) -> Path:
     return out_dir / (f"{stem}.seg.nrrd" if task == "segment" else f"{stem}_{task}.nrrd")
 
 
+def outputs_of_the_batch(files: Sequence[Path], out_dir: Path, task: str) -> list[Path]:
+    """The files that are the output of another file of the batch: a previous run's results when ``--out`` is
+    the input folder (``a_denoise.nrrd`` beside ``a.nii.gz``, and its own ``a_denoise_denoise.nrrd``)."""
+    outputs = {output_path(out_dir, source, task).resolve() for source in files}
+    return [source for source in files if source.resolve() in outputs]
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse, before any file is read, the options that every file would fail on, with the command's checks.
+
+    Raises:
+        UsageError: an unknown device, an acceleration the reconstruction's mask cannot honour, a denoising
+            method that is neither classical nor an installed model (the message lists them).
+        ModelError: a model that cannot be found or is of another task, or no default model for the task.
+    """
+    from condswin.bundles import resolve_bundle
+    from condswin.bundles.registry import default_bundle
+    from condswin.inference import resolve_device
+
+    resolve_device(args.device)
+    if args.task == "reconstruct":
+        from MRIReconLib.parameters import ZERO_FILLED, ReconParameters
+
+        from condswin.cli.reconstruct import check_mask_options
+
+        defaults = ReconParameters()
+        check_mask_options(defaults.mask, args.acceleration, defaults.center_fraction)
+        if args.model and args.model != ZERO_FILLED:
+            resolve_bundle(args.model, "reconstruction")
+    elif args.task == "denoise":
+        from condswin.cli.denoise import _is_classical as is_classical_method  # the command's --method check
+
+        method = args.model or args.method
+        if not is_classical_method(method):
+            resolve_bundle(method, "denoising")
+    elif args.model:
+        resolve_bundle(args.model, "segmentation")
+    else:
+        default_bundle("segmentation")
+
+
+def check_input(source: Path) -> None:
+    """Read a volume file through condswin's own checks, as the ``condswin`` command reads its inputs (Slicer's
+    reader fills a truncated file with zeros and accepts 2-D images).
+
+    Raises:
+        InputError: naming the file: missing, truncated, corrupt, not 3-D, NaN voxels, bad geometry, ...
+    """
+    from condswin.io.images import read_image
+
+    read_image(source)
+
+
+def _naming_the_source(error: BaseException, source: Path) -> str:
+    """The message of a failed file, naming the user's file where the command named the run's temporary copy."""
+    message = str(error) or type(error).__name__
+    events = getattr(getattr(error, "result", None), "events", None) or []
+    for copy in {event.file for event in events if getattr(event, "file", None)}:
+        if copy != str(source):
+            message = message.replace(copy, str(source))
+    return message
+
+
 def _process(task: str, source: Path, target: Path, args: argparse.Namespace, context: BatchContext) -> None:
+    if _suffix(source) != ".h5":  # a fastMRI file goes to the command as it is, which reads it with its checks
+        check_input(source)
     logic = context.logic(task)
     if task == "segment":
         from ConditionalSwinSegLib.parameters import SegmentationParameters
@@ -104,7 +196,19 @@ def run_batch(argv: Sequence[str], context: BatchContext, echo: Callable[[str], 
     if not args.inputs.exists():
         echo(f"error: {args.inputs}: no such file or folder")
         return USAGE
+    from condswin.cli.errors import exit_code_for
+    from condswin.errors import CondswinError
+
+    try:
+        check_options(args)
+    except CondswinError as error:  # the command's own code: 2 for an option, 4 for a model
+        echo(f"error: {error}")
+        return exit_code_for(error)
     files = input_files(args.inputs, args.task)
+    skipped = outputs_of_the_batch(files, args.out, args.task)
+    if skipped:
+        echo(f"skipped {len(skipped)} file(s) that are outputs of this batch: {', '.join(p.name for p in skipped)}")
+        files = [source for source in files if source not in skipped]
     if not files:
         echo(f"error: {args.inputs}: no input file for {args.task}")
         return USAGE
@@ -121,7 +225,7 @@ def run_batch(argv: Sequence[str], context: BatchContext, echo: Callable[[str], 
             _process(args.task, source, target, args, context)
             echo(f"{prefix} -> {target}")
         except Exception as error:  # noqa: BLE001 - one bad file must not stop the batch; each is reported
-            echo(f"{prefix}: FAILED: {error}")
+            echo(f"{prefix}: FAILED: {_naming_the_source(error, source)}")
             failures += 1
         finally:
             context.clear()
@@ -169,7 +273,14 @@ class SlicerContext:
 def main() -> None:
     import slicer
 
-    code = run_batch(sys.argv[1:], SlicerContext())
+    try:
+        code = run_batch(sys.argv[1:], SlicerContext())
+    except KeyboardInterrupt:
+        print("interrupted")
+        code = CANCELLED
+    except Exception:  # noqa: BLE001 - a bug of the batch itself: its traceback, and the documented code
+        traceback.print_exc()
+        code = INTERNAL_ERROR
     slicer.util.exit(code)
 
 
