@@ -64,3 +64,12 @@ def test_a_script_ends_with_the_documented_code(
     for text in said:
         assert text in err, err
     assert f"Training/{script}.py" in err
+
+
+def test_every_script_s_exit_codes_are_documented_beside_the_command_s() -> None:
+    root = Path(__file__).resolve().parents[1]
+    table = (root / "docs" / "cli.md").read_text(encoding="utf-8").split("### The training scripts")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    scripts = sorted(f"Training/{p.name}" for p in (root / "Training").glob("*.py"))
+    assert [s for s in scripts if not any(f"| `{s}` |" in row for row in rows)] == []
+    assert any("| `condswin_slicer/batch.py` (in Slicer) |" in row for row in rows)
