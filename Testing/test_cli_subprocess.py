@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from cli_support import leftovers, write_mr
 from model_support import tampered_copy
 
 from condswin.bundles import card_template, save_bundle
@@ -222,3 +223,72 @@ def test_mri_commands_in_subprocesses(tmp_path: Path, make_bundle) -> None:
     denoise_lines = [line for line in _json_lines(run.stdout) if line["stage"] == "denoise"]
     assert [line["done"] for line in denoise_lines] == [1, 2, 3]
     assert sitk.ReadImage(str(tmp_path / "den.nrrd")).GetSpacing() == pytest.approx((0.9, 0.9, 5.0))
+
+
+# Runs `condswin ARGS` as the program (sys.argv, no argv given) and sends itself signal argv[2] at the moment
+# argv[1] names: "write" while the report is staged, "twice" then again during the clean-up of that cancel,
+# "summary" just after the summary line, "exit" after main returned (the interpreter's shutdown).
+_SIGNALLING_RUN = """
+import os, signal, sys, time
+import condswin.cli.batch as batch
+from condswin.cli.progress import Reporter
+
+when, number = sys.argv[1], getattr(signal, sys.argv[2])
+event = Reporter.event
+
+def event_then_signal(self, stage, *args, **kwargs):
+    event(self, stage, *args, **kwargs)
+    staging_report = stage == "write" and str(kwargs.get("message", "")).endswith(".json")
+    if (when in ("write", "twice") and staging_report) or (when == "summary" and stage == "summary"):
+        os.kill(os.getpid(), number)
+
+Reporter.event = event_then_signal
+if when == "twice":
+    discard = batch.discard
+
+    def discard_after_a_second_signal(path):
+        os.kill(os.getpid(), number)
+        discard(path)
+
+    batch.discard = discard_after_a_second_signal
+sys.argv = ["condswin", *sys.argv[3:]]
+from condswin.cli import main
+
+code = main()
+if when == "exit":
+    os.kill(os.getpid(), number)
+    time.sleep(5)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize(
+    ("when", "name", "expected"),
+    [
+        ("write", "SIGHUP", 130),  # a closed terminal cancels like SIGTERM: nothing left behind
+        ("twice", "SIGTERM", 130),  # the second signal must not cut the first one's clean-up short
+        ("summary", "SIGTERM", 0),  # the work is done and published
+        ("exit", "SIGTERM", 0),
+        ("exit", "SIGINT", 0),  # no KeyboardInterrupt traceback from torch's exit handlers either
+    ],
+)
+def test_signals_cancel_cleanly_and_never_undo_finished_work(
+    tmp_path: Path, when: str, name: str, expected: int
+) -> None:
+    source = write_mr(tmp_path / "noisy.nii.gz")
+    out = tmp_path / "out"
+    args = ["denoise", source, out / "den.nii.gz", "--method", "mean", "--progress", "json"]
+    run = subprocess.run(
+        [sys.executable, "-c", _SIGNALLING_RUN, when, name, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+    )
+    assert run.returncode == expected, (run.returncode, run.stderr)
+    assert "Traceback" not in run.stderr
+    last = _json_lines(run.stdout)[-1]
+    assert last["stage"] == ("cancelled" if expected else "summary"), last
+    published = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert published == ([] if expected else ["den.json", "den.nii.gz"])
+    assert leftovers(tmp_path) == []

@@ -17,7 +17,7 @@ from condswin.cli import demo, denoise, evaluate, models, reconstruct, segment
 from condswin.cli.errors import CANCELLED, EXIT_CODES_HELP, INTERNAL_ERROR, USAGE, exit_code_for
 from condswin.cli.notices import reported_warnings
 from condswin.cli.progress import Reporter
-from condswin.cli.signals import install_handlers, restore_handlers
+from condswin.cli.signals import install_handlers, record_exit_code, restore_handlers, settle
 
 __all__ = ["build_parser", "main"]
 
@@ -93,10 +93,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)  # exits with code 2 on a usage error
     reporter = Reporter(getattr(args, "progress", "none"))
     previous_handlers = install_handlers()
+    code = INTERNAL_ERROR  # what an exception that escapes every handler below leaves
+    try:
+        code = _run(args, reporter)
+    finally:
+        reporter.close()
+        record_exit_code(code)
+        restore_handlers(previous_handlers)
+    return code
+
+
+def _run(args: argparse.Namespace, reporter: Reporter) -> int:
+    """The command, with every way it can end turned into its exit code and one message."""
     try:
         with reported_warnings(reporter):
-            return int(args.run(args, reporter))
+            code = int(args.run(args, reporter))
+        settle()  # the work is done and published: a signal now must not make it a cancel
+        return code
     except KeyboardInterrupt as exc:
+        settle()  # a second signal must not cut the clean-up of the first short
         reporter.close()
         if reporter.is_json:
             reporter.event("cancelled", message=str(exc) or "cancelled")
@@ -104,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"cancelled{': ' + str(exc) if str(exc) else ''}\n")
         return CANCELLED
     except Exception as exc:  # noqa: BLE001 - every error becomes a documented exit code and one clear message
+        settle()
         code = exit_code_for(exc)
         reporter.close()
         if code == INTERNAL_ERROR:
@@ -112,9 +128,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code == USAGE and not reporter.is_json:
             sys.stderr.write(f"run `condswin {args.command} --help` for the options\n")
         return code
-    finally:
-        reporter.close()
-        restore_handlers(previous_handlers)
 
 
 if __name__ == "__main__":

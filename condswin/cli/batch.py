@@ -30,7 +30,7 @@ from condswin.cli.errors import INTERNAL_ERROR, OK, SOME_FAILED, OutputError, Us
 from condswin.cli.notices import reported_warnings
 from condswin.cli.outputs import check_outputs, destination_problem
 from condswin.cli.progress import Reporter
-from condswin.cli.signals import critical_section
+from condswin.cli.signals import critical_section, settle
 from condswin.errors import InputNotFoundError
 from condswin.io.atomic import discard, prepare_folder, publish, temporary_path, to_json
 from condswin.io.formats import READABLE_SUFFIXES, WRITABLE_SUFFIXES
@@ -316,6 +316,7 @@ def run_jobs(
             {"input": str(job.input), "outputs": {k: str(v) for k, v in job.outputs.items()}, **summary},
             file=str(job.input),
         )
+    settle()  # every input is finished or failed for good: a signal from here on changes nothing
     failed = [o for o in outcomes if o.code != OK]
     _print_summary(outcomes, reporter, is_batch)
     if failed and not is_batch:

@@ -40,7 +40,7 @@ EXIT_CODES_HELP = """exit codes:
   4    model/bundle error (no model available, invalid card, sha256 mismatch, weights do not fit)
   5    output error (output exists without --overwrite, or cannot be written)
   70   internal error (a bug: please report it with the traceback)
-  130  cancelled (SIGINT/SIGTERM); the output being written is removed, finished ones are kept"""
+  130  cancelled (SIGINT/SIGTERM/SIGHUP); the output being written is removed, finished ones are kept"""
 
 
 def exit_code_for(exc: BaseException) -> int:
