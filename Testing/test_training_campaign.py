@@ -219,7 +219,7 @@ def test_every_shipped_recipe_continues_its_installed_default(shared_data, tmp_p
             config = load_config(prepared.config_path, prepared.overrides)
             source = resolve_init_source(recipe.default)
             assert source.bundle.card.extras.get("default") is True
-            check_init_source(config, source)
+            check_init_source(config, source, recipe.extend)
         held = {h.folder for h in recipe.held_out}
         trained = str(config.data.root or "") + str(config.data.val_root or "")
         assert not any(f"/{folder}" in trained for folder in held)  # held-out data never trains or validates
@@ -244,3 +244,52 @@ def test_a_stop_requested_before_training_starts_trains_nothing(setup):
     outcome = run_task(request, recipe, budget_s=3600.0, log=lambda line: None)
     assert outcome.status == "interrupted"
     assert not (outcome.run_dir / "checkpoints").exists() and not (outcome.run_dir / "bundle").exists()
+
+
+def test_a_recipe_that_extends_the_default_grows_it_and_names_its_baselines(setup, monkeypatch):
+    """``extend: true`` reaches the training as ``--init-from … --extend`` (in the command the card keeps too),
+    and ``baselines`` reach the held-out evaluation of the embedding."""
+    import dataclasses
+
+    import condswin.training.embedding as embedding
+    import condswin.training.run as run
+    from condswin.training.campaign import CampaignRequest, _embed, load_recipes, run_task
+
+    recipe = dataclasses.replace(load_recipes(setup["recipes"])["denoise"], extend=True, baselines=("gaussian",))
+    calls: dict = {}
+
+    def fake_train(config, **kwargs):
+        calls.update(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(run, "train", fake_train)
+    request = CampaignRequest(
+        tasks=("denoise",),
+        hours=1.0,
+        recipes={"denoise": recipe},
+        project_root=ROOT,
+        data_root=setup["data"],
+        runs=setup["runs"],
+        models_dir=setup["models"],
+    )
+    with pytest.raises(RuntimeError, match="stop here"):
+        run_task(request, recipe, budget_s=60.0, log=lambda line: None)
+    assert calls["extend"] is True and calls["init_from"]
+    assert calls["command"].endswith("--extend") and "--init-from" in calls["command"]
+
+    seen = []
+    monkeypatch.setattr(
+        embedding, "embed_trained_bundle", lambda req, log: seen.append(req) or embedding.EmbedOutcome(None, {})
+    )
+    _embed(request, recipe, setup["runs"], setup["runs"], setup["runs"], "start", {}, lambda line: None)
+    assert seen[0].extra_baselines == ("gaussian",)
+
+
+def test_recipe_keys_extend_and_baselines_are_read(setup):
+    from condswin.training.campaign import load_recipes
+
+    text = json.loads(setup["recipes"].read_text())
+    text["tasks"]["denoise"].update({"extend": True, "baselines": ["nlm", "gaussian"]})
+    setup["recipes"].write_text(json.dumps(text))
+    recipe = load_recipes(setup["recipes"])["denoise"]
+    assert recipe.extend is True and recipe.baselines == ("nlm", "gaussian")
