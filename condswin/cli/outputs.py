@@ -67,8 +67,8 @@ def check_outputs(jobs: list[Job], overwrite: bool, protected: Sequence[Path] = 
 
     Raises:
         UsageError: an output that is an input, or one file written by two jobs.
-        OutputError: an output whose place is a folder or whose folder is a file, or an existing output
-            without ``overwrite``.
+        OutputError: an output whose place is a folder, whose folder is a file or may not be written in,
+            or an existing output without ``overwrite``.
     """
     inputs = _InputSet([job.input for job in jobs] + protected_files(protected))
     seen: dict[Path, Path] = {}
