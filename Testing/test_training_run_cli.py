@@ -161,6 +161,13 @@ def test_missing_data_and_config_and_checkpoint_are_input_errors(tmp_path, capsy
     assert "gone.ckpt: no such checkpoint file" in capsys.readouterr().err
 
 
+def test_a_model_override_above_its_limit_is_a_usage_error_before_anything_is_built(tmp_path, capsys):
+    code, out = _run(tmp_path, "seg_phantom_unet.yaml", "model.overrides={chans: 100000, num_pool_layers: 2}")
+    assert code == 2  # not a 360 GB allocation and a traceback
+    assert "unet: chans is 100000; at most 1024 is accepted" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def _failing(monkeypatch, name: str, seen: dict) -> None:
     """Make ``condswin.training.run.<name>`` raise a bug (not an error of the family), recording the run folder."""
     from condswin.training import run as run_module
