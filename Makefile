@@ -38,6 +38,7 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
 bench: $(STAMP)
+	$(PY) bench/denoising_heldout.py --out bench/benchreport/denoising_heldout.md --figure docs/denoising_heldout.png
 	$(PY) bench/report.py
 
 # Continue training the three defaults for HOURS (shared), embedding what beats them: docs/training.md.

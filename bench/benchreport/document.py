@@ -157,6 +157,8 @@ def _speed_tables(speed: dict[str, Any]) -> str:
 
 # The section bench/training_precision.py writes (a separate run: it trains each default's recipe twice).
 TRAINING_PRECISION = "training_precision.md"
+# The section bench/denoising_heldout.py writes from the denoising default's card (measured at its embedding).
+DENOISING_HELDOUT = "denoising_heldout.md"
 
 
 def build(results: dict[str, Any], registry: list[dict[str, Any]]) -> str:
@@ -181,6 +183,11 @@ def build(results: dict[str, Any], registry: list[dict[str, Any]]) -> str:
         parts.append("\n## The seeds' claims at equal training budget\n\n" + claims_markdown(results["claims"]))
     if "speed" in results:
         parts.append("\n## Speed (CPU)\n\n" + _speed_tables(results["speed"]))
+    denoising = Path(__file__).with_name(DENOISING_HELDOUT)  # written by bench/denoising_heldout.py --out
+    if denoising.is_file():
+        parts.append(
+            "\n## Denoising default against the classical filters, held-out real MR\n\n" + denoising.read_text()
+        )
     precision = Path(__file__).with_name(TRAINING_PRECISION)  # written by bench/training_precision.py --out
     if precision.is_file():
         parts.append("\n## Training precision and data loading\n\n" + precision.read_text())
