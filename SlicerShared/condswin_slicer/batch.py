@@ -124,7 +124,7 @@ def check_options(args: argparse.Namespace) -> None:
         if args.model and args.model != ZERO_FILLED:
             resolve_bundle(args.model, "reconstruction")
     elif args.task == "denoise":
-        from condswin.cli.denoise import _is_classical as is_classical_method  # the command's --method check
+        from condswin.cli.denoise import is_classical_method
 
         method = args.model or args.method
         if not is_classical_method(method):

@@ -22,7 +22,7 @@ from condswin.cli.options import number
 from condswin.cli.progress import Reporter
 from condswin.errors import InputNotFoundError
 
-__all__ = ["add_parser", "run", "parse_params", "NOISE_MODELS", "MAX_SIGMA"]
+__all__ = ["add_parser", "run", "parse_params", "is_classical_method", "NOISE_MODELS", "MAX_SIGMA"]
 
 # condswin.denoise.NOISE_MODELS, repeated so that `condswin --help` need not import scikit-image and scipy.signal.
 NOISE_MODELS = ("gaussian", "rician")
@@ -109,7 +109,7 @@ def _reference_for(job: Job, reference: Path | None, is_batch: bool) -> Path | N
     return matches[0]
 
 
-def _is_classical(method: str) -> bool:
+def is_classical_method(method: str) -> bool:
     """Whether ``--method`` names a classical method (else a model bundle).
 
     Raises:
@@ -150,7 +150,7 @@ def _check_reference(reference: Path | None, is_batch: bool) -> None:
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run ``denoise``; returns the exit code."""
-    classical = _is_classical(args.method)
+    classical = is_classical_method(args.method)
     params = parse_params(args.param)
     if not classical and (params or args.sigma is not None):
         raise UsageError("--param and --sigma apply to classical methods only; a learned model takes neither")
