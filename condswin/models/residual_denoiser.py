@@ -1,13 +1,13 @@
 """A denoiser that predicts the noise: output = input − network(input), identity before training.
 
-DESIGN §8: a plain U-Net trained briefly to output the clean image reached BM3D's SSIM but stayed 5–8 dB below
-it in PSNR, because its output intensities were biased. Predicting the residual instead (DnCNN, Zhang et al.
+Measured in short training runs: a plain U-Net trained briefly to output the clean image reached BM3D's SSIM
+but stayed 5–8 dB below it in PSNR, because its output intensities were biased. Predicting the residual instead (DnCNN, Zhang et al.
 2017) leaves the image's intensities to the input and asks the network only for the noise, including the
 Rician floor, which is a noise-dependent offset. The inner network's last layer (``head``) starts at zero, so
 an untrained model returns its input unchanged and training can only move it away from "do nothing".
 
-Speed (issue 11 asks for ≥ 50× BM3D's CPU speed): the inner network works on a space-to-depth rearrangement of
-the slice (``pixel_unshuffle`` by ``space_to_depth``: each s×s block becomes s² channels at 1/s the size, as
+Speed (the target is at least 50× BM3D's speed on a CPU): the inner network works on a space-to-depth
+rearrangement of the slice (``pixel_unshuffle`` by ``space_to_depth``: each s×s block becomes s² channels at 1/s the size, as
 FFDNet does), which divides the convolution cost at full resolution by about s² and widens the receptive field;
 ``pixel_shuffle`` puts the predicted noise back on the full grid. Nothing is lost: the rearrangement is a
 permutation of pixels.
