@@ -102,7 +102,7 @@ def test_light_router_never_picks_padding():
 def test_iterative_router_weights_follow_scores_and_approach_k(k):
     torch.manual_seed(k)
     s = torch.randn(6, 64) * 2
-    w = coordinate_descent_weights(s, k, iters=20, eps=2e-2, eps_init=4.0, eps_decay=0.7)  # the seed's schedule
+    w = coordinate_descent_weights(s, k, iters=20, eps=2e-2, eps_init=4.0, eps_decay=0.7)  # the notebook's schedule
     assert ((w >= 0) & (w <= 1 + 1e-5)).all()
     assert (w.sum(-1) <= k + 1e-3).all() and (w.sum(-1) >= 0.5 * k).all()
     sorted_w = torch.gather(w, 1, s.argsort(-1))
@@ -130,7 +130,7 @@ def _reference_window_attention(x, qkv_w, qkv_b, proj, table, heads, window, key
     """Dense multi-head window attention, one window at a time, with an offset-computed relative bias.
 
     Args:
-        proj: (weight, bias) of the output projection, or None (the seed's heavy branch has none).
+        proj: (weight, bias) of the output projection, or None (the Conditional Swin U-Net notebook's heavy branch has none).
         q_w: (weight, bias) of a separate q projection; ``qkv_w``/``qkv_b`` are then the kv projection.
         routed: (indices, weights), each (windows, k): keys and values come only from those tokens, their
             features scaled by the weights first (the heavy branch); None: every token of the window.

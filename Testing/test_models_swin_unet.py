@@ -1,4 +1,5 @@
-"""The Swin U-Net family as networks: registry, seed parameter counts, sizes, gradients, determinism, bad input."""
+"""The Swin U-Net family as networks: registry, the parameter counts of the Conditional Swin U-Net notebook
+(docs/architecture.md), sizes, gradients, determinism, bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from condswin.errors import UsageError
 from condswin.models import build_model, list_models, model_config
 from condswin.models.routers import IterativeRouter, LightRouter
 
-SEED_VARIANTS = {
+NOTEBOOK_VARIANTS = {
     "swin_unet_1l": 1.9e6,
     "swin_unet_2l": 6.5e6,
     "cswin_light_1l": 3.9e6,
@@ -24,17 +25,17 @@ def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def test_all_seed_variants_are_registered():
-    assert set(SEED_VARIANTS) <= set(list_models())
+def test_all_notebook_variants_are_registered():
+    assert set(NOTEBOOK_VARIANTS) <= set(list_models())
 
 
-@pytest.mark.parametrize("name,expected", SEED_VARIANTS.items())
-def test_parameter_counts_match_the_seed(name, expected):
+@pytest.mark.parametrize("name,expected", NOTEBOOK_VARIANTS.items())
+def test_parameter_counts_match_the_notebook(name, expected):
     model = build_model(name, in_channels=1, out_channels=1)
     assert abs(n_params(model) - expected) / expected <= 0.02
 
 
-# Exact totals of the seed's shapes (1 in / 1 out channel); the conditional ones are the notebook's 3.94 / 16.31 M.
+# Exact totals of the notebook's shapes (1 in / 1 out channel); the conditional ones are its 3.94 / 16.31 M.
 EXACT_COUNTS = {
     "swin_unet_1l": 1_890_721,
     "swin_unet_2l": 6_507_217,
@@ -45,8 +46,8 @@ EXACT_COUNTS = {
 }
 
 
-def seed_conditional_block(d: int, heads: int, window: int = 8) -> dict[str, int]:
-    """Parameters of one conditional Swin block of the seed notebook, by module, from its layer shapes."""
+def notebook_conditional_block(d: int, heads: int, window: int = 8) -> dict[str, int]:
+    """Parameters of one conditional Swin block of the notebook, by module, from its layer shapes."""
     linear = lambda i, o: i * o + o  # noqa: E731
     table = (2 * window - 1) ** 2  # relative-position bias entries per head
     return {
@@ -73,7 +74,7 @@ def parameters_by_module(block: torch.nn.Module) -> dict[str, int]:
     return counts
 
 
-def test_conditional_block_has_the_seed_notebook_shapes():
+def test_conditional_block_has_the_notebook_shapes():
     first = build_model("cswin_light_2l").encoder[0][0]
     assert parameters_by_module(first) == {
         "norm1": 256,
@@ -91,13 +92,13 @@ def test_conditional_block_has_the_seed_notebook_shapes():
 
 
 @pytest.mark.parametrize("name", ["cswin_light_2l", "cswin_iter_2l"])
-def test_every_conditional_block_matches_the_seed_shapes_and_the_totals_are_exact(name):
+def test_every_conditional_block_matches_the_notebook_shapes_and_the_totals_are_exact(name):
     model = build_model(name)
     blocks = [m for m in model.modules() if type(m).__name__ == "SwinBlock"]
     assert len(blocks) == 2 + 2 + 2 + 2 + 2  # encoder ×2 levels, bottleneck, decoder ×2 levels
     for block in blocks:
         d, heads = block.norm1.normalized_shape[0], block.attn.num_heads
-        assert parameters_by_module(block) == seed_conditional_block(d, heads), f"block of width {d}"
+        assert parameters_by_module(block) == notebook_conditional_block(d, heads), f"block of width {d}"
     assert n_params(model) == EXACT_COUNTS[name]
 
 
@@ -107,13 +108,13 @@ def test_totals_are_exact(name):
 
 
 def test_heavy_projection_option_adds_one_linear_per_block():
-    seed, with_proj = build_model("cswin_light_1l"), build_model("cswin_light_1l", heavy_projection=True)
+    notebook, with_proj = build_model("cswin_light_1l"), build_model("cswin_light_1l", heavy_projection=True)
     widths = [b.norm1.normalized_shape[0] for b in with_proj.modules() if type(b).__name__ == "SwinBlock"]
-    assert n_params(with_proj) - n_params(seed) == sum(d * d + d for d in widths)
+    assert n_params(with_proj) - n_params(notebook) == sum(d * d + d for d in widths)
 
 
-@pytest.mark.parametrize("name", SEED_VARIANTS)
-def test_seed_config_keeps_odd_input_size_and_is_deterministic_in_eval(name):
+@pytest.mark.parametrize("name", NOTEBOOK_VARIANTS)
+def test_notebook_config_keeps_odd_input_size_and_is_deterministic_in_eval(name):
     model = build_model(name).eval()
     x = torch.randn(1, 1, 250, 190)
     with torch.inference_mode():

@@ -1,4 +1,4 @@
-"""CDAE: the plain convolutional denoising autoencoder baseline of seed 002.
+"""CDAE: the plain convolutional denoising autoencoder, the baseline UNet-DCTD-A is compared with.
 
 After Gondara 2016, "Medical Image Denoising Using Convolutional Denoising Autoencoders": an encoder of
 3×3 conv + ReLU + 2×2 max-pool levels and a mirrored decoder of 3×3 conv + ReLU + 2× upsampling, with no
@@ -86,6 +86,6 @@ register_model(
     "cdae",
     CDAEConfig,
     CDAE,
-    description="CDAE (seed 002 baseline): plain convolutional denoising autoencoder, no skip connections",
+    description="CDAE (UNet-DCTD-A's baseline): plain convolutional denoising autoencoder, no skip connections",
     tasks=("denoising",),
 )

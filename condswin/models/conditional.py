@@ -1,4 +1,4 @@
-"""Conditional window attention and conditional feed-forward (seed 000, after CoLT5 / CoDA).
+"""Conditional window attention and conditional feed-forward (Conditional Swin U-Net notebook, after CoLT5 / CoDA).
 
 CondW-MSA(Xᵢ) = LightW-MSA(Xᵢ, X) + sᵢ^q · HeavyW-MSA(Xᵢ, s̃^kv X):
 the light branch is ordinary window attention with half the heads over every token; in the heavy branch
@@ -6,10 +6,10 @@ the light branch is ordinary window attention with half the heads over every tok
 by the kv weights, with the relative-position bias and the shift/padding mask gathered for those keys. The
 heavy output of each query is scaled by the q router's (dense) weight of that query.
 
-As in the seed's notebook, the heavy branch has q and kv projections but no output projection of its own:
-its heads' outputs, concatenated (width d, like the light branch's projected output), are scaled by the q
-weights and added straight onto the light branch's projected output. ``heavy_projection=True`` adds a d×d
-projection to the heavy output (an experiment, not the seed's block).
+As in the Conditional Swin U-Net notebook (docs/architecture.md), the heavy branch has q and kv projections but
+no output projection of its own: its heads' outputs, concatenated (width d, like the light branch's projected
+output), are scaled by the q weights and added straight onto the light branch's projected output. ``heavy_projection=True`` adds a d×d
+projection to the heavy output (an experiment, not the notebook's block).
 
 ConditionalFF(Xᵢ) = LightFF(Xᵢ) + s̃ᵢ · HeavyFF(Xᵢ): the heavy MLP runs on the k routed tokens only and its
 output is added in place at their positions, so the cost beyond the light branch is O(k·d) per window.
@@ -43,7 +43,7 @@ class ConditionalWindowAttention(nn.Module):
         router: ``"light"`` or ``"iterative"``.
         router_params: extra arguments of the iterative router (iters, eps, eps_init, eps_decay).
         proj_drop: dropout on each branch's output (after the light projection; on the heavy heads' output).
-        heavy_projection: give the heavy branch its own d×d output projection (False: the seed's block).
+        heavy_projection: give the heavy branch its own d×d output projection (False: the notebook's block).
 
     Raises:
         ValueError: an odd head count or ``dim`` not divisible by ``num_heads`` (a bug in the caller: the

@@ -1,6 +1,7 @@
-"""LinTUNet (seed 001): a CNN U-Net whose bottleneck holds Linformer and sparse self-attention.
+"""LinTUNet: a CNN U-Net whose bottleneck holds Linformer and sparse self-attention.
 
-The seed describes the encoder–decoder of a U-Net with "Linformer and Sparse Attention in the
+"LinTUNet: A Hybrid CNN-Transformer Architecture for Medical Image Segmentation" (Menegus, PACISE 2025)
+describes the encoder–decoder of a U-Net with "Linformer and Sparse Attention in the
 bottleneck" and gives no widths. We keep the fastMRI U-Net of :mod:`condswin.models.unet` unchanged (so
 the comparison with ``unet`` isolates the attention) and, after its bottleneck conv block, run one
 pre-norm transformer block per entry of ``attention_layers`` on the bottleneck tokens: by default a
@@ -97,7 +98,7 @@ register_model(
     "lintunet",
     LinTUNetConfig,
     LinTUNet,
-    description="LinTUNet (seed 001): fastMRI U-Net + Linformer, local and strided sparse attention in the bottleneck",
+    description="LinTUNet: fastMRI U-Net + Linformer, local and strided sparse attention in the bottleneck",
     tasks=("segmentation", "reconstruction", "denoising"),
     chans=32,
     num_pool_layers=4,

@@ -2,7 +2,8 @@
 
 Both routers score a token with a learned routing vector r (s = X·r) and differ in how scores become weights:
 
-* :class:`LightRouter` — softmax over the window's tokens, then top-k (the seed's hyper-parameter-free router).
+* :class:`LightRouter` — softmax over the window's tokens, then top-k (the hyper-parameter-free router of the
+  Conditional Swin U-Net notebook, docs/architecture.md).
 * :class:`IterativeRouter` — CoLT5's soft top-k: coordinate descent on the dual of an entropy-regularised
   "choose k of N" problem, so the weights sum to ≈ k and are close to 1 for the chosen tokens.
 """
@@ -86,7 +87,7 @@ def coordinate_descent_weights(
 
     Iterates a = ε·(log k − logsumexp((s + b)/ε)), b = −relu(s + a) while ε decays from ``eps_init`` by
     ``eps_decay`` per step down to ``eps``; returns exp((s + a + b)/ε), which sums to ≈ k along the last dim
-    and keeps the order of ``s``. (log k as in CoLT5; the seed's notebook used √k.)
+    and keeps the order of ``s``. (log k as in CoLT5; the Conditional Swin U-Net notebook used √k.)
     """
     log_k = math.log(k)
     a = torch.zeros_like(s[..., :1])

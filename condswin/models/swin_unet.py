@@ -1,13 +1,15 @@
-"""Swin U-Net and Conditional Swin U-Net (light or iterative routers), seed 000.
+"""Swin U-Net and Conditional Swin U-Net (light or iterative routers) as the Conditional Swin U-Net notebook has them.
 
 Encoder: patch embedding (conv 4×4/4 + LayerNorm) → basic layers (Swin blocks, then patch merging) →
 bottleneck blocks. Decoder: patch expanding ×2, concatenated skip, Linear 2C → C, Swin blocks; a final ×4
 patch expansion and a 1×1 convolution head. The conditional variants replace every block's attention and
 feed-forward by their routed (light + heavy) versions.
 
-Parameter counts at the seed configs (1 in / 1 out channel): ``swin_unet_1l`` 1.89 M, ``swin_unet_2l`` 6.51 M,
-``cswin_*_1l`` 3.94 M, ``cswin_*_2l`` 16.31 M — the seed reports 1.9 / 6.5 / 3.9 / 16.3 M. The conditional
-counts follow from the seed notebook's block: no heavy output projection, LightFF d→d→d, HeavyFF d→4d→d.
+Parameter counts at the notebook's configs (1 in / 1 out channel): ``swin_unet_1l`` 1.89 M, ``swin_unet_2l``
+6.51 M, ``cswin_*_1l`` 3.94 M, ``cswin_*_2l`` 16.31 M — the notebook reports 1.9 / 6.5 / 3.9 / 16.3 M. The
+conditional counts follow from the notebook's block: no heavy output projection, LightFF d→d→d, HeavyFF
+d→4d→d. The notebook ("Lightweight Conditional Swin U-Net for Medical Image Reconstruction and Segmentation",
+Antonelli 2023) and the block are described in docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ __all__ = ["SwinUNetConfig", "SwinUNet"]
 
 @dataclass
 class SwinUNetConfig:
-    """Hyper-parameters of the Swin U-Net family (defaults: the seed's 2-layer training config).
+    """Hyper-parameters of the Swin U-Net family (defaults: the notebook's 2-layer training config).
 
     Attributes:
         in_channels / out_channels: image channels in and out.
@@ -41,16 +43,16 @@ class SwinUNetConfig:
         bottleneck_depth: Swin blocks at the lowest resolution.
         num_heads: heads per resolution, len(depths) + 1 entries (the last is the bottleneck's).
         window_size: window side W (8).
-        mlp_hidden: hidden width of the plain blocks' MLP (256 in the seed, the same at every resolution).
+        mlp_hidden: hidden width of the plain blocks' MLP (256 in the notebook, the same at every resolution).
         dropout: dropout after embedding, attention projections and inside MLPs (0.2).
         conditional: use conditional attention and feed-forward.
         router: ``"light"`` (softmax + top-k) or ``"iterative"`` (CoLT5 coordinate descent); another name is
             a ``UsageError``.
         routed_tokens: k, tokens per window the kv and feed-forward routers pick (7 of 64).
-        light_ff_ratio: light MLP hidden = ratio·C (1.0: the seed's d→d→d LightFF).
-        heavy_ff_ratio: heavy MLP hidden = ratio·C (4: the seed's d→4d→d HeavyFF).
-        heavy_projection: give the heavy attention branch its own C×C output projection. False (the seed's
-            block): the heavy heads' output adds straight onto the light branch's projected output.
+        light_ff_ratio: light MLP hidden = ratio·C (1.0: the notebook's d→d→d LightFF).
+        heavy_ff_ratio: heavy MLP hidden = ratio·C (4: the notebook's d→4d→d HeavyFF).
+        heavy_projection: give the heavy attention branch its own C×C output projection. False (the
+            notebook's block): the heavy heads' output adds straight onto the light branch's projected output.
         router_iters / router_eps / router_eps_init / router_eps_decay: iterative router schedule.
         debug: also refuse non-finite inputs (costs one pass over the input).
     """
@@ -185,7 +187,7 @@ for _suffix, _layers in (("1l", _ONE_LAYER), ("2l", _TWO_LAYERS)):
         f"swin_unet_{_suffix}",
         SwinUNetConfig,
         SwinUNet,
-        description=f"Swin U-Net, {n} basic layer(s), seed 000 config",
+        description=f"Swin U-Net, {n} basic layer(s), the notebook's config",
         **_layers,
     )
     register_model(

@@ -1,11 +1,12 @@
-"""UNet-DCTD-A (seed 002): ResNet-18 encoder, dilated convolutions, scSE decoder — MRI denoising.
+"""UNet-DCTD-A: ResNet-18 encoder, dilated convolutions, scSE decoder — MRI denoising.
 
-"Deep Convolutional Transfer-learning based Denoising model with U-Net architecture and Attention": the
-encoder is a ResNet-18 that can start from ImageNet weights (a local torchvision state dict; nothing is
-downloaded), its last stage dilates instead of striding (receptive field without new parameters), and
-every decoder stage — 2× upsampling, concatenation with the encoder skip, two 3×3 conv–BN–ReLU — ends
-in an scSE block (Roy et al. 2018). The last stage works at full resolution and concatenates the input
-image, because a ResNet's first skip is already at half resolution and denoising needs the fine detail.
+From "Deep Convolutional Transfer Learning Based Model with U-Net Architecture and Attention Mechanism for
+Denoising Medical MR Images" (Thomas, Namgyal, Krishna K R, Babu): the encoder is a ResNet-18 that can start
+from ImageNet weights (a local torchvision state dict; nothing is downloaded), its last stage dilates instead
+of striding (receptive field without new parameters), and every decoder stage — 2× upsampling, concatenation
+with the encoder skip, two 3×3 conv–BN–ReLU — ends in an scSE block (Roy et al. 2018). The last stage works at
+full resolution and concatenates the input image, because a ResNet's first skip is already at half resolution
+and denoising needs the fine detail.
 """
 
 from __future__ import annotations
@@ -116,6 +117,6 @@ register_model(
     "unet_dctd_a",
     UNetDCTDAConfig,
     UNetDCTDA,
-    description="UNet-DCTD-A (seed 002): ResNet-18 encoder (optional local pretrained weights), dilated layer4, scSE decoder",
+    description="UNet-DCTD-A: ResNet-18 encoder (optional local pretrained weights), dilated layer4, scSE decoder",
     tasks=("denoising", "reconstruction", "segmentation"),
 )

@@ -1,4 +1,7 @@
-"""Seed 001's timing claim — LinTUNet 0.2 ms vs U-Net 1.4 ms per image — checked on this machine.
+"""LinTUNet's timing claim — 0.2 ms vs the U-Net's 1.4 ms per image — checked on this machine.
+
+The claim is from the slides of "LinTUNet: A Hybrid CNN-Transformer Architecture for Medical Image
+Segmentation" (L. Menegus, PACISE 2025).
 
 Two measurements:
 
@@ -14,8 +17,8 @@ Two measurements:
 
 Usage::
 
-    python bench/seed001_timing.py                      # print the tables
-    python bench/seed001_timing.py --append docs/benchmarks.md   # and append the markdown section
+    python bench/lintunet_timing.py                      # print the tables
+    python bench/lintunet_timing.py --append docs/benchmarks.md   # and append the markdown section
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from condswin.models.efficient_attention import (  # noqa: E402
     SparseSelfAttention,
 )
 
-SEED_CLAIM_MS = {"lintunet": 0.2, "unet": 1.4}
+CLAIMED_MS = {"lintunet": 0.2, "unet": 1.4}
 
 
 def cpu_model_name() -> str:
@@ -151,28 +154,28 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 
 def markdown_section(timing: list[dict], memory: list[dict], batches: list[int], meta: dict) -> str:
-    """The "Seed 001 claim" section for docs/benchmarks.md."""
+    """The "LinTUNet timing claim" section for docs/benchmarks.md."""
     lines = [
-        "## Seed 001 claim: LinTUNet vs U-Net",
+        "## LinTUNet timing claim: LinTUNet vs U-Net",
         "",
         f"Machine: {meta['cpu']}, {meta['cores']} cores, torch {meta['torch']}, {meta['threads']} intra-op thread(s); "
         f"CPU only, `torch.inference_mode`, median of {meta['repeats']} runs after {meta['warmup']} warm-up runs, "
         "the two models timed in alternation. "
-        f"Command: `python bench/seed001_timing.py`. Both models are the registered defaults (fastMRI U-Net, "
+        f"Command: `python bench/lintunet_timing.py`. Both models are the registered defaults (fastMRI U-Net, "
         "32 channels, 4 pools; LinTUNet = the same U-Net + Linformer, local and strided attention blocks in the "
         "bottleneck, `image_size` set to the input size). The slides do not state the image size; 128² is our "
         "guess (the usual Keras U-Net tutorial input), 256² is this project's slice size.",
         "",
         "| model | input | params (M) | GFLOP/image | "
         + " | ".join(f"ms/image, batch {b}" for b in batches)
-        + " | seed claim (ms/image) |",
+        + " | claimed (ms/image) |",
         "|---|---|---|---|" + "---|" * len(batches) + "---|",
     ]
     for row in timing:
         cells = " | ".join(_fmt(row[f"ms_b{b}"]) for b in batches)
         lines.append(
             f"| {row['model']} | {row['size']}² | {row['params_m']:.2f} | {row['gflop']:.2f} | {cells} | "
-            f"{SEED_CLAIM_MS[row['model']]} |"
+            f"{CLAIMED_MS[row['model']]} |"
         )
     lines += [
         "",
@@ -215,7 +218,7 @@ def verdict(timing: list[dict], memory: list[dict], batches: list[int]) -> str:
     ratios = [
         by_key[("lintunet", s)][f"ms_b{b}"] / by_key[("unet", s)][f"ms_b{b}"] for s in {r["size"] for r in timing}
     ]
-    claimed = SEED_CLAIM_MS["lintunet"] / SEED_CLAIM_MS["unet"]
+    claimed = CLAIMED_MS["lintunet"] / CLAIMED_MS["unet"]
     if max(ratios) <= claimed * 1.5:
         head = "**Reproduced on CPU**"
     elif min(ratios) < 1.0:
@@ -227,7 +230,7 @@ def verdict(timing: list[dict], memory: list[dict], batches: list[int]) -> str:
         "faster — attention on the 16×16 (256²) or 8×8 (128²) bottleneck costs little next to the "
         "full-resolution convolutions, but never less than nothing. Linformer makes the attention's cost "
         "linear in the number of tokens; it does not make the network cheaper than a CNN. A 7× speed-up like "
-        "the seed's must come from a smaller network or from timing artefacts (warm-up or asynchronous GPU "
+        "the slides' must come from a smaller network or from timing artefacts (warm-up or asynchronous GPU "
         "timing counted in one measurement and not the other)."
     )
     if min(ratios) < 1.0:
@@ -238,7 +241,7 @@ def verdict(timing: list[dict], memory: list[dict], batches: list[int]) -> str:
     smallest = min(r["size"] for r in timing)
     u = by_key[("unet", smallest)]
     scale = (
-        f" For scale: the U-Net needs {u['gflop']:.1f} GFLOP per {smallest}² image, so the seed's 1.4 ms/image "
+        f" For scale: the U-Net needs {u['gflop']:.1f} GFLOP per {smallest}² image, so the slides' 1.4 ms/image "
         f"means {u['gflop'] / 1.4:.1f} TFLOP/s (a GPU, batched), while this CPU sustains "
         f"{u['gflop'] / u[f'ms_b{b}']:.3f} TFLOP/s."
     )

@@ -1,8 +1,9 @@
-"""The seed-config conditional networks train with the seed's optimiser, and their routers learn.
+"""The conditional networks at the notebook's config train with its optimiser, and their routers learn.
 
-`test_models_overfit.py` fits tiny versions of every model; this runs the real seed configuration (embed
-128, window 8, k = 7; dropout off so the fit is deterministic) on 4 synthetic images: the 1-layer networks at
-64² in the default run, the 2-layer networks at 128² in ``make test-slow``.
+`test_models_overfit.py` fits tiny versions of every model; this runs the configuration of the Conditional
+Swin U-Net notebook (docs/architecture.md: embed 128, window 8, k = 7; dropout off so the fit is deterministic)
+on 4 synthetic images: the 1-layer networks at 64² in the default run, the 2-layer networks at 128² in
+``make test-slow``.
 """
 
 from __future__ import annotations
@@ -41,13 +42,13 @@ def _ellipse_batch(n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Te
         pytest.param("cswin_iter_2l", 128, marks=pytest.mark.slow),
     ],
 )
-def test_seed_config_network_fits_and_routers_learn(name, size):
+def test_notebook_config_network_fits_and_routers_learn(name, size):
     torch.manual_seed(0)
     model = build_model(name, out_channels=2, dropout=0.0)
     inputs, labels = _ellipse_batch(4, size, seed=3)
     routers = [m for m in model.modules() if isinstance(m, (LightRouter, IterativeRouter))]
     before = [r.routing_vector.detach().clone() for r in routers]
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)  # the seed's optimiser and learning rate
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)  # the notebook's optimiser and learning rate
     prior = torch.bincount(labels.flatten(), minlength=2).float() / labels.numel()
     floor = float(-(prior * prior.log()).sum())
     losses = []
@@ -55,7 +56,7 @@ def test_seed_config_network_fits_and_routers_learn(name, size):
         optimizer.zero_grad()
         loss = F.cross_entropy(model(inputs), labels)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)  # the seed's gradient clipping
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)  # the notebook's gradient clipping
         optimizer.step()
         losses.append(float(loss.detach()))
         if losses[-1] < 0.1 * floor:
