@@ -1,4 +1,4 @@
-"""Bad input in the three module logics (issue 10 "Bad input"), on a real MRML scene through the real ``condswin``
+"""Bad input in the three module logics, on a real MRML scene through the real ``condswin``
 process where the CLI is the one that refuses: the logic raises an error carrying the message, the scene keeps
 the same nodes, the run folder is empty, no process is left, and the next run works.
 

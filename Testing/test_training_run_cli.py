@@ -227,9 +227,9 @@ def test_every_shipped_config_loads_and_builds_its_network():
         for m in ("cswin_light_2l", "cswin_iter_2l", "swin_unet_2l", "unet")
     ]
     recon = [f"recon_{d}_{m}.yaml" for d in ("fastmri", "mr_volumes") for m in ("cswin_light_2l", "unet")]
-    recon.append("recon_mr_volumes_cswin_dc.yaml")  # the data-consistency default (issue 11)
+    recon.append("recon_mr_volumes_cswin_dc.yaml")  # the data-consistency default
     denoise = [f"denoise_{n}_{m}.yaml" for n in ("gaussian", "rician") for m in ("unet_dctd_a", "cdae")]
-    denoise.append("denoise_mr_default.yaml")  # the residual denoiser default (issue 11)
+    denoise.append("denoise_mr_default.yaml")  # the residual denoiser default
     assert names == sorted(seg + recon + denoise)
     outputs = set()
     for name in names:

@@ -1,8 +1,9 @@
-"""Python dependencies of the modules, installed into Slicer only after the user agreed (DESIGN §5).
+"""Python dependencies of the modules, installed into Slicer only after the user agreed.
 
 torch comes from the PyTorch extension (``PyTorchUtils``); the other packages from the extension's
 ``requirements.txt`` through ``slicer.packaging.pip_ensure`` (Slicer >= 5.12), else ``slicer.util.pip_install``.
-Nothing is installed or imported at import time; :func:`missing_requirements` runs headless.
+Nothing is installed or imported at import time (Slicer's generic tests build every widget with no main window
+and maybe no torch); :func:`missing_requirements` runs headless.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One module run: its ``condswin`` commands, one after the other, in a temporary folder the run owns, and the
 loading of their results into the scene once every command succeeded.
 
-The same object serves the two ways a module runs (DESIGN §5):
+The same object serves the two ways a module runs:
 
 * the GUI: a timer calls :meth:`CliJob.poll` (never waits) until :attr:`CliJob.finished`, then
   :meth:`CliJob.finish`; Cancel calls ``cancel(wait=False)`` and the timer keeps polling until the process

@@ -207,7 +207,7 @@ class ModulePanel:
 
 
 def dependencies_ready(requirements_path: str, confirm: Callable[[str], bool], view: Any) -> bool:
-    """Install what is missing once the user agreed (DESIGN §5); False, with a log line or an error shown,
+    """Install what is missing once the user agreed (never unasked); False, with a log line or an error shown,
     when the user declined or the installation failed."""
     try:
         ready = ensure_dependencies(requirements_path, confirm)

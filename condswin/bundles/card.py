@@ -228,10 +228,10 @@ class ModelCard:
 def card_template(card_id: str, task: str, *, training_data: str = "", training_command: str = "") -> dict[str, Any]:
     """A card with the usual contract of a task, for :func:`condswin.bundles.save_bundle` to complete.
 
-    Defaults: segmentation — CT, axial slices, the default HU window, slices resized to 256×256 (the seed's
-    training size), LiTS labels with terminology, liver post-processing; reconstruction and denoising — MR,
-    the stored slices, volume percentile scaling (:func:`condswin.bundles.contract.default_normalization`),
-    magnitude in and out. Change any field before saving; the training fields must be filled in (an empty
+    Defaults: segmentation — CT, axial slices, the default HU window, slices resized to 256×256 (the
+    Conditional Swin U-Net notebook's training size), LiTS labels with terminology, liver post-processing;
+    reconstruction and denoising — MR, the stored slices, volume percentile scaling
+    (:func:`condswin.bundles.contract.default_normalization`), magnitude in and out. Change any field before saving; the training fields must be filled in (an empty
     one fails validation), and ``metrics`` should be.
 
     Args:

@@ -1,4 +1,4 @@
-"""``condswin evaluate PRED REF``: the metric tables of DESIGN §4 for one pair or two folders.
+"""``condswin evaluate PRED REF``: per-volume metric tables (fastMRI's for images) for one pair or two folders.
 
 Segmentation (label maps): Dice, IoU, precision, recall, F1 and HD95 (mm) per class; a class found in
 neither map is reported as absent, not as a perfect score. Reconstruction or denoising (intensity images,

@@ -1,4 +1,5 @@
-"""Pixel losses restricted to a mask: the seed trains reconstruction on the image foreground only.
+"""Pixel losses restricted to a mask: the Conditional Swin U-Net notebook trains reconstruction on the image
+foreground only.
 
 Averaging over the masked pixels (not over all pixels) keeps the loss scale independent of how much of
 the field of view is air, so learning rates carry over between anatomies and crops.

@@ -13,7 +13,8 @@ HD95 follows MONAI's ``compute_hausdorff_distance(..., percentile=95)``: surface
 its binary erosion (face connectivity; the array border counts as background), distances are Euclidean
 between surface voxels with the voxel ``spacing`` (one value per array axis, in mm), and the result is the
 larger of the two directed 95th percentiles. F1 equals Dice for binary masks; both are reported because the
-seeds quote both.
+works compared in docs/benchmarks.md quote one or the other (LinTUNet F1, the Conditional Swin U-Net notebook
+Dice).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The training configuration: a YAML file (plus ``key=value`` overrides) loaded into frozen, typed sections.
 
 Every key is checked: an unknown one is a :class:`condswin.errors.UsageError` that names the file, the key's
-full path and the keys that section accepts, before anything is read or trained. Defaults are the seed's
-(DESIGN §3.1: Adam 1e-4, StepLR γ 0.8, gradient clip 0.5, dropout 0.2) and live here only.
+full path and the keys that section accepts, before anything is read or trained. Defaults are the training
+recipe of the Conditional Swin U-Net notebook (docs/architecture.md: Adam 1e-4, StepLR γ 0.8, gradient clip 0.5,
+dropout 0.2) and live here only.
 
 A config looks like::
 
@@ -65,7 +66,7 @@ DATA_KINDS: dict[str, tuple[str, ...]] = {
 class ModelSection:
     """The network: a registry name and overrides of its config (``build_model(name, **overrides)``).
 
-    The seed's dropout 0.2 is already the Swin family's config default, so it is not repeated here.
+    The notebook's dropout 0.2 is already the Swin family's config default, so it is not repeated here.
     """
 
     name: str = "cswin_light_2l"

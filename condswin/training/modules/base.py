@@ -182,7 +182,8 @@ class TaskModule(L.LightningModule, abc.ABC):
 
     # -- training ------------------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        """Adam(lr, weight_decay) with StepLR(step_size, gamma) stepped once per epoch (the seed's schedule)."""
+        """Adam(lr, weight_decay) with StepLR(step_size, gamma) stepped once per epoch (the schedule of the
+        Conditional Swin U-Net notebook)."""
         optim = self.config.optim
         optimizer = torch.optim.Adam(self.net.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=optim.step_size, gamma=optim.gamma)

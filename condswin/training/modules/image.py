@@ -15,7 +15,7 @@ from condswin.training.modules.volumes import to_numpy
 
 __all__ = ["ImageTaskModule", "METRIC_CROP", "ssim_data_range"]
 
-# fastMRI scores the central 320×320 of each slice (DESIGN §4); smaller slices are scored whole.
+# fastMRI's evaluation scores the central 320×320 of each slice; smaller slices are scored whole.
 METRIC_CROP = 320
 
 

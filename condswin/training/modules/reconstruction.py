@@ -26,7 +26,8 @@ class ReconstructionModule(ImageTaskModule):
     it works on the k-space grid, so its magnitude is centre-cropped to the target's size (fastMRI: 640×368
     k-space, 320×320 target) before the loss and the metrics, as inference crops it.
 
-    Loss: MSE, the seed's choice (``optim.loss`` may pick L1, SSIM or their foreground-masked forms).
+    Loss: MSE, the Conditional Swin U-Net notebook's choice (``optim.loss`` may pick L1, SSIM or their
+    foreground-masked forms).
     Validation per volume: NMSE, PSNR and SSIM as fastMRI defines them; ``val_ssim`` is monitored.
     """
 

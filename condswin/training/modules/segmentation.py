@@ -55,8 +55,8 @@ class SegmentationModule(TaskModule):
         return scores
 
     def summarise(self, means: dict[str, float]) -> dict[str, float]:
-        """Adds ``dice``: the mean of the per-class Dice means (background left out, as the seed reports);
-        classes absent from every volume (NaN means) are left out."""
+        """Adds ``dice``: the mean of the per-class Dice means (background left out, as the Conditional Swin U-Net
+        notebook reports it); classes absent from every volume (NaN means) are left out."""
         dices = [means.get(f"dice_{name}", float("nan")) for name in self.class_names.values()]
         finite = [d for d in dices if np.isfinite(d)]
         return {**means, "dice": float(np.mean(finite)) if finite else float("nan")}

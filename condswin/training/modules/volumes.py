@@ -1,7 +1,7 @@
 """Validation scored per volume: slices are buffered by volume and each volume is scored once it is complete.
 
-DESIGN §4 defines the metrics per volume (fastMRI's NMSE and PSNR over the whole volume, SSIM with the
-volume's maximum as data range; Dice per case), so slices cannot be scored one by one. fastMRI's
+The metrics are defined per volume (fastMRI's NMSE and PSNR over the whole volume, SSIM with the volume's
+maximum as data range; Dice per case), so slices cannot be scored one by one. fastMRI's
 ``MriModule`` keeps every slice of the epoch; here only the volumes still arriving are held: the validation
 loader (:class:`condswin.training.loaders.VolumeSampler`) delivers each volume's slices contiguously and
 gives every rank whole volumes, so a volume that no longer appears in the batch stream is complete and is
