@@ -1,5 +1,5 @@
-"""Regenerate ``docs/benchmarks.md``: targets, embedded models, quality on held-out data, the seeds' claims at
-equal training budget, and speed — every table from this one run on this machine.
+"""Regenerate ``docs/benchmarks.md``: targets, embedded models, quality on held-out data, the claims of the
+works the models come from at equal training budget, and speed — every table from this one run on this machine.
 
     make bench                                  # = python bench/report.py; about 1.5 h on 2 CPU cores
     python bench/report.py --quick              # a check that everything runs (minutes; numbers not comparable)

@@ -1,10 +1,11 @@
-"""The seeds' claims checked at equal training budget: every arm trained with the same data, steps, batch,
-learning rate and seed (only the network differs), then scored on the same held-out data.
+"""The claims of the works the models come from (docs/architecture.md, "Sources"), checked at equal training
+budget: every arm trained with the same data, steps, batch, learning rate and seed (only the network differs),
+then scored on the same held-out data.
 
-* seed 000: Conditional Swin U-Net with light routers vs iterative routers vs the plain Swin U-Net
+* the Conditional Swin U-Net notebook: light routers vs iterative routers vs the plain Swin U-Net
   (segmentation Dice on held-out phantoms; latency at batch 1, 4, 8);
-* seed 001: LinTUNet vs U-Net (segmentation F1 / IoU / precision; ms per image);
-* seed 002: UNet-DCTD-A vs CDAE vs classical filters (denoising SSIM / PSNR on held-out real MR).
+* LinTUNet: LinTUNet vs U-Net (segmentation F1 / IoU / precision; ms per image);
+* UNet-DCTD-A: UNet-DCTD-A vs CDAE vs classical filters (denoising SSIM / PSNR on held-out real MR).
 
 Arms are 1-layer Swin variants at 128² so a CPU can afford them; the budget (``steps``) is printed with
 every table, and the conclusion is about *this* budget, not about converged models. An arm whose bundle an
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-SEG_ARMS = {"seed000": ("cswin_light_1l", "cswin_iter_1l", "swin_unet_1l"), "seed001": ("lintunet", "unet")}
+SEG_ARMS = {"conditional_swin": ("cswin_light_1l", "cswin_iter_1l", "swin_unet_1l"), "lintunet": ("lintunet", "unet")}
 DENOISE_ARMS = ("unet_dctd_a", "cdae")
 LATENCY_PAIRS = (
     ("swin_unet_1l", "cswin_light_1l", "cswin_iter_1l"),
@@ -77,7 +78,7 @@ def _common(steps: int, precision: str, out: Path) -> list[str]:
 
 
 def train_segmentation_arms(work: Path, steps: int, precision: str, shapes: Path | None, log: Any) -> dict[str, Any]:
-    """Every segmentation arm of seeds 000 and 001, same phantoms (cached once), same budget."""
+    """Every segmentation arm (Conditional Swin U-Net, LinTUNet), same phantoms (cached once), same budget."""
     arms: dict[str, Any] = {}
     for model in dict.fromkeys(m for group in SEG_ARMS.values() for m in group):
         overrides = [

@@ -1,4 +1,4 @@
-"""The markdown of the seeds' claims: the arms' tables, latency, and a verdict computed from the numbers."""
+"""The markdown of the source works' claims: the arms' tables, latency, and a verdict computed from the numbers."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ def _latency_lines(latency: dict[str, Any]) -> str:
 
 def _lintunet_timing(ms: dict[str, float]) -> str:
     return (
-        f"Timing (seed 001 claims LinTUNet 7× faster: 0.2 vs 1.4 ms): LinTUNet {ms['lintunet']:.1f} ms, "
-        f"U-Net {ms['unet']:.1f} ms per 128² image (batch 8, CPU) — "
+        "Timing (the LinTUNet slides claim LinTUNet 7× faster: 0.2 vs 1.4 ms): "
+        f"LinTUNet {ms['lintunet']:.1f} ms, U-Net {ms['unet']:.1f} ms per 128² image (batch 8, CPU) — "
         + (
             "reproduced"
             if ms["lintunet"] * 2 < ms["unet"]
@@ -60,7 +60,11 @@ def claims_markdown(claims: dict[str, Any]) -> str:
         )
     seg = claims.get("seg_eval")
     if seg:
-        text += "### Seed 000 and seed 001: segmentation arms on the fresh phantoms\n\n" + seg["markdown"] + "\n"
+        text += (
+            "### Conditional Swin U-Net and LinTUNet: segmentation arms on the fresh phantoms\n\n"
+            + seg["markdown"]
+            + "\n"
+        )
         names = {m: f"claim-seg-{m.replace('_', '-')}" for m in claims.get("seg", {})}
         swin = mean_of(seg, names.get("swin_unet_1l", ""), "", "liver", "dice")
         light = mean_of(seg, names.get("cswin_light_1l", ""), "", "liver", "dice")
@@ -71,9 +75,9 @@ def claims_markdown(claims: dict[str, Any]) -> str:
                 return "reproduced" if score >= swin - 0.01 else "not reproduced"
 
             text += (
-                f"**Seed 000** (conditional computation keeps the plain Swin U-Net's quality): liver Dice light "
-                f"{light:.3f}, iterative {iterative:.3f}, plain {swin:.3f} — light routers {verdict(light)}, "
-                f"iterative routers {verdict(iterative)} at this budget (within 0.01 of the plain network or "
+                "**Conditional Swin U-Net notebook** (conditional computation keeps the plain Swin U-Net's "
+                f"quality): liver Dice light {light:.3f}, iterative {iterative:.3f}, plain {swin:.3f} — light "
+                f"routers {verdict(light)}, iterative routers {verdict(iterative)} at this budget (within 0.01 of the plain network or "
                 "better). One training seed and six test phantoms: with a spread of about 0.07-0.10 Dice between "
                 "phantoms, differences of a few hundredths are within the noise of this comparison. The "
                 "conditional blocks add a routed heavy branch to the light one, so they hold more parameters "
@@ -88,8 +92,8 @@ def claims_markdown(claims: dict[str, Any]) -> str:
         )
         if lin is not None and unet is not None:
             text += (
-                f"**Seed 001** (LinTUNet F1 0.868 vs U-Net 0.601 in the slides): liver Dice (= F1) LinTUNet "
-                f"{lin:.3f}, U-Net {unet:.3f} — "
+                "**LinTUNet slides** (LinTUNet F1 0.868 vs U-Net 0.601 in the slides): liver Dice (= F1) "
+                f"LinTUNet {lin:.3f}, U-Net {unet:.3f} — "
                 + ("reproduced in direction" if lin > unet + 0.01 else "not reproduced")
                 + " on these phantoms; the slides' task, data and training are not stated, and "
                 "both networks here share the same U-Net body, so the difference can only come from the "
@@ -99,7 +103,7 @@ def claims_markdown(claims: dict[str, Any]) -> str:
         text += _lintunet_timing(claims["lintunet_ms"])
     den = claims.get("denoise_eval")
     if den:
-        text += "### Seed 002: UNet-DCTD-A vs CDAE vs classical, held-out real MR, Rician σ 5 %\n\n" + den["markdown"]
+        text += "### UNet-DCTD-A vs CDAE vs classical, held-out real MR, Rician σ 5 %\n\n" + den["markdown"]
         setting = "rician sigma=0.05"  # the one setting the arms are scored under (bench/report.py)
         dctd, cdae, bm3d = (
             mean_of(den, method, setting, "ssim")
@@ -108,8 +112,8 @@ def claims_markdown(claims: dict[str, Any]) -> str:
         if None not in (dctd, cdae):
             order = dctd > cdae
             text += (
-                f"\n**Seed 002** (UNet-DCTD-A above CDAE and the classical filters): SSIM UNet-DCTD-A {dctd:.4f}, "
-                f"CDAE {cdae:.4f}"
+                "\n**UNet-DCTD-A slides** (UNet-DCTD-A above CDAE and the classical filters): SSIM "
+                f"UNet-DCTD-A {dctd:.4f}, CDAE {cdae:.4f}"
                 + (f", BM3D {bm3d:.4f}" if bm3d is not None else "")
                 + " — "
                 + ("reproduced for UNet-DCTD-A vs CDAE" if order else "not reproduced for UNet-DCTD-A vs CDAE")
@@ -122,7 +126,7 @@ def claims_markdown(claims: dict[str, Any]) -> str:
                     "CDAE's 0.11 M. "
                 )
                 + (
-                    "Neither learned arm reaches BM3D after this budget on two training volumes: the seed's "
+                    "Neither learned arm reaches BM3D after this budget on two training volumes: the slides' "
                     "claim is about trained networks."
                     if bm3d is not None and max(dctd, cdae) < bm3d
                     else ""

@@ -1,4 +1,4 @@
-"""``docs/benchmarks.md`` from one run's results: targets, models, quality, the seeds' claims, speed."""
+"""``docs/benchmarks.md`` from one run's results: targets, models, quality, the source works' claims, speed."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(target, measured, verdict) rows of issue 11's targets, from the measured numbers only."""
+    """(target, measured, verdict) rows of the targets the default models aim at, from the measured numbers only."""
     quality, speed, claims = results.get("quality", {}), results.get("speed", {}), results.get("claims", {})
     rows: list[tuple[str, str, str]] = []
 
@@ -180,7 +180,10 @@ def build(results: dict[str, Any], registry: list[dict[str, Any]]) -> str:
     if "claims" in results:
         from benchreport.claims_text import claims_markdown
 
-        parts.append("\n## The seeds' claims at equal training budget\n\n" + claims_markdown(results["claims"]))
+        parts.append(
+            "\n## The source works' claims at equal training budget\n\nThe works the models come from are cited by "
+            'title in `docs/architecture.md` ("Sources").\n\n' + claims_markdown(results["claims"])
+        )
     if "speed" in results:
         parts.append("\n## Speed (CPU)\n\n" + _speed_tables(results["speed"]))
     denoising = Path(__file__).with_name(DENOISING_HELDOUT)  # written by bench/denoising_heldout.py --out
