@@ -1,5 +1,5 @@
 """``Training/evaluate.py``: per-volume rows equal to :mod:`condswin.metrics` on what the jobs return, the
-seed-style means over volumes, the montage and curve figures, and bad input ending before any work.
+summary means over volumes, the montage and curve figures, and bad input ending before any work.
 
 Tiny data in the real formats, written here: LiTS NIfTI case pairs of 3 slices, fastMRI single-coil h5 files
 (and a test file without target), MR NIfTI volumes; tiny untrained bundles from ``conftest.py``.

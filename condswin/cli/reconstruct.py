@@ -24,8 +24,8 @@ from condswin.jobs.reconstruction import ZERO_FILLED
 
 __all__ = ["add_parser", "run", "check_mask_options", "ZERO_FILLED", "MAX_ACCELERATION"]
 
-# Far beyond the 4x-16x of fastMRI and the seed; above it a mask keeps a column or two and the "reconstruction"
-# is noise with a misleading report.
+# Far beyond the 4x-16x of fastMRI and the Conditional Swin U-Net notebook; above it a mask keeps a column or two
+# and the "reconstruction" is noise with a misleading report.
 MAX_ACCELERATION = 64.0
 # numpy.random.RandomState accepts integer seeds in [0, 2**32 - 1].
 MAX_SEED = 2**32 - 1

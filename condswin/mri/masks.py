@@ -1,4 +1,4 @@
-"""Column (phase-encode) undersampling masks with fastMRI semantics, plus the seed's rectangular-equispaced mask.
+"""Column (phase-encode) undersampling masks with fastMRI semantics, plus a rectangular-equispaced mask.
 
 A mask is a boolean vector over the k-space columns (the last axis, W). Broadcast it over (..., H, W) with
 :func:`condswin.mri.kspace.apply_mask`.
@@ -21,11 +21,12 @@ slice of a volume gets the same mask), and the draws happen in fastMRI's order:
 With 368 columns, 4x, centre fraction 0.08 and the seed of ``file1000000.h5`` this gives 29 centre lines and
 88 lines in all (random), 93 (equispaced_fraction) and 114 (equispaced), exactly as fastMRI does.
 
-``rect_equispaced`` is the seed project's "rectangular equispaced" mask, which has no public definition; our
-reading: ``round(num_cols / acceleration)`` lines in all, of which a contiguous central block holds the
-fraction ``center_fraction`` *of the sampled lines* (not of all columns, unlike the fastMRI kinds), and the
-rest are spread evenly (cell-centred, no overlap with the block) over the columns outside the block. It is
-deterministic — the seed has no effect — and its acceleration is exact.
+``rect_equispaced`` is the "rectangular equispaced" mask of the Conditional Swin U-Net notebook
+(docs/architecture.md), which has no public definition; our reading: ``round(num_cols / acceleration)`` lines in
+all, of which a contiguous central block holds the fraction ``center_fraction`` *of the sampled lines* (not of
+all columns, unlike the fastMRI kinds), and the rest are spread evenly (cell-centred, no overlap with the block)
+over the columns outside the block. It is deterministic — the seed has no effect — and its acceleration is
+exact.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Units, stated once because they differ on purpose:
 
 * ``add_gaussian`` / ``add_rician`` take σ **relative to the image maximum** (σ = 0.05 means a noise standard
-  deviation of 5 % of ``x.max()``), as the denoising literature and DESIGN §4 state noise levels.
+  deviation of 5 % of ``x.max()``), as the denoising literature states noise levels.
 * ``estimate_rician_sigma`` and ``rician_bias_correction`` work in the **image's own intensity units**: on a real
   scan there is no clean maximum to be relative to (the noisy maximum is inflated by the noise itself).
   An image made with ``add_rician(x, s)`` therefore has σ = ``s * x.max()`` in image units.

@@ -1,8 +1,8 @@
-"""Evaluation of trained models and classical baselines on a dataset, as the seeds report it (issue 9 §6).
+"""Evaluation of trained models and classical baselines on a dataset, as the works in docs/benchmarks.md report it.
 
 ``python Training/evaluate.py`` runs every model bundle and baseline on every volume of a dataset through
 :mod:`condswin.jobs` (exactly what a user of ``condswin`` gets) and writes per-volume metrics (CSV), the
-seed-style table of mean ± std over volumes (markdown), a PNG montage and, from a run's CSV log, the
+summary table of mean ± std over volumes (markdown), a PNG montage and, from a run's CSV log, the
 training curves. One responsibility per module:
 
 - :mod:`~condswin.training.evaluation.request` — the options, their defaults and checks; the settings.

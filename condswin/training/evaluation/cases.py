@@ -1,6 +1,6 @@
 """The cases an evaluation scores: whole volumes of a dataset folder, found and checked before any work.
 
-Each data kind reads the layout users already have (DESIGN §4):
+Each data kind reads the layout users already have:
 
 * ``lits`` / ``decathlon`` (segmentation): ``volume-N`` + ``segmentation-N`` NIfTI, or ``imagesTr/`` +
   ``labelsTr/`` (:func:`condswin.ct.find_cases`); cases without labels cannot be scored and are left out.

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=SCRIPT,
         description="Score model bundles and classical baselines on a dataset: per-volume metrics as CSV, the "
-        "seed-style table (mean ± std over volumes) as markdown, a PNG montage, and the training curves.",
+        "summary table (mean ± std over volumes) as markdown, a PNG montage, and the training curves.",
         epilog=_EXAMPLES + "\n" + EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,6 +1,6 @@
 """The figures of an evaluation (matplotlib, Agg backend, no display needed), written atomically as PNG.
 
-* Montage, like the seeds' figures: one row per case and setting; columns input, reference, each method,
+* Montage: one row per case and setting; columns input, reference, each method,
   then each method's error map (absolute error on one colour scale per row for images; for label maps the
   disagreement: false positives red, misses blue, liver/tumour confusions yellow).
 * Training curves: train loss (per step and per epoch), validation loss and the monitored metric vs step.

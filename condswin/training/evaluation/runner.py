@@ -6,7 +6,7 @@ device, the methods (bundles loaded, checksums verified); only then the first ca
 written atomically into ``request.out``::
 
     metrics.csv            one row per case × method × setting (every metric, full precision)
-    metrics.md             mean ± std over cases per method and setting (the seeds' tables)
+    metrics.md             mean ± std over cases per method and setting (the summary tables)
     montage_<task>.png     representative slices: input, reference, each method, error maps
     curves.png             training curves (with ``curves``)
 """

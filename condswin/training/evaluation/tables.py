@@ -1,4 +1,4 @@
-"""The tables of an evaluation: every row as CSV, and the seed-style summary (mean ± std over cases) as markdown.
+"""The tables of an evaluation: every row as CSV, and the summary (mean ± std over cases) as markdown.
 
 Means and spreads come from :func:`condswin.metrics.aggregate` over the per-volume rows of each
 (method, setting): a case counts once whatever its number of slices, the standard deviation is the
@@ -20,7 +20,7 @@ from condswin.training.evaluation.records import MetricRow
 
 __all__ = ["SummaryRow", "COLUMNS", "summarise_rows", "flatten", "csv_text", "markdown_tables"]
 
-# (metric key, heading, format) shown in the markdown table of each task, in the seeds' order.
+# (metric key, heading, format) shown in the markdown table of each task, in the order the papers report them.
 COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "reconstruction": (
         ("mae", "MAE", ".4g"),
