@@ -26,6 +26,7 @@ from condswin.training.config import config_from_dict, config_to_dict
 from condswin.training.data import DataSplits, SliceSample
 from condswin.training.loaders import SliceDataModule, VolumeSampler
 from condswin.training.modules import build_module
+from condswin.training.modules import volumes as volumes_module
 from condswin.training.modules.volumes import VolumeAccumulator
 from condswin.training.run import train
 
@@ -362,6 +363,28 @@ def test_accumulator_scores_whole_volumes_in_slice_order():
         assert scores[v]["psnr"] == pytest.approx(psnr(ref[v], pred[v]))
     with pytest.raises(RuntimeError, match="volume 'a' arrived after the volume was scored"):
         accumulator.add(["a"], [0], pred["a"][:1], ref["a"][:1])
+
+
+def test_gathered_scores_of_every_rank_make_the_means(monkeypatch):
+    # Two ranks faked in the default run (the real two-process run is slow): each rank scored its own volumes,
+    # and the means every rank logs must come from all of them, not from the first rank's share alone.
+    rank_scores = [{"a": {"ssim": 0.9}, "b": {"ssim": 0.7}}, {"c": {"ssim": 0.2}}]
+
+    def all_gather_object(gathered, local):
+        assert local == rank_scores[0] and len(gathered) == 2  # this process is rank 0 of two
+        gathered[0], gathered[1] = local, {k: dict(v) for k, v in rank_scores[1].items()}
+
+    fake_dist = SimpleNamespace(
+        is_available=lambda: True,
+        is_initialized=lambda: True,
+        get_world_size=lambda: 2,
+        all_gather_object=all_gather_object,
+    )
+    monkeypatch.setattr(volumes_module, "dist", fake_dist)
+    merged = volumes_module.gather_volume_scores(rank_scores[0])
+    assert merged == {"a": {"ssim": 0.9}, "b": {"ssim": 0.7}, "c": {"ssim": 0.2}}
+    stats = volumes_module.summarise_volumes(merged)["ssim"]
+    assert (stats.cases, stats.mean) == (3, pytest.approx(0.6))
 
 
 def _fake_trainer(world: int, rank: int) -> SimpleNamespace:
