@@ -13,6 +13,7 @@ from model_support import randomise_zero_head
 
 from condswin.bundles import card_template, read_registry, save_bundle
 from condswin.errors import UsageError
+from condswin.inference import device as inference_device
 from condswin.models import build_model
 from condswin.training.embedding import EmbedRequest, HeldOut, embed_trained_bundle
 
@@ -70,6 +71,19 @@ def test_fp16_weights_are_kept_only_within_the_tolerance(tiny_bundles, tmp_path,
     assert (
         "weights_dtype" not in strict and strict["metrics"]["precision"]["fp16_weights_kept"] is False
     )  # ... too much
+
+
+def test_cpu_bf16_is_allowed_only_within_the_tolerance(tiny_bundles, tmp_path, held_out, monkeypatch) -> None:
+    # bf16 inference is measured only on CPUs with native bf16; claim one so the decision is tested on any CPU
+    # (autocast emulates bf16 where the instructions are missing: slower, the same rounding)
+    monkeypatch.setattr(inference_device, "cpu_has_native_bf16", lambda: True)
+    strict = _embed(tiny_bundles, tmp_path / "b", held_out, tolerance=0.0)
+    precision = strict["metrics"]["precision"]
+    assert precision["cpu_bf16_largest_change"] > 0  # bf16 rounding moves the SSIM a little ...
+    assert precision["cpu_bf16_allowed"] is False and "inference" not in strict  # ... too much for tolerance 0
+    loose = _embed(tiny_bundles, tmp_path / "a", held_out, tolerance=1.0)
+    assert loose["metrics"]["precision"]["cpu_bf16_allowed"] is True
+    assert loose["inference"] == {"cpu_bf16": True}
 
 
 def test_requests_without_data_or_with_a_negative_tolerance_are_refused(tiny_bundles, tmp_path, held_out) -> None:
