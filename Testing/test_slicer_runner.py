@@ -121,6 +121,33 @@ def test_usage_error_message_is_the_parser_line(tmp_path: Path):
     assert "nosuch" in str(info.value)
 
 
+# A child that dies with a traceback before it could print a JSON error event (an internal error, exit 70);
+# its progress events leave out "file" or set it to null.
+CRASHING_CHILD = """\
+import json, sys, traceback
+print(json.dumps({"stage": "start", "done": 0, "total": 1, "message": "fake"}), flush=True)
+print(json.dumps({"stage": "infer", "done": 1, "total": 2, "message": "", "file": None}), flush=True)
+try:
+    raise RuntimeError("the real cause, on the traceback's last line")
+except RuntimeError:
+    traceback.print_exc()
+sys.exit(70)
+"""
+
+
+def test_a_crash_without_an_error_event_reports_the_last_stderr_line(tmp_path: Path):
+    fake = tmp_path / "fake-python"
+    fake.write_text(f"#!{sys.executable}\n{CRASHING_CHILD}")
+    fake.chmod(0o755)
+    with pytest.raises(ProcessFailed) as info:
+        CondswinProcess(python=str(fake), env=_env()).run(["denoise", "a.nrrd", "b.nrrd"])
+    assert info.value.returncode == 70 and not info.value.result.errors
+    # the exception line, not the traceback's first line ("Traceback (most recent call last):")
+    assert str(info.value) == f"{exit_message(70)}: RuntimeError: the real cause, on the traceback's last line"
+    assert [event.file for event in info.value.result.events] == [None, None]  # absent or null: no file
+    assert ProgressEvent.from_line('{"stage": "infer", "done": 1, "total": 2}').file is None
+
+
 def test_environment_is_per_process(tmp_path: Path, tiny_bundles: dict[str, Path]):
     """A model id found only through the child's own CONDSWIN_MODEL_PATH; this process's environment is untouched."""
     source = _noisy_volume(tmp_path / "noisy.nrrd", 2, 16)
