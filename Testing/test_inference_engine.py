@@ -84,6 +84,24 @@ def test_axial_slices_do_not_depend_on_storage_order() -> None:
         np.testing.assert_array_equal(layout.slices(sitk.GetArrayFromImage(stored)), expected)
 
 
+@pytest.mark.parametrize(
+    "axis,shape,spacing",
+    [  # (slices, rows, columns) and (row, column) mm of an image of 5 × 6 × 4 voxels, spacing x 0.8, y 0.9, z 2.5
+        ("axial", (4, 6, 5), (0.9, 0.8)),  # rows run along y (anterior → posterior), columns along x
+        ("coronal", (6, 4, 5), (2.5, 0.8)),  # rows along z, columns along x
+        ("sagittal", (5, 4, 6), (2.5, 0.9)),  # rows along z, columns along y
+        ("slice", (4, 6, 5), (0.9, 0.8)),  # the stored order: rows are index j (y), columns index i (x)
+    ],
+)
+def test_slice_spacing_is_the_physical_row_and_column_size(axis, shape, spacing) -> None:
+    """Known sizes, not another layout from the same code: a swapped (row, column) order would pass that."""
+    image = sitk.Image(5, 6, 4, sitk.sitkFloat32)
+    image.SetSpacing((0.8, 0.9, 2.5))
+    layout = SliceLayout.from_image(image, axis)
+    assert layout.spacing == pytest.approx(spacing)
+    assert layout.slices(sitk.GetArrayFromImage(image)).shape == shape
+
+
 def test_slice_views_write_back_into_the_volume() -> None:
     layout = SliceLayout(axes=(1, 0, 2), flip_rows=True, flip_columns=False, spacing=(1.0, 1.0))
     volume = np.zeros((3, 4, 5))
