@@ -93,10 +93,12 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         reporter.warning(problem)
     if args.json:
         from condswin.denoise import list_methods
+        from condswin.jobs.reconstruction import CLASSICAL_METHODS
 
         listing = {
             "models": [{**b.card.to_dict(), "source": str(b.source)} for b in bundles],
             "classical_denoising": list_methods(),
+            "classical_reconstruction": list(CLASSICAL_METHODS),
             "problems": problems,
         }
         reporter.out.write(json.dumps(listing, indent=2) + "\n")
@@ -123,6 +125,7 @@ def _find(spec: str, folders: list[Path]) -> Bundle:
 def _table(bundles: list[Bundle]) -> str:
     from condswin.bundles import MODEL_PATH_ENV, embedded_models_dir
     from condswin.denoise import list_methods
+    from condswin.mri.compressed_sensing import list_methods as list_cs_methods
 
     lines = []
     if bundles:
@@ -134,5 +137,15 @@ def _table(bundles: list[Bundle]) -> str:
             f"to segment/reconstruct, or list bundle folders in {MODEL_PATH_ENV}."
         )
     lines.append(f"Classical denoising methods (no model needed): {', '.join(list_methods())}")
-    lines.append("Reconstruction baseline (no model needed): --model zero-filled")
+    lines.append("Reconstruction baselines (no model needed): --model zero-filled, and compressed sensing")
+    lines += [f"  --model {name:<11} {_cs_summary(name)}" for name in list_cs_methods()]
     return "\n".join(lines)
+
+
+def _cs_summary(name: str) -> str:
+    """``"total-variation compressed sensing (ADMM), ...; --param lam=0.001 iterations=100"``."""
+    from condswin.mri.compressed_sensing import get_method
+
+    method = get_method(name)
+    defaults = " ".join(f"{key}={value:g}" for key, value in method.defaults.items())
+    return f"{method.summary}; defaults --param {defaults}"

@@ -20,9 +20,9 @@ from condswin.cli.errors import UsageError
 from condswin.cli.options import integer, number
 from condswin.cli.progress import Reporter
 from condswin.io.formats import READABLE_SUFFIXES
-from condswin.jobs.reconstruction import ZERO_FILLED
+from condswin.jobs.reconstruction import CLASSICAL_METHODS, ZERO_FILLED
 
-__all__ = ["add_parser", "run", "check_mask_options", "ZERO_FILLED", "MAX_ACCELERATION"]
+__all__ = ["add_parser", "run", "check_mask_options", "check_method_params", "ZERO_FILLED", "MAX_ACCELERATION"]
 
 # Far beyond the 4x-16x of fastMRI and the Conditional Swin U-Net notebook; above it a mask keeps a column or two
 # and the "reconstruction" is noise with a misleading report.
@@ -42,7 +42,10 @@ def add_parser(subparsers: Any) -> None:
         "fully sampled files are undersampled with --mask/--acceleration/--center-fraction and a "
         "per-file seed) or MR volumes (k-space simulated with a smooth random phase, then undersampled). "
         "Writes the magnitude volume with the header's pixel spacing (or the input's geometry) and a JSON "
-        "report with NMSE/PSNR/SSIM/MAE of the model and of zero-filling when a target exists.",
+        "report with NMSE/PSNR/SSIM/MAE of the model and of zero-filling when a target exists. "
+        "--model cs-tv / cs-wavelet reconstruct single-coil k-space by compressed sensing (total variation / "
+        "Haar-wavelet l1), with --param lam=... (relative to the largest zero-filled magnitude) and "
+        "--param iterations=...",
     )
     add_io_options(parser, input_help="fastMRI .h5, MR volume file, or a folder of them", output_noun="volume")
     parser.add_argument(
@@ -73,8 +76,17 @@ def add_parser(subparsers: Any) -> None:
     add_model_options(
         parser,
         "reconstruction",
-        model_help=f"reconstruction model: a bundle folder, a model_card.json, a model id, or "
-        f"'{ZERO_FILLED}' for the zero-filled baseline (default: the default reconstruction model)",
+        model_help=f"reconstruction model: a bundle folder, a model_card.json, a model id, "
+        f"'{ZERO_FILLED}' for the zero-filled baseline, or cs-tv / cs-wavelet for compressed sensing "
+        "(default: the default reconstruction model)",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="compressed-sensing parameter, repeatable: lam (relative weight, > 0, at most 1) and iterations "
+        "(1 to 10000); defaults: see `condswin models`",
     )
     add_run_options(parser)
     parser.set_defaults(run=run)
@@ -83,15 +95,17 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run ``reconstruct``; returns the exit code."""
     check_mask_options(args.mask_kind, args.acceleration, args.center_fraction)
+    params = check_method_params(args.model, args.param)
+    classical = args.model in CLASSICAL_METHODS
     opening = open_run(
         args,
         reporter,
         "reconstruction",
         model=args.model,
-        load=args.model != ZERO_FILLED,
+        load=not classical,
         readable=(*READABLE_SUFFIXES, ".h5"),
     )
-    loaded = opening.loaded
+    method = args.model if classical else opening.loaded
 
     def process(job: Job, staged: StagedOutputs) -> dict[str, Any]:
         from condswin.inference import volume_seed
@@ -103,12 +117,13 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         mask_args = dict(mask_kind=args.mask_kind, acceleration=args.acceleration, center_fraction=args.center_fraction)
         if job.input.suffix.lower() == ".h5":
             reporter.event("read", message=f"reading {job.input}", file=file)
-            result = reconstruct_file(job.input, loaded, options, seed=args.seed, **mask_args)
+            result = reconstruct_file(job.input, method, options, seed=args.seed, params=params, **mask_args)
         else:
             seed = fastmri_seed(job.input.name) if args.seed is None else args.seed
             phase_seed = volume_seed(job.input) if args.seed is None else args.seed
+            image = read_input(job, reporter, "an MR image")
             result = reconstruct_image(
-                read_input(job, reporter, "an MR image"), loaded, options, seed=seed, phase_seed=phase_seed, **mask_args
+                image, method, options, seed=seed, phase_seed=phase_seed, params=params, **mask_args
             )
         return stage_result(job, result, staged, reporter)
 
@@ -143,3 +158,27 @@ def check_mask_options(kind: str, acceleration: float, center_fraction: float | 
                 f"centre fraction below {1 / acceleration:.3g} (or --mask rect_equispaced, whose centre fraction is "
                 "of the sampled lines)"
             )
+
+
+def check_method_params(model: str | None, items: list[str]) -> dict[str, object] | None:
+    """The ``--param`` values of a compressed-sensing ``--model``, checked before any work.
+
+    Returns:
+        The parameters given (the job adds the defaults), or None for a method that takes none.
+
+    Raises:
+        UsageError: a ``--param`` that is not KEY=VALUE or is repeated, an unknown parameter, a value of the wrong
+            type or out of its range (lam = -1, nan or abc; iterations 0 or 10^9), or parameters for a
+            model or zero-filling, which take none.
+    """
+    from condswin.cli.denoise import parse_params
+    from condswin.mri.compressed_sensing import list_methods, resolve_parameters
+
+    params = parse_params(items)
+    if model in list_methods():
+        resolve_parameters(model, params)
+        return params
+    if params:
+        taker = "the zero-filled baseline" if model == ZERO_FILLED else "a learned model"
+        raise UsageError(f"--param applies to compressed sensing (--model cs-tv or cs-wavelet); {taker} takes none")
+    return None

@@ -1,7 +1,8 @@
 """MRI reconstruction from undersampled k-space: fastMRI files and MR volumes (k-space simulated).
 
 Pipeline: k-space → (column mask) → zero-filled image (centred inverse FFT, centre crop to the
-reconstruction size, RSS over coils) → model (or none: the zero-filled baseline) → magnitude volume.
+reconstruction size, RSS over coils) → model (or none: the zero-filled baseline), or a compressed-sensing
+method (:mod:`condswin.mri.compressed_sensing`, single-coil only) → magnitude volume.
 
 Masks follow fastMRI: a file that carries a ``mask`` (test/challenge files) is already undersampled and is
 used as it is; a fully sampled file is undersampled with :func:`condswin.mri.masks.create_mask` seeded by
@@ -51,7 +52,7 @@ class ReconstructionResult:
         num_low_frequencies: size of the fully sampled centre block (None for a file's own mask).
         spacing: (slice, row, column) mm of ``image``.
         metrics: ``{"model": {...}, "zero_filled": {...}}`` with nmse/psnr/ssim/mae, empty without target.
-        info: the model run (None for the zero-filled baseline).
+        info: the model or compressed-sensing run (None for the zero-filled baseline).
         output: for MR volumes, the reconstruction as an image on the input's grid.
     """
 
@@ -109,8 +110,10 @@ def reconstruct_kspace(
     mask: np.ndarray | None = None,
     options: InferenceOptions | None = None,
     measured: np.ndarray | None = None,
+    cs_method: str | None = None,
+    cs_params: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, RunInfo | None]:
-    """Zero-filled reconstruction of (masked) k-space, then the model if one is given.
+    """Zero-filled reconstruction of (masked) k-space, then the model or the compressed-sensing method if given.
 
     Args:
         kspace: complex (slices, H, W) or (slices, coils, H, W); not modified.
@@ -121,14 +124,21 @@ def reconstruct_kspace(
         mask: column mask to apply first (None: ``kspace`` is already undersampled).
         options: device, batch size, progress, cancel flag.
         measured: the sampled columns of already undersampled k-space (a file's own mask), for a
-            data-consistency model when ``mask`` is None; else the columns holding any non-zero value.
+            data-consistency model or compressed sensing when ``mask`` is None; else the columns holding any
+            non-zero value.
+        cs_method: ``cs-tv`` or ``cs-wavelet`` instead of a model (see
+            :func:`condswin.mri.compressed_sensing.reconstruction.reconstruct_volume`).
+        cs_params: the compressed-sensing method's parameters (``lam``, ``iterations``).
 
     Returns:
         ``(reconstruction, zero_filled, info)``: float32 (slices, h, w) arrays and the model run (or None).
 
     Raises:
         ModelError: the card is not a reconstruction card.
-        InputError: multi-coil k-space for a model that takes a complex single-coil image.
+        InputError: multi-coil k-space for a model that takes a complex single-coil image, or for compressed
+            sensing.
+        UsageError: an unknown compressed-sensing method or a bad parameter.
+        JobCancelled: the cancel flag was set.
 
     A data-consistency model (:mod:`condswin.models.data_consistency`) runs on the complex image on the full
     k-space grid (not cropped, not resampled: DC needs the Fourier relation to the measured columns) with the
@@ -145,6 +155,14 @@ def reconstruct_kspace(
     image = center_crop(full_image, (h, w))
     multicoil = image.ndim == 4
     zero_filled = (rss(image, axis=1) if multicoil else np.abs(image)).astype(np.float32)
+    if cs_method is not None:
+        if multicoil:
+            raise InputError(_single_coil_only(cs_method, kspace.shape[1], "this k-space"))
+        from condswin.mri.compressed_sensing.reconstruction import reconstruct_volume
+
+        columns = _sampled_columns(kspace, mask if mask is not None else measured)
+        images, info = reconstruct_volume(kspace, columns, cs_method, cs_params, options)
+        return np.abs(center_crop(images, (h, w))).astype(np.float32), zero_filled, info
     if model is None:
         return zero_filled.copy(), zero_filled, None
     if card is None:
@@ -170,6 +188,13 @@ def reconstruct_kspace(
     out = np.zeros(zero_filled.shape, dtype=np.float32)
     info = SliceEngine(model, contract, options).run(source, out, spacing_rc, fitted)
     return out, zero_filled, info
+
+
+def _single_coil_only(cs_method: str, coils: int, holder: str) -> str:
+    return (
+        f"{cs_method} reconstructs single-coil k-space, but {holder} holds {coils} coils; combine them into one "
+        "(virtual) coil first, or use --model zero-filled (root-sum-of-squares over the coils)"
+    )
 
 
 def _sampled_columns(kspace: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -206,8 +231,10 @@ def reconstruct_fastmri(
     center_fraction: float | None = None,
     seed: Any = None,
     options: InferenceOptions | None = None,
+    cs_method: str | None = None,
+    cs_params: dict[str, Any] | None = None,
 ) -> ReconstructionResult:
-    """Reconstruct a fastMRI ``.h5`` file (single- or multi-coil).
+    """Reconstruct a fastMRI ``.h5`` file (single- or multi-coil; compressed sensing: single-coil only).
 
     Args:
         path: the file (read with :func:`condswin.mri.fastmri.read`; errors name it).
@@ -216,6 +243,7 @@ def reconstruct_fastmri(
             carries its own mask); ``center_fraction`` None is fastMRI's 0.08 at 4x, 0.04 at 8x.
         seed: mask seed; None uses fastMRI's per-file seed (the file name's character codes).
         options: device, batch size, progress, cancel flag.
+        cs_method / cs_params: a compressed-sensing method and its parameters instead of a model.
 
     Returns:
         A :class:`ReconstructionResult` at the file's reconstruction size and header pixel spacing.
@@ -223,13 +251,16 @@ def reconstruct_fastmri(
     Raises:
         InputError: an unreadable file (see :func:`condswin.mri.fastmri.read`), a target larger than the
             k-space image, a header that describes another k-space (see :func:`_reconstruction_grid`), or a
-            reconstruction smaller than :data:`condswin.inference.orientation.MIN_SLICE_SIZE` a side.
+            reconstruction smaller than :data:`condswin.inference.orientation.MIN_SLICE_SIZE` a side, or
+            multi-coil k-space for compressed sensing (naming the file).
         ModelError: the card is not a reconstruction card.
     """
     from condswin.mri.fastmri import read
     from condswin.mri.masks import fastmri_seed
 
     volume = read(path)
+    if cs_method is not None and volume.is_multicoil:  # refused before any mask or FFT
+        raise InputError(f"{path}: {_single_coil_only(cs_method, volume.kspace.shape[1], 'this file')}")
     crop, spacing = _reconstruction_grid(volume)
     check_slice_size(*crop, str(path))
     num_cols = volume.kspace.shape[-1]
@@ -250,6 +281,8 @@ def reconstruct_fastmri(
         kspace_mask,
         options,
         measured=None if volume.mask is None else np.asarray(volume.mask, dtype=bool),
+        cs_method=cs_method,
+        cs_params=cs_params,
     )
     target = None if volume.target is None else volume.target.astype(np.float32)
     if target is not None and target.shape != recon.shape:
@@ -336,6 +369,8 @@ def reconstruct_mr_image(
     seed: Any = 0,
     phase_seed: Any = 0,
     options: InferenceOptions | None = None,
+    cs_method: str | None = None,
+    cs_params: dict[str, Any] | None = None,
 ) -> ReconstructionResult:
     """Simulate single-coil k-space from an MR magnitude volume, undersample it and reconstruct it.
 
@@ -349,6 +384,7 @@ def reconstruct_mr_image(
         seed: mask seed (same seed, same mask).
         phase_seed: seed of the smooth random phase of the simulated k-space.
         options: device, batch size, progress, cancel flag.
+        cs_method / cs_params: a compressed-sensing method and its parameters instead of a model.
 
     Returns:
         A :class:`ReconstructionResult`; ``output`` is the reconstruction on exactly the input's grid.
@@ -374,7 +410,15 @@ def reconstruct_mr_image(
     kspace = simulate_singlecoil_kspace(magnitude, seed=phase_seed)
     mask, num_low = _mask_for(kspace.shape[-1], mask_kind, acceleration, center_fraction, seed)
     recon, zero_filled, info = reconstruct_kspace(
-        kspace, magnitude.shape[-2:], layout.spacing, model, card, mask, options
+        kspace,
+        magnitude.shape[-2:],
+        layout.spacing,
+        model,
+        card,
+        mask,
+        options,
+        cs_method=cs_method,
+        cs_params=cs_params,
     )
     out = np.zeros(volume.shape, dtype=np.float32)
     layout.slices(out)[...] = recon

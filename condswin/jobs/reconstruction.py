@@ -14,49 +14,89 @@ if TYPE_CHECKING:
     from condswin.inference.engine import InferenceOptions
     from condswin.inference.reconstruction import ReconstructionResult
 
-__all__ = ["ZERO_FILLED", "reconstruct_file", "reconstruct_image"]
+__all__ = ["ZERO_FILLED", "CLASSICAL_METHODS", "reconstruct_file", "reconstruct_image"]
 
 # What a report names as the model of the zero-filled baseline (also the CLI's ``--model`` value for it).
 ZERO_FILLED = "zero-filled"
+# The reconstructions that need no model (``--model`` values): zero-filling and compressed sensing
+# (condswin.mri.compressed_sensing.list_methods(), repeated so that naming them imports no torch).
+CLASSICAL_METHODS = (ZERO_FILLED, "cs-tv", "cs-wavelet")
+
+
+def _split(method: LoadedModel | str | None, params: dict[str, Any] | None) -> tuple[Any, Any, str | None, Any]:
+    """``(model, card, cs_method, cs_params)`` for the inference functions, the parameters checked.
+
+    Raises:
+        UsageError: an unknown method name, parameters for a method that takes none, or a bad parameter.
+    """
+    from condswin.errors import UsageError
+
+    if method is None or method == ZERO_FILLED:
+        if params:
+            raise UsageError(f"{ZERO_FILLED} takes no parameters; compressed sensing (cs-tv, cs-wavelet) does")
+        return None, None, None, None
+    if isinstance(method, str):
+        from condswin.mri.compressed_sensing import resolve_parameters
+
+        return None, None, method, resolve_parameters(method, params)  # an unknown name is refused here
+    if params:
+        raise UsageError("method parameters apply to compressed sensing (cs-tv, cs-wavelet) only, not to a model")
+    return method.model, method.card, None, None
 
 
 def _result(
-    details: ReconstructionResult, image: sitk.Image, loaded: LoadedModel | None, mask_kind: str
+    details: ReconstructionResult,
+    image: sitk.Image,
+    method: LoadedModel | str | None,
+    mask_kind: str,
+    cs_params: dict[str, Any] | None,
 ) -> ReconstructionJobResult:
     report = details.summary()
-    report["model"] = ZERO_FILLED if loaded is None else model_summary(loaded.card)
+    if method is None or isinstance(method, str):
+        report["model"] = method or ZERO_FILLED
+    else:
+        report["model"] = model_summary(method.card)
+    if cs_params is not None:
+        report["params"] = cs_params
     report["mask_kind"] = "from file" if details.from_file_mask else mask_kind
     return ReconstructionJobResult(output=image, report=report, notices=list(report["notices"]), details=details)
 
 
 def reconstruct_file(
     path: str | os.PathLike,
-    loaded: LoadedModel | None,
+    loaded: LoadedModel | str | None,
     options: InferenceOptions | None = None,
     *,
     mask_kind: str = "random",
     acceleration: float = 4.0,
     center_fraction: float | None = None,
     seed: Any = None,
+    params: dict[str, Any] | None = None,
 ) -> ReconstructionJobResult:
-    """Reconstruct a fastMRI ``.h5`` file with a model, or with zero-filling when ``loaded`` is None.
+    """Reconstruct a fastMRI ``.h5`` file with a model, a compressed-sensing method, or zero-filling.
 
     The report holds the acceleration actually used, sampled and total columns, whether the mask came from
-    the file, the centre size, shape and spacing, the metrics (model and zero-filled, when the file has a
-    target), device, notices, the model (id and version, or ``"zero-filled"``) and the mask kind.
+    the file, the centre size, shape and spacing, the metrics (the method's as ``model``, and zero-filled's,
+    when the file has a target), device, notices, the model (id and version, or the method's name:
+    ``"zero-filled"``, ``"cs-tv"``, ``"cs-wavelet"``), the compressed-sensing ``params`` used (with their
+    defaults) and the mask kind.
 
     Args:
         path: the file (errors name it).
-        loaded: a reconstruction model from :func:`condswin.bundles.load_bundle`, or None.
+        loaded: a reconstruction model from :func:`condswin.bundles.load_bundle`, a name from
+            :data:`CLASSICAL_METHODS`, or None (zero-filled).
         options: device, batch size, progress, cancel flag.
         mask_kind / acceleration / center_fraction: the mask for fully sampled files (a file's own mask wins).
         seed: mask seed; None uses fastMRI's per-file seed (from the file name).
+        params: compressed-sensing parameters (``lam``, ``iterations``); other methods take none.
 
     Returns:
         A :class:`ReconstructionJobResult`; ``output`` has the header's pixel spacing (x = columns).
 
     Raises:
-        InputError: an unreadable file or a mask that samples nothing.
+        UsageError: an unknown method name or a bad parameter (before the file is read).
+        InputError: an unreadable file, a mask that samples nothing, or multi-coil k-space for compressed
+            sensing.
         ModelError: not a reconstruction model.
         JobCancelled: the cancel flag was set.
     """
@@ -64,7 +104,7 @@ def reconstruct_file(
 
     from condswin.inference.reconstruction import reconstruct_fastmri
 
-    model, card = (None, None) if loaded is None else (loaded.model, loaded.card)
+    model, card, cs_method, cs_params = _split(loaded, params)
     details = reconstruct_fastmri(
         path,
         model,
@@ -74,16 +114,18 @@ def reconstruct_file(
         center_fraction=center_fraction,
         seed=seed,
         options=options,
+        cs_method=cs_method,
+        cs_params=cs_params,
     )
     image = sitk.GetImageFromArray(details.image)
     slice_mm, row_mm, col_mm = details.spacing
     image.SetSpacing((col_mm, row_mm, slice_mm))  # SimpleITK (x, y, z) = (columns, rows, slices)
-    return _result(details, image, loaded, mask_kind)
+    return _result(details, image, loaded, mask_kind, cs_params)
 
 
 def reconstruct_image(
     image: sitk.Image,
-    loaded: LoadedModel | None,
+    loaded: LoadedModel | str | None,
     options: InferenceOptions | None = None,
     *,
     mask_kind: str = "random",
@@ -91,21 +133,24 @@ def reconstruct_image(
     center_fraction: float | None = None,
     seed: Any = 0,
     phase_seed: Any = 0,
+    params: dict[str, Any] | None = None,
 ) -> ReconstructionJobResult:
     """Simulate k-space from an MR magnitude volume, undersample it and reconstruct it (the input is the target).
 
     Args:
         image: scalar 3-D non-negative magnitude image; not modified.
-        loaded: a reconstruction model, or None for the zero-filled baseline.
+        loaded: a reconstruction model, a name from :data:`CLASSICAL_METHODS`, or None (zero-filled).
         options: device, batch size, progress, cancel flag.
         mask_kind / acceleration / center_fraction: the column mask.
         seed: mask seed; phase_seed: seed of the simulated smooth phase.
+        params: compressed-sensing parameters (``lam``, ``iterations``); other methods take none.
 
     Returns:
         A :class:`ReconstructionJobResult` whose ``output`` lies on exactly the input's grid; the report has
         the keys of :func:`reconstruct_file`.
 
     Raises:
+        UsageError: an unknown method name or a bad parameter.
         InputError: not a scalar 3-D image, negative intensities, or slices smaller than
             :data:`condswin.inference.orientation.MIN_SLICE_SIZE`.
         ModelError: not a reconstruction model.
@@ -114,7 +159,7 @@ def reconstruct_image(
     from condswin.inference.orientation import check_image_slices
     from condswin.inference.reconstruction import reconstruct_mr_image
 
-    model, card = (None, None) if loaded is None else (loaded.model, loaded.card)
+    model, card, cs_method, cs_params = _split(loaded, params)
     check_image_slices(image, "slice" if card is None else card.contract.axis)
     details = reconstruct_mr_image(
         image,
@@ -126,6 +171,8 @@ def reconstruct_image(
         seed=seed,
         phase_seed=phase_seed,
         options=options,
+        cs_method=cs_method,
+        cs_params=cs_params,
     )
     assert details.output is not None  # reconstruct_mr_image always puts the result on the input's grid
-    return _result(details, details.output, loaded, mask_kind)
+    return _result(details, details.output, loaded, mask_kind, cs_params)
