@@ -183,6 +183,44 @@ def test_reconstruction_of_mr_volumes_uses_the_seeds_of_condswin_reconstruct(mr_
         _assert_metrics(_row(rows, name, "zero-filled", "4x"), job.report["metrics"]["zero_filled"])
 
 
+def test_reconstruction_tables_show_compressed_sensing_beside_zero_filled_with_seconds_per_slice(mr_root, tmp_path):
+    from condswin.inference import InferenceOptions
+    from condswin.training.evaluation.cases import EvalCase
+    from condswin.training.evaluation.methods import resolve_methods
+    from condswin.training.evaluation.reconstruction import score_reconstruction_case
+    from condswin.training.evaluation.request import Setting
+
+    out = tmp_path / "out"
+    code = evaluate_main(
+        ["--task", "reconstruction", "--data", str(mr_root), "--baseline", "zero-filled", "cs-tv", "cs-wavelet",
+         "--acceleration", "4", "--out", str(out), "--montage-cases", "0"]
+    )  # fmt: skip
+    assert code == 0
+    rows = _read_csv(out / "metrics.csv")
+    for name in ("subject0", "subject1"):
+        path = mr_root / f"{name}.nii.gz"
+        seeds = {"seed": fastmri_seed(path.name), "phase_seed": volume_seed(path)}
+        for method in ("cs-tv", "cs-wavelet"):
+            job = reconstruct_image(sitk.ReadImage(str(path)), method, **seeds)  # the defaults of condswin reconstruct
+            row = _row(rows, name, method, "4x")
+            _assert_metrics(row, job.report["metrics"]["model"])
+            assert float(row["psnr"]) > float(_row(rows, name, "zero-filled", "4x")["psnr"])
+        for method in ("zero-filled", "cs-tv", "cs-wavelet"):
+            assert 0 < float(_row(rows, name, method, "4x")["seconds_per_slice"]) < 60
+    markdown = (out / "metrics.md").read_text(encoding="utf-8")
+    assert _markdown_cell(markdown, "cs-wavelet", "4x", "s/slice") != "n/a"
+
+    # the montage's input column is the zero-filled image, not the last baseline scored
+    methods = resolve_methods("reconstruction", (), ("zero-filled", "cs-tv"))
+    case = EvalCase("subject0", mr_root / "subject0.nii.gz")
+    outcome = score_reconstruction_case(
+        case, "mr_volumes", methods, [Setting("4x", acceleration=4.0)], InferenceOptions(device="cpu"), montage=True
+    )
+    shown = outcome.montage[0]
+    np.testing.assert_array_equal(shown.input, shown.outputs["zero-filled"])
+    assert not np.array_equal(shown.input, shown.outputs["cs-tv"])
+
+
 # --- segmentation -------------------------------------------------------------------------------------------
 
 

@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="extend",
         default=[],
         metavar="NAME",
-        help="zero-filled (reconstruction) or classical denoisers: bm3d nlm tv wavelet gaussian ... (denoising)",
+        help="zero-filled, cs-tv, cs-wavelet (reconstruction) or classical denoisers: bm3d nlm tv wavelet gaussian ... "
+        "(denoising)",
     )
     parser.add_argument(
         "--acceleration",

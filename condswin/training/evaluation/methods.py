@@ -28,7 +28,8 @@ class Method:
     Attributes:
         name: what tables and figures call it (a model's card id, or the baseline's name).
         loaded: the model, or None for a baseline.
-        baseline: the baseline's name (``zero-filled`` or a classical denoiser), or None for a model.
+        baseline: the baseline's name (``zero-filled``, ``cs-tv``, ``cs-wavelet`` or a classical denoiser), or None
+            for a model.
     """
 
     name: str
@@ -42,10 +43,13 @@ class Method:
 
 
 def baselines_for(task: str) -> tuple[str, ...]:
-    """The baseline names a task accepts: zero-filling for reconstruction, the classical denoisers (not the
-    contrast methods such as CLAHE, whose output is not in signal units) for denoising, none for segmentation."""
+    """The baseline names a task accepts: zero-filling and compressed sensing for reconstruction, the classical
+    denoisers (not the contrast methods such as CLAHE, whose output is not in signal units) for denoising, none for
+    segmentation."""
     if task == "reconstruction":
-        return (ZERO_FILLED,)
+        from condswin.jobs.reconstruction import CLASSICAL_METHODS
+
+        return CLASSICAL_METHODS
     if task == "denoising":
         from condswin.denoise.methods import get_method, list_methods
 

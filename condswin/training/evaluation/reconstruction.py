@@ -1,4 +1,5 @@
-"""Scoring reconstruction models and the zero-filled baseline on one volume, through :mod:`condswin.jobs`.
+"""Scoring reconstruction models and the classical baselines (zero-filled, compressed sensing) on one volume,
+through :mod:`condswin.jobs`.
 
 * fastMRI ``.h5``: :func:`condswin.jobs.reconstruct_file` with fastMRI's per-file seeded mask (every slice
   the same mask, the same mask for every method), scored against the file's target at its reconstruction size.
@@ -6,11 +7,15 @@
   file name and undersampled with the per-file seeded mask, exactly as ``condswin reconstruct`` does for an
   image file; scored against the volume itself.
 
-Metrics are fastMRI's over the whole volume (:func:`condswin.metrics.reconstruction_metrics`).
+Metrics are fastMRI's over the whole volume (:func:`condswin.metrics.reconstruction_metrics`). Each row also
+holds ``seconds_per_slice``: the wall time of its reconstruction job (k-space simulation or reading, masking and,
+for a model, normalisation included) divided by the slices — speeds measured in one run on one machine, so they
+can be compared with each other.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +24,7 @@ import SimpleITK as sitk
 
 from condswin.inference import InferenceOptions
 from condswin.training.evaluation.cases import EvalCase
-from condswin.training.evaluation.methods import Method
+from condswin.training.evaluation.methods import ZERO_FILLED, Method
 from condswin.training.evaluation.records import (
     CaseOutcome,
     MetricRow,
@@ -52,7 +57,7 @@ class _Runner:
         """The job's result for ``method`` (None: zero-filled) at ``acceleration``."""
         from condswin.jobs import reconstruct_file, reconstruct_image
 
-        loaded = None if method is None else method.loaded
+        loaded = None if method is None else (method.loaded if method.is_model else method.baseline)
         if self.image is None:
             return reconstruct_file(
                 self.case.path, loaded, self.options, mask_kind=self.mask, acceleration=acceleration
@@ -96,7 +101,7 @@ def score_reconstruction_case(
     Args:
         case: a fastMRI file with a target, or an MR volume.
         kind: ``fastmri`` or ``mr_volumes``.
-        methods: reconstruction models and/or the zero-filled baseline.
+        methods: reconstruction models and/or the classical baselines (zero-filled, cs-tv, cs-wavelet).
         settings: one per acceleration.
         options: device and batch size of inference.
         mask: the mask kind for fully sampled k-space (a file's own mask wins).
@@ -119,9 +124,11 @@ def score_reconstruction_case(
         zero_filled = reference = None
         index = 0
         for method in methods:
-            result = runner.run(None if method.baseline else method, setting.acceleration)
+            started = time.perf_counter()
+            result = runner.run(method, setting.acceleration)
             details = result.details
-            scores = reconstruction_metrics(details.target, details.image)
+            seconds_per_slice = (time.perf_counter() - started) / details.image.shape[0]
+            scores = {**reconstruction_metrics(details.target, details.image), "seconds_per_slice": seconds_per_slice}
             described = {"acceleration_used": round(details.acceleration, 4), "mask_from_file": details.from_file_mask}
             if result.notices:
                 described["notices"] = "; ".join(result.notices)
@@ -131,7 +138,7 @@ def score_reconstruction_case(
                     reference = np.asarray(runner.reference(result))
                     index = representative_slice(reference, labels=False)
                 shown[method.name] = np.array(runner.shown(result)[index])
-                if method.baseline:
+                if method.baseline == ZERO_FILLED:
                     zero_filled = shown[method.name]
         if montage and reference is not None:
             if zero_filled is None:  # the montage's input column: the zero-filled image on the shown grid

@@ -27,6 +27,7 @@ COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("nmse", "NMSE", ".4f"),
         ("psnr", "PSNR (dB)", ".2f"),
         ("ssim", "SSIM", ".4f"),
+        ("seconds_per_slice", "s/slice", ".4f"),
     ),
     "denoising": (("ssim", "SSIM", ".4f"), ("psnr", "PSNR (dB)", ".2f"), ("seconds_per_slice", "s/slice", ".4f")),
     "segmentation": (
