@@ -31,8 +31,8 @@ class MRIRecon(ScriptedLoadableModule):
         self.parent.contributors = ["ConditionalSwin contributors"]
         self.parent.helpText = _(
             "Reconstruct undersampled MRI: a fastMRI .h5 file (drag and drop, or choose it) or an MR volume, with "
-            "a learned model or zero-filling. The zero-filled baseline is shown beside the model's output and "
-            "the metrics go to a table when a target exists."
+            "a learned model, compressed sensing (total variation or wavelet, single-coil k-space) or zero-filling. "
+            "The zero-filled baseline is shown beside the result and the metrics go to a table when a target exists."
         )
         self.parent.acknowledgementText = _("Built on fastMRI's data format and the condswin command line.")
         from condswin_slicer.sample_data import register_on_startup

@@ -204,6 +204,16 @@ def test_options_are_checked_once_before_any_file(tmp_path, capsys, options, cod
     assert said in said_where, said_where
 
 
+@pytest.mark.parametrize("model", ["zero-filled", "cs-tv", "cs-wavelet"])
+def test_a_classical_reconstruction_needs_no_model_bundle(model, monkeypatch):
+    def no_bundle(*args, **kwargs):
+        raise AssertionError(f"{model} was looked up as a model bundle")
+
+    monkeypatch.setattr("condswin.bundles.resolve_bundle", no_bundle)
+    args = batch.build_parser().parse_args(["--task", "reconstruct", "--in", "i", "--out", "o", "--model", model])
+    batch.check_options(args)  # no error: the method runs without a bundle
+
+
 def test_inputs_are_read_through_condswins_checks_and_failures_name_them(tmp_path):
     inputs = _inputs(tmp_path / "in", "good.nii.gz")
     whole = (inputs / "good.nii.gz").read_bytes()

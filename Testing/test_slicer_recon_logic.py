@@ -55,6 +55,13 @@ def test_parameters_build_arguments_the_cli_parser_accepts():
         "cpu",
     )
     assert build_parser().parse_args(parameters.arguments("a", "b", model="zero-filled")).model == "zero-filled"
+    from MRIReconLib.parameters import CLASSICAL_METHODS
+
+    from condswin.jobs.reconstruction import CLASSICAL_METHODS as CLI_CLASSICAL
+
+    assert CLASSICAL_METHODS == CLI_CLASSICAL  # the panel's list holds every method the CLI runs without a model
+    for method in CLASSICAL_METHODS:
+        assert build_parser().parse_args(ReconParameters(model=method).arguments("a", "b")).model == method
     with pytest.raises(ValueError, match="mask kind"):
         ReconParameters(mask="spiral").arguments("a", "b")
 
@@ -94,6 +101,22 @@ def test_model_and_zero_filled_side_by_side(logic, scene, tmp_path, tiny_bundles
     for volume in (outputs.volume, outputs.zero_filled):
         np.testing.assert_array_equal(matrix(volume), matrix(node))
     assert outputs.report["model"] != "zero-filled"
+
+
+@pytest.mark.parametrize("method", ["cs-tv", "cs-wavelet"])
+def test_compressed_sensing_beside_zero_filled_on_the_input_grid(method, logic, scene, tmp_path, run_root):
+    from MRIReconLib.parameters import ReconParameters
+
+    node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd"))
+    outputs = logic.reconstruct_volume(node, ReconParameters(model=method, seed=1))
+    assert outputs.volume.GetName() == f"mr {method}" and outputs.zero_filled.GetName() == "mr zero-filled"
+    for volume in (outputs.volume, outputs.zero_filled):
+        np.testing.assert_array_equal(matrix(volume), matrix(node))
+        assert volume.GetScene() is scene
+    assert outputs.report["model"] == method and outputs.report["params"]["iterations"] == 100
+    metrics = outputs.report["metrics"]
+    assert metrics["model"]["ssim"] > metrics["zero_filled"]["ssim"]
+    assert list(run_root.iterdir()) == []
 
 
 def test_fastmri_file_dropped_on_the_reader_gets_the_header_spacing(logic, scene, tmp_path, run_root):

@@ -19,7 +19,7 @@ from condswin_slicer.i18n import _
 from condswin_slicer.job import CliJob, EventCallback
 from condswin_slicer.process import RunResult, default_process
 
-from MRIReconLib.parameters import ZERO_FILLED, ReconParameters
+from MRIReconLib.parameters import CLASSICAL_METHODS, ZERO_FILLED, ReconParameters
 
 __all__ = ["MRIReconLogic", "ReconOutputs"]
 
@@ -107,7 +107,7 @@ class MRIReconLogic:
         def load(results: list[RunResult]) -> ReconOutputs:
             nodes = []
             for model, output in zip(models, outputs, strict=True):
-                label = _("zero-filled") if model == ZERO_FILLED else _("reconstruction")
+                label = _node_label(model)
                 node = mrml.read_volume(output, f"{name} {label}")
                 if volume_node is not None:
                     mrml.adopt_geometry(node, volume_node)
@@ -119,3 +119,10 @@ class MRIReconLogic:
             return ReconOutputs(nodes[0], nodes[1] if len(nodes) > 1 else None, table, report)
 
         return CliJob(self.process_factory, folder, steps, load)
+
+
+def _node_label(model: str) -> str:
+    """What a result node is called after the input: the classical method's name, or "reconstruction" for a model."""
+    if model == ZERO_FILLED:
+        return _("zero-filled")
+    return model if model in CLASSICAL_METHODS else _("reconstruction")

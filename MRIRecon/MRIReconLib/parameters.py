@@ -11,9 +11,12 @@ from dataclasses import dataclass
 
 from condswin_slicer.parameters import engine_arguments
 
-__all__ = ["MASK_KINDS", "ZERO_FILLED", "ReconParameters"]
+__all__ = ["CLASSICAL_METHODS", "MASK_KINDS", "ZERO_FILLED", "ReconParameters"]
 
 ZERO_FILLED = "zero-filled"  # condswin.jobs.reconstruction.ZERO_FILLED: the baseline that needs no model
+# condswin.jobs.reconstruction.CLASSICAL_METHODS: zero-filling and compressed sensing (total variation, wavelet),
+# the reconstructions that need no model; any other method is a model id or bundle path.
+CLASSICAL_METHODS = (ZERO_FILLED, "cs-tv", "cs-wavelet")
 MASK_KINDS = ("random", "equispaced", "equispaced_fraction", "rect_equispaced")  # condswin.mri.masks
 
 
@@ -22,12 +25,13 @@ class ReconParameters:
     """What one reconstruction asks of ``condswin reconstruct``.
 
     Attributes:
-        model: a bundle id or path, or ``zero-filled``; empty means the first installed model.
+        model: a bundle id or path, or a classical method (``zero-filled``, ``cs-tv``, ``cs-wavelet``, at their
+            default parameters); empty means the default model.
         acceleration: undersampling factor (fully sampled inputs; fastMRI test files keep their own mask).
         mask: column mask kind.
         center_fraction: fully sampled centre fraction, or None for fastMRI's default.
         seed: mask seed, or None for the per-file seed.
-        show_zero_filled: also produce the zero-filled reconstruction beside the model's.
+        show_zero_filled: also produce the zero-filled reconstruction beside the model's (or compressed sensing's).
         device: ``auto``, ``cpu``, ``cuda``, ...; ``force_cpu`` overrides it.
         force_cpu: run on the CPU whatever is available.
         batch_size, threads: slices per batch and CPU threads of a learned model (``None``: the CLI's default).

@@ -12,7 +12,7 @@ from condswin_slicer.parameters import DEVICES, ParameterStore
 from condswin_slicer.widget_support import ModulePanel, installed_models
 
 from MRIReconLib.logic import MRIReconLogic, ReconOutputs
-from MRIReconLib.parameters import MASK_KINDS, ZERO_FILLED, ReconParameters
+from MRIReconLib.parameters import CLASSICAL_METHODS, MASK_KINDS, ReconParameters
 
 __all__ = ["MRIReconPanel", "show_side_by_side"]
 
@@ -46,7 +46,8 @@ class MRIReconPanel(ModulePanel):
         )
         self.logic = logic or MRIReconLogic(slicer.mrmlScene)
         ui.inputVolumeSelector.setMRMLScene(slicer.mrmlScene)
-        ui.modelComboBox.addItem(ZERO_FILLED, ZERO_FILLED)
+        for method in CLASSICAL_METHODS:  # zero-filled, then compressed sensing (TV, wavelet)
+            ui.modelComboBox.addItem(method, method)
         for label, model_id in installed_models("reconstruction", self.view):
             ui.modelComboBox.addItem(label, model_id)
         ui.maskComboBox.addItems(list(MASK_KINDS))

@@ -115,13 +115,13 @@ def check_options(args: argparse.Namespace) -> None:
 
     resolve_device(args.device)
     if args.task == "reconstruct":
-        from MRIReconLib.parameters import ZERO_FILLED, ReconParameters
+        from MRIReconLib.parameters import CLASSICAL_METHODS, ReconParameters
 
         from condswin.cli.reconstruct import check_mask_options
 
         defaults = ReconParameters()
         check_mask_options(defaults.mask, args.acceleration, defaults.center_fraction)
-        if args.model and args.model != ZERO_FILLED:
+        if args.model and args.model not in CLASSICAL_METHODS:
             resolve_bundle(args.model, "reconstruction")
     elif args.task == "denoise":
         from condswin.cli.denoise import is_classical_method
