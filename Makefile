@@ -39,6 +39,9 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/denoising_heldout.py --out bench/benchreport/denoising_heldout.md --figure docs/denoising_heldout.png
+	$(PY) bench/cs_lambda.py --out bench/benchreport/cs_lambda.md
+	$(PY) bench/cs_solvers.py --out bench/benchreport/cs_solvers.md
+	$(PY) bench/cs_speed.py --out bench/benchreport/cs_speed.md
 	$(PY) bench/report.py
 
 # Continue training the three defaults for HOURS (shared), embedding what beats them: docs/training.md.

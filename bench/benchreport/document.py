@@ -159,6 +159,12 @@ def _speed_tables(speed: dict[str, Any]) -> str:
 TRAINING_PRECISION = "training_precision.md"
 # The section bench/denoising_heldout.py writes from the denoising default's card (measured at its embedding).
 DENOISING_HELDOUT = "denoising_heldout.md"
+# The compressed-sensing sections: (file its script writes, heading); bench/cs_lambda.py, cs_solvers.py, cs_speed.py.
+COMPRESSED_SENSING = (
+    ("cs_lambda.md", "The default λ, chosen on training volumes (`bench/cs_lambda.py`)"),
+    ("cs_solvers.md", "Solvers and wavelets (`bench/cs_solvers.py`)"),
+    ("cs_speed.md", "Seconds per slice (`bench/cs_speed.py`)"),
+)
 
 
 def build(results: dict[str, Any], registry: list[dict[str, Any]]) -> str:
@@ -194,4 +200,8 @@ def build(results: dict[str, Any], registry: list[dict[str, Any]]) -> str:
     precision = Path(__file__).with_name(TRAINING_PRECISION)  # written by bench/training_precision.py --out
     if precision.is_file():
         parts.append("\n## Training precision and data loading\n\n" + precision.read_text())
+    sections = [(Path(__file__).with_name(name), heading) for name, heading in COMPRESSED_SENSING]
+    if any(path.is_file() for path, _ in sections):
+        parts.append("\n## Compressed-sensing reconstruction\n")
+        parts += [f"\n### {heading}\n\n{path.read_text()}" for path, heading in sections if path.is_file()]
     return "".join(parts)
