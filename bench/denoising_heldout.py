@@ -125,7 +125,7 @@ def section(card: dict[str, Any], figure: str | None) -> str:
         parts.append(
             f"\n![noisy, BM3D and the model on one slice of each held-out volume]({figure})\n\n"
             f"One slice per held-out volume at Rician σ {FIGURE_SIGMA:.0%}: the clean reference, the noisy input, "
-            "BM3D (σ estimated from that slice's air), the model, and both absolute errors on one scale.\n"
+            "BM3D (with the σ estimated from the whole noisy volume's air), the model, and both absolute errors on one scale.\n"
         )
     return "".join(parts)
 
@@ -143,6 +143,7 @@ def draw_figure(model_id: str, shared: Path, out: Path) -> None:
     from condswin.inference import InferenceOptions
     from condswin.io.images import read_image
     from condswin.jobs import denoise
+    from condswin.mri.noise import estimate_rician_sigma
     from condswin.training.evaluation.denoising import noisy_volume
     from condswin.training.evaluation.records import representative_slice
 
@@ -160,8 +161,10 @@ def draw_figure(model_id: str, shared: Path, out: Path) -> None:
         noisy_image = sitk.GetImageFromArray(noisy)
         noisy_image.CopyInformation(image)
         model_out = sitk.GetArrayFromImage(denoise(noisy_image, loaded, options, noise="rician").output)[index]
+        # BM3D on the shown slice alone, with the σ the whole-volume job estimates (one slice's air is too little)
+        sigma = estimate_rician_sigma(noisy)
         one = sitk.GetImageFromArray(noisy[index : index + 1])
-        bm3d_out = sitk.GetArrayFromImage(denoise(one, "bm3d", options, noise="rician").output)[0]
+        bm3d_out = sitk.GetArrayFromImage(denoise(one, "bm3d", options, noise="rician", sigma=sigma).output)[0]
         top = float(np.percentile(clean[index], 99.5))
         err_top = 0.2 * top
         panels = [
