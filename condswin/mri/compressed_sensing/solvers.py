@@ -9,7 +9,8 @@ put back).
 * Wavelet ℓ1, ``R(x) = ||W x||_1`` over the detail coefficients of an orthonormal wavelet transform (the
   coarsest approximation is not penalised: it holds the image's mean intensities, not its sparsity):
   FISTA ("A Fast Iterative Shrinkage-Thresholding Algorithm for Linear Inverse Problems", Beck & Teboulle)
-  with step 1. ``W`` is orthonormal, so the proximal step is exact: soft thresholding of the coefficients.
+  with step 1. ``W`` is orthonormal, so the proximal step is exact: soft thresholding of the coefficients
+  (of the image shifted by a random offset, a different one every iteration: see :func:`wavelet_fista`).
   The transform needs sides divisible by ``2**levels``; an image that is not is padded at the bottom and
   right with pixels no measurement constrains (their only term is the sparsity), and cropped at the end.
 * Total variation, ``R(x) = sum_pixels |grad x|`` (isotropic: the magnitude over both directions and the
@@ -42,7 +43,7 @@ __all__ = [
 
 # ADMM's penalty rho as a multiple of lam. The iterates converge for any rho > 0, but how fast depends on it;
 # of 4, 16, 32 and 64 lam, 32 lam left the smallest objective gap after 100 iterations on brain slices at 4x
-# and 8x, for every lam from 1e-4 to 1e-2 (bench/cs_solvers.py).
+# and 8x, at lam 1e-4, 1e-3 and 1e-2 alike (bench/cs_solvers.py --tv-lam).
 ADMM_PENALTY = 32.0
 
 
@@ -149,8 +150,8 @@ def wavelet_fista(
     Every iteration thresholds the wavelet coefficients of the image circularly shifted by a random offset
     (below ``2**levels`` in each direction), as BART's and Lustig's reconstructions do: a decimated transform
     is not shift invariant, and one fixed grid leaves blocky artefacts where its cell borders fall. On brain
-    slices this raised the PSNR by 0.5-2 dB over the fixed grid at 4x (``bench/cs_solvers.py``). The offsets
-    come from a generator seeded by ``seed``, so a rerun gives the same image.
+    slices at 4x and 8x this raised the PSNR by 2 dB over the fixed grid (``bench/cs_solvers.py``). The
+    offsets come from a generator seeded by ``seed``, so a rerun gives the same image.
 
     Args:
         data: the measured k-space and mask.
