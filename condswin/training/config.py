@@ -117,7 +117,7 @@ class DataSection:
         noise: ``gaussian``, ``rician`` or ``mixed`` (both, an even draw per training sample; denoising).
         sigma_range: noise σ relative to the volume's maximum, drawn per sample from this range.
         val_sigmas: denoising validation/test: each volume is scored once per σ of this list (relative to its
-            maximum), as a case of its own named ``volume@σ``; empty: one σ per volume drawn from ``sigma_range``.
+            maximum), as a case of its own named ``volume@σ``; None: one σ per volume drawn from ``sigma_range``.
         augment: the augmentation section.
         workers: DataLoader worker processes.
         cache_dir: folder for memory-mappable copies of compressed volumes (``.npy``, made once, reused while the
@@ -143,7 +143,7 @@ class DataSection:
     kspace_noise: float = 0.01
     noise: str = "rician"
     sigma_range: tuple[float, float] = (0.01, 0.13)
-    val_sigmas: tuple[float, ...] = ()
+    val_sigmas: tuple[float, ...] | None = None
     augment: AugmentSection = field(default_factory=AugmentSection)
     workers: int = 2
     cache_dir: str | None = None
@@ -333,10 +333,9 @@ def _check(config: TrainConfig) -> TrainConfig:
     low, high = config.data.sigma_range
     if not 0 <= low <= high <= 1:
         _fail(source, "data.sigma_range", f"needs 0 <= low <= high <= 1, got {[low, high]}")
-    if any(not 0 < s <= 1 for s in config.data.val_sigmas) or len(set(config.data.val_sigmas)) != len(
-        config.data.val_sigmas
-    ):
-        _fail(source, "data.val_sigmas", f"needs distinct values in (0, 1], got {list(config.data.val_sigmas)}")
+    val_sigmas = config.data.val_sigmas or ()
+    if any(not 0 < s <= 1 for s in val_sigmas) or len(set(val_sigmas)) != len(val_sigmas):
+        _fail(source, "data.val_sigmas", f"needs distinct values in (0, 1], got {list(val_sigmas)}")
     if not config.data.hu_window[1] > config.data.hu_window[0]:
         _fail(source, "data.hu_window", f"high must exceed low, got {list(config.data.hu_window)}")
     for name in ("batch_size", "accumulate", "num_nodes", "val_every", "log_every"):

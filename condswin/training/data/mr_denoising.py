@@ -138,7 +138,7 @@ class MRDenoisingDataset(SliceDataset):
 def _evaluation_cases(volumes: list[MRVolume], config: TrainConfig) -> tuple[list[MRVolume], list[float]]:
     """The evaluation cases and their fixed σ: each volume once per ``data.val_sigmas`` value (``id@σ``), or
     once with the σ drawn by its own seed."""
-    sigmas = tuple(float(s) for s in config.data.val_sigmas)
+    sigmas = tuple(float(s) for s in config.data.val_sigmas or ())
     if not sigmas:
         drawn = [volume_sigma(tuple(config.data.sigma_range), config.data.split_seed, v.volume_id) for v in volumes]
         return list(volumes), drawn
