@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +57,21 @@ def json_lines(stdout: str) -> list[dict]:
 def leftovers(folder: Path) -> list[str]:
     """Names in ``folder`` that a finished or failed run should not leave (temporary and moved-aside files)."""
     return sorted(p.name for p in folder.rglob("*") if p.name.startswith((".tmp-", ".old-")))
+
+
+def sigterm_once_inferring(command: list[str], env: dict[str, str], wait_s: float) -> tuple[int, str]:
+    """Run ``command`` (``--progress json``), send SIGTERM once it reports the ``infer`` stage (or after
+    ``wait_s`` seconds), and return its exit code and stdout; the process is killed if it outlives the test."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + wait_s
+        for line in process.stdout:
+            if json.loads(line)["stage"] == "infer" or time.monotonic() > deadline:
+                break
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, stdout

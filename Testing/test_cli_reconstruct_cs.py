@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from cli_support import json_lines, leftovers, run_cli
+from cli_support import json_lines, leftovers, run_cli, sigterm_once_inferring
 from synthetic_images import mr_volume
 
 from condswin.mri.compressed_sensing import get_method
@@ -128,18 +125,7 @@ def test_sigterm_cancels_compressed_sensing_between_iterations(tmp_path: Path) -
         "--param", "iterations=10000", "--progress", "json", "--threads", "1",
     ]  # fmt: skip
     env = {**{k: v for k, v in os.environ.items() if k != "CONDSWIN_MODEL_PATH"}, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 120
-        for line in process.stdout:  # the first slice is done: the second one is being solved
-            if json.loads(line)["stage"] == "infer" or time.monotonic() > deadline:
-                break
-        process.send_signal(signal.SIGTERM)
-        stdout, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130
+    returncode, stdout = sigterm_once_inferring(command, env, 120)
+    assert returncode == 130
     assert json.loads(stdout.splitlines()[-1])["stage"] == "cancelled"
     assert not out.exists() and leftovers(tmp_path) == []

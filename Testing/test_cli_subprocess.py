@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from cli_support import leftovers, write_mr
+from cli_support import leftovers, sigterm_once_inferring, write_mr
 from model_support import tampered_copy
 
 from condswin.bundles import card_template, save_bundle
@@ -134,19 +132,8 @@ def test_sigterm_cancels_and_leaves_no_output(tmp_path: Path) -> None:
         "--threads",
         "1",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 90
-        for line in process.stdout:
-            if json.loads(line)["stage"] == "infer" or time.monotonic() > deadline:
-                break
-        process.send_signal(signal.SIGTERM)
-        stdout, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130
+    returncode, stdout = sigterm_once_inferring(command, _env(), 90)
+    assert returncode == 130
     assert json.loads(stdout.splitlines()[-1])["stage"] == "cancelled"
     assert not out.exists()
     leftovers = [p.name for p in out.parent.iterdir()] if out.parent.exists() else []

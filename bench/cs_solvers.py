@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:  # run from a source checkout without installing t
 
 from cs_slices import training_slices, undersampled_kspace  # noqa: E402  (beside this script)
 
+from condswin.metrics.reconstruction import psnr  # noqa: E402
 from condswin.mri.compressed_sensing.finite_differences import gradient, gradient_adjoint  # noqa: E402
 from condswin.mri.compressed_sensing.solvers import (  # noqa: E402
     MeasuredKSpace,
@@ -136,7 +137,7 @@ def _cases(shared: Path) -> list[tuple[str, np.ndarray, MeasuredKSpace]]:
 
 
 def _psnr(reference: np.ndarray, image: torch.Tensor) -> float:
-    return float(10 * np.log10(reference.max() ** 2 / np.mean((reference - image.abs().numpy()) ** 2)))
+    return float(psnr(reference, image.abs().numpy()))
 
 
 def _timed(solve: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, float]:

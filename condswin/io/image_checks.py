@@ -227,6 +227,20 @@ def _nifti_geometry_fields(header: bytes) -> dict[str, np.ndarray]:
     return fields
 
 
+def _nifti_head(
+    path: Path, gzipped: bool, error: ErrorFactory
+) -> tuple[Iterator[bytes], bytes, tuple[int, int, np.dtype | None] | None]:
+    """The file's byte chunks (an iterator, positioned after the head), its first bytes (at least the 540 of a
+    NIfTI-2 header where the file has them) and the layout they declare (None for an unknown header)."""
+    chunks = _byte_chunks(path, gzipped, error)
+    head = bytearray()
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= 540:
+            break
+    return chunks, bytes(head), _nifti_layout(bytes(head[:540]))
+
+
 def check_nifti_data(path: Path, gzipped: bool, scan_floats: bool, error: ErrorFactory) -> None:
     """Check that a NIfTI file holds all the data its header declares, and (on request) no NaN.
 
@@ -241,13 +255,7 @@ def check_nifti_data(path: Path, gzipped: bool, scan_floats: bool, error: ErrorF
         scan_floats: count NaN/infinite values of float32/float64 data.
         error: builds the exception to raise.
     """
-    chunks = _byte_chunks(path, gzipped, error)
-    head = bytearray()
-    for chunk in chunks:
-        head += chunk
-        if len(head) >= 540:
-            break
-    layout = _nifti_layout(bytes(head[:540]))
+    chunks, head, layout = _nifti_head(path, gzipped, error)
     if layout is None:
         return  # not a NIfTI-1/2 header this parser knows: ITK's own checks apply
     start, end, float_dtype = layout
@@ -261,7 +269,7 @@ def check_nifti_data(path: Path, gzipped: bool, scan_floats: bool, error: ErrorF
     if not gzipped and dtype is None:
         available, bad = file_size, 0
     else:
-        available, bad = _scan_bytes(bytes(head), chunks, start, end, dtype)
+        available, bad = _scan_bytes(head, chunks, start, end, dtype)
     if available < end:
         raise error(f"{path}: the file is truncated ({available} bytes where the header needs {end})")
     if bad:
@@ -277,18 +285,12 @@ def check_nifti_complete(path: Path, gzipped: bool, error: ErrorFactory) -> None
         gzipped: whether it is gzip-compressed.
         error: builds the exception to raise.
     """
-    chunks = _byte_chunks(path, gzipped, error)
-    head = bytearray()
-    for chunk in chunks:
-        head += chunk
-        if len(head) >= 540:
-            break
-    layout = _nifti_layout(bytes(head[:540]))
+    chunks, head, layout = _nifti_head(path, gzipped, error)
     if layout is None:
         raise error(f"{path}: no complete NIfTI header ({len(head)} bytes)")
     start, end, _ = layout
     # Reading to the end also makes a cut gzip stream raise (_byte_chunks checks its end).
-    available = path.stat().st_size if not gzipped else _scan_bytes(bytes(head), chunks, start, end, None)[0]
+    available = path.stat().st_size if not gzipped else _scan_bytes(head, chunks, start, end, None)[0]
     if available < end:
         raise error(f"{path}: {available} bytes where the header needs {end}")
 
