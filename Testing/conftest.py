@@ -15,6 +15,9 @@ import torch
 from condswin.bundles import ModelCard, card_template, parse_card, save_bundle
 from condswin.models import build_model
 
+# The fixtures and assert-rewritten helpers of the Slicer module tests (real MRML scene, run folders).
+pytest_plugins = ["slicer_logic_support"]
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -25,9 +28,19 @@ def _deterministic_torch():
     yield
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects: ``-m shared_data`` / ``-m "not shared_data"`` see the mark
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``shared_data`` every test that takes the ``shared_data`` fixture: tests reach ../shared/data only
+    through it, so the mark follows from the fixture and cannot be forgotten."""
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.shared_data)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """Path to ../shared/data; tests using it skip with a reason on a machine without it."""
+    """Path to ../shared/data; tests using it are marked ``shared_data`` and skip with a reason on a machine
+    without it."""
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real samples not available: {SHARED_DATA} does not exist (CI and developers have it)")
     return SHARED_DATA

@@ -2,25 +2,20 @@
 from files, the real ``condswin`` process with a per-process environment, and the checks that a run left the
 scene, the run folder and the process table as they were.
 
-The fixtures ``scene`` and ``run_root`` reach the test modules through ``pytest_plugins``."""
+The fixtures ``scene`` and ``run_root`` reach every test module through ``pytest_plugins`` in ``conftest.py`` (which
+also has pytest rewrite the asserts of the helpers here)."""
 
 from __future__ import annotations
 
 import hashlib
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 from synthetic_images import mr_volume
-
-ROOT = Path(__file__).resolve().parents[1]
-for folder in ("SlicerShared", "ConditionalSwinSeg", "MRIRecon", "MRIDenoise"):
-    if str(ROOT / folder) not in sys.path:
-        sys.path.insert(0, str(ROOT / folder))
 
 
 def slicer_core():

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from benchreport.claims import _trained_before  # noqa: E402
-from benchreport.claims_text import claims_markdown  # noqa: E402
+from benchreport.claims import _trained_before
+from benchreport.claims_text import claims_markdown
 
 
 def _bundle(out: Path, command: str) -> None:

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from denoising_heldout import held_out_rows, section, target_checks  # noqa: E402
+from denoising_heldout import held_out_rows, section, target_checks
 
 
 def _row(method: str, sigma: float, ssim: float, psnr: float, seconds: float | None = None) -> dict:

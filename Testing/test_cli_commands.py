@@ -299,7 +299,6 @@ def test_models_lists_bundles_from_the_search_path(tmp_path: Path, bundles: dict
     assert code == 0 and "No model bundles found" in out
 
 
-@pytest.mark.shared_data
 def test_real_samples_through_the_command_line(shared_data: Path, tmp_path: Path, bundles: dict, capsys) -> None:
     code, _, _ = _run(
         capsys,

@@ -87,7 +87,6 @@ def test_mr_volume_reconstruction_keeps_geometry_and_scores_against_input(mr_vol
         reconstruct_mr_image(sitk.GetImageFromArray(-np.ones((2, 8, 8), np.float32)))
 
 
-@pytest.mark.shared_data
 def test_real_kspace_sample(shared_data: Path) -> None:
     result = reconstruct_fastmri(shared_data / "kspace" / "phantom_twix_gre_vcoil.h5", acceleration=4)
     assert result.image.shape == (1, 320, 320)

@@ -12,7 +12,7 @@ import pytest
 import SimpleITK as sitk
 from cli_support import leftovers, run_cli
 
-from condswin.bundles.card import LITS_LABELS
+from condswin.bundles.contract import LITS_LABELS
 from condswin.errors import InputError, OutputExistsError
 from condswin.io.images import write_image
 from condswin.io.segmentation_file import is_segmentation_file, write_segmentation_file

@@ -14,14 +14,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-pytest.register_assert_rewrite("slicer_logic_support")  # it is also the plugin of the fixtures below
-import slicer_logic_support  # noqa: E402, F401 - first: it puts SlicerShared and the modules on sys.path
-
-# isort: split
-from condswin_slicer.mrml import InputRejected  # noqa: E402
-from condswin_slicer.process import ProcessFailed  # noqa: E402
-from slicer_logic_support import (  # noqa: E402
+from condswin_slicer.mrml import InputRejected
+from condswin_slicer.process import ProcessFailed
+from slicer_logic_support import (
     assert_left_as_it_was,
     load_volume,
     make_logic,
@@ -30,9 +25,8 @@ from slicer_logic_support import (  # noqa: E402
     slicer_core,
 )
 
-from condswin.errors import OutputError  # noqa: E402
+from condswin.errors import OutputError
 
-pytest_plugins = ["slicer_logic_support"]  # the fixtures scene and run_root
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 MODULES = ("seg", "recon", "denoise")

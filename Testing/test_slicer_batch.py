@@ -12,15 +12,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
-pytest.register_assert_rewrite("slicer_logic_support")
-from slicer_logic_support import load_volume, make_logic, matrix, oblique_mr_file, slicer_core  # noqa: E402
-
-pytest_plugins = ["slicer_logic_support"]  # also puts SlicerShared and the module folders on sys.path
-
-from condswin_slicer import batch  # noqa: E402
-from condswin_slicer.batch import input_files, output_path, run_batch  # noqa: E402
-from condswin_slicer.process import ProcessFailed, ProgressEvent, RunResult  # noqa: E402
+from condswin_slicer import batch
+from condswin_slicer.batch import input_files, output_path, run_batch
+from condswin_slicer.process import ProcessFailed, ProgressEvent, RunResult
+from slicer_logic_support import load_volume, make_logic, matrix, oblique_mr_file, slicer_core
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

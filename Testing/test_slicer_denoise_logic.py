@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-pytest.register_assert_rewrite("slicer_logic_support")  # it is also the plugin of the fixtures below
-from slicer_logic_support import (  # noqa: E402
+from slicer_logic_support import (
     assert_left_as_it_was,
     digest,
     load_volume,
@@ -17,9 +15,8 @@ from slicer_logic_support import (  # noqa: E402
     voxels,
 )
 
-from condswin.cli.app import build_parser  # noqa: E402
+from condswin.cli.app import build_parser
 
-pytest_plugins = ["slicer_logic_support"]  # the fixtures scene and run_root
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 

@@ -4,13 +4,9 @@ and passes."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "SlicerShared"))
-
-from condswin_slicer.module_support import run_module_tests  # noqa: E402
+from condswin_slicer.module_support import run_module_tests
 
 
 class FakeTestCase:

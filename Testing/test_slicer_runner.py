@@ -11,10 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "SlicerShared"))
-
-from condswin_slicer.process import (  # noqa: E402
+from condswin_slicer.process import (
     CondswinProcess,
     ProcessCancelled,
     ProcessFailed,
@@ -24,8 +21,8 @@ from condswin_slicer.process import (  # noqa: E402
     list_models,
 )
 
-from condswin.bundles import embedded_models_dir, read_registry  # noqa: E402
-from condswin.io.images import write_image  # noqa: E402
+from condswin.bundles import embedded_models_dir, read_registry
+from condswin.io.images import write_image
 
 
 def _env() -> dict[str, str]:

@@ -12,15 +12,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from condswin_slicer import sample_data
 
 from condswin.samples.catalog import sha256_of
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = ("ConditionalSwinSeg", "MRIRecon", "MRIDenoise")
-if str(ROOT / "SlicerShared") not in sys.path:
-    sys.path.insert(0, str(ROOT / "SlicerShared"))
-
-from condswin_slicer import sample_data  # noqa: E402
 
 
 def fake_register(

@@ -7,18 +7,25 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from ConditionalSwinSegLib.logic import SegmentationLogic
+from ConditionalSwinSegLib.parameters import SegmentationParameters
+from condswin_slicer.mrml import InputRejected
+from condswin_slicer.process import (
+    CondswinProcess,
+    ProcessCancelled,
+    ProcessFailed,
+    RunResult,
+    child_environment,
+)
+from slicer_logic_support import FakeProcess
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "SlicerShared"), str(ROOT / "ConditionalSwinSeg")]
-
-from ConditionalSwinSegLib.parameters import SegmentationParameters  # noqa: E402
-
-from condswin.cli.app import build_parser  # noqa: E402
+from condswin.cli.app import build_parser
+from condswin.ct.phantom import make_phantom
+from condswin.io.images import write_image
 
 
 def test_parameters_build_arguments_the_cli_parser_accepts():
@@ -52,20 +59,6 @@ def test_parameters_build_arguments_the_cli_parser_accepts():
 slicer = pytest.importorskip("slicer")
 if not hasattr(slicer, "vtkMRMLScene"):  # pragma: no cover - another package named slicer
     pytest.skip("slicer-core (real MRML) is not installed", allow_module_level=True)
-
-from ConditionalSwinSegLib.logic import SegmentationLogic  # noqa: E402
-from condswin_slicer.mrml import InputRejected  # noqa: E402
-from condswin_slicer.process import (  # noqa: E402
-    CondswinProcess,
-    ProcessCancelled,
-    ProcessFailed,
-    RunResult,
-    child_environment,
-)
-from slicer_logic_support import FakeProcess  # noqa: E402
-
-from condswin.ct.phantom import make_phantom  # noqa: E402
-from condswin.io.images import write_image  # noqa: E402
 
 
 def _digest(path: Path) -> str:

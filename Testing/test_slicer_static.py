@@ -167,9 +167,6 @@ def test_requirements_are_the_runtime_dependencies_without_torch_and_simpleitk()
 
 
 def test_missing_requirements_reads_installed_versions(tmp_path: Path):
-    import sys
-
-    sys.path.insert(0, str(ROOT / "SlicerShared"))
     from condswin_slicer.install import missing_requirements, read_requirements, requirements_file
 
     assert missing_requirements(read_requirements(requirements_file(ROOT / "ConditionalSwinSeg"))) == []
@@ -248,7 +245,6 @@ def test_translation_check_catches_a_bare_string(tmp_path: Path):
 
 
 def test_i18n_falls_back_to_the_string_itself_outside_slicer():
-    sys.path.insert(0, str(ROOT / "SlicerShared"))
     from condswin_slicer.i18n import _, translate
 
     assert _("Apply") == "Apply" and translate("context", "Cancel") == "Cancel"

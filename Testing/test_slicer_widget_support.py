@@ -12,17 +12,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-pytest.register_assert_rewrite("slicer_logic_support")  # it is also the plugin of the fixtures below
-import slicer_logic_support  # noqa: E402, F401 - first: it puts SlicerShared and the modules on sys.path
-
-# isort: split
-from condswin_slicer.job import CliJob  # noqa: E402
-from condswin_slicer.mrml import InputRejected, RunFolder  # noqa: E402
-from condswin_slicer.parameters import ParameterStore, wrapper_fields  # noqa: E402
-from condswin_slicer.process import ProcessCancelled, ProcessFailed, ProgressEvent, RunResult  # noqa: E402
-from condswin_slicer.widget_support import ModulePanel, PanelView, RunController  # noqa: E402
-from slicer_logic_support import (  # noqa: E402
+from condswin_slicer.job import CliJob
+from condswin_slicer.mrml import InputRejected, RunFolder
+from condswin_slicer.parameters import ParameterStore, wrapper_fields
+from condswin_slicer.process import ProcessCancelled, ProcessFailed, ProgressEvent, RunResult
+from condswin_slicer.widget_support import ModulePanel, PanelView, RunController
+from slicer_logic_support import (
     assert_left_as_it_was,
     load_volume,
     make_logic,
@@ -31,7 +26,6 @@ from slicer_logic_support import (  # noqa: E402
     slicer_core,
 )
 
-pytest_plugins = ["slicer_logic_support"]  # the fixtures scene and run_root
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 

@@ -1,9 +1,9 @@
 """Model bundles: typed model cards, safetensors weights with sha256 checks, and the registry of models.
 
-- :mod:`condswin.bundles.card` — :class:`ModelCard` (frozen, typed; ``to_dict()`` for JSON), ``card_template``,
-  LiTS labels with terminology.
+- :mod:`condswin.bundles.card` — :class:`ModelCard` (frozen, typed; ``to_dict()`` for JSON), ``card_template``.
 - :mod:`condswin.bundles.contract` — the input/output contract (:class:`ModelContract`, :class:`Normalization`,
-  :class:`Label`) and the card defaults, which training and inference share.
+  :class:`Label`) and the card defaults, which training and inference share: HU window, percentiles, size
+  bounds, LiTS labels with terminology.
 - :mod:`condswin.bundles.parse` — ``parse_card``: the one place JSON becomes a :class:`ModelCard`.
 - :mod:`condswin.bundles.store` — ``save_bundle`` (training's output), ``load_bundle`` (checksum first).
 - :mod:`condswin.bundles.registry` — ``resolve_bundle`` by id or path, ``discover_bundles`` over
@@ -16,8 +16,8 @@ Typical use::
     loaded.card.contract.normalization, loaded.card.labels                 # typed, read-only
 """
 
-from condswin.bundles.card import CARD_FILENAME, LITS_LABELS, TASKS, BundleError, ModelCard, TrainingInfo, card_template
-from condswin.bundles.contract import Code, Label, ModelContract, Normalization, Terminology
+from condswin.bundles.card import CARD_FILENAME, TASKS, BundleError, ModelCard, TrainingInfo, card_template
+from condswin.bundles.contract import LITS_LABELS, Code, Label, ModelContract, Normalization, Terminology
 from condswin.bundles.parse import parse_card
 from condswin.bundles.registry import (
     MODEL_PATH_ENV,

@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from condswin.bundles.contract import Code, Label, ModelContract, Terminology, default_normalization
+from condswin.bundles.contract import LITS_LABELS, Label, ModelContract, default_normalization
 from condswin.errors import ModelError
 
 __all__ = [
     "AXES",
     "BundleError",
     "CARD_FILENAME",
-    "LITS_LABELS",
     "MODALITIES",
     "ModelCard",
     "NORMALIZATION_KINDS",
@@ -68,29 +67,6 @@ REQUIRED_FIELDS = (
 
 class BundleError(ModelError):
     """A model card, registry or weights file that cannot be used; the message names the file."""
-
-
-# LiTS labels with the DICOM/SNOMED CT terminology Slicer's segment editor uses for them.
-LITS_LABELS: tuple[Label, ...] = (
-    Label(
-        value=1,
-        name="liver",
-        color=(221, 130, 101),
-        terminology=Terminology(
-            category=Code("SCT", "123037004", "Anatomical Structure"), type=Code("SCT", "10200004", "Liver")
-        ),
-    ),
-    Label(
-        value=2,
-        name="liver tumor",
-        color=(144, 238, 144),
-        terminology=Terminology(
-            category=Code("SCT", "49755003", "Morphologically Altered Structure"),
-            type=Code("SCT", "108369006", "Neoplasm"),
-            region=Code("SCT", "10200004", "Liver"),
-        ),
-    ),
-)
 
 
 def freeze(value: Any) -> Any:

@@ -2,7 +2,8 @@
 
 Training and inference must prepare slices identically, so training should use :class:`Normalization` and
 :meth:`ModelContract.model_grid` from here rather than re-implementing them. The defaults of a card (the
-percentile scaling, the HU window of a segmentation template) are defined here and nowhere else.
+percentile scaling, the HU window and the LiTS labels of a segmentation template, the bounds on slice size and
+pixel size) are defined here and nowhere else; training's config and data take theirs from here.
 
 Normalisation kinds:
 
@@ -23,10 +24,12 @@ from typing import Any
 import numpy as np
 
 from condswin.errors import InputError
+from condswin.lits import LIVER, TUMOUR
 
 __all__ = [
     "DEFAULT_HU_WINDOW",
     "DEFAULT_PERCENTILES",
+    "LITS_LABELS",
     "MAX_SLICE_SIDE",
     "PIXEL_SIZE_RANGE_MM",
     "RECONSTRUCTION_LOWER_PERCENTILE",
@@ -214,6 +217,25 @@ class Label:
 _LIVER = Code("SCT", "10200004", "Liver")
 _NEOPLASM = Code("SCT", "108369006", "Neoplasm")
 
+# The labels of a segmentation card's template: the LiTS label map (:mod:`condswin.lits`) with display names,
+# colours and the DICOM/SNOMED CT terminology Slicer's segment editor uses for them.
+LITS_LABELS: tuple[Label, ...] = (
+    Label(
+        value=LIVER,
+        name="liver",
+        color=(221, 130, 101),
+        terminology=Terminology(category=Code("SCT", "123037004", "Anatomical Structure"), type=_LIVER),
+    ),
+    Label(
+        value=TUMOUR,
+        name="liver tumor",
+        color=(144, 238, 144),
+        terminology=Terminology(
+            category=Code("SCT", "49755003", "Morphologically Altered Structure"), type=_NEOPLASM, region=_LIVER
+        ),
+    ),
+)
+
 
 @dataclass(frozen=True)
 class ModelContract:
@@ -256,7 +278,7 @@ class ModelContract:
     def is_lits(self) -> bool:
         """True when label 1 is coded as liver (SCT 10200004) and any label 2 as a neoplasm (SCT 108369006)."""
         codes = {label.value: label.terminology.type.value for label in self.labels}
-        return codes.get(1) == _LIVER.value and codes.get(2, _NEOPLASM.value) == _NEOPLASM.value
+        return codes.get(LIVER) == _LIVER.value and codes.get(TUMOUR, _NEOPLASM.value) == _NEOPLASM.value
 
     def input_dict(self) -> dict[str, Any]:
         """The card's ``input`` object."""

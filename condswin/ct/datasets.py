@@ -24,10 +24,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from condswin.io.images import ImageFileError, ImageNotFoundError, grid_mismatch, read_image, read_image_header
+from condswin.lits import LABEL_VALUES
 
-__all__ = ["CTCase", "CaseInfo", "LABEL_VALUES", "find_cases", "check_case", "load_case"]
-
-LABEL_VALUES: frozenset[int] = frozenset({0, 1, 2})
+__all__ = ["CTCase", "CaseInfo", "find_cases", "check_case", "load_case"]
 
 _LITS_NAME = re.compile(r"^(volume|segmentation)-(\d+)\.nii(\.gz)?$")
 _NIFTI_NAME = re.compile(r"^(?!\._)(.+)\.nii(\.gz)?$")

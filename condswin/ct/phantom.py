@@ -30,6 +30,7 @@ from condswin.ct.phantom_shapes import PhantomGrid
 from condswin.ct.phantom_tumours import TumourSpec, add_tumours
 from condswin.errors import OutputExistsError
 from condswin.io.images import write_image
+from condswin.lits import LIVER, TUMOUR
 
 __all__ = ["GEOMETRIES", "PhantomCase", "generate_phantom", "make_phantom", "write_lits_case", "write_lits_dataset"]
 
@@ -179,8 +180,8 @@ def generate_phantom(
     noise = float(noise_rng.uniform(8.0, 20.0)) if noise_hu is None else float(noise_hu)
     ct_array = _image_formation(canvas.hu, grid.spacing, noise, noise_rng)
     labels_array = np.zeros(grid.shape, dtype=np.uint8)
-    labels_array[np.isin(canvas.tissue, np.array(sorted(LIVER_TISSUES), dtype=np.uint8))] = 1
-    labels_array[canvas.tissue == Tissue.TUMOUR] = 2
+    labels_array[np.isin(canvas.tissue, np.array(sorted(LIVER_TISSUES), dtype=np.uint8))] = LIVER
+    labels_array[canvas.tissue == Tissue.TUMOUR] = TUMOUR
 
     ct = _to_image(ct_array, grid)
     labels = _to_image(labels_array, grid)

@@ -23,11 +23,11 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from condswin.lits import BACKGROUND, LABEL_VALUES, LIVER, TUMOUR
+
 __all__ = ["postprocess_labels", "largest_component", "fill_enclosed_holes", "label_array"]
 
 LabelMap = TypeVar("LabelMap", np.ndarray, sitk.Image)
-
-BACKGROUND, LIVER, TUMOUR = 0, 1, 2
 
 
 def label_array(labels: np.ndarray | sitk.Image, name: str = "labels") -> np.ndarray:
@@ -54,7 +54,7 @@ def label_array(labels: np.ndarray | sitk.Image, name: str = "labels") -> np.nda
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{name}: label map must be numeric, got dtype {array.dtype}")
     values = np.unique(array)
-    unexpected = [v for v in values.tolist() if v not in (BACKGROUND, LIVER, TUMOUR)]
+    unexpected = [v for v in values.tolist() if v not in LABEL_VALUES]
     if unexpected:
         raise ValueError(f"{name}: unexpected label values {unexpected[:10]}; expected 0, 1 and 2 only")
     return array.astype(np.uint8, copy=True)

@@ -21,8 +21,9 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from condswin.ct.postprocess import LIVER, TUMOUR, label_array
+from condswin.ct.postprocess import label_array
 from condswin.io.atomic import write_json_atomic
+from condswin.lits import LIVER, TUMOUR
 
 __all__ = ["liver_report", "save_report"]
 

@@ -25,11 +25,10 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import binary_erosion, distance_transform_edt
 
+from condswin.lits import LITS_CLASSES
 from condswin.metrics._arrays import to_numpy
 
-__all__ = ["dice", "iou", "precision", "recall", "f1", "hd95", "segmentation_metrics", "DEFAULT_LABELS"]
-
-DEFAULT_LABELS: dict[int, str] = {1: "liver", 2: "tumour"}
+__all__ = ["dice", "iou", "precision", "recall", "f1", "hd95", "segmentation_metrics"]
 
 
 def _binary_pair(pred: Any, ref: Any, metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -145,8 +144,8 @@ def segmentation_metrics(
     Args:
         pred: predicted integer label map (2-D slice or 3-D volume).
         ref: reference label map, same shape.
-        labels: label value → class name; default ``{1: "liver", 2: "tumour"}`` (LiTS). Each class is
-            compared as ``label == value``: tumour voxels do not count as liver.
+        labels: label value → class name; default :data:`condswin.lits.LITS_CLASSES` (1 liver, 2 tumour).
+            Each class is compared as ``label == value``: tumour voxels do not count as liver.
         spacing: voxel size per array axis in mm, so HD95 is in mm (voxels when None).
         with_hd95: skip the distance transform when False (HD95 then absent from the result).
 
@@ -163,7 +162,7 @@ def segmentation_metrics(
     for name, arr in (("prediction", pred_arr), ("reference", ref_arr)):
         if not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
             raise ValueError(f"segmentation_metrics: {name} must be an integer label map, got dtype {arr.dtype}")
-    labels = dict(DEFAULT_LABELS if labels is None else labels)
+    labels = dict(LITS_CLASSES if labels is None else labels)
     sampling = _check_spacing(spacing, pred_arr.ndim, "segmentation_metrics")
     results: dict[str, dict[str, float]] = {}
     for value, name in labels.items():

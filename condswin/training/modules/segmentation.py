@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from condswin.lits import LITS_CLASSES
 from condswin.metrics.aggregate import mark_absent
-from condswin.metrics.segmentation import DEFAULT_LABELS, segmentation_metrics
+from condswin.metrics.segmentation import segmentation_metrics
 from condswin.training.modules.base import TaskModule
 from condswin.training.modules.volumes import to_numpy
 
@@ -31,7 +32,7 @@ class SegmentationModule(TaskModule):
 
     def __init__(self, config: Any, in_channels: int, out_channels: int):
         super().__init__(config, in_channels, out_channels)
-        self.class_names = {v: DEFAULT_LABELS.get(v, f"class{v}") for v in range(1, self.out_channels)}
+        self.class_names = {v: LITS_CLASSES.get(v, f"class{v}") for v in range(1, self.out_channels)}
 
     def compute_loss(self, output: torch.Tensor, batch: Any) -> torch.Tensor:
         """Dice + CE (or CE alone) of the logits against the (B, H, W) integer labels."""
