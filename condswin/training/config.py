@@ -3,7 +3,8 @@
 Every key is checked: an unknown one is a :class:`condswin.errors.UsageError` that names the file, the key's
 full path and the keys that section accepts, before anything is read or trained. Defaults are the training
 recipe of the Conditional Swin U-Net notebook (docs/architecture.md: Adam 1e-4, StepLR γ 0.8, gradient clip 0.5,
-dropout 0.2) and live here only.
+dropout 0.2) and live here only; what a run shares with its model card (the HU window, the slice-size bound)
+comes from :mod:`condswin.bundles.contract`.
 
 A config looks like::
 
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from condswin.bundles.contract import DEFAULT_HU_WINDOW, MAX_SLICE_SIDE
 from condswin.errors import InputError, InputNotFoundError, UsageError
 
 __all__ = [
@@ -109,7 +111,7 @@ class DataSection:
             how many whole volumes of ``root`` are held out for validation / test (0 = use ``val_root``).
         slices_per_volume: axial slices drawn from each phantom volume (``None``: all that hold liver).
         split_seed: seed of the volume split and of the phantom seeds.
-        hu_window: CT intensity window [low, high] mapped to [0, 1].
+        hu_window: CT intensity window [low, high] mapped to [0, 1] (default: the segmentation card template's).
         accelerations / center_fractions: fastMRI mask pairs (one drawn per training sample).
         mask_kind: ``random``, ``equispaced``, ``equispaced_fraction`` or ``rect_equispaced``.
         complex_input: reconstruction networks see the complex zero-filled image (2 channels).
@@ -135,7 +137,7 @@ class DataSection:
     test_volumes: int = 0
     slices_per_volume: int | None = 24
     split_seed: int = 0
-    hu_window: tuple[float, float] = (-100.0, 400.0)
+    hu_window: tuple[float, float] = DEFAULT_HU_WINDOW
     accelerations: tuple[float, ...] = (4.0, 8.0)
     center_fractions: tuple[float, ...] = (0.08, 0.04)
     mask_kind: str = "random"
@@ -320,8 +322,8 @@ def _check(config: TrainConfig) -> TrainConfig:
         _fail(source, "data.kind", f"a {config.task} run reads one of {', '.join(kinds)}, got {config.data.kind!r}")
     if config.data.kind != "phantom" and not config.data.root:
         _fail(source, "data.root", f"data kind {config.data.kind!r} needs the dataset folder")
-    if any(s < 16 or s > 4096 for s in config.data.size):
-        _fail(source, "data.size", f"slice size must lie in [16, 4096], got {list(config.data.size)}")
+    if any(s < 16 or s > MAX_SLICE_SIDE for s in config.data.size):
+        _fail(source, "data.size", f"slice size must lie in [16, {MAX_SLICE_SIDE}], got {list(config.data.size)}")
     if len(config.data.accelerations) != len(config.data.center_fractions):
         _fail(source, "data.center_fractions", "needs one centre fraction per acceleration")
     if any(not 1 <= a <= 64 for a in config.data.accelerations):

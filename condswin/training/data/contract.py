@@ -40,18 +40,11 @@ def input_contract(config: TrainConfig) -> dict[str, Any]:
             "size": [int(config.data.size[0]), int(config.data.size[1])],
             "representation": "magnitude",
         }
-    spec = dict(template["normalization"])
     complex_input = config.task == "reconstruction" and config.data.complex_input
     return {
         "modality": "MR",
         "axis": "slice",
-        "normalization": {
-            "kind": "percentile",
-            "lower": float(spec.get("lower", 0.5)),
-            "upper": float(spec.get("upper", 99.5)),
-            "scope": str(spec.get("scope", "volume")),
-            "clip": bool(spec.get("clip", False)),
-        },
+        "normalization": dict(template["normalization"]),
         "pixel_size_mm": None,
         "size": None,
         "representation": "complex" if complex_input else "magnitude",
