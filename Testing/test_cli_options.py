@@ -9,8 +9,8 @@ import pytest
 from cli_support import run_cli
 
 from condswin.cli.options import integer, number
-from condswin.cli.reconstruct import check_mask_options
 from condswin.errors import UsageError
+from condswin.mri.masks import MaskSpec
 
 RECONSTRUCT = ["reconstruct", "missing.h5", "out.nii.gz", "--model", "zero-filled"]
 DENOISE = ["denoise", "missing.nii.gz", "out.nii.gz"]
@@ -66,8 +66,8 @@ def test_values_at_the_bounds_are_accepted() -> None:
     for parse, text in ((acceleration, "64.01"), (integer(low=0), "1.5"), (number(above=0), "-0")):
         with pytest.raises(argparse.ArgumentTypeError):
             parse(text)
-    check_mask_options("random", 4.0, 0.2)
-    check_mask_options("rect_equispaced", 8.0, 0.5)  # there the fraction is of the sampled lines
-    check_mask_options("equispaced", 8.0, None)
+    MaskSpec("random", 4.0, 0.2)
+    MaskSpec("rect_equispaced", 8.0, 0.5)  # there the fraction is of the sampled lines
+    MaskSpec("equispaced", 8.0, None)
     with pytest.raises(UsageError, match="below 0.125"):
-        check_mask_options("equispaced_fraction", 8.0, 0.125)
+        MaskSpec("equispaced_fraction", 8.0, 0.125)

@@ -15,7 +15,7 @@ from condswin.models import build_model
 from condswin.mri.fastmri import write
 from condswin.mri.fft import ifft2c
 from condswin.mri.kspace import center_crop, simulate_singlecoil_kspace, zero_filled
-from condswin.mri.masks import create_mask, fastmri_seed
+from condswin.mri.masks import MaskSpec, create_mask, fastmri_seed
 
 
 def _fully_sampled(path: Path, volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -28,7 +28,7 @@ def _fully_sampled(path: Path, volume: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def test_fully_sampled_file_gets_fastmri_seeded_mask(tmp_path: Path, mr_volume) -> None:
     path = tmp_path / "file1000001.h5"
     kspace, target = _fully_sampled(path, mr_volume(2, 32, 1.0))
-    result = reconstruct_fastmri(path, acceleration=4, mask_kind="random")
+    result = reconstruct_fastmri(path, mask=MaskSpec("random", 4))
     expected_mask, num_low = create_mask("random", 40, 4, None, seed=fastmri_seed(path.name))
     np.testing.assert_array_equal(result.mask, expected_mask)
     assert result.num_low_frequencies == num_low and not result.from_file_mask
@@ -38,7 +38,7 @@ def test_fully_sampled_file_gets_fastmri_seeded_mask(tmp_path: Path, mr_volume) 
     assert result.spacing == pytest.approx((3.0, 0.5, 0.6))
     assert result.metrics["zero_filled"] == pytest.approx(reconstruction_metrics(target, result.zero_filled))
     # a rerun is identical: the mask comes from the file name, not from a random state
-    np.testing.assert_array_equal(reconstruct_fastmri(path, acceleration=4).image, result.image)
+    np.testing.assert_array_equal(reconstruct_fastmri(path, mask=MaskSpec(acceleration=4)).image, result.image)
 
 
 def test_test_file_uses_its_own_mask_and_has_no_metrics(tmp_path: Path, mr_volume) -> None:
@@ -47,7 +47,9 @@ def test_test_file_uses_its_own_mask_and_has_no_metrics(tmp_path: Path, mr_volum
     mask[::3] = True
     mask[17:23] = True
     write(tmp_path / "test.h5", kspace * mask, mask=mask)
-    result = reconstruct_fastmri(tmp_path / "test.h5", acceleration=8)  # the file's mask wins over the option
+    result = reconstruct_fastmri(
+        tmp_path / "test.h5", mask=MaskSpec(acceleration=8)
+    )  # the file's mask wins over the option
     assert result.from_file_mask and result.metrics == {}
     np.testing.assert_array_equal(result.mask, mask)
     assert result.acceleration == pytest.approx(40 / mask.sum())
@@ -71,7 +73,7 @@ def test_mr_volume_reconstruction_keeps_geometry_and_scores_against_input(mr_vol
     image.SetSpacing((0.9, 1.1, 5.0))
     image.SetOrigin((3.0, -7.0, 11.0))
     image.SetDirection((0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0))  # a sagittal acquisition
-    result = reconstruct_mr_image(image, acceleration=4, seed=5, phase_seed=6)
+    result = reconstruct_mr_image(image, mask=MaskSpec(acceleration=4, seed=5), phase_seed=6)
     out = result.output
     assert (out.GetSize(), out.GetSpacing(), out.GetOrigin(), out.GetDirection()) == (
         image.GetSize(),
@@ -81,19 +83,19 @@ def test_mr_volume_reconstruction_keeps_geometry_and_scores_against_input(mr_vol
     )
     assert result.spacing == pytest.approx((5.0, 1.1, 0.9))
     assert 0.0 < result.metrics["zero_filled"]["nmse"] < 0.5
-    again = reconstruct_mr_image(image, acceleration=4, seed=5, phase_seed=6)
+    again = reconstruct_mr_image(image, mask=MaskSpec(acceleration=4, seed=5), phase_seed=6)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(again.output), sitk.GetArrayFromImage(out))
     with pytest.raises(InputError, match="cannot be negative"):
         reconstruct_mr_image(sitk.GetImageFromArray(-np.ones((2, 8, 8), np.float32)))
 
 
 def test_real_kspace_sample(shared_data: Path) -> None:
-    result = reconstruct_fastmri(shared_data / "kspace" / "phantom_twix_gre_vcoil.h5", acceleration=4)
+    result = reconstruct_fastmri(shared_data / "kspace" / "phantom_twix_gre_vcoil.h5", mask=MaskSpec(acceleration=4))
     assert result.image.shape == (1, 320, 320)
     # zero-filling at 4x loses detail but keeps the image: fastMRI-style SSIM well above chance
     assert 0.3 < result.metrics["zero_filled"]["ssim"] < 1.0
     assert result.metrics["zero_filled"]["psnr"] > 15.0
-    faster = reconstruct_fastmri(shared_data / "kspace" / "phantom_twix_gre_vcoil.h5", acceleration=8)
+    faster = reconstruct_fastmri(shared_data / "kspace" / "phantom_twix_gre_vcoil.h5", mask=MaskSpec(acceleration=8))
     assert faster.acceleration > result.acceleration
     assert faster.metrics["zero_filled"]["psnr"] < result.metrics["zero_filled"]["psnr"]
 

@@ -29,6 +29,7 @@ from condswin.jobs import (
 from condswin.mri.fastmri import write
 from condswin.mri.fft import ifft2c
 from condswin.mri.kspace import center_crop, simulate_singlecoil_kspace
+from condswin.mri.masks import MaskSpec
 from condswin.mri.noise import add_rician
 
 CPU = InferenceOptions(device="cpu", batch_size=4)
@@ -114,7 +115,7 @@ def test_reconstruction_jobs(tmp_path: Path, loaded: dict[str, LoadedModel], mr_
     kspace = simulate_singlecoil_kspace(volume, seed=3, kspace_shape=(40, 36))
     target = np.abs(center_crop(ifft2c(kspace), (32, 32))).astype(np.float32)
     write(tmp_path / "file1.h5", kspace, target=target, spacing=(3.0, 0.5, 0.7))
-    from_file = reconstruct_file(tmp_path / "file1.h5", loaded["reconstruction"], CPU, acceleration=4)
+    from_file = reconstruct_file(tmp_path / "file1.h5", loaded["reconstruction"], CPU, mask=MaskSpec(acceleration=4))
     assert isinstance(from_file, ReconstructionJobResult)
     _check_shape(from_file)
     assert set(from_file.report) == RECON_KEYS
@@ -124,7 +125,7 @@ def test_reconstruction_jobs(tmp_path: Path, loaded: dict[str, LoadedModel], mr_
     np.testing.assert_array_equal(sitk.GetArrayViewFromImage(from_file.output), from_file.details.image)
 
     image = _mr_image(volume)
-    baseline = reconstruct_image(image, None, mask_kind="equispaced_fraction", acceleration=4, seed=1, phase_seed=2)
+    baseline = reconstruct_image(image, None, mask=MaskSpec("equispaced_fraction", 4, seed=1), phase_seed=2)
     _check_shape(baseline)
     assert set(baseline.report) == RECON_KEYS and baseline.report["model"] == "zero-filled"
     assert _same_grid(baseline.output, image) and baseline.notices == []
@@ -163,3 +164,30 @@ def test_jobs_refuse_what_does_not_fit(loaded: dict[str, LoadedModel], mr_volume
         denoise(image, loaded["segmentation"], CPU)
     with pytest.raises(ModelError, match="is a denoising model, not a reconstruction model"):
         reconstruct_image(image, loaded["denoising"], CPU)
+
+
+@pytest.mark.parametrize(
+    ("options", "spec", "message"),
+    [
+        (["--mask", "equispaced", "--acceleration", "4.5"], dict(kind="equispaced", acceleration=4.5), "integer --acc"),
+        (["--center-fraction", "0.3"], dict(center_fraction=0.3), "samples 30% of the columns"),
+        (["--acceleration", "65"], dict(acceleration=65.0), "at most 64"),
+        (["--acceleration", "nan"], dict(acceleration=float("nan")), "acceleration must be a finite number"),
+        (["--center-fraction", "1.5"], dict(center_fraction=1.5), r"center_fraction must lie in \[0, 1\]"),
+        (["--seed", "-1"], dict(seed=-1), r"seed must be an integer in \[0, 4294967295\]"),
+        (["--seed", "4294967296"], dict(seed=2**32), r"seed must be an integer in \[0, 4294967295\]"),
+        (["--mask", "spiral"], dict(kind="spiral"), "mask kind"),
+    ],
+)
+def test_the_jobs_refuse_every_mask_the_command_refuses(
+    capsys, tmp_path: Path, mr_volume, options: list[str], spec: dict, message: str
+) -> None:
+    """The mask is checked once, where its specification is made: the jobs API has no way around the check."""
+    from cli_support import run_cli
+
+    code, _, err = run_cli(capsys, "reconstruct", tmp_path / "in.nii.gz", tmp_path / "out.nii.gz", *options)
+    assert code == 2, err
+    with pytest.raises(UsageError, match=message) as refused:
+        reconstruct_image(_mr_image(mr_volume(2, 128)), None, mask=MaskSpec(**spec))  # 128 columns: 65x fits
+    if "--" in str(refused.value):  # a check of how options combine: the command's own message
+        assert str(refused.value) in err

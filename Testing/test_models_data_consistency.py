@@ -27,6 +27,7 @@ from condswin.models.data_consistency import MaskBound
 from condswin.mri.fastmri import write as write_fastmri
 from condswin.mri.fft import fft2c, ifft2c
 from condswin.mri.kspace import center_crop, simulate_singlecoil_kspace
+from condswin.mri.masks import MaskSpec
 from condswin.training.config import config_from_dict
 from condswin.training.data import build_datasets
 from condswin.training.modules.reconstruction import ReconstructionModule
@@ -62,8 +63,8 @@ def test_untrained_model_is_zero_filled_on_an_mr_volume(mr_volume, tmp_path: Pat
     loaded = bundle_round_trip(_dc_model(), tmp_path / "dc", "dc-test", "reconstruction", representation="complex")
     image = sitk.GetImageFromArray(mr_volume(3, 30, 100.0)[:, :, 1:29].copy())  # 30 x 28: not a multiple of 4
     image.SetSpacing((0.9, 1.1, 4.0))
-    model = reconstruct_image(image, loaded, CPU, acceleration=4, seed=2, phase_seed=5)
-    baseline = reconstruct_image(image, None, acceleration=4, seed=2, phase_seed=5)
+    model = reconstruct_image(image, loaded, CPU, mask=MaskSpec(acceleration=4, seed=2), phase_seed=5)
+    baseline = reconstruct_image(image, None, mask=MaskSpec(acceleration=4, seed=2), phase_seed=5)
     np.testing.assert_allclose(
         sitk.GetArrayFromImage(model.output), sitk.GetArrayFromImage(baseline.output), rtol=1e-5, atol=1e-4
     )

@@ -22,7 +22,7 @@ from condswin.jobs import denoise, reconstruct_file, reconstruct_image, segment
 from condswin.metrics import mark_absent, reconstruction_metrics, segmentation_metrics
 from condswin.mri.fastmri import write as write_fastmri
 from condswin.mri.kspace import center_crop, simulate_singlecoil_kspace
-from condswin.mri.masks import fastmri_seed
+from condswin.mri.masks import MaskSpec, fastmri_seed
 from condswin.training.evaluation import EvaluationRequest, run_evaluation
 from condswin.training.evaluation.denoising import noisy_volume
 from condswin.training.evaluation.records import representative_slice
@@ -145,9 +145,11 @@ def test_reconstruction_on_fastmri_rows_are_the_jobs_volumes_scored_by_condswin_
     for case in ("file1000001", "file1000002"):
         for acceleration, setting in ((4.0, "4x"), (8.0, "8x")):
             path = fastmri_root / f"{case}.h5"
-            zero_filled = reconstruct_file(path, None, acceleration=acceleration)  # the per-file seeded mask
+            zero_filled = reconstruct_file(
+                path, None, mask=MaskSpec(acceleration=acceleration)
+            )  # the per-file seeded mask
             _assert_metrics(_row(rows, case, "zero-filled", setting), zero_filled.report["metrics"]["zero_filled"])
-            model = reconstruct_file(path, loaded, acceleration=acceleration).details
+            model = reconstruct_file(path, loaded, mask=MaskSpec(acceleration=acceleration)).details
             expected = reconstruction_metrics(model.target, model.image)
             _assert_metrics(_row(rows, case, "tiny-reconstruction", setting), expected)
             assert float(_row(rows, case, "tiny-reconstruction", setting)["acceleration_used"]) == pytest.approx(
@@ -179,7 +181,7 @@ def test_reconstruction_of_mr_volumes_uses_the_seeds_of_condswin_reconstruct(mr_
     for name in ("subject0", "subject1"):
         path = mr_root / f"{name}.nii.gz"
         image = sitk.ReadImage(str(path))
-        job = reconstruct_image(image, None, seed=fastmri_seed(path.name), phase_seed=volume_seed(path))
+        job = reconstruct_image(image, None, mask=MaskSpec(seed=fastmri_seed(path.name)), phase_seed=volume_seed(path))
         _assert_metrics(_row(rows, name, "zero-filled", "4x"), job.report["metrics"]["zero_filled"])
 
 
@@ -199,7 +201,7 @@ def test_reconstruction_tables_show_compressed_sensing_beside_zero_filled_with_s
     rows = _read_csv(out / "metrics.csv")
     for name in ("subject0", "subject1"):
         path = mr_root / f"{name}.nii.gz"
-        seeds = {"seed": fastmri_seed(path.name), "phase_seed": volume_seed(path)}
+        seeds = {"mask": MaskSpec(seed=fastmri_seed(path.name)), "phase_seed": volume_seed(path)}
         for method in ("cs-tv", "cs-wavelet"):
             job = reconstruct_image(sitk.ReadImage(str(path)), method, **seeds)  # the defaults of condswin reconstruct
             row = _row(rows, name, method, "4x")

@@ -39,24 +39,23 @@ PLATEAU_DB = 0.05
 
 def sweep(shared: Path, lambdas: tuple[float, ...], iterations: int) -> dict[tuple[str, float, str, float], dict]:
     """``{(method, lam, volume, acceleration): metrics}``, with ``("zero-filled", 0, ...)`` rows too."""
-    from condswin.inference import InferenceOptions, volume_seed
+    from condswin.inference import InferenceOptions
     from condswin.jobs import reconstruct_image
-    from condswin.mri.masks import fastmri_seed
+    from condswin.mri.masks import MaskSpec
 
     results = {}
     options = InferenceOptions(device="cpu")
     for slices in training_slices(shared):
-        seeds = {"seed": fastmri_seed(slices.name), "phase_seed": volume_seed(slices.name)}
         for acceleration in ACCELERATIONS:
-            zero_filled = reconstruct_image(slices.image, "zero-filled", options, acceleration=acceleration, **seeds)
+            # the seeds condswin reconstruct derives from the file's name
+            mask = {"mask": MaskSpec(acceleration=acceleration), "name": slices.name}
+            zero_filled = reconstruct_image(slices.image, "zero-filled", options, **mask)
             results["zero-filled", 0.0, slices.name, acceleration] = zero_filled.report["metrics"]["model"]
             for method in METHODS:
                 for lam in lambdas:
                     params = {"lam": lam, "iterations": iterations}
                     started = time.perf_counter()
-                    job = reconstruct_image(
-                        slices.image, method, options, acceleration=acceleration, params=params, **seeds
-                    )
+                    job = reconstruct_image(slices.image, method, options, params=params, **mask)
                     metrics = dict(job.report["metrics"]["model"])
                     metrics["seconds_per_slice"] = (time.perf_counter() - started) / slices.image.GetSize()[2]
                     results[method, lam, slices.name, acceleration] = metrics

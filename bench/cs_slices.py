@@ -63,9 +63,9 @@ def undersampled_kspace(slices: TrainingSlices, acceleration: float) -> tuple[np
     """``(reference magnitude, masked k-space, column mask)`` as ``condswin reconstruct`` makes them for the file."""
     from condswin.inference import volume_seed
     from condswin.mri.kspace import apply_mask, simulate_singlecoil_kspace
-    from condswin.mri.masks import create_mask, fastmri_seed
+    from condswin.mri.masks import MaskSpec
 
     magnitude = sitk.GetArrayFromImage(slices.image).astype(np.float32)
     kspace = simulate_singlecoil_kspace(magnitude, seed=volume_seed(slices.name))
-    mask, _ = create_mask("random", kspace.shape[-1], acceleration, None, seed=fastmri_seed(slices.name))
+    mask, _ = MaskSpec(acceleration=acceleration).create(kspace.shape[-1], slices.name)
     return magnitude, apply_mask(kspace, mask), mask

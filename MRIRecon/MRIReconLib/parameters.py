@@ -8,8 +8,12 @@ through ``parameterNodeWrapper`` inside Slicer).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from condswin_slicer.parameters import engine_arguments
+
+if TYPE_CHECKING:
+    from condswin.mri.masks import MaskSpec
 
 __all__ = ["CLASSICAL_METHODS", "MASK_KINDS", "ZERO_FILLED", "ReconParameters"]
 
@@ -54,6 +58,16 @@ class ReconParameters:
     def is_zero_filled(self) -> bool:
         return self.model == ZERO_FILLED
 
+    def mask_spec(self) -> MaskSpec:
+        """The mask these parameters ask for (:class:`condswin.mri.masks.MaskSpec`, checked as the command checks it).
+
+        Raises:
+            UsageError: an unknown mask kind, a value out of its range, or options no mask can honour.
+        """
+        from condswin.mri.masks import MaskSpec  # condswin is imported when a run starts, not when Slicer loads
+
+        return MaskSpec(self.mask, self.acceleration, self.center_fraction, self.seed)
+
     def arguments(self, source: str, output: str, *, model: str | None = None) -> list[str]:
         """``reconstruct SOURCE OUTPUT ...`` (without ``--progress``, which the process runner adds).
 
@@ -62,8 +76,7 @@ class ReconParameters:
             output: the result file in the run's temporary folder.
             model: override of :attr:`model` (the zero-filled companion run).
         """
-        if self.mask not in MASK_KINDS:
-            raise ValueError(f"unknown mask kind {self.mask!r}; expected one of {', '.join(MASK_KINDS)}")
+        self.mask_spec()  # what the command would refuse is refused here, with its message
         args = [
             "reconstruct",
             str(source),

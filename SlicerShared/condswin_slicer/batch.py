@@ -117,10 +117,7 @@ def check_options(args: argparse.Namespace) -> None:
     if args.task == "reconstruct":
         from MRIReconLib.parameters import CLASSICAL_METHODS, ReconParameters
 
-        from condswin.cli.reconstruct import check_mask_options
-
-        defaults = ReconParameters()
-        check_mask_options(defaults.mask, args.acceleration, defaults.center_fraction)
+        ReconParameters(acceleration=args.acceleration).mask_spec()  # the mask every file would be given
         if args.model and args.model not in CLASSICAL_METHODS:
             resolve_bundle(args.model, "reconstruction")
     elif args.task == "denoise":

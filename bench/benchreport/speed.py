@@ -60,6 +60,7 @@ def run_job(task: str, loaded: Any) -> tuple[float, int, dict[str, float]]:
     from condswin.inference import InferenceOptions
     from condswin.jobs import denoise, reconstruct_file, segment
     from condswin.metrics import dice, reconstruction_metrics
+    from condswin.mri.masks import MaskSpec
 
     options = InferenceOptions(device="cpu")
     start = time.perf_counter()
@@ -72,7 +73,9 @@ def run_job(task: str, loaded: Any) -> tuple[float, int, dict[str, float]]:
         metrics = {"liver_dice": dice(pred >= 1, ref >= 1), "tumour_dice": dice(pred == 2, ref == 2)}
         return seconds, image.GetSize()[2], metrics
     if task == "reconstruction":
-        result = reconstruct_file(SAMPLES / "mni152_t1_crop_singlecoil.h5", loaded, options, acceleration=4.0)
+        result = reconstruct_file(
+            SAMPLES / "mni152_t1_crop_singlecoil.h5", loaded, options, mask=MaskSpec(acceleration=4.0)
+        )
         seconds = time.perf_counter() - start
         return seconds, result.details.image.shape[0], dict(result.details.metrics["model"])
     image = _sample("mni152_t1_crop_rician5.nii.gz")

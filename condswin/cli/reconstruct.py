@@ -21,20 +21,13 @@ from condswin.cli.options import integer, number
 from condswin.cli.progress import Reporter
 from condswin.io.formats import READABLE_SUFFIXES
 from condswin.jobs.reconstruction import CLASSICAL_METHODS, ZERO_FILLED
+from condswin.mri.masks import MASK_KINDS, MAX_ACCELERATION, MAX_SEED, MaskSpec
 
-__all__ = ["add_parser", "run", "check_mask_options", "check_method_params", "ZERO_FILLED", "MAX_ACCELERATION"]
-
-# Far beyond the 4x-16x of fastMRI and the Conditional Swin U-Net notebook; above it a mask keeps a column or two
-# and the "reconstruction" is noise with a misleading report.
-MAX_ACCELERATION = 64.0
-# numpy.random.RandomState accepts integer seeds in [0, 2**32 - 1].
-MAX_SEED = 2**32 - 1
+__all__ = ["add_parser", "run", "mask_spec", "check_method_params", "ZERO_FILLED", "MAX_ACCELERATION"]
 
 
 def add_parser(subparsers: Any) -> None:
     """Register the ``reconstruct`` subcommand."""
-    from condswin.mri.masks import MASK_KINDS
-
     parser = subparsers.add_parser(
         "reconstruct",
         help="MRI reconstruction from undersampled k-space",
@@ -94,7 +87,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run ``reconstruct``; returns the exit code."""
-    check_mask_options(args.mask_kind, args.acceleration, args.center_fraction)
+    mask = mask_spec(args)
     params = check_method_params(args.model, args.param)
     classical = args.model in CLASSICAL_METHODS
     opening = open_run(
@@ -108,23 +101,16 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     method = args.model if classical else opening.loaded
 
     def process(job: Job, staged: StagedOutputs) -> dict[str, Any]:
-        from condswin.inference import volume_seed
         from condswin.jobs import reconstruct_file, reconstruct_image
-        from condswin.mri.masks import fastmri_seed
 
         file = str(job.input)
         options = inference_options(args, reporter, "infer", file)
-        mask_args = dict(mask_kind=args.mask_kind, acceleration=args.acceleration, center_fraction=args.center_fraction)
         if job.input.suffix.lower() == ".h5":
             reporter.event("read", message=f"reading {job.input}", file=file)
-            result = reconstruct_file(job.input, method, options, seed=args.seed, params=params, **mask_args)
+            result = reconstruct_file(job.input, method, options, mask=mask, params=params)
         else:
-            seed = fastmri_seed(job.input.name) if args.seed is None else args.seed
-            phase_seed = volume_seed(job.input) if args.seed is None else args.seed
             image = read_input(job, reporter, "an MR image")
-            result = reconstruct_image(
-                image, method, options, seed=seed, phase_seed=phase_seed, params=params, **mask_args
-            )
+            result = reconstruct_image(image, method, options, mask=mask, name=job.input.name, params=params)
         return stage_result(job, result, staged, reporter)
 
     def summarise(outcome: JobOutcome) -> str:
@@ -141,23 +127,15 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     return run_jobs(opening.jobs, process, reporter, is_batch=opening.is_batch, summarise=summarise)
 
 
-def check_mask_options(kind: str, acceleration: float, center_fraction: float | None) -> None:
-    """Refuse option combinations no mask can honour, before any work (each option alone is checked by argparse).
+def mask_spec(args: argparse.Namespace) -> MaskSpec:
+    """The mask that ``--mask``, ``--acceleration``, ``--center-fraction`` and ``--seed`` ask for, checked before
+    any work (argparse has checked each value alone; :class:`MaskSpec` checks how they combine).
 
     Raises:
         UsageError: an ``equispaced`` mask at a fractional acceleration, or a centre block (``random``,
             ``equispaced_fraction``) that alone samples more columns than the acceleration allows.
     """
-    if kind == "equispaced" and acceleration != round(acceleration):
-        raise UsageError(f"--mask equispaced needs an integer --acceleration, got {acceleration:g}")
-    if center_fraction is not None and kind in ("random", "equispaced_fraction"):
-        if center_fraction * acceleration >= 1:
-            raise UsageError(
-                f"--center-fraction {center_fraction:g} samples {center_fraction:.0%} of the columns in the centre "
-                f"alone, but --acceleration {acceleration:g} keeps only {1 / acceleration:.0%} of them; use a "
-                f"centre fraction below {1 / acceleration:.3g} (or --mask rect_equispaced, whose centre fraction is "
-                "of the sampled lines)"
-            )
+    return MaskSpec(args.mask_kind, args.acceleration, args.center_fraction, args.seed)
 
 
 def check_method_params(model: str | None, items: list[str]) -> dict[str, object] | None:

@@ -152,6 +152,7 @@ def reconstruction_step(
 ) -> StepOutcome:
     """Reconstruct the simulated fastMRI file at 4× (fastMRI random mask, per-file seed): zero-filled vs model."""
     from condswin.jobs import reconstruct_file
+    from condswin.mri.masks import MaskSpec
 
     outcome = StepOutcome(rows=[], report={"acceleration": ACCELERATION, "file": kspace_file.name})
     runs: dict[str, Any] = {}
@@ -165,7 +166,9 @@ def reconstruction_step(
         label = name if model is None else model.card.id
         progress(f"reconstruction: {label} at {ACCELERATION:g}x of {kspace_file.name}")
         start = time.perf_counter()
-        result = reconstruct_file(kspace_file, model, options if model is not None else None, acceleration=ACCELERATION)
+        result = reconstruct_file(
+            kspace_file, model, options if model is not None else None, mask=MaskSpec(acceleration=ACCELERATION)
+        )
         seconds = time.perf_counter() - start
         runs[name] = result
         metrics = result.report["metrics"]["zero_filled" if model is None else "model"]

@@ -5,8 +5,9 @@ reconstruction size, RSS over coils) → model (or none: the zero-filled baselin
 method (:mod:`condswin.mri.compressed_sensing`, single-coil only) → magnitude volume.
 
 Masks follow fastMRI: a file that carries a ``mask`` (test/challenge files) is already undersampled and is
-used as it is; a fully sampled file is undersampled with :func:`condswin.mri.masks.create_mask` seeded by
-the file name (``fastmri_seed``), so every slice shares one mask and a rerun gives the same result. Metrics
+used as it is; a fully sampled file is undersampled with the mask its :class:`condswin.mri.masks.MaskSpec`
+asks for, seeded by the file name (``fastmri_seed``) unless the spec gives a seed, so every slice shares one
+mask and a rerun gives the same result. Metrics
 (fastMRI NMSE/PSNR/SSIM and MAE over the volume) are computed when a target exists: the file's
 ``reconstruction_esc``/``reconstruction_rss``, or the input magnitude itself for MR volumes.
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,8 @@ from condswin.inference.engine import InferenceOptions, RunInfo, SliceEngine
 from condswin.inference.orientation import SliceLayout, check_slice_size
 from condswin.inference.volumes import check_task, check_volume
 from condswin.models.data_consistency import MaskBound, is_data_consistent
+from condswin.mri.masks import MaskSpec
+from condswin.seeding import text_seed
 
 if TYPE_CHECKING:
     from torch import nn
@@ -88,17 +90,13 @@ class ReconstructionResult:
         }
 
 
+# Fully sampled inputs without a mask request: fastMRI's random mask at 4x (frozen, so one instance serves all).
+_DEFAULT_MASK = MaskSpec()
+
+
 def volume_seed(path: str | os.PathLike) -> int:
     """A stable integer from a file's base name (for the simulated phase of MR volumes)."""
-    return zlib.crc32(Path(path).name.encode("utf-8"))
-
-
-def _mask_for(
-    num_cols: int, kind: str, acceleration: float, center_fraction: float | None, seed: Any
-) -> tuple[np.ndarray, int]:
-    from condswin.mri.masks import create_mask
-
-    return create_mask(kind, num_cols, acceleration, center_fraction, seed=seed)
+    return text_seed(Path(path).name)
 
 
 def reconstruct_kspace(
@@ -226,10 +224,7 @@ def reconstruct_fastmri(
     model: nn.Module | None = None,
     card: ModelCard | None = None,
     *,
-    mask_kind: str = "random",
-    acceleration: float = 4.0,
-    center_fraction: float | None = None,
-    seed: Any = None,
+    mask: MaskSpec = _DEFAULT_MASK,
     options: InferenceOptions | None = None,
     cs_method: str | None = None,
     cs_params: dict[str, Any] | None = None,
@@ -239,9 +234,8 @@ def reconstruct_fastmri(
     Args:
         path: the file (read with :func:`condswin.mri.fastmri.read`; errors name it).
         model / card: a reconstruction network and its card, or None for the zero-filled baseline.
-        mask_kind / acceleration / center_fraction: the mask for fully sampled files (ignored when the file
-            carries its own mask); ``center_fraction`` None is fastMRI's 0.08 at 4x, 0.04 at 8x.
-        seed: mask seed; None uses fastMRI's per-file seed (the file name's character codes).
+        mask: the mask for fully sampled files (ignored when the file carries its own mask); without a seed,
+            fastMRI's per-file seed (the file name's character codes).
         options: device, batch size, progress, cancel flag.
         cs_method / cs_params: a compressed-sensing method and its parameters instead of a model.
 
@@ -256,7 +250,6 @@ def reconstruct_fastmri(
         ModelError: the card is not a reconstruction card.
     """
     from condswin.mri.fastmri import read
-    from condswin.mri.masks import fastmri_seed
 
     volume = read(path)
     if cs_method is not None and volume.is_multicoil:  # refused before any mask or FFT
@@ -265,13 +258,11 @@ def reconstruct_fastmri(
     check_slice_size(*crop, str(path))
     num_cols = volume.kspace.shape[-1]
     if volume.mask is not None:
-        mask, num_low, from_file = volume.mask, None, True
+        columns, num_low, from_file = volume.mask, None, True
         kspace_mask = None  # the k-space is already undersampled
     else:
-        mask, num_low = _mask_for(
-            num_cols, mask_kind, acceleration, center_fraction, fastmri_seed(Path(path).name) if seed is None else seed
-        )
-        kspace_mask, from_file = mask, False
+        columns, num_low = mask.create(num_cols, Path(path).name)
+        kspace_mask, from_file = columns, False
     recon, zero_filled, info = reconstruct_kspace(
         volume.kspace,
         crop,
@@ -291,7 +282,7 @@ def reconstruct_fastmri(
         image=recon,
         zero_filled=zero_filled,
         target=target,
-        mask=np.asarray(mask, dtype=bool),
+        mask=np.asarray(columns, dtype=bool),
         from_file_mask=from_file,
         num_low_frequencies=num_low,
         spacing=spacing,
@@ -363,10 +354,7 @@ def reconstruct_mr_image(
     model: nn.Module | None = None,
     card: ModelCard | None = None,
     *,
-    mask_kind: str = "random",
-    acceleration: float = 4.0,
-    center_fraction: float | None = None,
-    seed: Any = 0,
+    mask: MaskSpec = _DEFAULT_MASK,
     phase_seed: Any = 0,
     options: InferenceOptions | None = None,
     cs_method: str | None = None,
@@ -380,8 +368,7 @@ def reconstruct_mr_image(
     Args:
         image: scalar 3-D non-negative magnitude image; not modified.
         model / card: a reconstruction network and its card, or None for the zero-filled baseline.
-        mask_kind / acceleration / center_fraction: the column mask.
-        seed: mask seed (same seed, same mask).
+        mask: the column mask (same seed, same mask; without a seed, seed 0: an image has no file name).
         phase_seed: seed of the smooth random phase of the simulated k-space.
         options: device, batch size, progress, cancel flag.
         cs_method / cs_params: a compressed-sensing method and its parameters instead of a model.
@@ -408,14 +395,14 @@ def reconstruct_mr_image(
             "k-space can only be simulated from a magnitude image"
         )
     kspace = simulate_singlecoil_kspace(magnitude, seed=phase_seed)
-    mask, num_low = _mask_for(kspace.shape[-1], mask_kind, acceleration, center_fraction, seed)
+    columns, num_low = mask.create(kspace.shape[-1])
     recon, zero_filled, info = reconstruct_kspace(
         kspace,
         magnitude.shape[-2:],
         layout.spacing,
         model,
         card,
-        mask,
+        columns,
         options,
         cs_method=cs_method,
         cs_params=cs_params,
@@ -429,7 +416,7 @@ def reconstruct_mr_image(
         image=recon,
         zero_filled=zero_filled,
         target=magnitude,
-        mask=mask,
+        mask=columns,
         from_file_mask=False,
         num_low_frequencies=num_low,
         spacing=(slice_spacing, *layout.spacing),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import TYPE_CHECKING, Any
 
 from condswin.jobs.results import ReconstructionJobResult, model_summary
+from condswin.mri.masks import MaskSpec
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
@@ -21,6 +23,8 @@ ZERO_FILLED = "zero-filled"
 # The reconstructions that need no model (``--model`` values): zero-filling and compressed sensing
 # (condswin.mri.compressed_sensing.list_methods(), repeated so that naming them imports no torch).
 CLASSICAL_METHODS = (ZERO_FILLED, "cs-tv", "cs-wavelet")
+# fastMRI's random mask at 4x, seeded per file (a frozen spec: one instance serves every call).
+_DEFAULT_MASK = MaskSpec()
 
 
 def _split(method: LoadedModel | str | None, params: dict[str, Any] | None) -> tuple[Any, Any, str | None, Any]:
@@ -48,7 +52,7 @@ def _result(
     details: ReconstructionResult,
     image: sitk.Image,
     method: LoadedModel | str | None,
-    mask_kind: str,
+    mask: MaskSpec,
     cs_params: dict[str, Any] | None,
 ) -> ReconstructionJobResult:
     report = details.summary()
@@ -58,7 +62,7 @@ def _result(
         report["model"] = model_summary(method.card)
     if cs_params is not None:
         report["params"] = cs_params
-    report["mask_kind"] = "from file" if details.from_file_mask else mask_kind
+    report["mask_kind"] = "from file" if details.from_file_mask else mask.kind
     return ReconstructionJobResult(output=image, report=report, notices=list(report["notices"]), details=details)
 
 
@@ -67,10 +71,7 @@ def reconstruct_file(
     loaded: LoadedModel | str | None,
     options: InferenceOptions | None = None,
     *,
-    mask_kind: str = "random",
-    acceleration: float = 4.0,
-    center_fraction: float | None = None,
-    seed: Any = None,
+    mask: MaskSpec = _DEFAULT_MASK,
     params: dict[str, Any] | None = None,
 ) -> ReconstructionJobResult:
     """Reconstruct a fastMRI ``.h5`` file with a model, a compressed-sensing method, or zero-filling.
@@ -86,8 +87,8 @@ def reconstruct_file(
         loaded: a reconstruction model from :func:`condswin.bundles.load_bundle`, a name from
             :data:`CLASSICAL_METHODS`, or None (zero-filled).
         options: device, batch size, progress, cancel flag.
-        mask_kind / acceleration / center_fraction: the mask for fully sampled files (a file's own mask wins).
-        seed: mask seed; None uses fastMRI's per-file seed (from the file name).
+        mask: the mask for fully sampled files (a file's own mask wins); without a seed, fastMRI's per-file seed
+            (from the file name).
         params: compressed-sensing parameters (``lam``, ``iterations``); other methods take none.
 
     Returns:
@@ -109,10 +110,7 @@ def reconstruct_file(
         path,
         model,
         card,
-        mask_kind=mask_kind,
-        acceleration=acceleration,
-        center_fraction=center_fraction,
-        seed=seed,
+        mask=mask,
         options=options,
         cs_method=cs_method,
         cs_params=cs_params,
@@ -120,7 +118,7 @@ def reconstruct_file(
     image = sitk.GetImageFromArray(details.image)
     slice_mm, row_mm, col_mm = details.spacing
     image.SetSpacing((col_mm, row_mm, slice_mm))  # SimpleITK (x, y, z) = (columns, rows, slices)
-    return _result(details, image, loaded, mask_kind, cs_params)
+    return _result(details, image, loaded, mask, cs_params)
 
 
 def reconstruct_image(
@@ -128,21 +126,24 @@ def reconstruct_image(
     loaded: LoadedModel | str | None,
     options: InferenceOptions | None = None,
     *,
-    mask_kind: str = "random",
-    acceleration: float = 4.0,
-    center_fraction: float | None = None,
-    seed: Any = 0,
-    phase_seed: Any = 0,
+    mask: MaskSpec = _DEFAULT_MASK,
+    name: str | None = None,
+    phase_seed: Any = None,
     params: dict[str, Any] | None = None,
 ) -> ReconstructionJobResult:
     """Simulate k-space from an MR magnitude volume, undersample it and reconstruct it (the input is the target).
+
+    The seeds are those ``condswin reconstruct`` uses for a volume file: the mask's seed, else fastMRI's per-file
+    seed of ``name`` (:meth:`MaskSpec.seed_for`); the phase's ``phase_seed``, else the mask's seed, else
+    :func:`condswin.inference.volume_seed` of ``name``; 0 for each without any of these.
 
     Args:
         image: scalar 3-D non-negative magnitude image; not modified.
         loaded: a reconstruction model, a name from :data:`CLASSICAL_METHODS`, or None (zero-filled).
         options: device, batch size, progress, cancel flag.
-        mask_kind / acceleration / center_fraction: the column mask.
-        seed: mask seed; phase_seed: seed of the simulated smooth phase.
+        mask: the column mask.
+        name: the image file's base name, which seeds the mask and the phase when no seed is given.
+        phase_seed: seed of the simulated smooth phase.
         params: compressed-sensing parameters (``lam``, ``iterations``); other methods take none.
 
     Returns:
@@ -157,22 +158,21 @@ def reconstruct_image(
         JobCancelled: the cancel flag was set.
     """
     from condswin.inference.orientation import check_image_slices
-    from condswin.inference.reconstruction import reconstruct_mr_image
+    from condswin.inference.reconstruction import reconstruct_mr_image, volume_seed
 
     model, card, cs_method, cs_params = _split(loaded, params)
     check_image_slices(image, "slice" if card is None else card.contract.axis)
+    if phase_seed is None:
+        phase_seed = mask.seed if mask.seed is not None else volume_seed(name) if name else 0
     details = reconstruct_mr_image(
         image,
         model,
         card,
-        mask_kind=mask_kind,
-        acceleration=acceleration,
-        center_fraction=center_fraction,
-        seed=seed,
+        mask=dataclasses.replace(mask, seed=mask.seed_for(name)),
         phase_seed=phase_seed,
         options=options,
         cs_method=cs_method,
         cs_params=cs_params,
     )
     assert details.output is not None  # reconstruct_mr_image always puts the result on the input's grid
-    return _result(details, details.output, loaded, mask_kind, cs_params)
+    return _result(details, details.output, loaded, mask, cs_params)

@@ -27,12 +27,16 @@ all, of which a contiguous central block holds the fraction ``center_fraction`` 
 all columns, unlike the fastMRI kinds), and the rest are spread evenly (cell-centred, no overlap with the block)
 over the columns outside the block. It is deterministic — the seed has no effect — and its acceleration is
 exact.
+
+:class:`MaskSpec` is how a reconstruction asks for a mask (kind, acceleration, centre fraction, seed): checked
+once when it is made, so every layer below the command line (jobs, inference) receives a valid request.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,7 +46,10 @@ from condswin.lookup import look_up
 
 __all__ = [
     "MASK_KINDS",
+    "MAX_ACCELERATION",
+    "MAX_SEED",
     "MaskSampler",
+    "MaskSpec",
     "create_mask",
     "default_center_fraction",
     "fastmri_seed",
@@ -315,3 +322,95 @@ class MaskSampler:
                 "fraction"
             )
         return mask, num_low, acceleration
+
+
+# Far beyond the 4x-16x of fastMRI and the Conditional Swin U-Net notebook; above it a mask keeps a column or two
+# and the "reconstruction" is noise with a misleading report.
+MAX_ACCELERATION = 64.0
+# numpy.random.RandomState accepts integer seeds in [0, 2**32 - 1].
+MAX_SEED = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """The column mask a reconstruction asks for, checked once when it is made.
+
+    The command line builds one from ``--mask``, ``--acceleration``, ``--center-fraction`` and ``--seed``; the
+    jobs and inference functions take it as it is. A fastMRI file that carries its own mask ignores it.
+
+    Attributes:
+        kind: one of :data:`MASK_KINDS`.
+        acceleration: undersampling factor, a finite number in [1, :data:`MAX_ACCELERATION`].
+        center_fraction: fully sampled centre fraction in [0, 1] (of all columns; of the sampled lines for
+            ``rect_equispaced``), or None for fastMRI's default (0.08 at 4x, 0.04 at 8x).
+        seed: an integer in [0, :data:`MAX_SEED`] or a sequence of them (:func:`fastmri_seed`); None derives it
+            from the input's file name as fastMRI does (:meth:`seed_for`).
+
+    Raises:
+        UsageError: an unknown kind, a value out of its range, an ``equispaced`` mask at a fractional
+            acceleration, or a centre block (``random``, ``equispaced_fraction``) that alone samples more
+            columns than the acceleration allows.
+    """
+
+    kind: str = "random"
+    acceleration: float = 4.0
+    center_fraction: float | None = None
+    seed: int | tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        look_up("mask kind", self.kind, _BUILDERS)
+        acceleration = _acceleration(self.acceleration)
+        if acceleration > MAX_ACCELERATION:
+            raise UsageError(f"acceleration must be at most {MAX_ACCELERATION:g}, got {self.acceleration!r}")
+        center_fraction = None if self.center_fraction is None else _center_fraction(self.center_fraction)
+        object.__setattr__(self, "acceleration", acceleration)
+        object.__setattr__(self, "center_fraction", center_fraction)
+        object.__setattr__(self, "seed", _checked_seed(self.seed))
+        if self.kind == "equispaced" and acceleration != round(acceleration):
+            raise UsageError(f"--mask equispaced needs an integer --acceleration, got {acceleration:g}")
+        if center_fraction is not None and self.kind in ("random", "equispaced_fraction"):
+            if center_fraction * acceleration >= 1:
+                raise UsageError(
+                    f"--center-fraction {center_fraction:g} samples {center_fraction:.0%} of the columns in the "
+                    f"centre alone, but --acceleration {acceleration:g} keeps only {1 / acceleration:.0%} of them; "
+                    f"use a centre fraction below {1 / acceleration:.3g} (or --mask rect_equispaced, whose centre "
+                    "fraction is of the sampled lines)"
+                )
+
+    def seed_for(self, name: str | None) -> int | tuple[int, ...]:
+        """The seed of the mask of an input called ``name`` (a file's base name, not a path).
+
+        Returns:
+            :attr:`seed` when given; else fastMRI's per-file seed of ``name`` (:func:`fastmri_seed`), so every
+            slice of a file shares one mask and a rerun draws the same; else 0 (an input without a name).
+        """
+        if self.seed is not None:
+            return self.seed
+        return fastmri_seed(name) if name else 0
+
+    def create(self, num_cols: int, name: str | None = None) -> tuple[np.ndarray, int]:
+        """The mask of ``num_cols`` k-space columns for an input called ``name`` (see :meth:`seed_for`).
+
+        Returns:
+            ``(mask, num_low_frequencies)``, as :func:`create_mask` returns them.
+
+        Raises:
+            UsageError: the acceleration or centre block does not fit ``num_cols`` columns, or the draw sampled
+                none.
+        """
+        return create_mask(self.kind, num_cols, self.acceleration, self.center_fraction, seed=self.seed_for(name))
+
+
+def _checked_seed(seed: Any) -> int | tuple[int, ...] | None:
+    """``seed`` as an integer in [0, MAX_SEED], a tuple of them, or None."""
+
+    def integer(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= MAX_SEED:
+            raise UsageError(f"mask seed must be an integer in [0, {MAX_SEED}] or a sequence of them, got {seed!r}")
+        return int(value)
+
+    if seed is None:
+        return None
+    if isinstance(seed, Sequence) and not isinstance(seed, str) and len(seed) > 0:
+        return tuple(integer(value) for value in seed)
+    return integer(seed)

@@ -67,8 +67,9 @@ def regression_metrics(loaded: LoadedModel, shared: Path) -> dict[str, float]:
     clean = sitk.GetArrayFromImage(image).astype(np.float32)
     if task == "reconstruction":
         from condswin.jobs import reconstruct_image
+        from condswin.mri.masks import MaskSpec
 
-        result = reconstruct_image(image, loaded, options, acceleration=4.0, seed=0, phase_seed=0)
+        result = reconstruct_image(image, loaded, options, mask=MaskSpec(acceleration=4.0, seed=0), phase_seed=0)
         metrics = result.details.metrics["model"]
     else:
         from condswin.jobs import denoise

@@ -41,36 +41,24 @@ class _Runner:
     """Runs the reconstruction job for one case, from a fastMRI file or from an MR volume read once."""
 
     def __init__(self, case: EvalCase, kind: str, mask: str, options: InferenceOptions):
-        from condswin.inference import volume_seed
-        from condswin.mri.masks import fastmri_seed
-
         self.case, self.mask, self.options = case, mask, options
         self.image: sitk.Image | None = None
         if kind == "mr_volumes":
             from condswin.io.images import read_image
 
             self.image = read_image(case.path)
-            # the seeds `condswin reconstruct` derives from an image file's name
-            self.seed, self.phase_seed = fastmri_seed(case.path.name), volume_seed(case.path)
 
     def run(self, method: Method | None, acceleration: float) -> Any:
         """The job's result for ``method`` (None: zero-filled) at ``acceleration``."""
         from condswin.jobs import reconstruct_file, reconstruct_image
+        from condswin.mri.masks import MaskSpec
 
         loaded = None if method is None else (method.loaded if method.is_model else method.baseline)
+        mask = MaskSpec(self.mask, acceleration)
         if self.image is None:
-            return reconstruct_file(
-                self.case.path, loaded, self.options, mask_kind=self.mask, acceleration=acceleration
-            )
-        return reconstruct_image(
-            self.image,
-            loaded,
-            self.options,
-            mask_kind=self.mask,
-            acceleration=acceleration,
-            seed=self.seed,
-            phase_seed=self.phase_seed,
-        )
+            return reconstruct_file(self.case.path, loaded, self.options, mask=mask)
+        # seeded from the file's name, as `condswin reconstruct` seeds an image file
+        return reconstruct_image(self.image, loaded, self.options, mask=mask, name=self.case.path.name)
 
     def shown(self, result: Any) -> np.ndarray:
         """The volume a figure shows: the file's reconstruction grid, or the MR volume's own grid."""
