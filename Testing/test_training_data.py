@@ -20,8 +20,13 @@ from condswin.inference import SliceLayout
 from condswin.inference.engine import _resize as engine_resize
 from condswin.training.config import config_from_dict
 from condswin.training.data import DataSplits, SliceSample, build_datasets
-from condswin.training.data.liver_shapes import LICENCE, deform_shape, read_shape
-from condswin.training.data.phantom_data import PHANTOM_SLICES, choose_slices
+from condswin.training.data.ct_phantom import (
+    LIVER_SHAPES_LICENCE,
+    PHANTOM_SLICES,
+    choose_slices,
+    deform_shape,
+    read_shape,
+)
 
 SIZE = [32, 32]
 NO_AUGMENT = {"probability": 0.0, "intensity": 0.0}
@@ -249,7 +254,7 @@ def test_phantom_with_liver_shapes_keeps_shapes_disjoint(tmp_path):
         "liver_shapes": str(shapes),
     }
     splits = build_datasets(_config(tmp_path, data))
-    assert splits.licences == (LICENCE,)
+    assert splits.licences == (LIVER_SHAPES_LICENCE,)
     assert "real LiTS-derived liver shapes" in splits.description
     used = {name: {spec.liver_shape for spec in getattr(splits, name).specs} for name in ("train", "val", "test")}
     assert len(used["train"]) == 2 and len(used["val"]) == len(used["test"]) == 1

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from pathlib import Path
 
@@ -19,9 +20,8 @@ from condswin.mri.fastmri import write
 from condswin.training.config import AugmentSection, config_from_dict
 from condswin.training.data import build_datasets
 from condswin.training.data import ct_folders as ct_folders_module
-from condswin.training.data.augment import Geometric, IntensityJitter
-from condswin.training.data.grid import crop_or_pad, crop_window, resize_like_inference
-from condswin.training.data.split import phantom_seeds, split_volumes
+from condswin.training.data.prepare import Geometric, IntensityJitter, crop_or_pad, crop_window, resize_like_inference
+from condswin.training.data.samples import phantom_seeds, split_volumes
 from condswin.training.data.store import ProcessLocal, VolumeCache, nifti_source
 
 
@@ -54,6 +54,16 @@ def test_missing_folders_are_named(tmp_path):
     for task, data in cases:
         with pytest.raises(InputNotFoundError, match=str(missing)):
             build_datasets(_config(tmp_path, task, data))
+
+
+def test_a_data_kind_the_task_does_not_read_is_refused(tmp_path):
+    """build_datasets checks the (task, kind) pair itself: a config made without load_config's checks."""
+    config = _config(tmp_path, "segmentation", {"kind": "phantom"})
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, kind="fastmri"))
+    with pytest.raises(
+        UsageError, match="data.kind: a segmentation run reads one of phantom, lits, decathlon, got 'fastmri'"
+    ):
+        build_datasets(config)
 
 
 def test_folder_without_image_label_pairs(tmp_path):

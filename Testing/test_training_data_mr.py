@@ -22,8 +22,8 @@ from condswin.mri.masks import MaskSampler, fastmri_seed
 from condswin.mri.noise import add_rician
 from condswin.training.config import config_from_dict
 from condswin.training.data import build_datasets
-from condswin.training.data.kspace_samples import MaskDrawer
 from condswin.training.data.mr_denoising import volume_sigma
+from condswin.training.data.mr_reconstruction import MaskDrawer
 
 NO_AUGMENT = {"probability": 0.0, "intensity": 0.0}
 VOLUME_SHAPE = (5, 40, 36)  # slices, rows, columns

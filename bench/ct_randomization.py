@@ -130,9 +130,8 @@ def heldout_phantoms(config: Any) -> list[tuple[str, Any, Any]]:
         config: either arm's :class:`~condswin.training.config.TrainConfig` (the arms share their data).
     """
     from condswin.ct.phantom import generate_phantom
-    from condswin.training.data.liver_shapes import find_liver_shapes, read_shape
-    from condswin.training.data.phantom_data import PHANTOM_SLICES
-    from condswin.training.data.split import phantom_seeds, split_volumes
+    from condswin.training.data.ct_phantom import PHANTOM_SLICES, find_liver_shapes, read_shape
+    from condswin.training.data.samples import phantom_seeds, split_volumes
 
     data = config.data
     shapes = find_liver_shapes(data.liver_shapes, config.source)

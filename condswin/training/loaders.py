@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from condswin.errors import UsageError
 from condswin.training.config import TrainConfig
-from condswin.training.data.slices import SliceDataset
+from condswin.training.data.samples import SliceDataset
 from condswin.training.modules.base import ConfigState
 from condswin.training.seeds import sample_seed
 
@@ -31,7 +31,7 @@ __all__ = ["EpochSampler", "SeededSamples", "VolumeSampler", "SliceDataModule", 
 def slice_volumes(dataset: Dataset) -> list[str]:
     """The volume name of every index of ``dataset``.
 
-    A :class:`condswin.training.data.slices.SliceDataset` answers from its index without reading a slice;
+    A :class:`condswin.training.data.samples.SliceDataset` answers from its index without reading a slice;
     any other dataset is read once, sample by sample.
     """
     if isinstance(dataset, SliceDataset):

@@ -36,7 +36,7 @@ from condswin.errors import InputError, OutputExistsError, UsageError
 from condswin.training.checkpoint import check_checkpoint, read_checkpoint
 from condswin.training.config import TrainConfig
 from condswin.training.data import DataSplits, build_datasets
-from condswin.training.data.slices import cache_folder
+from condswin.training.data.samples import cache_folder
 from condswin.training.export import check_card, export_bundle, training_command
 from condswin.training.finetune import (
     check_init_source,

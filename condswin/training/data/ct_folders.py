@@ -14,6 +14,7 @@ Unlabelled cases (LiTS test volumes, Decathlon ``imagesTs``) are not used.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,17 @@ from condswin.ct.datasets import CTCase
 from condswin.errors import InputError, InputNotFoundError, UsageError
 from condswin.inference import SliceLayout
 from condswin.training.config import TrainConfig
-from condswin.training.data.contract import channels, input_contract, normalization_of, output_contract
-from condswin.training.data.ct_slices import make_ct_sample
-from condswin.training.data.samples import DataSplits, SliceSample
-from condswin.training.data.slices import SliceDataset, build_index, cache_folder
-from condswin.training.data.split import split_volumes
+from condswin.training.data.contract import input_contract, normalization_of
+from condswin.training.data.prepare import make_ct_sample
+from condswin.training.data.samples import (
+    DataSplits,
+    SliceDataset,
+    SliceSample,
+    build_index,
+    cache_folder,
+    data_splits,
+    split_volumes,
+)
 from condswin.training.data.store import (
     ArraySource,
     ProcessLocal,
@@ -149,11 +156,11 @@ class CTSliceDataset(SliceDataset):
         training: augment (geometric on image and labels, intensity on the image).
     """
 
-    def __init__(self, volumes: list[CTVolume], config: TrainConfig, training: bool):
+    def __init__(self, volumes: Sequence[CTVolume], config: TrainConfig, training: bool):
         super().__init__(
             [v.case_id for v in volumes], build_index([v.slices for v in volumes]), training, config.data.split_seed
         )
-        self.volumes = volumes
+        self.volumes = list(volumes)
         self.size = tuple(int(s) for s in config.data.size)
         self.normalization = normalization_of(input_contract(config))
         self.augment = config.data.augment
@@ -196,18 +203,13 @@ def build_ct_folder(config: TrainConfig) -> DataSplits:
         if data.val_volumes < 1:
             raise UsageError(f"{config.source}: data.val_volumes must be >= 1 without data.val_root")
         train, val, test = split_volumes(volumes, data.val_volumes, data.test_volumes, data.split_seed, config.source)
-    in_channels, out_channels = channels(config)
     splits: dict[str, Any] = {"train": train, "validation": val}
     if test:
         splits["test"] = test
-    return DataSplits(
-        train=CTSliceDataset(train, config, training=True),
-        val=CTSliceDataset(val, config, training=False),
-        test=CTSliceDataset(test, config, training=False) if test else None,
-        in_channels=in_channels,
-        out_channels=out_channels,
-        input_contract=input_contract(config),
-        output_contract=output_contract(config),
-        description=_describe(data.kind, str(data.root), splits, data.val_root, data.split_seed),
-        licences=(_LICENCES[data.kind],),
+    return data_splits(
+        config,
+        lambda volumes, training: CTSliceDataset(volumes, config, training),
+        (train, val, test),
+        _describe(data.kind, str(data.root), splits, data.val_root, data.split_seed),
+        (_LICENCES[data.kind],),
     )

@@ -25,19 +25,24 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
 from condswin.bundles.contract import Normalization
 from condswin.mri.noise import add_gaussian, add_rician
 from condswin.training.config import TrainConfig
-from condswin.training.data.augment import Geometric
-from condswin.training.data.contract import channels, input_contract, normalization_of, output_contract
-from condswin.training.data.image_samples import image_sample
+from condswin.training.data.contract import input_contract, normalization_of
 from condswin.training.data.mr_volumes import MRVolume, MRVolumeReader, mr_splits
-from condswin.training.data.randomness import evaluation_rng
-from condswin.training.data.samples import DataSplits, SliceSample
-from condswin.training.data.slices import SliceDataset, build_index
+from condswin.training.data.prepare import Geometric, image_sample
+from condswin.training.data.samples import (
+    DataSplits,
+    SliceDataset,
+    SliceSample,
+    build_index,
+    data_splits,
+    evaluation_rng,
+)
 
 __all__ = ["MRDenoisingDataset", "build_mr_denoising", "add_noise", "volume_sigma"]
 
@@ -62,7 +67,8 @@ class MRDenoisingDataset(SliceDataset):
         training: fresh σ and noise per sample, augmentation, estimated normalisation; else fixed and exact.
     """
 
-    def __init__(self, volumes: list[MRVolume], config: TrainConfig, training: bool):
+    def __init__(self, volumes: Sequence[MRVolume], config: TrainConfig, training: bool):
+        volumes = list(volumes)
         self.fixed_sigmas: list[float] = []
         if not training:
             volumes, self.fixed_sigmas = _evaluation_cases(volumes, config)
@@ -161,7 +167,6 @@ def build_mr_denoising(config: TrainConfig) -> DataSplits:
     """
     train, val, test, text = mr_splits(config)
     data = config.data
-    in_channels, out_channels = channels(config)
     kinds = "Rician or Gaussian (an even draw per training sample; Rician in validation/test)"
     noise = (
         f"{kinds if data.noise == 'mixed' else data.noise} noise (condswin.mri.noise) with sigma drawn from {list(data.sigma_range)} of each volume's "
@@ -179,14 +184,10 @@ def build_mr_denoising(config: TrainConfig) -> DataSplits:
         noise += (
             f"; validation volume(s) {', '.join(overlap)} are also training volumes (checkpoints picked on seen data)"
         )
-    return DataSplits(
-        train=MRDenoisingDataset(train, config, training=True),
-        val=MRDenoisingDataset(val, config, training=False),
-        test=MRDenoisingDataset(test, config, training=False) if test else None,
-        in_channels=in_channels,
-        out_channels=out_channels,
-        input_contract=input_contract(config),
-        output_contract=output_contract(config),
-        description=f"{text}; {noise}; training windows of {list(data.size)} pixels, native grid at inference",
-        licences=(f"the licences of the MR volumes in {data.root}",),
+    return data_splits(
+        config,
+        lambda volumes, training: MRDenoisingDataset(volumes, config, training),
+        (train, val, test),
+        f"{text}; {noise}; training windows of {list(data.size)} pixels, native grid at inference",
+        (f"the licences of the MR volumes in {data.root}",),
     )

@@ -19,8 +19,7 @@ import SimpleITK as sitk
 from condswin.errors import InputError, InputNotFoundError, UsageError
 from condswin.io.images import READABLE_SUFFIXES, image_suffix, read_image
 from condswin.training.config import TrainConfig
-from condswin.training.data.slices import cache_folder
-from condswin.training.data.split import split_volumes
+from condswin.training.data.samples import cache_folder, split_volumes
 from condswin.training.data.store import (
     ArraySource,
     ProcessLocal,

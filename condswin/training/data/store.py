@@ -1,4 +1,5 @@
-"""Volumes on disk, read a slice at a time: memory-mapped voxels and a per-process cache of what is open.
+"""Volumes on disk, read a slice at a time: memory-mapped voxels, a per-process cache of what is open, and
+what is remembered about a volume across processes and runs.
 
 A training set never sits in RAM. Each volume is an :class:`ArraySource`: an uncompressed file whose voxels are
 memory-mapped read-only on first use, so reading slice ``i`` touches only that slice's pages.
@@ -13,6 +14,12 @@ memory-mapped read-only on first use, so reading slice ``i`` touches only that s
 
 :class:`ProcessLocal` holds what a process opened (memory maps, h5py files) and forgets it when pickled or
 when it finds itself in a new process (a forked DataLoader worker), so no open handle crosses processes.
+
+:class:`FitMemo` remembers volume normalisations that take a whole volume to compute. A reconstruction sample
+is normalised with the percentiles of its zero-filled *volume*, which only exists after every slice has been
+undersampled: the value is computed the first time a process needs it and kept in memory and in the volume
+cache (a small JSON record keyed by everything it depends on), so other workers, ranks and later runs read it
+instead of computing it again.
 """
 
 from __future__ import annotations
@@ -30,9 +37,11 @@ import numpy as np
 
 from condswin.io.atomic import atomic_path, write_json_atomic
 
-__all__ = ["ArraySource", "ProcessLocal", "VolumeCache", "nifti_source"]
+__all__ = ["ArraySource", "ProcessLocal", "VolumeCache", "nifti_source", "FitMemo", "Fit"]
 
 V = TypeVar("V")
+
+Fit = tuple[float, float] | None
 
 _NIFTI_TYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4"}
 
@@ -229,3 +238,39 @@ def source_from_dict(values: dict[str, Any]) -> ArraySource:
         slope=float(values["slope"]),
         inter=float(values["inter"]),
     )
+
+
+class FitMemo:
+    """Remembered ``Normalization.fit`` results.
+
+    Args:
+        cache: the volume cache (where values persist).
+        settings: everything besides the volume that the values depend on (masks, noise, normalisation ...).
+    """
+
+    def __init__(self, cache: VolumeCache, settings: str):
+        self.cache = cache
+        self.settings = settings
+        self._values: ProcessLocal[Fit] = ProcessLocal(capacity=1_000_000)
+
+    def get(self, name: str, source_key: str, role: str, compute: Callable[[], Fit]) -> Fit:
+        """The value for (volume, role), computed with ``compute()`` if no process has stored it yet.
+
+        Args:
+            name: the volume's name (for the cache file name).
+            source_key: :meth:`VolumeCache.file_key` of the volume's file.
+            role: which value (e.g. ``evaluation`` or ``pair-0``).
+            compute: makes the value: ``(offset, scale)``, or None when the normalisation is per slice.
+        """
+        key = f"fit-1|{self.settings}|{source_key}|{role}"
+
+        def load_or_compute() -> Fit:
+            record = self.cache.info(f"{name}-fit", key)
+            if record is not None:
+                value = record["fit"]
+                return None if value is None else (float(value[0]), float(value[1]))
+            value = compute()
+            self.cache.put_info(f"{name}-fit", key, {"fit": None if value is None else list(value)})
+            return value
+
+        return self._values.get(key, load_or_compute)

@@ -52,7 +52,7 @@ def noisy_volume(clean: np.ndarray, noise: str, sigma: float, seed: int, case_id
         A float32 volume of ``clean``'s shape.
     """
     from condswin.training.data.mr_denoising import add_noise
-    from condswin.training.data.randomness import evaluation_rng
+    from condswin.training.data.samples import evaluation_rng
 
     rng = evaluation_rng(seed, case_id, f"sigma={sigma!r}")
     return add_noise(clean, noise, sigma, float(clean.max()), rng).astype(np.float32)
