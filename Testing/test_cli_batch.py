@@ -15,7 +15,8 @@ import SimpleITK as sitk
 from cli_support import json_lines, leftovers, run_cli, write_mr
 
 import condswin.cli.batch as batch
-from condswin.cli.batch import Job, StagedOutputs, plan_jobs, run_jobs, split_suffix
+from condswin.cli.batch import StagedOutputs, plan_jobs, run_jobs, split_suffix
+from condswin.cli.outputs import Job
 from condswin.cli.progress import Reporter
 from condswin.cli.signals import Cancelled
 from condswin.errors import CondswinWarning, InputError, OutputError, UsageError

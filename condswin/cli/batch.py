@@ -28,7 +28,7 @@ from typing import Any
 
 from condswin.cli.errors import INTERNAL_ERROR, OK, SOME_FAILED, OutputError, UsageError, exit_code_for
 from condswin.cli.notices import reported_warnings
-from condswin.cli.outputs import check_outputs, destination_problem
+from condswin.cli.outputs import Job, check_outputs, destination_problem
 from condswin.cli.progress import Reporter
 from condswin.cli.signals import critical_section, settle
 from condswin.errors import InputNotFoundError
@@ -36,7 +36,6 @@ from condswin.io.atomic import discard, prepare_folder, publish, temporary_path,
 from condswin.io.formats import READABLE_SUFFIXES, WRITABLE_SUFFIXES
 
 __all__ = [
-    "Job",
     "StagedOutputs",
     "split_suffix",
     "collect_inputs",
@@ -110,15 +109,6 @@ def collect_inputs(path: Path, suffixes: Sequence[str], *, datasets: bool = Fals
             f"{path}: no inputs found in this folder (looked for {', '.join(suffixes)} files and DICOM series)"
         )
     return inputs, True
-
-
-@dataclass
-class Job:
-    """One input and the outputs it will produce (``image`` and ``report`` keys)."""
-
-    input: Path
-    outputs: dict[str, Path]
-    name: str
 
 
 def plan_jobs(

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from condswin.cli.batch import Job, StagedOutputs, collect_inputs, plan_jobs
+from condswin.cli.batch import StagedOutputs, collect_inputs, plan_jobs
 from condswin.cli.options import integer
+from condswin.cli.outputs import Job
 from condswin.cli.progress import PROGRESS_MODES, Reporter
 from condswin.io.formats import READABLE_SUFFIXES, WRITABLE_SUFFIXES
 

@@ -1,5 +1,5 @@
-"""Checks of output paths, made before any work: nothing an output replaces may be an input, and every
-destination must be able to take a file.
+"""What each input of a command writes (:class:`Job`) and the checks of those paths, made before any work:
+nothing an output replaces may be an input, and every destination must be able to take a file.
 
 Inputs are compared by resolved path (symlinks followed) and, for existing files, by device and inode (hard
 links, case-insensitive file systems). ``--overwrite`` replaces files only: a folder standing where an
@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from condswin.errors import OutputError, UsageError
 
-if TYPE_CHECKING:
-    from condswin.cli.batch import Job
+__all__ = ["Job", "check_outputs", "destination_problem", "protected_files"]
 
-__all__ = ["check_outputs", "destination_problem", "protected_files"]
+
+@dataclass
+class Job:
+    """One input and the outputs it will produce (``image`` and ``report`` keys)."""
+
+    input: Path
+    outputs: dict[str, Path]
+    name: str
 
 
 def protected_files(paths: Sequence[Path]) -> list[Path]:

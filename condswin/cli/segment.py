@@ -6,7 +6,7 @@ import argparse
 import re
 from typing import Any
 
-from condswin.cli.batch import Job, JobOutcome, StagedOutputs, run_jobs
+from condswin.cli.batch import JobOutcome, StagedOutputs, run_jobs
 from condswin.cli.common import (
     add_io_options,
     add_model_options,
@@ -16,6 +16,7 @@ from condswin.cli.common import (
     read_input,
     stage_result,
 )
+from condswin.cli.outputs import Job
 from condswin.cli.progress import Reporter
 from condswin.io.segmentation_file import is_segmentation_file
 
