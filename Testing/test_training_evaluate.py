@@ -398,7 +398,7 @@ def no_case_is_scored(monkeypatch):
         (["--baseline", "bm3d"], 2, "unknown reconstruction baseline 'bm3d'; accepted: zero-filled"),
         (["--baseline", "zero-filled", "--sigma", "0.1"], 2, "--sigma applies to denoising only"),
         (["--baseline", "zero-filled", "--kind", "lits"], 2, "reads one of fastmri, mr_volumes"),
-        (["--baseline", "zero-filled", "--acceleration", "0.5"], 2, "--acceleration must lie in (1, 64]"),
+        (["--baseline", "zero-filled", "--acceleration", "0.5"], 2, "--acceleration must lie in [1, 64]"),
         ([], 2, "nothing to evaluate"),
         (["--baseline", "zero-filled", "--data", "{empty}"], 3, "no fastMRI .h5 files nor MR volumes"),
         (["--baseline", "zero-filled", "--data", "{empty}", "--kind", "fastmri"], 3, "with a reconstruction target"),

@@ -58,7 +58,7 @@ class BatchContext(Protocol):
 def build_parser() -> argparse.ArgumentParser:
     # condswin is imported when the batch runs, as in the rest of the modules' code (not when Slicer loads them)
     from condswin.cli.options import number
-    from condswin.cli.reconstruct import MAX_ACCELERATION
+    from condswin.mri.masks import MAX_ACCELERATION
 
     parser = argparse.ArgumentParser(prog="batch.py", description="Run a ConditionalSwin module over a folder.")
     parser.add_argument("--task", required=True, choices=TASKS)

@@ -23,7 +23,7 @@ from condswin.io.formats import READABLE_SUFFIXES
 from condswin.jobs.reconstruction import CLASSICAL_METHODS, ZERO_FILLED
 from condswin.mri.masks import MASK_KINDS, MAX_ACCELERATION, MAX_SEED, MaskSpec
 
-__all__ = ["add_parser", "run", "mask_spec", "check_method_params", "ZERO_FILLED", "MAX_ACCELERATION"]
+__all__ = ["add_parser", "run", "mask_spec", "check_method_params", "ZERO_FILLED"]
 
 
 def add_parser(subparsers: Any) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 
 from condswin.bundles.contract import DEFAULT_HU_WINDOW, MAX_SLICE_SIDE
 from condswin.errors import InputError, InputNotFoundError, UsageError
+from condswin.mri.masks import MAX_ACCELERATION
 
 __all__ = [
     "TASKS",
@@ -326,8 +327,12 @@ def _check(config: TrainConfig) -> TrainConfig:
         _fail(source, "data.size", f"slice size must lie in [16, {MAX_SLICE_SIDE}], got {list(config.data.size)}")
     if len(config.data.accelerations) != len(config.data.center_fractions):
         _fail(source, "data.center_fractions", "needs one centre fraction per acceleration")
-    if any(not 1 <= a <= 64 for a in config.data.accelerations):
-        _fail(source, "data.accelerations", f"must lie in [1, 64], got {list(config.data.accelerations)}")
+    if any(not 1 <= a <= MAX_ACCELERATION for a in config.data.accelerations):
+        _fail(
+            source,
+            "data.accelerations",
+            f"must lie in [1, {MAX_ACCELERATION:g}], got {list(config.data.accelerations)}",
+        )
     if any(not 0 < c < 1 for c in config.data.center_fractions):
         _fail(source, "data.center_fractions", f"must lie in (0, 1), got {list(config.data.center_fractions)}")
     if config.data.noise not in ("gaussian", "rician", "mixed"):

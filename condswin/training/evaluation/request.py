@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from condswin.errors import UsageError
+from condswin.mri.masks import MASK_KINDS, MAX_ACCELERATION
 from condswin.training.config import TASKS
 
 __all__ = ["EvaluationRequest", "Setting", "settings_of", "check_request", "DEFAULT_ACCELERATIONS", "DEFAULT_SIGMAS"]
@@ -121,8 +122,8 @@ def check_request(request: EvaluationRequest) -> None:
     if request.task != "reconstruction" and request.mask != "random":
         raise UsageError(f"--mask applies to reconstruction only, not to a {request.task} evaluation")
     for value in request.accelerations or ():
-        if not (math.isfinite(value) and 1 < value <= 64):
-            raise UsageError(f"--acceleration must lie in (1, 64], got {value:g}")
+        if not (math.isfinite(value) and 1 <= value <= MAX_ACCELERATION):
+            raise UsageError(f"--acceleration must lie in [1, {MAX_ACCELERATION:g}], got {value:g}")
     if request.noise is not None and request.noise not in NOISE_KINDS:
         raise UsageError(f"--noise must be one of {', '.join(NOISE_KINDS)}, got {request.noise!r}")
     for value in request.sigmas or ():
@@ -135,8 +136,6 @@ def check_request(request: EvaluationRequest) -> None:
         raise UsageError(f"--montage-cases must be >= 0, got {request.montage_cases}")
     if request.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {request.seed}")
-    from condswin.mri.masks import MASK_KINDS
-
     if request.mask not in MASK_KINDS:
         from condswin.lookup import unknown_name_message
 
