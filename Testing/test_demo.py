@@ -79,12 +79,12 @@ def test_quick_demo_runs_every_job_with_the_default_models(tiny_registry, tmp_pa
         ("denoising", "nlm", "baseline"),
         ("denoising", "tiny-denoising", "model"),
     ]
-    assert 0.0 <= float(rows[0]["dice_liver"]) <= 1.0
+    assert 0.0 <= float(rows[0]["liver_dice"]) <= 1.0
     for row in rows[1:]:  # an untrained tiny model scores anything, but a number; inputs and baselines score well
-        assert np.isfinite(float(row["psnr_db"])) and -1 <= float(row["ssim"]) <= 1
-        assert row["kind"] == "model" or float(row["psnr_db"]) > 15
+        assert np.isfinite(float(row["psnr"])) and -1 <= float(row["ssim"]) <= 1
+        assert row["kind"] == "model" or float(row["psnr"]) > 15
     nlm, noisy = rows[4], rows[3]
-    assert float(nlm["psnr_db"]) > float(noisy["psnr_db"]) + 3  # the classical baseline really denoises
+    assert float(nlm["psnr"]) > float(noisy["psnr"]) + 3  # the classical baseline really denoises
     markdown = (out / "metrics.md").read_text()
     assert markdown.count("| tiny-") == 3 and "not a held-out score" in markdown
     # outputs keep the sample's geometry (quick mode keeps 6 slices of it)
@@ -103,10 +103,10 @@ def test_without_models_the_demo_runs_the_baselines_and_says_so(no_models, tmp_p
 
     lines: list[str] = []
     result = run_demo(tmp_path / "out", quick=True, echo=lines.append)
-    not_run = [row for row in result.rows if row.kind == "not run"]
-    assert [row.job for row in not_run] == list(JOBS)
-    assert all(row.psnr_db is None and row.dice_liver is None and "no trained" in row.note for row in not_run)
-    assert [row.method for row in result.rows if row.kind == "baseline"] == ["zero-filled", "nlm"]
+    not_run = [row for row in result.rows if row.details["kind"] == "not run"]
+    assert [row.details["job"] for row in not_run] == list(JOBS)
+    assert all(row.metrics == {} and "no trained" in row.details["note"] for row in not_run)  # no metric at all
+    assert [row.method for row in result.rows if row.details["kind"] == "baseline"] == ["zero-filled", "nlm"]
     for task in ("segmentation", "reconstruction", "denoising"):
         assert any(f"no trained {task} model is embedded" in line for line in lines), task
     files = {p.name for p in (tmp_path / "out").iterdir()}

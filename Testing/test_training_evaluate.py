@@ -25,7 +25,6 @@ from condswin.mri.kspace import center_crop, simulate_singlecoil_kspace
 from condswin.mri.masks import MaskSpec, fastmri_seed
 from condswin.training.evaluation import EvaluationRequest, run_evaluation
 from condswin.training.evaluation.denoising import noisy_volume
-from condswin.training.evaluation.records import representative_slice
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("nmse", "psnr", "ssim", "mae")
@@ -309,18 +308,6 @@ def test_noise_depends_on_case_and_sigma_only(mr_volume):
     assert np.array_equal(first, noisy_volume(clean, "gaussian", 0.1, 0, "a"))
     for other in (noisy_volume(clean, "gaussian", 0.1, 0, "b"), noisy_volume(clean, "gaussian", 0.1, 1, "a")):
         assert not np.allclose(first, other)
-
-
-def test_the_montage_shows_the_widest_object_or_the_most_foreground():
-    volume = np.zeros((3, 20, 20), dtype=np.float32)
-    volume[0, 6:14, 6:14] = 40.0  # small and bright: the most total signal
-    volume[1, 2:18, 2:18] = 5.0  # the widest cross-section
-    volume[2, 5:15, 5:15] = 5.0
-    assert representative_slice(volume, labels=False) == 1
-    labels = np.zeros((3, 20, 20), dtype=np.uint8)
-    labels[2, 4:10, 4:10] = 1
-    assert representative_slice(labels, labels=True) == 2
-    assert representative_slice(np.zeros((5, 4, 4)), labels=True) == 2  # nothing anywhere: the middle
 
 
 # --- training curves ----------------------------------------------------------------------------------------

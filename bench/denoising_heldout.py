@@ -132,28 +132,25 @@ def section(card: dict[str, Any], figure: str | None) -> str:
 
 def draw_figure(model_id: str, shared: Path, out: Path) -> None:
     """One row per held-out volume: clean, noisy, BM3D, model, |BM3D − clean|, |model − clean|."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
     import SimpleITK as sitk
 
     from condswin.bundles import load_bundle, resolve_bundle
+    from condswin.evaluation.figures import ERROR_CMAP, Panel, draw_panels, save_figure
+    from condswin.evaluation.slices import representative_slice
     from condswin.inference import InferenceOptions
     from condswin.io.images import read_image
     from condswin.jobs import denoise
     from condswin.mri.noise import estimate_rician_sigma
     from condswin.training.evaluation.denoising import noisy_volume
-    from condswin.training.evaluation.records import representative_slice
 
     loaded = load_bundle(resolve_bundle(model_id))
     options = InferenceOptions(device="cpu")
     files = [shared / name for name in FIGURE_FILES if (shared / name).is_file()]
     if not files:
         raise FileNotFoundError(f"{shared}: none of {', '.join(FIGURE_FILES)} is here; the figure needs them")
-    fig, axes = plt.subplots(len(files), 6, figsize=(18, 3.2 * len(files)), squeeze=False)
-    for row, path in zip(axes, files, strict=True):
+    rows = []
+    for path in files:
         image = read_image(path)
         clean = sitk.GetArrayFromImage(image).astype(np.float32)
         noisy = noisy_volume(clean, "rician", FIGURE_SIGMA, 0, path.name)
@@ -167,22 +164,18 @@ def draw_figure(model_id: str, shared: Path, out: Path) -> None:
         bm3d_out = sitk.GetArrayFromImage(denoise(one, "bm3d", options, noise="rician", sigma=sigma).output)[0]
         top = float(np.percentile(clean[index], 99.5))
         err_top = 0.2 * top
-        panels = [
-            (clean[index], "clean", top),
-            (noisy[index], "noisy", top),
-            (bm3d_out, "BM3D", top),
-            (model_out, model_id, top),
-            (np.abs(bm3d_out - clean[index]), "|BM3D − clean|", err_top),
-            (np.abs(model_out - clean[index]), "|model − clean|", err_top),
-        ]
-        for axis, (picture, title, vmax) in zip(row, panels, strict=True):
-            axis.imshow(picture, cmap="gray" if "|" not in title else "magma", vmin=0, vmax=vmax)
-            axis.set_title(f"{path.name.split('.')[0]}: {title}" if title == "clean" else title, fontsize=9)
-            axis.axis("off")
-    fig.tight_layout()
+        rows.append(
+            [
+                Panel(f"{path.name.split('.')[0]}: clean", clean[index], vmin=0, vmax=top),
+                Panel("noisy", noisy[index], vmin=0, vmax=top),
+                Panel("BM3D", bm3d_out, vmin=0, vmax=top),
+                Panel(model_id, model_out, vmin=0, vmax=top),
+                Panel("|BM3D − clean|", np.abs(bm3d_out - clean[index]), cmap=ERROR_CMAP, vmin=0, vmax=err_top),
+                Panel("|model − clean|", np.abs(model_out - clean[index]), cmap=ERROR_CMAP, vmin=0, vmax=err_top),
+            ]
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    save_figure(draw_panels(rows), out, dpi=90)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

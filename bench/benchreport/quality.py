@@ -133,9 +133,10 @@ def run(
     setting → metric). ``models`` (task → bundle ids or folders) replaces the installed models of a task."""
     import time
 
+    from condswin.evaluation.tables import markdown_tables
+    from condswin.lits import LITS_CLASSES
+    from condswin.metrics import means
     from condswin.training.evaluation import EvaluationRequest, run_evaluation
-    from condswin.training.evaluation.segmentation import LITS_CLASSES
-    from condswin.training.evaluation.tables import markdown_tables
 
     results: dict[str, dict[str, Any]] = {}
     for item in plan:
@@ -162,19 +163,14 @@ def run(
         )
         start = time.perf_counter()
         result = run_evaluation(request, log=lambda line: log("  " + line))
-        means: dict[str, dict[str, dict[str, Any]]] = {}
+        method_means: dict[str, dict[str, dict[str, Any]]] = {}
         for row in result.summary:
-            table = means.setdefault(row.method, {}).setdefault(row.setting, {})
-            for name, stats in row.stats.items():
-                if hasattr(stats, "mean"):
-                    table[name] = stats.mean
-                elif isinstance(stats, dict):  # per class
-                    table[name] = {k: getattr(v, "mean", None) for k, v in stats.items()}
+            method_means.setdefault(row.method, {})[row.setting] = means(row.stats)
         classes = list(LITS_CLASSES.values()) if item.task == "segmentation" else []
         results[item.key] = {
             "title": item.title,
             "markdown": markdown_tables(item.task, result.summary, classes).replace("### ", "#### "),
-            "means": means,
+            "means": method_means,
             "seconds": time.perf_counter() - start,
             # the models' card ids, in the order given (the default first), without the baselines
             "models": [

@@ -23,9 +23,6 @@ from condswin.io.formats import READABLE_SUFFIXES
 
 __all__ = ["add_parser", "run", "parse_labels"]
 
-SEG_COLUMNS = ("dice", "iou", "precision", "recall", "f1", "hd95")
-RECON_COLUMNS = ("nmse", "psnr", "ssim", "mae")
-
 
 def add_parser(subparsers: Any) -> None:
     """Register the ``evaluate`` subcommand."""
@@ -156,7 +153,8 @@ def _read_pair(pred_path: Path, ref_path: Path, labels: dict[int, str]) -> tuple
 def _evaluate(
     pred_path: Path, ref_path: Path, args: argparse.Namespace, labels: dict[int, str]
 ) -> tuple[str, dict[str, Any]]:
-    from condswin.metrics import mark_absent, reconstruction_metrics, segmentation_metrics
+    from condswin.evaluation.scores import score_label_maps
+    from condswin.metrics import reconstruction_metrics
 
     pred, ref, spacing, label_maps = _read_pair(pred_path, ref_path, labels)
     kind = args.kind
@@ -175,31 +173,8 @@ def _evaluate(
                 f"{' and '.join(not_labels)}: not a label map (integer values that are classes of --labels, or a "
                 "few small integers), so segmentation metrics would be meaningless"
             )
-        per_class = segmentation_metrics(pred, ref, labels=labels, spacing=spacing, with_hd95=not args.no_hd95)
-        return kind, mark_absent(
-            {
-                name: {k: v for k, v in values.items() if k in SEG_COLUMNS or k in ("tp", "fp", "fn")}
-                for name, values in per_class.items()
-            }
-        )
+        return kind, score_label_maps(pred, ref, labels, spacing, hd95=not args.no_hd95)
     return kind, reconstruction_metrics(ref, pred)
-
-
-def _format_row(name: str, kind: str, metrics: dict[str, Any]) -> list[str]:
-    def value(number: float | None) -> str:
-        return "-" if number is None else f"{number:.4f}"
-
-    if kind == "reconstruction":
-        return [f"{name:<28} " + "  ".join(f"{c} {value(metrics[c])}" for c in RECON_COLUMNS)]
-    return [
-        f"{name:<28} {cls:<10} "
-        + (
-            "absent from both prediction and reference"
-            if values.get("absent")
-            else "  ".join(f"{c} {value(values[c])}" for c in SEG_COLUMNS if c in values)
-        )
-        for cls, values in metrics.items()
-    ]
 
 
 def _check_output(args: argparse.Namespace) -> None:
@@ -211,6 +186,8 @@ def _check_output(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run ``evaluate``; returns the exit code."""
+    from condswin.evaluation.tables import text_lines
+
     labels = parse_labels(args.labels)
     pairs = _pairs(args.prediction, args.reference)
     _check_output(args)
@@ -232,7 +209,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             continue
         row = {"prediction": str(pred_path), "reference": str(ref_path), "kind": kind, "metrics": metrics}
         results.append(row)
-        reporter.result("\n".join(_format_row(pred_path.name, kind, metrics)), row, file=str(pred_path))
+        reporter.result("\n".join(text_lines(pred_path.name, metrics)), row, file=str(pred_path))
     means = _means(results, reporter)
     if args.output is not None:
         with StagedOutputs() as staged:
@@ -251,6 +228,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
 
 def _means(results: list[dict[str, Any]], reporter: Reporter) -> dict[str, Any]:
     """Mean, std and counts of every metric per kind (:mod:`condswin.metrics.aggregate`); shown for several pairs."""
+    from condswin.evaluation.tables import text_lines
     from condswin.metrics import aggregate, means
     from condswin.metrics.aggregate import to_json
 
@@ -260,10 +238,7 @@ def _means(results: list[dict[str, Any]], reporter: Reporter) -> dict[str, Any]:
         table = aggregate(cases)
         tables[kind] = to_json(table)
         if len(results) > 1:
-            shown = {k: v for k, v in means(table).items() if k not in ("tp", "fp", "fn")}
-            if kind == "segmentation":
-                shown = {cls: {c: v for c, v in values.items() if c in SEG_COLUMNS} for cls, values in shown.items()}
             reporter.result(
-                "\n".join(_format_row(f"mean of {len(cases)}", kind, shown)), {"kind": kind, "mean": tables[kind]}
+                "\n".join(text_lines(f"mean of {len(cases)}", means(table))), {"kind": kind, "mean": tables[kind]}
             )
     return tables

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from condswin.demo.tables import MetricRow, to_csv, to_markdown
 from condswin.errors import OutputError
+from condswin.evaluation.rows import MetricRow
+from condswin.evaluation.tables import Column, column, csv_text, rows_markdown
+from condswin.lits import LITS_CLASSES
 
 if TYPE_CHECKING:
     from condswin.bundles.store import LoadedModel
@@ -29,6 +31,18 @@ QUICK_CT_SLICES = 6
 QUICK_MR_SLICES = 4
 BASELINE_DENOISER = {False: "bm3d", True: "nlm"}
 TASKS = ("segmentation", "reconstruction", "denoising")
+# The metrics table: one row per method of each job (condswin.demo.steps.demo_row), "–" where a metric does not apply.
+TABLE_COLUMNS: tuple[Column, ...] = (
+    ("job", "job", ""),
+    ("method", "method", ""),
+    ("kind", "kind", ""),
+    *(column(f"{name}_dice", "dice", f"Dice {name}") for name in LITS_CLASSES.values()),
+    column("psnr"),
+    column("ssim"),
+    column("nmse"),
+    ("seconds", "time s", ".1f"),
+    ("note", "note", ""),
+)
 
 
 @dataclass(frozen=True)
@@ -89,12 +103,12 @@ def _central(image: Any, count: int, centre: int | None = None) -> Any:
 def _inputs(samples: SampleSet, quick: bool) -> dict[str, Any]:
     import SimpleITK as sitk
 
-    from condswin.demo.steps import most_tumour_slice
+    from condswin.evaluation.slices import representative_slice
     from condswin.io.images import read_image
 
     images = {key: read_image(samples[key].path) for key in ("ct", "ct_labels", "mr", "mr_noisy")}
     if quick:
-        centre = most_tumour_slice(sitk.GetArrayViewFromImage(images["ct_labels"]))
+        centre = representative_slice(sitk.GetArrayViewFromImage(images["ct_labels"]), labels=True)
         images["ct"] = _central(images["ct"], QUICK_CT_SLICES, centre)
         images["ct_labels"] = _central(images["ct_labels"], QUICK_CT_SLICES, centre)
         images["mr"] = _central(images["mr"], QUICK_MR_SLICES)
@@ -163,8 +177,8 @@ def run_demo(
                 f"{BASELINE_DENOISER[True]} instead of {BASELINE_DENOISER[False]}"
             )
         files = [name for step in steps for name in step.files]
-        write_text_atomic(to_markdown(rows, notes), stage / "metrics.md")
-        write_text_atomic(to_csv(rows), stage / "metrics.csv")
+        write_text_atomic(_markdown(rows, notes), stage / "metrics.md")
+        write_text_atomic(csv_text(rows), stage / "metrics.csv")
         write_json_atomic(steps[0].report, stage / "segmentation_report.json")
         write_json_atomic(
             {"quick": quick, "reconstruction": steps[1].report, "denoising": steps[2].report, "notes": notes},
@@ -174,3 +188,9 @@ def run_demo(
         progress(f"writing {len(files)} files")
     progress(f"done: {out}/ (metrics.md, {', '.join(f for f in files if f.endswith('.png'))})")
     return DemoResult(out=out, rows=rows, notes=notes, files=files, seconds=progress.elapsed)
+
+
+def _markdown(rows: list[MetricRow], notes: list[str]) -> str:
+    """The metrics table as markdown, followed by the notes."""
+    table = rows_markdown(rows, TABLE_COLUMNS)
+    return "# ConditionalSwin demo: metrics\n\n" + table + "\n" + "".join(f"- {n}\n" for n in notes)

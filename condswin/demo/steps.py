@@ -7,15 +7,27 @@ Every step runs the jobs of :mod:`condswin.jobs` exactly as the command line doe
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from condswin.demo.figures import Panel, save_figure
-from condswin.demo.tables import MetricRow
+from condswin.evaluation.figures import (
+    CT_DISPLAY_WINDOW,
+    ERROR_CMAP,
+    Panel,
+    disagreement_legend,
+    disagreement_overlay,
+    draw_panels,
+    label_legend,
+    label_overlay,
+    save_figure,
+)
+from condswin.evaluation.rows import MetricRow
+from condswin.evaluation.slices import representative_slice
+from condswin.lits import LITS_CLASSES
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
@@ -23,11 +35,38 @@ if TYPE_CHECKING:
     from condswin.bundles.store import LoadedModel
     from condswin.inference.engine import InferenceOptions
 
-__all__ = ["StepOutcome", "denoising_step", "reconstruction_step", "segmentation_step", "missing_model_note"]
+__all__ = [
+    "StepOutcome",
+    "demo_row",
+    "denoising_step",
+    "missing_model_note",
+    "reconstruction_step",
+    "segmentation_step",
+]
 
 Progress = Callable[[str], None]
-CT_DISPLAY_WINDOW = (-160.0, 240.0)  # abdominal soft-tissue window (centre 40 HU, width 400 HU)
 ACCELERATION = 4.0
+SETTING = f"{ACCELERATION:g}x"
+FIGURE_DPI = 90
+
+
+def demo_row(
+    job: str,
+    case: str,
+    method: str,
+    kind: str,
+    metrics: Mapping[str, Any] | None = None,
+    *,
+    setting: str = "",
+    seconds: float | None = None,
+    note: str = "",
+) -> MetricRow:
+    """A row of the demo's table: the evaluation's row, with the job, the kind of method, its time and a note.
+
+    ``kind`` is ``input``, ``baseline``, ``model``, or ``not run`` (no model; no metrics then).
+    """
+    details = {"job": job, "kind": kind, "seconds": seconds, "note": note}
+    return MetricRow(case, method, setting, dict(metrics or {}), details)
 
 
 @dataclass
@@ -57,23 +96,6 @@ def _write(image: sitk.Image, folder: Path, name: str, files: list[str]) -> None
     files.append(name)
 
 
-def _image_metrics(reference: np.ndarray, output: np.ndarray) -> dict[str, float]:
-    from condswin.metrics import reconstruction_metrics
-
-    values = reconstruction_metrics(reference, output)
-    return {"psnr_db": float(values["psnr"]), "ssim": float(values["ssim"]), "nmse": float(values["nmse"])}
-
-
-def _row_from(metrics: dict[str, float], **kwargs: Any) -> MetricRow:
-    return MetricRow(psnr_db=metrics.get("psnr"), ssim=metrics.get("ssim"), nmse=metrics.get("nmse"), **kwargs)
-
-
-def most_tumour_slice(labels: np.ndarray) -> int:
-    """The axial index (numpy axis 0) with the most tumour voxels, else the most liver voxels."""
-    tumour = (labels == 2).sum(axis=(1, 2))
-    return int(np.argmax(tumour if tumour.any() else (labels > 0).sum(axis=(1, 2))))
-
-
 def segmentation_step(
     ct: sitk.Image,
     reference: sitk.Image,
@@ -84,22 +106,22 @@ def segmentation_step(
 ) -> StepOutcome:
     """Segment the phantom CT with the default model and score it against the reference labels (Dice, report)."""
     from condswin.ct.report import liver_report
+    from condswin.evaluation.scores import score_label_maps
     from condswin.jobs import segment
-    from condswin.metrics import segmentation_metrics
 
+    case = "phantom CT"
+    low, high = CT_DISPLAY_WINDOW
     ref = _array(reference)
-    z = most_tumour_slice(ref)
+    z = representative_slice(ref, labels=True)
     ct_slice = _array(ct)[z]
-    report: dict[str, Any] = {"input": "phantom CT", "reference": liver_report(reference)}
+    report: dict[str, Any] = {"input": case, "reference": liver_report(reference)}
     outcome = StepOutcome(rows=[], report=report)
-    panels = [Panel("CT", ct_slice, vmin=CT_DISPLAY_WINDOW[0], vmax=CT_DISPLAY_WINDOW[1])]
-    panels.append(
-        Panel("reference labels", ct_slice, vmin=CT_DISPLAY_WINDOW[0], vmax=CT_DISPLAY_WINDOW[1], overlay=ref[z])
-    )
+    panels = [Panel("CT", ct_slice, vmin=low, vmax=high)]
+    panels.append(Panel("reference labels", ct_slice, vmin=low, vmax=high, overlay=label_overlay(ref[z])))
     if loaded is None:
         note = missing_model_note("segmentation")
         progress(f"segmentation: {note}")
-        outcome.rows.append(MetricRow("segmentation", "default model", "not run", note=note))
+        outcome.rows.append(demo_row("segmentation", case, "default model", "not run", note=note))
         outcome.notes.append(f"segmentation: {note}; the report holds the reference labels' measurements only")
         report["model"] = None
     else:
@@ -108,41 +130,32 @@ def segmentation_step(
         result = segment(ct, loaded, options)
         seconds = time.perf_counter() - start
         pred = _array(result.output)
-        scores = segmentation_metrics(pred, ref, with_hd95=False)
+        scores = score_label_maps(pred, ref, LITS_CLASSES, hd95=False)
         outcome.rows.append(
-            MetricRow(
+            demo_row(
                 "segmentation",
+                case,
                 loaded.card.id,
                 "model",
-                dice_liver=scores["liver"]["dice"],
-                dice_tumour=scores["tumour"]["dice"],
+                scores,
                 seconds=seconds,
                 note="against the phantom's reference labels",
             )
         )
         report.update(model=result.report, dice={name: values["dice"] for name, values in scores.items()})
         _write(result.output, out, "segmentation_model.nii.gz", outcome.files)
+        panels.append(Panel(f"model {loaded.card.id}", ct_slice, vmin=low, vmax=high, overlay=label_overlay(pred[z])))
         panels.append(
             Panel(
-                f"model {loaded.card.id}",
+                "errors (model vs reference)",
                 ct_slice,
-                vmin=CT_DISPLAY_WINDOW[0],
-                vmax=CT_DISPLAY_WINDOW[1],
-                overlay=pred[z],
+                vmin=low,
+                vmax=high,
+                overlay=disagreement_overlay(pred[z], ref[z]),
             )
         )
-        panels.append(
-            Panel(
-                "disagreement (model vs reference)",
-                (pred[z] != ref[z]).astype(np.float32),
-                cmap="magma",
-                vmin=0,
-                vmax=1,
-            )
-        )
-    save_figure(
-        out / "segmentation.png", [panels], f"Segmentation: phantom CT, axial slice {z} (green liver, red tumour)"
-    )
+    title = f"Segmentation: {case}, axial slice {z} ({label_legend(LITS_CLASSES)}; errors: {disagreement_legend()})"
+    save_figure(draw_panels([panels], title), out / "segmentation.png", dpi=FIGURE_DPI)
     outcome.files.append("segmentation.png")
     return outcome
 
@@ -154,13 +167,14 @@ def reconstruction_step(
     from condswin.jobs import reconstruct_file
     from condswin.mri.masks import MaskSpec
 
-    outcome = StepOutcome(rows=[], report={"acceleration": ACCELERATION, "file": kspace_file.name})
+    job, case = f"reconstruction {SETTING}", kspace_file.name
+    outcome = StepOutcome(rows=[], report={"acceleration": ACCELERATION, "file": case})
     runs: dict[str, Any] = {}
     for name, model in (("zero-filled", None), ("model", loaded)):
         if name == "model" and model is None:
             note = missing_model_note("reconstruction")
             progress(f"reconstruction: {note}")
-            outcome.rows.append(MetricRow("reconstruction 4x", "default model", "not run", note=note))
+            outcome.rows.append(demo_row(job, case, "default model", "not run", setting=SETTING, note=note))
             outcome.notes.append(f"reconstruction: {note}")
             continue
         label = name if model is None else model.card.id
@@ -173,13 +187,13 @@ def reconstruction_step(
         runs[name] = result
         metrics = result.report["metrics"]["zero_filled" if model is None else "model"]
         kind = "baseline" if model is None else "model"
-        outcome.rows.append(_row_from(metrics, job="reconstruction 4x", method=label, kind=kind, seconds=seconds))
+        outcome.rows.append(demo_row(job, case, label, kind, metrics, setting=SETTING, seconds=seconds))
         outcome.report[label] = result.report
         _write(
             result.output, out, f"reconstruction_{'zero_filled' if model is None else 'model'}.nii.gz", outcome.files
         )
     details = runs["zero-filled"].details
-    z = details.target.shape[0] // 2
+    z = representative_slice(details.target, labels=False)
     target = details.target[z]
     top = [Panel("target (fully sampled)", target, vmin=0, vmax=float(target.max()))]
     bottom: list[Panel | None] = [None]
@@ -187,9 +201,12 @@ def reconstruction_step(
     for name, result in runs.items():
         image = result.details.image[z]
         title = name if name == "zero-filled" else f"model {loaded.card.id}"
-        top.append(Panel(f"{title} (4x)", image, vmin=0, vmax=float(target.max())))
-        bottom.append(Panel(f"|{title} - target|", np.abs(image - target), cmap="inferno", vmin=0, vmax=error_max))
-    save_figure(out / "reconstruction.png", [top, bottom], f"Reconstruction at 4x: {kspace_file.name}, slice {z}")
+        top.append(Panel(f"{title} ({SETTING})", image, vmin=0, vmax=float(target.max())))
+        bottom.append(
+            Panel(f"|{title} - target|", np.abs(image - target), cmap=ERROR_CMAP, vmin=0, vmax=error_max, colorbar=True)
+        )
+    figure = draw_panels([top, bottom], f"Reconstruction at {SETTING}: {case}, slice {z}")
+    save_figure(figure, out / "reconstruction.png", dpi=FIGURE_DPI)
     outcome.files.append("reconstruction.png")
     return outcome
 
@@ -205,17 +222,21 @@ def denoising_step(
 ) -> StepOutcome:
     """Denoise the Rician-noisy MR with a classical baseline (σ estimated, bias-corrected) and the default model."""
     from condswin.jobs import denoise
+    from condswin.metrics import reconstruction_metrics
 
+    case = "MNI152 T1 crop"
     reference = _array(clean).astype(np.float32)
     noisy_array = _array(noisy).astype(np.float32)
     outcome = StepOutcome(rows=[], report={"noise": "rician", "baseline": baseline})
-    outcome.rows.append(_row_from_image(reference, noisy_array, "noisy input", "input"))
+    outcome.rows.append(
+        demo_row("denoising", case, "noisy input", "input", reconstruction_metrics(reference, noisy_array))
+    )
     outputs: dict[str, np.ndarray] = {}
     for method in (baseline, loaded):
         if method is None:
             note = missing_model_note("denoising")
             progress(f"denoising: {note}")
-            outcome.rows.append(MetricRow("denoising", "default model", "not run", note=note))
+            outcome.rows.append(demo_row("denoising", case, "default model", "not run", note=note))
             outcome.notes.append(f"denoising: {note}")
             continue
         label = method if isinstance(method, str) else method.card.id
@@ -227,26 +248,23 @@ def denoising_step(
         seconds = time.perf_counter() - start
         outputs[label] = _array(result.output).astype(np.float32)
         kind = "baseline" if isinstance(method, str) else "model"
-        outcome.rows.append(_row_from_image(reference, outputs[label], label, kind, seconds))
+        scores = reconstruction_metrics(reference, outputs[label])
+        outcome.rows.append(demo_row("denoising", case, label, kind, scores, seconds=seconds))
         outcome.report[label] = result.report
         _write(result.output, out, f"denoised_{'model' if kind == 'model' else baseline}.nii.gz", outcome.files)
-    z = reference.shape[0] // 2
+    z = representative_slice(reference, labels=False)
     vmax = float(np.percentile(reference, 99.9))
     error_max = float(np.percentile(np.abs(noisy_array - reference), 99.5)) or 1.0
     top = [
         Panel("clean reference", reference[z], vmin=0, vmax=vmax),
         Panel("noisy (Rician 5 %)", noisy_array[z], vmin=0, vmax=vmax),
     ]
+    top += [Panel(label, array[z], vmin=0, vmax=vmax) for label, array in outputs.items()]
     bottom: list[Panel | None] = [None]
-    bottom.append(
-        Panel("|noisy - reference|", np.abs(noisy_array[z] - reference[z]), cmap="inferno", vmin=0, vmax=error_max)
-    )
-    for label, array in outputs.items():
-        top.append(Panel(label, array[z], vmin=0, vmax=vmax))
-        bottom.append(
-            Panel(f"|{label} - reference|", np.abs(array[z] - reference[z]), cmap="inferno", vmin=0, vmax=error_max)
-        )
-    save_figure(out / "denoising.png", [top, bottom], f"Denoising: MNI152 T1 crop, slice {z}")
+    for label, array in {"noisy": noisy_array, **outputs}.items():
+        error = np.abs(array[z] - reference[z])
+        bottom.append(Panel(f"|{label} - reference|", error, cmap=ERROR_CMAP, vmin=0, vmax=error_max, colorbar=True))
+    save_figure(draw_panels([top, bottom], f"Denoising: {case}, slice {z}"), out / "denoising.png", dpi=FIGURE_DPI)
     outcome.files.append("denoising.png")
     return outcome
 
@@ -260,10 +278,3 @@ def _slice_progress(label: str, progress: Progress) -> InferenceOptions:
             progress(f"denoising: {label} {done}/{total} slices")
 
     return InferenceOptions(progress=report)
-
-
-def _row_from_image(
-    reference: np.ndarray, output: np.ndarray, method: str, kind: str, seconds: float | None = None
-) -> MetricRow:
-    metrics = _image_metrics(reference, output)
-    return MetricRow("denoising", method, kind, seconds=seconds, **metrics)

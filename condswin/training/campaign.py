@@ -290,8 +290,8 @@ def _append_log(runs: Path, record: Mapping[str, Any]) -> None:
 
 
 def _write_curves(run_dir: Path, title: str, log: Callable[[str], None]) -> Path | None:
-    from condswin.training.evaluation.curves import read_training_log
-    from condswin.training.evaluation.figures import curves_figure, save_figure
+    from condswin.evaluation.figures import save_figure
+    from condswin.training.evaluation.curves import curves_figure, read_training_log
 
     try:
         figure = curves_figure(read_training_log(run_dir), title=title)

@@ -9,9 +9,11 @@ training curves. One responsibility per module:
 - :mod:`~condswin.training.evaluation.cases` — the volumes of a dataset folder to score.
 - :mod:`~condswin.training.evaluation.methods` — model bundles and baselines, resolved and loaded up front.
 - :mod:`~condswin.training.evaluation.segmentation` / ``reconstruction`` / ``denoising`` — score one case.
-- :mod:`~condswin.training.evaluation.tables` — CSV and markdown (via :func:`condswin.metrics.aggregate`).
-- :mod:`~condswin.training.evaluation.curves` / ``figures`` — the CSV log; montage and curves as PNG.
+- :mod:`~condswin.training.evaluation.records` — what one case yields.
+- :mod:`~condswin.training.evaluation.curves` — the CSV log of a training run and its curves.
 - :mod:`~condswin.training.evaluation.runner` — the order of work; :mod:`~condswin.training.evaluation.cli`.
+
+The rows, tables, montage and slice choice are the project's evaluation core, :mod:`condswin.evaluation`.
 
 Typical use::
 

@@ -1,4 +1,5 @@
-"""The CSV log of a training run (Lightning's CSVLogger, ``<run>/logs/version_N/metrics.csv``) as series.
+"""The CSV log of a training run (Lightning's CSVLogger, ``<run>/logs/version_N/metrics.csv``) as series, and
+its figure: train loss, validation loss and the monitored metric against the step.
 
 A resumed run logs into a new ``version_N`` folder with steps that continue the earlier ones, so a run folder's
 logs are read in version order and joined. Rows are sparse (Lightning writes one row per logging call, with
@@ -13,10 +14,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from condswin.errors import InputError, InputNotFoundError, UsageError
 
-__all__ = ["TrainingLog", "find_log_files", "read_training_log", "MONITOR_CANDIDATES"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["TrainingLog", "find_log_files", "read_training_log", "curves_figure", "MONITOR_CANDIDATES"]
 
 # What each task module monitors (condswin.training.modules: val_dice for segmentation, val_ssim otherwise).
 MONITOR_CANDIDATES = ("val_dice", "val_ssim", "val_psnr")
@@ -114,3 +119,47 @@ def read_training_log(path: str | os.PathLike) -> TrainingLog:
         pairs.sort(key=lambda pair: pair[0])
         series[column] = ([s for s, _ in pairs], [v for _, v in pairs])
     return TrainingLog(tuple(files), series)
+
+
+def curves_figure(log: TrainingLog, monitor: str | None = None, title: str = "") -> Figure:
+    """Training curves: train loss, validation loss and the monitored metric against the step.
+
+    Args:
+        log: from :func:`read_training_log`.
+        monitor: the metric of the third panel (None: the task's monitored metric found in the log).
+        title: the figure's title.
+
+    Returns:
+        A figure with three panels (a panel whose values were never logged says so); write it with
+        :func:`condswin.evaluation.figures.save_figure`.
+
+    Raises:
+        UsageError: ``monitor`` was never logged, or matplotlib is not installed.
+    """
+    from condswin.evaluation.figures import new_figure
+
+    monitored = log.monitored(monitor)
+    figure, axes = new_figure(1, 3, (4.0, 3.0))
+    panels = (
+        ("train loss", (("train_loss_step", "per step", "-"), ("train_loss_epoch", "per epoch", "o-"))),
+        ("validation loss", (("val_loss", "val_loss", "o-"),)),
+        (monitored or "monitored metric", ((monitored, monitored, "o-"),) if monitored else ()),
+    )
+    for ax, (heading, lines) in zip(axes[0], panels, strict=True):
+        drawn = False
+        for column, label, style in lines:
+            if log.has(column):
+                steps, values = log.series[column]
+                ax.plot(steps, values, style, label=label, markersize=3, linewidth=1)
+                drawn = True
+        if drawn:
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
+            ax.set_yticks([])
+        ax.set_title(heading, fontsize=9)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    return figure

@@ -21,16 +21,12 @@ import numpy as np
 import SimpleITK as sitk
 
 from condswin.errors import InputError
+from condswin.evaluation.rows import MetricRow, MontageRow
+from condswin.evaluation.slices import representative_slice
 from condswin.inference import InferenceOptions
 from condswin.training.evaluation.cases import EvalCase
 from condswin.training.evaluation.methods import Method
-from condswin.training.evaluation.records import (
-    CaseOutcome,
-    MetricRow,
-    MontageRow,
-    RowCallback,
-    representative_slice,
-)
+from condswin.training.evaluation.records import CaseOutcome, RowCallback
 from condswin.training.evaluation.request import Setting
 
 __all__ = ["NOISY_INPUT", "noisy_volume", "score_denoising_case"]

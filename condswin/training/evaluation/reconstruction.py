@@ -22,16 +22,12 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from condswin.evaluation.rows import MetricRow, MontageRow
+from condswin.evaluation.slices import representative_slice
 from condswin.inference import InferenceOptions
 from condswin.training.evaluation.cases import EvalCase
 from condswin.training.evaluation.methods import ZERO_FILLED, Method
-from condswin.training.evaluation.records import (
-    CaseOutcome,
-    MetricRow,
-    MontageRow,
-    RowCallback,
-    representative_slice,
-)
+from condswin.training.evaluation.records import CaseOutcome, RowCallback
 from condswin.training.evaluation.request import Setting
 
 __all__ = ["score_reconstruction_case"]

@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from condswin.errors import OutputError, OutputExistsError, UsageError
+from condswin.evaluation.rows import MetricRow, MontageRow
+from condswin.evaluation.tables import SummaryRow, csv_text, markdown_tables, summarise_rows
 from condswin.training.evaluation.cases import CaseList, EvalCase, find_eval_cases
 from condswin.training.evaluation.curves import TrainingLog, read_training_log
 from condswin.training.evaluation.methods import Method, resolve_methods
-from condswin.training.evaluation.records import CaseOutcome, MetricRow, MontageRow, RowCallback
+from condswin.training.evaluation.records import CaseOutcome, RowCallback
 from condswin.training.evaluation.request import EvaluationRequest, Setting, check_request, settings_of
-from condswin.training.evaluation.tables import SummaryRow, csv_text, markdown_tables, summarise_rows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -151,7 +152,7 @@ def _describe(request: EvaluationRequest, cases: CaseList, methods: Sequence[Met
 
 
 def _markdown(request: EvaluationRequest, cases: CaseList, methods: Sequence[Method], result: EvaluationResult) -> str:
-    from condswin.training.evaluation.segmentation import LITS_CLASSES
+    from condswin.lits import LITS_CLASSES
 
     text = (
         _describe(request, cases, methods)
@@ -187,7 +188,8 @@ def run_evaluation(request: EvaluationRequest, log: Log = print) -> EvaluationRe
     if request.task is not None:
         _evaluate(request, paths, result, log)
     if training_log is not None:
-        from condswin.training.evaluation.figures import curves_figure, save_figure
+        from condswin.evaluation.figures import save_figure
+        from condswin.training.evaluation.curves import curves_figure
 
         result.curves = curves_figure(training_log, request.monitor, title=f"training curves: {request.curves}")
         save_figure(result.curves, paths["curves"])
@@ -228,7 +230,7 @@ def _evaluate(request: EvaluationRequest, paths: dict[str, Path], result: Evalua
     write_text_atomic(_markdown(request, cases, methods, result), paths["markdown"])
     result.written.update(csv=paths["csv"], markdown=paths["markdown"])
     if "montage" in paths and montage:
-        from condswin.training.evaluation.figures import montage_figure, save_figure
+        from condswin.evaluation.figures import montage_figure, save_figure
 
         names = [m.name for m in methods]
         result.montage = montage_figure(montage, names, title=f"{request.task}: {request.data}")

@@ -12,21 +12,16 @@ from collections.abc import Sequence
 import numpy as np
 import SimpleITK as sitk
 
+from condswin.evaluation.rows import MetricRow, MontageRow
+from condswin.evaluation.scores import score_label_maps
+from condswin.evaluation.slices import representative_slice
 from condswin.inference import InferenceOptions
+from condswin.lits import LITS_CLASSES
 from condswin.training.evaluation.cases import EvalCase
 from condswin.training.evaluation.methods import Method
-from condswin.training.evaluation.records import (
-    CaseOutcome,
-    MetricRow,
-    MontageRow,
-    RowCallback,
-    representative_slice,
-)
+from condswin.training.evaluation.records import CaseOutcome, RowCallback
 
-__all__ = ["LITS_CLASSES", "score_segmentation_case"]
-
-# The reference label maps are LiTS's (0 background, 1 liver, 2 tumour) for both supported layouts.
-LITS_CLASSES: dict[int, str] = {1: "liver", 2: "tumour"}
+__all__ = ["score_segmentation_case"]
 
 
 def score_segmentation_case(
@@ -56,7 +51,6 @@ def score_segmentation_case(
     """
     from condswin.ct.datasets import CTCase, load_case
     from condswin.jobs import segment
-    from condswin.metrics import mark_absent, segmentation_metrics
 
     ct, labels = load_case(CTCase(case.path, case.label_path, case.case_id))
     reference = sitk.GetArrayFromImage(labels)
@@ -67,9 +61,10 @@ def score_segmentation_case(
     for method in methods:
         result = segment(ct, method.loaded, options)
         predicted = sitk.GetArrayViewFromImage(result.output)
-        scores = segmentation_metrics(predicted, reference, labels=LITS_CLASSES, spacing=spacing, with_hd95=hd95)
+        # the reference label maps are LiTS's (0 background, 1 liver, 2 tumour) in both supported layouts
+        scores = score_label_maps(predicted, reference, LITS_CLASSES, spacing, hd95)
         details = {"notices": "; ".join(result.notices)} if result.notices else {}
-        outcome.add(MetricRow(case.case_id, method.name, "", mark_absent(scores), details))
+        outcome.add(MetricRow(case.case_id, method.name, "", scores, details))
         if montage:
             shown[method.name] = np.array(predicted[index])
     if montage:

@@ -1,7 +1,8 @@
-"""The tables of an evaluation: every row as CSV, and the summary (mean ± std over cases) as markdown.
+"""Metric rows as text: every row as CSV, the summary (mean ± std over volumes) as markdown, rows as a markdown
+table or as plain lines. One display of each metric (heading, precision) for every report.
 
 Means and spreads come from :func:`condswin.metrics.aggregate` over the per-volume rows of each
-(method, setting): a case counts once whatever its number of slices, the standard deviation is the
+(method, setting): a volume counts once whatever its number of slices, the standard deviation is the
 population one (as fastMRI's ``evaluate.py``), and undefined values (HD95 with one empty mask, a class
 absent from both maps) are left out of the mean and counted instead.
 """
@@ -15,28 +16,63 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from condswin.evaluation.rows import MetricRow
 from condswin.metrics import MetricStats, aggregate
-from condswin.training.evaluation.records import MetricRow
 
-__all__ = ["SummaryRow", "COLUMNS", "summarise_rows", "flatten", "csv_text", "markdown_tables"]
+__all__ = [
+    "COLUMNS",
+    "IMAGE_METRICS",
+    "LABEL_MAP_METRICS",
+    "Column",
+    "SummaryRow",
+    "column",
+    "csv_text",
+    "flatten",
+    "markdown_tables",
+    "rows_markdown",
+    "summarise_rows",
+    "text_lines",
+]
 
-# (metric key, heading, format) shown in the markdown table of each task, in the order the papers report them.
-COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "reconstruction": (
-        ("mae", "MAE", ".4g"),
-        ("nmse", "NMSE", ".4f"),
-        ("psnr", "PSNR (dB)", ".2f"),
-        ("ssim", "SSIM", ".4f"),
-        ("seconds_per_slice", "s/slice", ".4f"),
-    ),
-    "denoising": (("ssim", "SSIM", ".4f"), ("psnr", "PSNR (dB)", ".2f"), ("seconds_per_slice", "s/slice", ".4f")),
-    "segmentation": (
-        ("dice", "Dice", ".4f"),
-        ("iou", "IoU", ".4f"),
-        ("precision", "Precision", ".4f"),
-        ("f1", "F1", ".4f"),
-        ("hd95", "HD95 (mm)", ".2f"),
-    ),
+# (key, heading, format): a key names a metric, a row field (case, method, setting), a detail, or a flattened
+# per-class metric (liver_dice); a format of "" shows the value as text.
+Column = tuple[str, str, str]
+
+# The heading and precision of every metric, wherever it is shown.
+_DISPLAY: dict[str, tuple[str, str]] = {
+    "mae": ("MAE", ".4g"),
+    "nmse": ("NMSE", ".4f"),
+    "psnr": ("PSNR (dB)", ".2f"),
+    "ssim": ("SSIM", ".4f"),
+    "seconds_per_slice": ("s/slice", ".4f"),
+    "dice": ("Dice", ".4f"),
+    "iou": ("IoU", ".4f"),
+    "precision": ("Precision", ".4f"),
+    "recall": ("Recall", ".4f"),
+    "f1": ("F1", ".4f"),
+    "hd95": ("HD95 (mm)", ".2f"),
+}
+
+# What condswin.metrics gives, in the order fastMRI (images) and the segmentation papers report them.
+IMAGE_METRICS = ("nmse", "psnr", "ssim", "mae")
+LABEL_MAP_METRICS = ("dice", "iou", "precision", "recall", "f1", "hd95")
+
+
+def column(key: str, metric: str | None = None, heading: str | None = None) -> Column:
+    """A table column of ``key`` with the heading and precision of ``metric`` (default: ``key`` itself).
+
+    Raises:
+        KeyError: a metric without a display.
+    """
+    name, fmt = _DISPLAY[metric or key]
+    return key, heading or name, fmt
+
+
+# The summary table of each task, in the order the papers report them.
+COLUMNS: dict[str, tuple[Column, ...]] = {
+    "reconstruction": tuple(column(k) for k in ("mae", "nmse", "psnr", "ssim", "seconds_per_slice")),
+    "denoising": tuple(column(k) for k in ("ssim", "psnr", "seconds_per_slice")),
+    "segmentation": tuple(column(k) for k in ("dice", "iou", "precision", "f1", "hd95")),
 }
 _FIXED = ("case", "method", "setting")
 
@@ -83,8 +119,12 @@ def flatten(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _undefined(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _undefined(value):
         return ""
     if isinstance(value, float):
         return repr(value)  # full precision: the CSV is for recomputing, the markdown for reading
@@ -109,6 +149,24 @@ def csv_text(rows: Sequence[MetricRow]) -> str:
             + [_cell(flat.get(key)) for key in metrics]
         )
     return buffer.getvalue()
+
+
+def _shown(value: Any, fmt: str) -> str:
+    if _undefined(value):
+        return "–"
+    if fmt and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format(value, fmt)
+    return str(value) or "–"
+
+
+def rows_markdown(rows: Sequence[MetricRow], columns: Sequence[Column]) -> str:
+    """The rows themselves as one markdown table ("–" where a value is undefined or does not apply)."""
+    lines = ["| " + " | ".join(heading for _, heading, _ in columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        values = {"case": row.case, "method": row.method, "setting": row.setting, **row.details}
+        values.update(flatten(row.metrics))
+        lines.append("| " + " | ".join(_shown(values.get(key), fmt) for key, _, fmt in columns) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _stat(stats: MetricStats | None, fmt: str, cases: int) -> str:
@@ -141,3 +199,26 @@ def markdown_tables(task: str, summary: Sequence[SummaryRow], classes: Sequence[
         return "\n".join(_table(task, summary, None)) + "\n"
     blocks = [f"### {name}\n\n" + "\n".join(_table(task, summary, name)) + "\n" for name in classes]
     return "\n".join(blocks)
+
+
+def text_lines(name: str, metrics: Mapping[str, Any]) -> list[str]:
+    """Plain lines for a terminal: one for an image's metrics, one per class of a label map's.
+
+    Each line is ``name`` then ``metric value`` pairs (4 decimals, ``-`` where undefined); a class found in
+    neither map reads ``absent from both prediction and reference``.
+    """
+
+    def value(number: float | None) -> str:
+        return "-" if number is None else f"{number:.4f}"
+
+    if not (metrics and all(isinstance(v, Mapping) for v in metrics.values())):
+        return [f"{name:<28} " + "  ".join(f"{c} {value(metrics[c])}" for c in IMAGE_METRICS if c in metrics)]
+    return [
+        f"{name:<28} {cls:<10} "
+        + (
+            "absent from both prediction and reference"
+            if values.get("absent")
+            else "  ".join(f"{c} {value(values[c])}" for c in LABEL_MAP_METRICS if c in values)
+        )
+        for cls, values in metrics.items()
+    ]
