@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from condswin.lits import BACKGROUND, TUMOUR
+
 if TYPE_CHECKING:
     from condswin.bundles import LoadedModel
 
@@ -62,7 +64,8 @@ def regression_metrics(loaded: LoadedModel, shared: Path) -> dict[str, float]:
 
         pred = sitk.GetArrayFromImage(segment(read_image(_samples() / "phantom_ct.nii.gz"), loaded, options).output)
         ref = sitk.GetArrayFromImage(read_image(_samples() / "phantom_ct_labels.nii.gz"))
-        return {"liver_dice": float(dice(pred >= 1, ref >= 1)), "tumour_dice": float(dice(pred == 2, ref == 2))}
+        whole_liver = float(dice(pred != BACKGROUND, ref != BACKGROUND))  # liver parenchyma and its tumours
+        return {"liver_dice": whole_liver, "tumour_dice": float(dice(pred == TUMOUR, ref == TUMOUR))}
     image = read_image(shared / HELD_OUT_MR)[:, :, _SLICES]
     clean = sitk.GetArrayFromImage(image).astype(np.float32)
     if task == "reconstruction":
