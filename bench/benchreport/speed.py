@@ -59,6 +59,7 @@ def run_job(task: str, loaded: Any) -> tuple[float, int, dict[str, float]]:
 
     from condswin.inference import InferenceOptions
     from condswin.jobs import denoise, reconstruct_file, segment
+    from condswin.lits import BACKGROUND, TUMOUR
     from condswin.metrics import dice, reconstruction_metrics
     from condswin.mri.masks import MaskSpec
 
@@ -70,7 +71,8 @@ def run_job(task: str, loaded: Any) -> tuple[float, int, dict[str, float]]:
         seconds = time.perf_counter() - start
         pred = sitk.GetArrayViewFromImage(result.output)
         ref = sitk.GetArrayViewFromImage(_sample("phantom_ct_labels.nii.gz"))
-        metrics = {"liver_dice": dice(pred >= 1, ref >= 1), "tumour_dice": dice(pred == 2, ref == 2)}
+        whole_liver = dice(pred != BACKGROUND, ref != BACKGROUND)  # liver parenchyma and its tumours
+        metrics = {"liver_dice": whole_liver, "tumour_dice": dice(pred == TUMOUR, ref == TUMOUR)}
         return seconds, image.GetSize()[2], metrics
     if task == "reconstruction":
         result = reconstruct_file(

@@ -14,12 +14,13 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from condswin.cli.batch import Job, StagedOutputs, split_suffix
+from condswin.cli.batch import StagedOutputs, split_suffix
 from condswin.cli.errors import BAD_INPUT, INTERNAL_ERROR, OK, SOME_FAILED, UsageError, exit_code_for
-from condswin.cli.outputs import check_outputs
+from condswin.cli.outputs import Job, check_outputs
 from condswin.cli.progress import PROGRESS_MODES, Reporter
 from condswin.errors import InputError, InputNotFoundError
 from condswin.io.formats import READABLE_SUFFIXES
+from condswin.lits import LITS_CLASSES
 
 __all__ = ["add_parser", "run", "parse_labels"]
 
@@ -39,9 +40,8 @@ def add_parser(subparsers: Any) -> None:
         default="auto",
         help="metric family; auto = segmentation when both images are label maps (a few integer values)",
     )
-    parser.add_argument(
-        "--labels", default="1=liver,2=tumour", help="segmentation classes VALUE=NAME,... (default: LiTS)"
-    )
+    lits = ",".join(f"{value}={name}" for value, name in LITS_CLASSES.items())
+    parser.add_argument("--labels", default=lits, help=f"segmentation classes VALUE=NAME,... (default: LiTS, {lits})")
     parser.add_argument("--no-hd95", action="store_true", help="skip the 95%% Hausdorff distance (the slow part)")
     parser.add_argument(
         "--output", type=Path, default=None, help="also write every result and the means as JSON (never an input)"
