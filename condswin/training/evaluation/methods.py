@@ -16,9 +16,7 @@ from condswin.lookup import look_up
 if TYPE_CHECKING:
     from condswin.bundles import LoadedModel
 
-__all__ = ["Method", "ZERO_FILLED", "baselines_for", "resolve_methods"]
-
-ZERO_FILLED = "zero-filled"
+__all__ = ["Method", "baselines_for", "resolve_methods"]
 
 
 @dataclass(frozen=True)

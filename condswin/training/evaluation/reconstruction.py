@@ -25,8 +25,9 @@ import SimpleITK as sitk
 from condswin.evaluation.rows import MetricRow, MontageRow
 from condswin.evaluation.slices import representative_slice
 from condswin.inference import InferenceOptions
+from condswin.jobs.reconstruction import ZERO_FILLED
 from condswin.training.evaluation.cases import EvalCase
-from condswin.training.evaluation.methods import ZERO_FILLED, Method
+from condswin.training.evaluation.methods import Method
 from condswin.training.evaluation.records import CaseOutcome, RowCallback
 from condswin.training.evaluation.request import Setting
 
