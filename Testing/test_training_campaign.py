@@ -251,6 +251,7 @@ def test_a_recipe_that_extends_the_default_grows_it_and_names_its_baselines(setu
     and ``baselines`` reach the held-out evaluation of the embedding."""
     import dataclasses
 
+    import condswin.training.campaign as campaign
     import condswin.training.embedding as embedding
     import condswin.training.run as run
     from condswin.training.campaign import CampaignRequest, _embed, load_recipes, run_task
@@ -279,7 +280,7 @@ def test_a_recipe_that_extends_the_default_grows_it_and_names_its_baselines(setu
 
     seen = []
     monkeypatch.setattr(
-        embedding, "embed_trained_bundle", lambda req, log: seen.append(req) or embedding.EmbedOutcome(None, {})
+        campaign, "embed_trained_bundle", lambda req, log: seen.append(req) or embedding.EmbedOutcome(None, {})
     )
     _embed(request, recipe, setup["runs"], setup["runs"], setup["runs"], "start", {}, lambda line: None)
     assert seen[0].extra_baselines == ("gaussian",)

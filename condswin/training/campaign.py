@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,8 +36,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from condswin.errors import InputError, InputNotFoundError, JobCancelled, UsageError
-from condswin.training.embedding import HeldOut
+from condswin.bundles import CARD_FILENAME, read_registry, resolve_bundle
+from condswin.bundles.registry import REGISTRY_FILENAME
+from condswin.errors import InputError, InputNotFoundError, JobCancelled, ModelError, UsageError
+from condswin.training.config import load_config, read_yaml
+from condswin.training.embedding import EmbedRequest, HeldOut, bundle_folder, embed_trained_bundle
+
+# Training/campaign.py checks its arguments and recipes with this module before anything trains, so what loads
+# torch, Lightning, scipy or matplotlib (training, its callbacks, the learning curve) is imported where it is
+# used.
 
 __all__ = [
     "TASK_NAMES",
@@ -124,8 +132,6 @@ def load_recipes(path: str | os.PathLike) -> dict[str, Recipe]:
         InputNotFoundError / InputError: a missing or unreadable file.
         UsageError: an unknown task or key, or a missing required key (naming the file and the key).
     """
-    from condswin.training.config import read_yaml
-
     path = Path(path)
     values = read_yaml(path, "campaign recipe file")
     tasks = values.get("tasks") if isinstance(values, dict) else None
@@ -208,7 +214,7 @@ class StopRequest:
 def _stop_callback(stop: StopRequest) -> Any:
     """A Lightning callback for a stop requested while the data was being prepared: Lightning's own SIGTERM
     handling starts with ``fit``, so a signal before it would otherwise go unnoticed for the whole budget."""
-    from lightning.pytorch.callbacks import Callback
+    from lightning.pytorch.callbacks import Callback  # lazy: Lightning (see top)
 
     class StopBeforeTraining(Callback):
         def on_train_start(self, trainer: Any, pl_module: Any) -> None:
@@ -290,6 +296,7 @@ def _append_log(runs: Path, record: Mapping[str, Any]) -> None:
 
 
 def _write_curves(run_dir: Path, title: str, log: Callable[[str], None]) -> Path | None:
+    # lazy: matplotlib, scipy (see top)
     from condswin.evaluation.figures import save_figure
     from condswin.training.evaluation.curves import curves_figure, read_training_log
 
@@ -328,7 +335,7 @@ def prepare_recipe(
     if not config_path.is_file():
         raise InputNotFoundError(f"{config_path}: config of the {recipe.name} recipe not found")
     if gpu is None:
-        import torch
+        import torch  # lazy: torch (see top)
 
         gpu = torch.cuda.is_available()
     chosen = (*recipe.overrides, *(recipe.gpu_overrides if gpu else ()))
@@ -341,8 +348,7 @@ def prepare_recipe(
 
 def run_task(request: CampaignRequest, recipe: Recipe, budget_s: float, log: Callable[[str], None]) -> TaskOutcome:
     """One task's turn (module docstring, steps 1-5)."""
-    from condswin.training.config import load_config
-    from condswin.training.run import train
+    from condswin.training.run import train  # lazy: torch, Lightning (see top)
 
     prepared = prepare_recipe(recipe, request.project_root, request.data_root, request.runs)
     run_dir, folders = prepared.run_dir, prepared.folders
@@ -398,8 +404,6 @@ def run_task(request: CampaignRequest, recipe: Recipe, budget_s: float, log: Cal
     card = json.loads(result.bundle.read_text(encoding="utf-8"))
     record["lineage_totals"] = card["training"]["lineage"]["totals"]
     if request.export_to is not None:  # trained elsewhere (a GPU machine): embedding happens back home
-        import shutil
-
         target = request.export_to / recipe.name
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(result.bundle.parent, target)
@@ -419,8 +423,6 @@ def _embed(
     log: Callable[[str], None],
 ) -> TaskOutcome:
     """Hand a trained bundle to the embedding, which replaces the default only when it scores higher."""
-    from condswin.training.embedding import EmbedRequest, embed_trained_bundle
-
     embed = EmbedRequest(
         bundle=bundle,
         held_out=tuple(HeldOut(folders / h.folder, h.kind, h.description) for h in recipe.held_out),
@@ -449,8 +451,6 @@ def embed_exported(request: CampaignRequest, recipe: Recipe, log: Callable[[str]
     Raises:
         InputNotFoundError: no exported bundle of this task there.
     """
-    from condswin.bundles import CARD_FILENAME
-
     assert request.embed_from is not None
     bundle = request.embed_from / recipe.name
     if not (bundle / CARD_FILENAME).is_file():
@@ -467,13 +467,6 @@ def start_bundle(default_id: str, models_dir: Path | None, folder: Path) -> str 
     """The ``--init-from`` value for the installed default: its id in the embedded registry, or, with another
     registry, a copy of its entry as a bundle folder (an id resolves only in the embedded registry and
     ``CONDSWIN_MODEL_PATH``); None when it is not installed."""
-    import shutil
-
-    from condswin.bundles import read_registry, resolve_bundle
-    from condswin.bundles.registry import REGISTRY_FILENAME
-    from condswin.errors import ModelError
-    from condswin.training.embedding import bundle_folder
-
     if models_dir is None:
         try:
             resolve_bundle(default_id)

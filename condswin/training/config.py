@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from condswin.bundles.contract import DEFAULT_HU_WINDOW, MAX_SLICE_SIDE
 from condswin.errors import InputError, InputNotFoundError, UsageError
 from condswin.mri.masks import MAX_ACCELERATION
@@ -357,6 +359,7 @@ def _check(config: TrainConfig) -> TrainConfig:
         _fail(source, "trainer", "max_epochs or max_steps must be positive")
     if not config.optim.lr > 0 or not 0 < config.optim.gamma <= 1 or config.optim.step_size < 1:
         _fail(source, "optim", "needs lr > 0, 0 < gamma <= 1 and step_size >= 1")
+    # lazy: torch. Training/evaluate.py and Training/campaign.py import this module at start-up, before any training.
     from condswin.models import model_config
 
     try:
@@ -380,8 +383,6 @@ def config_from_dict(values: Mapping[str, Any], source: str = "<dict>") -> Train
 
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``"trainer.max_epochs=2"`` → ``(["trainer", "max_epochs"], 2)``; the value is read as YAML."""
-    import yaml
-
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise UsageError(f"override {text!r}: expected KEY=VALUE, e.g. trainer.max_epochs=2")
@@ -409,8 +410,6 @@ def read_yaml(path: str | os.PathLike, what: str) -> Any:
         InputNotFoundError: no such file (the message says ``no such <what>``).
         InputError: not a readable YAML file.
     """
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise InputNotFoundError(f"{path}: no such {what}")

@@ -23,6 +23,7 @@ unless ``force_reason`` says why it should replace the default anyway.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -30,7 +31,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from condswin.bundles import (
+    CARD_FILENAME,
+    embed_bundle,
+    embedded_models_dir,
+    load_bundle,
+    parse_card,
+    read_bundle,
+    read_registry,
+    save_bundle,
+)
+from condswin.bundles.registry import REGISTRY_FILENAME, is_default
 from condswin.errors import UsageError
+from condswin.io.atomic import write_json_atomic
+
+# Training/embed.py imports this module at start-up, so its --help stays quick: what loads torch, SimpleITK or
+# scipy (the held-out evaluation, the CPU's bf16 probe, the regression sample) is imported where it is used.
 
 __all__ = [
     "HeldOut",
@@ -86,7 +102,7 @@ class EmbedOutcome:
 
 
 def _evaluate(request: EmbedRequest, task: str, bundle: Path, data: HeldOut, baselines: Sequence[str], out: Path):
-    from condswin.training.evaluation import EvaluationRequest, run_evaluation
+    from condswin.training.evaluation import EvaluationRequest, run_evaluation  # lazy: scipy (see top)
 
     return run_evaluation(
         EvaluationRequest(
@@ -130,9 +146,6 @@ def _mean(values: dict[tuple[str, str], float]) -> float:
 
 def current_default(task: str, models_dir: Path | None) -> Any:
     """The registry's default bundle of ``task`` (its ``"default": true`` entry), or None."""
-    from condswin.bundles import embedded_models_dir, read_registry
-    from condswin.bundles.registry import REGISTRY_FILENAME, is_default
-
     registry = (models_dir if models_dir is not None else embedded_models_dir()) / REGISTRY_FILENAME
     if not registry.is_file():
         return None
@@ -141,9 +154,6 @@ def current_default(task: str, models_dir: Path | None) -> Any:
 
 def bundle_folder(bundle: Any, target: Path) -> Path:
     """A registry entry as a stand-alone bundle folder (card + weights), so it can be scored like the candidate."""
-    from condswin.bundles import CARD_FILENAME
-    from condswin.io.atomic import write_json_atomic
-
     target.mkdir(parents=True)
     card = bundle.card.to_dict()
     card["weights"] = bundle.weights_path.name
@@ -227,8 +237,7 @@ def embed_trained_bundle(request: EmbedRequest, log: Callable[[str], None] = pri
         The registry folder and, with ``default``, the decision; the folder is None when the candidate did not
         beat the current default (nothing was registered).
     """
-    from condswin.bundles import embed_bundle, load_bundle, read_bundle, save_bundle
-    from condswin.inference.device import cpu_has_native_bf16
+    from condswin.inference.device import cpu_has_native_bf16  # lazy: torch, SimpleITK (see top)
 
     if not request.held_out:
         raise UsageError("embedding needs at least one held-out dataset to measure the model on")
@@ -292,11 +301,6 @@ def embed_trained_bundle(request: EmbedRequest, log: Callable[[str], None] = pri
 
 def _edit_card(bundle_dir: Path, edit: Callable[[dict[str, Any]], None]) -> None:
     """Change a bundle's card in place (weights untouched), refusing a card the loader would not read."""
-    import json
-
-    from condswin.bundles import CARD_FILENAME, parse_card
-    from condswin.io.atomic import write_json_atomic
-
     path = bundle_dir / CARD_FILENAME
     card = json.loads(path.read_text())
     edit(card)
@@ -307,8 +311,11 @@ def _edit_card(bundle_dir: Path, edit: Callable[[dict[str, Any]], None]) -> None
 def _record_regression_sample(bundle_dir: Path, shared: Path, log: Callable[[str], None]) -> None:
     """Score the final bundle (its stored weights, its card's precision) on the task's fixed sample and record it,
     so the regression tests can hold every later checkout to it (:mod:`condswin.training.regression`)."""
-    from condswin.bundles import load_bundle, read_bundle
-    from condswin.training.regression import missing_sample, regression_metrics, sample_description
+    from condswin.training.regression import (  # lazy: torch, SimpleITK, scipy (see top)
+        missing_sample,
+        regression_metrics,
+        sample_description,
+    )
 
     bundle = read_bundle(bundle_dir)
     reason = missing_sample(bundle.task, shared)

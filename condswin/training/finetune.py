@@ -23,7 +23,10 @@ from typing import Any
 
 from condswin.bundles import Bundle, ModelCard, load_bundle, parse_card, resolve_bundle
 from condswin.errors import UsageError
+from condswin.models import model_config
 from condswin.training.config import TrainConfig
+from condswin.training.data.contract import channels, input_contract, output_contract
+from condswin.training.export import build_card
 from condswin.training.lineage import lineage_of
 
 __all__ = ["InitSource", "resolve_init_source", "check_init_source", "load_init_weights", "describe_new_tensors"]
@@ -57,10 +60,6 @@ def resolve_init_source(spec: str) -> InitSource:
 
 def _expected_card(config: TrainConfig) -> ModelCard:
     """The card this run would export, as far as the config decides it (architecture, channels, contract)."""
-    from condswin.models import model_config
-    from condswin.training.data.contract import channels, input_contract, output_contract
-    from condswin.training.export import build_card
-
     data = SimpleNamespace(
         input_contract=input_contract(config), output_contract=output_contract(config), description="-", licences=[]
     )
@@ -77,8 +76,6 @@ def _expected_card(config: TrainConfig) -> ModelCard:
 
 
 def _full_model_config(card: ModelCard) -> dict[str, Any]:
-    from condswin.models import model_config
-
     values = dataclasses.asdict(model_config(card.architecture, **card.build_kwargs()))
     return json.loads(json.dumps({k: v for k, v in values.items() if k not in ("in_channels", "out_channels")}))
 

@@ -9,14 +9,18 @@ as given.
 
 from __future__ import annotations
 
+import platform
+
+import torch
+
+from condswin.inference.device import cpu_has_native_bf16
+
 __all__ = ["AUTO", "resolve_precision", "describe_device"]
 
 AUTO = "auto"
 
 
 def _uses_cuda(accelerator: str) -> bool:
-    import torch
-
     return accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
 
 
@@ -24,10 +28,6 @@ def resolve_precision(precision: str, accelerator: str = "auto") -> str:
     """The Lightning precision for ``precision`` (``auto`` resolved for the device ``accelerator`` selects)."""
     if precision != AUTO:
         return precision
-    import torch
-
-    from condswin.inference.device import cpu_has_native_bf16
-
     if _uses_cuda(accelerator):
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "32-true"
     return "bf16-mixed" if cpu_has_native_bf16() else "32-true"
@@ -35,10 +35,6 @@ def resolve_precision(precision: str, accelerator: str = "auto") -> str:
 
 def describe_device(accelerator: str = "auto") -> str:
     """The device a run trains on, for its lineage entry: the GPU's name, or the CPU's and its thread count."""
-    import platform
-
-    import torch
-
     if _uses_cuda(accelerator):
         return f"cuda: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
     name = platform.processor() or platform.machine()

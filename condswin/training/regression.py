@@ -13,12 +13,19 @@ recomputes them with the shipped weights and fails when one moves by more than :
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import numpy as np
+import SimpleITK as sitk
+
+from condswin.bundles import LoadedModel
+from condswin.inference import InferenceOptions
+from condswin.io import read_image
+from condswin.jobs import denoise, reconstruct_image, segment
 from condswin.lits import BACKGROUND, TUMOUR
-
-if TYPE_CHECKING:
-    from condswin.bundles import LoadedModel
+from condswin.metrics import dice, reconstruction_metrics
+from condswin.mri.masks import MaskSpec
+from condswin.mri.noise import add_rician
+from condswin.samples.catalog import sample_data_dir
 
 __all__ = ["TOLERANCE", "HELD_OUT_MR", "sample_description", "regression_metrics", "missing_sample"]
 
@@ -28,8 +35,6 @@ _SLICES = slice(10, 15)
 
 
 def _samples() -> Path:
-    from condswin.samples.catalog import sample_data_dir
-
     return sample_data_dir()
 
 
@@ -50,18 +55,9 @@ def missing_sample(task: str, shared: Path) -> str | None:
 
 def regression_metrics(loaded: LoadedModel, shared: Path) -> dict[str, float]:
     """The model's metrics on its task's fixed sample (see the module docstring)."""
-    import numpy as np
-    import SimpleITK as sitk
-
-    from condswin.inference import InferenceOptions
-    from condswin.io import read_image
-    from condswin.metrics import dice, reconstruction_metrics
-
     options = InferenceOptions(device="cpu")
     task = loaded.card.task
     if task == "segmentation":
-        from condswin.jobs import segment
-
         pred = sitk.GetArrayFromImage(segment(read_image(_samples() / "phantom_ct.nii.gz"), loaded, options).output)
         ref = sitk.GetArrayFromImage(read_image(_samples() / "phantom_ct_labels.nii.gz"))
         whole_liver = float(dice(pred != BACKGROUND, ref != BACKGROUND))  # liver parenchyma and its tumours
@@ -69,15 +65,9 @@ def regression_metrics(loaded: LoadedModel, shared: Path) -> dict[str, float]:
     image = read_image(shared / HELD_OUT_MR)[:, :, _SLICES]
     clean = sitk.GetArrayFromImage(image).astype(np.float32)
     if task == "reconstruction":
-        from condswin.jobs import reconstruct_image
-        from condswin.mri.masks import MaskSpec
-
         result = reconstruct_image(image, loaded, options, mask=MaskSpec(acceleration=4.0, seed=0), phase_seed=0)
         metrics = result.details.metrics["model"]
     else:
-        from condswin.jobs import denoise
-        from condswin.mri.noise import add_rician
-
         noisy = sitk.GetImageFromArray(add_rician(clean, 0.05, seed=0))
         noisy.CopyInformation(image)
         out = sitk.GetArrayFromImage(denoise(noisy, loaded, options).output).astype(np.float32)
