@@ -2,8 +2,9 @@
 
 The body is painted from the outside in (skin, subcutaneous fat, muscle wall, visceral fat), then the
 thorax above a two-domed diaphragm (lung bases, heart), bowel and stomach, spleen and back muscles, the
-liver with its vessels, and last the structures that indent or cross the liver (gallbladder, kidneys,
-inferior vena cava, aorta, spine, ribs). Tumours are added by :mod:`condswin.ct.phantom_tumours`.
+liver with its vessels, the structures that indent or cross the liver (gallbladder, kidneys, inferior vena
+cava, aorta, spine, ribs), and last the pancreas and duodenum (:mod:`condswin.ct.phantom_neighbours`, which
+also shapes the back muscles). Tumours are added by :mod:`condswin.ct.phantom_tumours`.
 
 Sizes and positions are drawn from ranges typical of adult abdominal CT (body width 280–350 mm, liver
 right lobe 14–18 cm craniocaudal, vertebral body ~4 cm, aorta 2–2.6 cm, kidneys ~11 cm long). HU ranges
@@ -20,6 +21,7 @@ import numpy as np
 from scipy import ndimage
 
 from condswin.ct.phantom_liver_shape import LiverShape, place_liver_shape
+from condswin.ct.phantom_neighbours import paint_back_muscles, paint_pancreas_and_duodenum
 from condswin.ct.phantom_shapes import Box, PhantomGrid, ellipsoid_q, rotation_z, segment_distance, smooth_field
 
 __all__ = ["Tissue", "PHASES", "LIVER_TISSUES", "hu_ranges", "Canvas", "paint_anatomy"]
@@ -55,6 +57,7 @@ class Tissue(IntEnum):
     DISC = 24
     CSF = 25
     TUMOUR = 26
+    PANCREAS = 27
 
 
 PHASES: tuple[str, ...] = ("native", "arterial", "portal")
@@ -92,6 +95,7 @@ _HU_TABLE: dict[Tissue, tuple[tuple[float, float], ...]] = {
     Tissue.DISC: ((70, 100),) * 3,
     Tissue.CSF: ((10, 30),) * 3,
     Tissue.TUMOUR: ((50, 65), (65, 85), (95, 125)),  # overwritten per tumour relative to the liver
+    Tissue.PANCREAS: ((35, 50), (100, 140), (80, 120)),
 }
 
 
@@ -315,7 +319,8 @@ def _paint_bowel(canvas: Canvas, frame: BodyFrame, dome: np.ndarray) -> None:
     contents = smooth_field(rng, x, y, z, 60.0, terms=4)
     fat = frozenset({Tissue.VISCERAL_FAT})
     canvas.paint(region & (loops > 0.3), Tissue.BOWEL_WALL, only_over=fat)
-    lumen = region & (loops > 0.55)
+    # Many loops are collapsed (thick enhancing wall, little fluid): the lumen threshold varies per patient.
+    lumen = region & (loops > np.float32(rng.uniform(0.5, 0.9)))
     canvas.paint(lumen, Tissue.BOWEL_FLUID, only_over=frozenset({Tissue.BOWEL_WALL}))
     gas = lumen & (contents > rng.uniform(0.6, 1.2))
     canvas.paint(gas, Tissue.BOWEL_GAS, only_over=frozenset({Tissue.BOWEL_FLUID}))
@@ -333,14 +338,7 @@ def _paint_spleen_and_back_muscles(canvas: Canvas, frame: BodyFrame, dome: np.nd
         x, y, z = grid.coords(box)
         q = ellipsoid_q(x, y, z, centre, semi, rotation_z(rng.uniform(0.5, 0.9)))
         canvas.paint((q < 1.0) & (z < grid.crop(below, box)) & grid.crop(frame.cavity, box), Tissue.SPLEEN, box=box)
-    x, y, z = grid.coords()
-    for side in (-1.0, 1.0):
-        # Erector spinae beside the spinous process, psoas beside the vertebral body (growing downwards).
-        erector = ellipsoid_q(x, y, z, (side * 33.0, frame.spine_y + 48.0, 0.0), (26.0, 22.0, 1e6))
-        canvas.paint(erector < 1.0, Tissue.MUSCLE, only_over=frozenset({Tissue.VISCERAL_FAT, Tissue.SUBCUTANEOUS_FAT}))
-        psoas_r = np.clip(6.0 - 0.12 * z, 0.0, 28.0)
-        psoas = (x - np.float32(side * 38.0)) ** 2 + (y - np.float32(frame.spine_y + 5.0)) ** 2 < psoas_r**2
-        canvas.paint(psoas & (z < below), Tissue.MUSCLE, only_over=frozenset({Tissue.VISCERAL_FAT}))
+    paint_back_muscles(canvas, frame, grid.z < below)
 
 
 def _smooth_min(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
@@ -539,6 +537,8 @@ def paint_anatomy(canvas: Canvas) -> BodyFrame:
     _paint_kidney(canvas, frame, 1.0, kidney_z)
     _paint_vessels_and_spine(canvas, frame)
     _paint_ribs(canvas, frame)
+    # Last: painted in a box around them, whose size depends on the grid, and only over fat and bowel.
+    paint_pancreas_and_duodenum(canvas, frame)
     _keep_one_liver(canvas)
     return frame
 

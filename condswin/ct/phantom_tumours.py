@@ -2,13 +2,15 @@
 
 Kinds (relative to the surrounding liver, as they appear in the portal venous phase):
 
-* ``hypodense``: metastasis-like, 20–60 HU darker;
+* ``hypodense``: metastasis-like, 10–60 HU darker (real metastases are often only 15–40 HU darker);
 * ``hyperdense``: hypervascular (HCC-like), 20–60 HU brighter (10–25 HU in an unenhanced scan);
 * ``rim``: a dark necrotic core with an enhancing rim 2–4 mm thick;
 * ``cyst``: water density (0–20 HU) with a sharp margin.
 
-Every tumour lies inside the liver label and is one connected component; tumours are kept apart so that
-the number of components equals the number requested.
+Sizes run from 5 to 100 mm across (log-uniform radius). About a third of the tumours are subcapsular:
+their centre lies within half a radius of the liver surface, and they bulge out of a drawn liver into the
+fat next to it, as large real lesions do (a real liver shape keeps its own outline). Every tumour is labelled tumour, touches the liver and is one connected
+component; tumours are kept apart so that the number of components equals the number requested.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ __all__ = ["TumourSpec", "add_tumours"]
 _KINDS = ("hypodense", "hyperdense", "rim", "cyst")
 _KIND_P = (0.45, 0.25, 0.2, 0.1)
 _MIN_VOXELS = 8
+_RADIUS_MM = (2.5, 50.0)
+_SUBCAPSULAR_P = 0.35
+# A bulging tumour may push into these (never into muscle, bone, vessels or other organs).
+_DISPLACEABLE = frozenset({Tissue.VISCERAL_FAT, Tissue.BOWEL_WALL, Tissue.BOWEL_FLUID, Tissue.BOWEL_GAS})
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class TumourSpec:
     kind: str
     contrast_hu: float
     voxels: int
+    subcapsular: bool = False
 
     def as_dict(self) -> dict:
         """Plain-Python (JSON-serialisable) form."""
@@ -80,16 +87,28 @@ def add_tumours(canvas: Canvas, count: int, rng: np.random.Generator, *, strict:
             break
         if attempt and attempt % 300 == 0:
             scale *= 0.75  # crowded or thin liver slab: try smaller lesions
-        radius = scale * float(np.exp(rng.uniform(np.log(5.0), np.log(32.0))))
+        radius = scale * float(np.exp(rng.uniform(*np.log(_RADIUS_MM))))
         radius = max(radius, 1.5 * max(grid.spacing[:2]))
         centre = low + rng.random(3) * (high - low)
+        subcapsular = bool(rng.uniform() < _SUBCAPSULAR_P)
         voxel = grid.voxel_at(centre)
         if voxel is None or canvas.tissue[voxel] not in liver_codes:
+            continue
+        if subcapsular and not _near_surface(canvas, centre, 0.5 * radius, liver_codes):
             continue
         reach = 1.4 * radius  # semi-axes up to 1.25 r, lobulation up to ~1.1
         if any(np.linalg.norm(centre - c) < reach + r + gap for c, r in placed):
             continue
-        spec = _paint_tumour(canvas, rng, centre, radius, reach)
+        # A real liver shape (LiTS masks merge liver and tumour) already has its lesions' bulges in its outline.
+        spec = _paint_tumour(
+            canvas,
+            rng,
+            centre,
+            radius,
+            reach,
+            subcapsular=subcapsular,
+            bulge=subcapsular and canvas.liver_shape is None,
+        )
         if spec is not None:
             placed.append((centre, reach))
             tumours.append(spec)
@@ -101,8 +120,27 @@ def add_tumours(canvas: Canvas, count: int, rng: np.random.Generator, *, strict:
     return tumours
 
 
+def _near_surface(canvas: Canvas, centre: np.ndarray, distance: float, liver_codes: np.ndarray) -> bool:
+    """True when a point ``distance`` mm from ``centre`` along one of the six axis directions is not liver."""
+    for axis in range(3):
+        for sign in (-1.0, 1.0):
+            probe = centre.copy()
+            probe[axis] += sign * distance
+            voxel = canvas.grid.voxel_at(probe)
+            if voxel is not None and canvas.tissue[voxel] not in liver_codes:
+                return True
+    return False
+
+
 def _paint_tumour(
-    canvas: Canvas, rng: np.random.Generator, centre: np.ndarray, radius: float, reach: float
+    canvas: Canvas,
+    rng: np.random.Generator,
+    centre: np.ndarray,
+    radius: float,
+    reach: float,
+    *,
+    subcapsular: bool,
+    bulge: bool,
 ) -> TumourSpec | None:
     grid = canvas.grid
     box = grid.box(centre, reach + 1.0)
@@ -114,14 +152,17 @@ def _paint_tumour(
     # Lobulated outline: the squared radius is scaled by at most ±20 % by a smooth field.
     q = q / (1.0 + np.float32(0.2) * np.tanh(smooth_field(rng, x, y, z, 1.6 * radius, terms=5)))
     liver = np.isin(canvas.tissue[box], np.array(sorted(LIVER_TISSUES), dtype=np.uint8))
-    inside = (q < 1.0) & liver
+    room = liver | np.isin(canvas.tissue[box], np.array(sorted(_DISPLACEABLE), dtype=np.uint8)) if bulge else liver
+    inside = (q < 1.0) & room
     components, n = ndimage.label(inside, structure=np.ones((3, 3, 3), dtype=bool))
     if n == 0:
         return None
-    if n > 1:
-        sizes = np.bincount(components.ravel())
-        sizes[0] = 0
-        inside = components == int(np.argmax(sizes))
+    # The piece with the most liver in it: a bulging tumour grows out of the liver, not beside it.
+    in_liver = np.bincount(components[liver].ravel(), minlength=n + 1)
+    in_liver[0] = 0
+    if in_liver.max() == 0:
+        return None
+    inside = components == int(np.argmax(in_liver))
     voxels = int(np.count_nonzero(inside))
     if voxels < _MIN_VOXELS:
         return None
@@ -131,7 +172,7 @@ def _paint_tumour(
     native = canvas.phase == "native"
     edge_mm = 0.4 if kind == "cyst" else rng.uniform(0.8, 3.0)
     if kind == "hypodense":
-        contrast = -rng.uniform(12.0, 35.0) if native else -rng.uniform(20.0, 60.0)
+        contrast = -rng.uniform(8.0, 35.0) if native else -rng.uniform(10.0, 60.0)
     elif kind == "hyperdense":
         contrast = rng.uniform(10.0, 25.0) if native else rng.uniform(20.0, 60.0)
     elif kind == "rim":
@@ -154,4 +195,5 @@ def _paint_tumour(
         kind=kind,
         contrast_hu=float(contrast),
         voxels=voxels,
+        subcapsular=subcapsular,
     )
