@@ -1,4 +1,4 @@
-"""ConditionalSwinSeg: liver and liver-tumour segmentation of CT with the Conditional Swin U-Net models.
+"""ConditionalSwinSeg: CT segmentation with the Conditional Swin U-Net models (by default the liver and its tumours).
 
 Thin module file (the SlicerNNUnet pattern): metadata, the widget from ``ConditionalSwinSegLib.widget``, and a
 self-test that runs the module's pytest cases. The logic runs ``condswin segment`` in a separate process.
@@ -26,14 +26,15 @@ from condswin_slicer.module_support import build_panel, run_module_tests  # noqa
 class ConditionalSwinSeg(ScriptedLoadableModule):
     def __init__(self, parent):
         super().__init__(parent)
-        self.parent.title = _("Liver Segmentation (Conditional Swin)")
+        self.parent.title = _("CT Segmentation (Conditional Swin)")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
         self.parent.dependencies = []
         self.parent.contributors = ["ConditionalSwin contributors"]
         self.parent.helpText = _(
-            "Segments the liver and liver tumours in an abdominal CT volume: a segmentation with the segments "
-            "'liver' and 'liver tumor' (standard terminology) and a report table (liver volume, tumour count, "
-            "volumes and burden). The model runs in a separate process; Cancel ends it."
+            "Segments a CT volume with a segmentation model; the default model finds the liver and liver tumours in "
+            "an abdominal CT. The segments (names, colours, standard terminology) and the report table come from the "
+            "model's card: for the liver model the liver volume, tumour count, volumes and burden, for any other "
+            "model the volume of each label. The model runs in a separate process; Cancel ends it."
         )
         self.parent.acknowledgementText = _("Built on PyTorch, MONAI and the LiTS challenge data.")
         from condswin_slicer.sample_data import register_on_startup
@@ -44,13 +45,13 @@ class ConditionalSwinSeg(ScriptedLoadableModule):
 class ConditionalSwinSegWidget(ScriptedLoadableModuleWidget):
     def setup(self):
         super().setup()
-        from ConditionalSwinSegLib.widget import SegmentationWidget
+        from ConditionalSwinSegLib.widget import ConditionalSwinSegPanel
 
-        self.panel = build_panel(self, _HERE, "ConditionalSwinSeg.ui", SegmentationWidget)
+        self.panel = build_panel(self, _HERE, "ConditionalSwinSeg.ui", ConditionalSwinSegPanel)
 
     def cleanup(self):
         if getattr(self, "panel", None) is not None:
-            self.panel.cleanup()
+            self.panel.cleanup()  # a running job is ended and adds nothing
 
 
 class ConditionalSwinSegTest(ScriptedLoadableModuleTest):

@@ -35,22 +35,22 @@ MODULES = ("seg", "recon", "denoise")
 def _logic(module: str, scene, root: Path):
     """The module's logic on ``scene`` with a recording process factory, and a function that starts a job."""
     if module == "seg":
-        from ConditionalSwinSegLib.logic import SegmentationLogic
-        from ConditionalSwinSegLib.parameters import SegmentationParameters
+        from ConditionalSwinSegLib.logic import ConditionalSwinSegLogic
+        from ConditionalSwinSegLib.parameters import ConditionalSwinSegParameters
 
-        logic = make_logic(SegmentationLogic, scene, root, segmentations_logic=None)
-        return logic, lambda node: logic.start(node, SegmentationParameters(model="no-such-model", device="cpu"))
+        logic = make_logic(ConditionalSwinSegLogic, scene, root)
+        return logic, lambda node: logic.start(node, ConditionalSwinSegParameters(model="no-such-model", device="cpu"))
     if module == "recon":
         from MRIReconLib.logic import MRIReconLogic
-        from MRIReconLib.parameters import ReconParameters
+        from MRIReconLib.parameters import MRIReconParameters
 
         logic = make_logic(MRIReconLogic, scene, root)
-        return logic, lambda node: logic.start_volume(node, ReconParameters())
+        return logic, lambda node: logic.start(node, MRIReconParameters())
     from MRIDenoiseLib.logic import MRIDenoiseLogic
-    from MRIDenoiseLib.parameters import DenoiseParameters
+    from MRIDenoiseLib.parameters import MRIDenoiseParameters
 
     logic = make_logic(MRIDenoiseLogic, scene, root)
-    return logic, lambda node: logic.start(node, DenoiseParameters(method="mean"))
+    return logic, lambda node: logic.start(node, MRIDenoiseParameters(method="mean"))
 
 
 def _label_map(scene, source):
@@ -121,21 +121,21 @@ def test_a_temporary_folder_that_cannot_be_written_is_named_and_changes_nothing(
 
 def test_a_missing_model_fails_with_the_clis_message_and_the_next_run_works(scene, run_root, tmp_path):
     from MRIReconLib.logic import MRIReconLogic
-    from MRIReconLib.parameters import ReconParameters
+    from MRIReconLib.parameters import MRIReconParameters
 
     logic = make_logic(MRIReconLogic, scene, run_root)
     node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd", slices=2))
     before = node_ids(scene)
     with pytest.raises(ProcessFailed, match="no-such-model") as failure:
-        logic.reconstruct_volume(node, ReconParameters(model="no-such-model"))
+        logic.run(node, MRIReconParameters(model="no-such-model"))
     assert failure.value.returncode == 4
     assert_left_as_it_was(scene, before, run_root, logic.factory)
-    assert logic.reconstruct_volume(node, ReconParameters()).volume.GetScene() is scene
+    assert logic.run(node, MRIReconParameters()).volume.GetScene() is scene
 
 
 def test_a_tampered_denoising_model_fails_with_the_checksum_message(scene, run_root, tmp_path, tiny_bundles):
     from MRIDenoiseLib.logic import MRIDenoiseLogic
-    from MRIDenoiseLib.parameters import DenoiseParameters
+    from MRIDenoiseLib.parameters import MRIDenoiseParameters
 
     bundle = Path(shutil.copytree(tiny_bundles["denoising"], tmp_path / "tampered"))
     weights = next(bundle.glob("*.safetensors"))
@@ -146,6 +146,6 @@ def test_a_tampered_denoising_model_fails_with_the_checksum_message(scene, run_r
     node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd", slices=2))
     before = node_ids(scene)
     with pytest.raises(ProcessFailed, match="sha256") as failure:
-        logic.denoise(node, DenoiseParameters(method=str(bundle), device="cpu"))
+        logic.run(node, MRIDenoiseParameters(method=str(bundle), device="cpu"))
     assert failure.value.returncode == 4
     assert_left_as_it_was(scene, before, run_root, logic.factory)

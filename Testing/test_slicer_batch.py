@@ -12,10 +12,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from condswin_batch.tasks import TASKS
 from condswin_slicer import batch
 from condswin_slicer.batch import input_files, output_path, run_batch
 from condswin_slicer.process import ProcessFailed, ProgressEvent, RunResult
 from slicer_logic_support import load_volume, make_logic, matrix, oblique_mr_file, slicer_core
+
+from condswin.io.formats import WRITABLE_SUFFIXES
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -33,14 +36,14 @@ class FakeContext:
         return SimpleNamespace(name=Path(path).name)
 
     def logic(self, task):
-        def denoise(node, parameters):
+        def run(node, parameters):
             if self.failure is not None:
                 raise self.failure
             if "bad" in node.name:
                 raise RuntimeError(f"{node.name}: the CLI said no")
             return SimpleNamespace(volume=node, parameters=parameters)
 
-        return SimpleNamespace(denoise=denoise)
+        return SimpleNamespace(run=run)
 
     def save(self, node, path):
         Path(path).write_text(node.name)
@@ -50,14 +53,11 @@ class FakeContext:
         self.cleared += 1
 
 
-VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
-
-
 def _inputs(folder: Path, *names: str) -> Path:
     """A folder with a small real 3-D volume under each volume name (other names hold a few bytes)."""
     folder.mkdir(exist_ok=True)
     for name in names:
-        if name.endswith(VOLUME_SUFFIXES) and not name.endswith(".seg.nrrd"):
+        if name.endswith(WRITABLE_SUFFIXES) and not name.endswith(".seg.nrrd"):
             sitk.WriteImage(sitk.GetImageFromArray(np.full((3, 16, 16), 7, np.int16)), str(folder / name))
         else:
             (folder / name).write_bytes(b"x")
@@ -70,14 +70,17 @@ def _argv(inputs: Path, out: Path, *options: str) -> list[str]:
 
 def test_usage_errors_are_exit_2(tmp_path):
     lines = []
-    assert run_batch(["--task", "segment"], FakeContext(), lines.append) == 2  # --in/--out missing
-    assert run_batch(["--", "--task", "x", "--in", ".", "--out", "o"], FakeContext(), lines.append) == 2
+    assert run_batch(["--task", "segment"], FakeContext(), TASKS, lines.append) == 2  # --in/--out missing
+    assert run_batch(["--", "--task", "x", "--in", ".", "--out", "o"], FakeContext(), TASKS, lines.append) == 2
     assert (
-        run_batch(["--task", "denoise", "--in", str(tmp_path / "no"), "--out", "o"], FakeContext(), lines.append) == 2
+        run_batch(["--task", "denoise", "--in", str(tmp_path / "no"), "--out", "o"], FakeContext(), TASKS, lines.append)
+        == 2
     )
     empty = _inputs(tmp_path / "empty", "notes.txt")
     assert (
-        run_batch(["--task", "denoise", "--in", str(empty), "--out", str(tmp_path / "o")], FakeContext(), lines.append)
+        run_batch(
+            ["--task", "denoise", "--in", str(empty), "--out", str(tmp_path / "o")], FakeContext(), TASKS, lines.append
+        )
         == 2
     )
     assert "no input file for denoise" in lines[-1]
@@ -87,7 +90,7 @@ def test_every_file_is_run_and_a_failure_is_exit_1_after_the_others(tmp_path):
     inputs = _inputs(tmp_path / "in", "a.nii.gz", "bad.nrrd", "c.mha", "readme.txt", "seg.seg.nrrd")
     context, lines = FakeContext(), []
     code = run_batch(
-        ["--", "--task", "denoise", "--in", str(inputs), "--out", str(tmp_path / "out")], context, lines.append
+        ["--", "--task", "denoise", "--in", str(inputs), "--out", str(tmp_path / "out")], context, TASKS, lines.append
     )
     assert code == 1
     assert context.loaded == ["a.nii.gz", "bad.nrrd", "c.mha"] and context.cleared == 3
@@ -99,6 +102,7 @@ def test_every_file_is_run_and_a_failure_is_exit_1_after_the_others(tmp_path):
         run_batch(
             ["--task", "denoise", "--in", str(inputs / "a.nii.gz"), "--out", str(tmp_path / "out")],
             FakeContext(),
+            TASKS,
             lines.append,
         )
         == 1
@@ -107,6 +111,7 @@ def test_every_file_is_run_and_a_failure_is_exit_1_after_the_others(tmp_path):
         run_batch(
             ["--task", "denoise", "--in", str(inputs / "a.nii.gz"), "--out", str(tmp_path / "out"), "--overwrite"],
             FakeContext(),
+            TASKS,
             lines.append,
         )
         == 0
@@ -115,8 +120,8 @@ def test_every_file_is_run_and_a_failure_is_exit_1_after_the_others(tmp_path):
 
 def test_file_selection_and_output_names(tmp_path):
     inputs = _inputs(tmp_path / "in", "k.h5", "ct.nii.gz", "old.seg.nrrd")
-    assert [p.name for p in input_files(inputs, "reconstruct")] == ["ct.nii.gz", "k.h5"]
-    assert [p.name for p in input_files(inputs, "segment")] == ["ct.nii.gz"]
+    assert [p.name for p in input_files(inputs, reads_kspace=True)] == ["ct.nii.gz", "k.h5"]
+    assert [p.name for p in input_files(inputs, reads_kspace=False)] == ["ct.nii.gz"]
     assert output_path(tmp_path, inputs / "ct.nii.gz", "segment").name == "ct.seg.nrrd"
     assert output_path(tmp_path, inputs / "k.h5", "reconstruct").name == "k_reconstruct.nrrd"
 
@@ -169,7 +174,7 @@ def test_real_logic_on_two_tiny_files(scene, run_root, tmp_path):
         "--device",
         "cpu",
     ]
-    assert run_batch(argv, context, lines.append) == 0, lines
+    assert run_batch(argv, context, TASKS, lines.append) == 0, lines
     for name in ("one", "two"):
         node = slicer.vtkMRMLScalarVolumeNode()
         storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
@@ -193,7 +198,7 @@ def test_real_logic_on_two_tiny_files(scene, run_root, tmp_path):
 def test_options_are_checked_once_before_any_file(tmp_path, capsys, options, code, said):
     inputs = _inputs(tmp_path / "in", "a.nii.gz", "b.nii.gz")
     context, lines = FakeContext(), []
-    assert run_batch(_argv(inputs, tmp_path / "out") + options, context, lines.append) == code
+    assert run_batch(_argv(inputs, tmp_path / "out") + options, context, TASKS, lines.append) == code
     assert context.loaded == [] and not (tmp_path / "out").exists()
     said_where = "\n".join(lines) + capsys.readouterr().err  # argparse's own errors go to stderr
     assert said in said_where, said_where
@@ -205,8 +210,10 @@ def test_a_classical_reconstruction_needs_no_model_bundle(model, monkeypatch):
         raise AssertionError(f"{model} was looked up as a model bundle")
 
     monkeypatch.setattr("condswin.bundles.resolve_bundle", no_bundle)
-    args = batch.build_parser().parse_args(["--task", "reconstruct", "--in", "i", "--out", "o", "--model", model])
-    batch.check_options(args)  # no error: the method runs without a bundle
+    args = batch.build_parser(list(TASKS)).parse_args(
+        ["--task", "reconstruct", "--in", "i", "--out", "o", "--model", model]
+    )
+    batch.check_options(args, TASKS["reconstruct"])  # no error: the method runs without a bundle
 
 
 def test_inputs_are_read_through_condswins_checks_and_failures_name_them(tmp_path):
@@ -215,7 +222,7 @@ def test_inputs_are_read_through_condswins_checks_and_failures_name_them(tmp_pat
     (inputs / "truncated.nii.gz").write_bytes(gzip.compress(gzip.decompress(whole)[:-200]))  # a valid gzip stream
     sitk.WriteImage(sitk.GetImageFromArray(np.ones((16, 16), np.float32)), str(inputs / "flat.nrrd"))  # 2-D
     context, lines = FakeContext(), []
-    assert run_batch(_argv(inputs, tmp_path / "out"), context, lines.append) == 1
+    assert run_batch(_argv(inputs, tmp_path / "out"), context, TASKS, lines.append) == 1
     assert context.loaded == ["good.nii.gz"]  # the others never reach Slicer's reader
     failed = {line.split(":")[0].split("] ")[1]: line for line in lines if "FAILED" in line}
     assert set(failed) == {"flat.nrrd", "truncated.nii.gz"}
@@ -230,26 +237,26 @@ def test_a_failure_names_the_users_file_not_the_runs_temporary_copy(tmp_path):
     message = f"{copy}: has 4 components per pixel; a scalar image is needed"
     events = [ProgressEvent("start", file=copy), ProgressEvent("error", message=message, file=copy, code=3)]
     context, lines = FakeContext(ProcessFailed(RunResult(3, events))), []
-    assert run_batch(_argv(inputs, tmp_path / "out"), context, lines.append) == 1
+    assert run_batch(_argv(inputs, tmp_path / "out"), context, TASKS, lines.append) == 1
     [failure] = [line for line in lines if "FAILED" in line]
     assert f"{inputs / 'patient.nii.gz'}: has 4 components per pixel" in failure and "input.nrrd" not in failure
 
 
 def test_out_equal_to_in_does_not_take_a_previous_run_s_outputs_for_inputs(tmp_path):
     inputs = _inputs(tmp_path / "in", "a.nii.gz", "c.mha")
-    assert run_batch(_argv(inputs, inputs), FakeContext(), print) == 0
+    assert run_batch(_argv(inputs, inputs), FakeContext(), TASKS, print) == 0
     assert sorted(p.name for p in inputs.iterdir()) == ["a.nii.gz", "a_denoise.nrrd", "c.mha", "c_denoise.nrrd"]
     context, lines = FakeContext(), []
-    assert run_batch(_argv(inputs, inputs, "--overwrite"), context, lines.append) == 0, lines
+    assert run_batch(_argv(inputs, inputs, "--overwrite"), context, TASKS, lines.append) == 0, lines
     assert context.loaded == ["a.nii.gz", "c.mha"]
     assert "skipped 2 file(s) that are outputs of this batch: a_denoise.nrrd, c_denoise.nrrd" in lines
     assert lines[-1] == "2 of 2 files done"
     assert not (inputs / "a_denoise_denoise.nrrd").exists()
     # an output folder inside the input folder is not read either (only the folder's own files are inputs)
     inputs = _inputs(tmp_path / "in2", "a.nii.gz", "c.mha")
-    assert run_batch(_argv(inputs, inputs / "results"), FakeContext(), print) == 0
+    assert run_batch(_argv(inputs, inputs / "results"), FakeContext(), TASKS, print) == 0
     context = FakeContext()
-    assert run_batch(_argv(inputs, inputs / "results", "--overwrite"), context, print) == 0
+    assert run_batch(_argv(inputs, inputs / "results", "--overwrite"), context, TASKS, print) == 0
     assert context.loaded == ["a.nii.gz", "c.mha"]
 
 
@@ -258,14 +265,14 @@ def test_the_script_exits_with_the_documented_code_when_the_batch_itself_fails(m
     exits = []
     fake_slicer = SimpleNamespace(util=SimpleNamespace(exit=exits.append))
     monkeypatch.setitem(sys.modules, "slicer", fake_slicer)
-    monkeypatch.setattr(batch, "SlicerContext", lambda: None)
+    monkeypatch.setattr(batch, "SlicerContext", lambda tasks: None)
 
-    def failing(argv, context):
+    def failing(argv, context, tasks):
         raise raised
 
     monkeypatch.setattr(batch, "run_batch", failing)
     try:
-        batch.main()
+        batch.main(TASKS)
     except BaseException as escaped:  # noqa: BLE001 - a KeyboardInterrupt escaping would end pytest itself
         pytest.fail(f"main() let {escaped!r} escape instead of exiting with {code}")
     assert exits == [code]

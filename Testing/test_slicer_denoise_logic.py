@@ -28,14 +28,11 @@ def logic(scene, run_root):
 
 
 def test_parameters_build_arguments_the_cli_parser_accepts():
-    from MRIDenoiseLib.parameters import CLASSICAL_METHODS, NOISE_MODELS, DenoiseParameters
+    from MRIDenoiseLib.parameters import MRIDenoiseParameters
 
-    from condswin.cli.denoise import NOISE_MODELS as CLI_NOISE
-    from condswin.denoise import list_methods
-
-    assert NOISE_MODELS == CLI_NOISE
-    assert set(CLASSICAL_METHODS) == set(list_methods())
-    parameters = DenoiseParameters(method="nlm", noise="gaussian", sigma=12.5, params={"h_factor": 0.8}, force_cpu=True)
+    parameters = MRIDenoiseParameters(
+        method="nlm", noise="gaussian", sigma=12.5, params={"h_factor": 0.8}, device="cpu"
+    )
     args = build_parser().parse_args(parameters.arguments("in.nrrd", "out.nrrd", reference="ref.nrrd"))
     assert (args.command, args.method, args.noise, args.sigma, args.param, str(args.reference), args.device) == (
         "denoise",
@@ -46,21 +43,21 @@ def test_parameters_build_arguments_the_cli_parser_accepts():
         "ref.nrrd",
         "cpu",
     )
-    learned_options = DenoiseParameters(method="m", batch_size=4, threads=2, amp=False).arguments("a", "b")
+    learned_options = MRIDenoiseParameters(method="m", batch_size=4, threads=2, amp=False).arguments("a", "b")
     assert (lambda a: (a.batch_size, a.threads, a.no_amp))(build_parser().parse_args(learned_options)) == (4, 2, True)
     with pytest.raises(ValueError, match="threads"):
-        DenoiseParameters(threads=0).arguments("a", "b")
-    estimated = build_parser().parse_args(DenoiseParameters().arguments("a", "b"))
+        MRIDenoiseParameters(threads=0).arguments("a", "b")
+    estimated = build_parser().parse_args(MRIDenoiseParameters().arguments("a", "b"))
     assert estimated.sigma is None and estimated.reference is None
-    assert not DenoiseParameters(method="gaussian").is_learned and DenoiseParameters(method="my-model").is_learned
-    learned = DenoiseParameters(method="my-model", sigma=3.0, params={"size": 3}).arguments("a", "b")
+    assert not MRIDenoiseParameters(method="gaussian").is_learned and MRIDenoiseParameters(method="my-model").is_learned
+    learned = MRIDenoiseParameters(method="my-model", sigma=3.0, params={"size": 3}).arguments("a", "b")
     assert "--sigma" not in learned and "--param" not in learned  # the CLI refuses both for a model
     with pytest.raises(ValueError, match="noise model"):
-        DenoiseParameters(noise="poisson").arguments("a", "b")
+        MRIDenoiseParameters(noise="poisson").arguments("a", "b")
 
 
 def test_denoise_keeps_geometry_and_input_shows_sigma_and_metrics(logic, scene, tmp_path, run_root):
-    from MRIDenoiseLib.parameters import DenoiseParameters
+    from MRIDenoiseLib.parameters import MRIDenoiseParameters
 
     source = oblique_mr_file(tmp_path / "mr.nrrd")
     before_file = digest(source)
@@ -68,7 +65,7 @@ def test_denoise_keeps_geometry_and_input_shows_sigma_and_metrics(logic, scene, 
     reference = load_volume(scene, oblique_mr_file(tmp_path / "clean.nrrd"), name="clean")
     before_voxels, before_matrix = voxels(node), matrix(node)
 
-    outputs = logic.denoise(node, DenoiseParameters(method="gaussian"), reference_node=reference)
+    outputs = logic.run(node, MRIDenoiseParameters(method="gaussian"), reference_node=reference)
 
     np.testing.assert_array_equal(matrix(outputs.volume), before_matrix)
     assert outputs.volume.GetImageData().GetDimensions() == node.GetImageData().GetDimensions()
@@ -85,13 +82,13 @@ def test_denoise_keeps_geometry_and_input_shows_sigma_and_metrics(logic, scene, 
 
 
 def test_given_sigma_and_learned_model(logic, scene, tmp_path, tiny_bundles):
-    from MRIDenoiseLib.parameters import DenoiseParameters
+    from MRIDenoiseLib.parameters import MRIDenoiseParameters
 
     node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd"))
-    given = logic.denoise(node, DenoiseParameters(method="median", sigma=4.0, params={"size": 3}))
+    given = logic.run(node, MRIDenoiseParameters(method="median", sigma=4.0, params={"size": 3}))
     assert given.sigma == pytest.approx(4.0) and not given.sigma_estimated
     assert given.metrics is None
-    learned = logic.denoise(node, DenoiseParameters(method=str(tiny_bundles["denoising"])))
+    learned = logic.run(node, MRIDenoiseParameters(method=str(tiny_bundles["denoising"])))
     np.testing.assert_array_equal(matrix(learned.volume), matrix(node))
     assert len({given.volume.GetID(), learned.volume.GetID(), node.GetID()}) == 3
 
@@ -116,24 +113,24 @@ def test_add_noise_makes_a_noisy_copy_and_leaves_the_input(logic, scene, tmp_pat
 
 def test_nan_volume_fails_with_the_cli_message_and_the_scene_unchanged(logic, scene, tmp_path, run_root):
     from condswin_slicer.process import ProcessFailed
-    from MRIDenoiseLib.parameters import DenoiseParameters
+    from MRIDenoiseLib.parameters import MRIDenoiseParameters
 
     node = load_volume(scene, oblique_mr_file(tmp_path / "nan.nrrd", nan=True))
     before = node_ids(scene)
     with pytest.raises(ProcessFailed, match="(?i)nan|finite") as failure:
-        logic.denoise(node, DenoiseParameters(method="gaussian"))
+        logic.run(node, MRIDenoiseParameters(method="gaussian"))
     assert failure.value.returncode == 3
     assert_left_as_it_was(scene, before, run_root)
 
 
 def test_cancel_leaves_no_nodes_no_files_and_no_process(logic, scene, tmp_path, run_root):
     from condswin_slicer.process import ProcessCancelled
-    from MRIDenoiseLib.parameters import DenoiseParameters
+    from MRIDenoiseLib.parameters import MRIDenoiseParameters
 
     node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd"))
     before = node_ids(scene)
     events = []
     with pytest.raises(ProcessCancelled):
-        logic.denoise(node, DenoiseParameters(method="nlm"), on_event=events.append, should_cancel=lambda: bool(events))
+        logic.run(node, MRIDenoiseParameters(method="nlm"), on_event=events.append, should_cancel=lambda: bool(events))
     assert logic.factory.made
     assert_left_as_it_was(scene, before, run_root, logic.factory)

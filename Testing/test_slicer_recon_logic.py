@@ -30,17 +30,16 @@ def logic(scene, run_root):
 
 
 def test_parameters_build_arguments_the_cli_parser_accepts():
-    from MRIReconLib.parameters import MASK_KINDS, ReconParameters
+    from MRIReconLib.parameters import MRIReconParameters
 
-    from condswin.mri.masks import MASK_KINDS as CLI_MASKS
+    from condswin.jobs.reconstruction import CLASSICAL_METHODS
 
-    assert MASK_KINDS == CLI_MASKS
-    parameters = ReconParameters(model="my-model", acceleration=8, mask="equispaced", center_fraction=0.04, seed=7)
-    parameters.force_cpu = True
+    parameters = MRIReconParameters(model="my-model", acceleration=8, mask="equispaced", center_fraction=0.04, seed=7)
+    parameters.device = "cpu"
     parameters.batch_size, parameters.threads, parameters.amp = 2, 3, False
     args = build_parser().parse_args(parameters.arguments("in.h5", "out.nrrd"))
     assert (args.batch_size, args.threads, args.no_amp) == (2, 3, True)
-    defaults = build_parser().parse_args(ReconParameters().arguments("a", "b"))
+    defaults = build_parser().parse_args(MRIReconParameters().arguments("a", "b"))
     assert (defaults.batch_size, defaults.threads, defaults.no_amp) == (8, None, False)  # the CLI's own defaults
     assert (args.command, str(args.input), str(args.output)) == ("reconstruct", "in.h5", "out.nrrd")
     assert (args.model, args.acceleration, args.mask_kind, args.center_fraction, args.seed, args.device) == (
@@ -52,26 +51,21 @@ def test_parameters_build_arguments_the_cli_parser_accepts():
         "cpu",
     )
     assert build_parser().parse_args(parameters.arguments("a", "b", model="zero-filled")).model == "zero-filled"
-    from MRIReconLib.parameters import CLASSICAL_METHODS
-
-    from condswin.jobs.reconstruction import CLASSICAL_METHODS as CLI_CLASSICAL
-
-    assert CLASSICAL_METHODS == CLI_CLASSICAL  # the panel's list holds every method the CLI runs without a model
     for method in CLASSICAL_METHODS:
-        assert build_parser().parse_args(ReconParameters(model=method).arguments("a", "b")).model == method
+        assert build_parser().parse_args(MRIReconParameters(model=method).arguments("a", "b")).model == method
     with pytest.raises(ValueError, match="mask kind"):
-        ReconParameters(mask="spiral").arguments("a", "b")
+        MRIReconParameters(mask="spiral").arguments("a", "b")
 
 
 def test_volume_reconstruction_keeps_the_input_geometry_and_the_input(logic, scene, tmp_path, run_root):
-    from MRIReconLib.parameters import ReconParameters
+    from MRIReconLib.parameters import MRIReconParameters
 
     source = oblique_mr_file(tmp_path / "mr.nrrd")
     before_file = digest(source)
     node = load_volume(scene, source)
     before_voxels, before_matrix, before_ids = voxels(node), matrix(node), node_ids(scene)
 
-    outputs = logic.reconstruct_volume(node, ReconParameters(acceleration=2, seed=3))
+    outputs = logic.run(node, MRIReconParameters(acceleration=2, seed=3))
 
     assert outputs.zero_filled is None  # only zero-filled was asked: one run
     np.testing.assert_array_equal(matrix(outputs.volume), before_matrix)
@@ -89,10 +83,10 @@ def test_volume_reconstruction_keeps_the_input_geometry_and_the_input(logic, sce
 
 
 def test_model_and_zero_filled_side_by_side(logic, scene, tmp_path, tiny_bundles):
-    from MRIReconLib.parameters import ReconParameters
+    from MRIReconLib.parameters import MRIReconParameters
 
     node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd"))
-    outputs = logic.reconstruct_volume(node, ReconParameters(model=str(tiny_bundles["reconstruction"]), seed=1))
+    outputs = logic.run(node, MRIReconParameters(model=str(tiny_bundles["reconstruction"]), seed=1))
     assert outputs.zero_filled is not None
     assert outputs.volume.GetName() == "mr reconstruction" and outputs.zero_filled.GetName() == "mr zero-filled"
     for volume in (outputs.volume, outputs.zero_filled):
@@ -102,10 +96,10 @@ def test_model_and_zero_filled_side_by_side(logic, scene, tmp_path, tiny_bundles
 
 @pytest.mark.parametrize("method", ["cs-tv", "cs-wavelet"])
 def test_compressed_sensing_beside_zero_filled_on_the_input_grid(method, logic, scene, tmp_path, run_root):
-    from MRIReconLib.parameters import ReconParameters
+    from MRIReconLib.parameters import MRIReconParameters
 
     node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd"))
-    outputs = logic.reconstruct_volume(node, ReconParameters(model=method, seed=1))
+    outputs = logic.run(node, MRIReconParameters(model=method, seed=1))
     assert outputs.volume.GetName() == f"mr {method}" and outputs.zero_filled.GetName() == "mr zero-filled"
     for volume in (outputs.volume, outputs.zero_filled):
         np.testing.assert_array_equal(matrix(volume), matrix(node))
@@ -135,7 +129,7 @@ def test_fastmri_file_dropped_on_the_reader_gets_the_header_spacing(logic, scene
 def test_not_fastmri_is_refused_with_the_cli_message_and_the_scene_unchanged(logic, scene, tmp_path, run_root):
     import h5py
     from condswin_slicer.process import ProcessFailed
-    from MRIReconLib.parameters import ReconParameters
+    from MRIReconLib.parameters import MRIReconParameters
     from MRIReconLib.reader import is_fastmri_file
 
     bad = tmp_path / "other.h5"
@@ -145,35 +139,35 @@ def test_not_fastmri_is_refused_with_the_cli_message_and_the_scene_unchanged(log
     assert not is_fastmri_file(bad) and not is_fastmri_file(tmp_path / "text.h5")
     before = node_ids(scene)
     with pytest.raises(ProcessFailed, match="no 'kspace' dataset") as failure:
-        logic.reconstruct_file(bad, ReconParameters())
+        logic.run_file(bad, MRIReconParameters())
     assert failure.value.returncode == 3
     assert_left_as_it_was(scene, before, run_root)
 
 
 def test_nan_volume_fails_with_the_cli_message_and_the_scene_unchanged(logic, scene, tmp_path, run_root):
     from condswin_slicer.process import ProcessFailed
-    from MRIReconLib.parameters import ReconParameters
+    from MRIReconLib.parameters import MRIReconParameters
 
     node = load_volume(scene, oblique_mr_file(tmp_path / "nan.nrrd", nan=True))
     before = node_ids(scene)
     with pytest.raises(ProcessFailed, match="(?i)nan|finite") as failure:
-        logic.reconstruct_volume(node, ReconParameters())
+        logic.run(node, MRIReconParameters())
     assert failure.value.returncode == 3
     assert_left_as_it_was(scene, before, run_root)
     # the logic stays usable for the next run
     good = load_volume(scene, oblique_mr_file(tmp_path / "good.nrrd"), name="good")
-    assert logic.reconstruct_volume(good, ReconParameters()).volume.GetScene() is scene
+    assert logic.run(good, MRIReconParameters()).volume.GetScene() is scene
 
 
 def test_cancel_leaves_no_nodes_no_files_and_no_process(logic, scene, tmp_path, run_root):
     from condswin_slicer.process import ProcessCancelled
-    from MRIReconLib.parameters import ReconParameters
+    from MRIReconLib.parameters import MRIReconParameters
 
     node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd"))
     before = node_ids(scene)
     events = []
     with pytest.raises(ProcessCancelled):
-        logic.reconstruct_volume(node, ReconParameters(), on_event=events.append, should_cancel=lambda: bool(events))
+        logic.run(node, MRIReconParameters(), on_event=events.append, should_cancel=lambda: bool(events))
     assert logic.factory.made
     assert_left_as_it_was(scene, before, run_root, logic.factory)
 
@@ -182,7 +176,7 @@ def test_a_failed_zero_filled_companion_run_adds_nothing(scene, tmp_path, tiny_b
     """The model's run succeeds, the zero-filled one fails: no node of either lands (fake second process)."""
     from condswin_slicer.process import ProcessFailed, ProgressEvent, RunResult
     from MRIReconLib.logic import MRIReconLogic
-    from MRIReconLib.parameters import ReconParameters
+    from MRIReconLib.parameters import MRIReconParameters
 
     failing = FakeProcess(ProcessFailed(RunResult(5, [ProgressEvent("error", message="disk full", code=5)])))
     real = RecordingFactory()
@@ -191,7 +185,7 @@ def test_a_failed_zero_filled_companion_run_adds_nothing(scene, tmp_path, tiny_b
     node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd"))
     before = node_ids(scene)
     with pytest.raises(ProcessFailed, match="disk full"):
-        logic.reconstruct_volume(node, ReconParameters(model=str(tiny_bundles["reconstruction"])))
+        logic.run(node, MRIReconParameters(model=str(tiny_bundles["reconstruction"])))
     assert len(real.made) == 1 and real.all_ended()
     assert "zero-filled" in failing.args
     assert_left_as_it_was(scene, before, run_root)

@@ -1,5 +1,5 @@
 """Slicer SampleData registration (headless): the arguments SampleData receives, their checksums against the
-files, the k-space file type against MRIRecon's reader, the installed layout, and the call in every module."""
+files, the k-space file loaded through MRIRecon's reader, the installed layout, and the call in every module."""
 
 from __future__ import annotations
 
@@ -29,14 +29,6 @@ def fake_register(
                                     nodeNames=nodeNames, loadFileType=loadFileType, checksums=checksums))  # fmt: skip
 
 
-def _reader_file_type() -> str:
-    tree = ast.parse((ROOT / "MRIRecon" / "MRIReconLib" / "reader.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "FILE_TYPE" for t in node.targets):
-            return ast.literal_eval(node.value)
-    raise AssertionError("MRIReconLib/reader.py defines no FILE_TYPE")
-
-
 def test_registration_arguments_match_the_files():
     fake_register.calls = []
     sources = sample_data.register_sample_data(ROOT / "MRIRecon", register=fake_register)
@@ -55,7 +47,7 @@ def test_registration_arguments_match_the_files():
             files += 1
     assert files == 5 and sources[0]["loadFileType"] == ["VolumeFile", "SegmentationFile"]
     kspace = next(c for c in fake_register.calls if c["fileNames"][0].endswith(".h5"))
-    assert kspace["loadFileType"] == [_reader_file_type()]  # loaded through MRIRecon's scripted reader
+    assert kspace["loadFileType"] == [sample_data.KSPACE_FILE_TYPE]  # loaded through MRIRecon's scripted reader
 
 
 def test_installed_layout_is_found(tmp_path):

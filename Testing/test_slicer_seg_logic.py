@@ -1,18 +1,21 @@
 """ConditionalSwinSeg logic on a real MRML scene (``slicer-core``) through the real ``condswin segment``
 subprocess with a tiny segmentation bundle: named segments with terminology, input geometry, report table,
-the input untouched; cancel and errors leave the scene, the temporary folder and the process table as they were."""
+the input untouched; a model with other labels than the liver model's gets its segments, table and summary from
+its card; cancel and errors leave the scene, the temporary folder and the process table as they were."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import time
 from pathlib import Path
 
 import pytest
-from ConditionalSwinSegLib.logic import SegmentationLogic
-from ConditionalSwinSegLib.parameters import SegmentationParameters
+from ConditionalSwinSegLib.logic import ConditionalSwinSegLogic
+from ConditionalSwinSegLib.parameters import ConditionalSwinSegParameters
+from ConditionalSwinSegLib.report import report_summary
 from condswin_slicer.mrml import InputRejected
 from condswin_slicer.process import (
     CondswinProcess,
@@ -23,14 +26,17 @@ from condswin_slicer.process import (
 )
 from slicer_logic_support import FakeProcess
 
+from condswin.bundles.contract import Code, Label, Terminology
 from condswin.cli.app import build_parser
 from condswin.ct.phantom import make_phantom
 from condswin.io.images import write_image
 
 
 def test_parameters_build_arguments_the_cli_parser_accepts():
-    params = SegmentationParameters(model="m", device="cpu", batch_size=2, threads=3, amp=False, postprocess=False)
-    args = params.cli_args("in.nrrd", "out.seg.nrrd", "r.json") + ["--progress", "json"]
+    params = ConditionalSwinSegParameters(
+        model="m", device="cpu", batch_size=2, threads=3, amp=False, postprocess=False
+    )
+    args = params.arguments("in.nrrd", "out.seg.nrrd", report="r.json") + ["--progress", "json"]
     ns = build_parser().parse_args(args)
     assert (ns.command, str(ns.input), str(ns.output), str(ns.report)) == (
         "segment",
@@ -46,12 +52,12 @@ def test_parameters_build_arguments_the_cli_parser_accepts():
         True,
         True,
     )
-    defaults = build_parser().parse_args(SegmentationParameters().cli_args("a", "b", "c"))
+    defaults = build_parser().parse_args(ConditionalSwinSegParameters().arguments("a", "b", report="c"))
     assert (defaults.model, defaults.device, defaults.no_amp, defaults.no_postprocess) == (None, "auto", False, False)
     with pytest.raises(ValueError, match="batch_size"):
-        SegmentationParameters(batch_size=0)
+        ConditionalSwinSegParameters(batch_size=0)
     with pytest.raises(ValueError, match="device"):
-        SegmentationParameters(device="gpu")
+        ConditionalSwinSegParameters(device="gpu")
 
 
 # --- real MRML ----------------------------------------------------------------------------------------------------
@@ -75,7 +81,7 @@ class Setup:
         self.scene = slicer.vtkMRMLScene()
         sh_logic = slicer.vtkSlicerSubjectHierarchyModuleLogic()
         sh_logic.SetMRMLScene(self.scene)
-        self.seg_logic = slicer.vtkSlicerSegmentationsModuleLogic()
+        self.seg_logic = slicer.vtkSlicerSegmentationsModuleLogic()  # on the scene, as in the application
         self.seg_logic.SetMRMLScene(self.scene)
         self.volume = slicer.vtkMRMLScalarVolumeNode()
         self.volume.SetName("ct")
@@ -94,8 +100,8 @@ class Setup:
         self.temp.mkdir()
         env = {k: v for k, v in os.environ.items() if k != "CONDSWIN_MODEL_PATH"}
         self.process = CondswinProcess(env=env, extra_env=child_environment(), grace_seconds=20)
-        self.logic = SegmentationLogic(self.scene, self.seg_logic, lambda: self.process, temp_root=str(self.temp))
-        self.params = SegmentationParameters(model=str(bundle), device="cpu")
+        self.logic = ConditionalSwinSegLogic(self.scene, lambda: self.process, temp_root=str(self.temp))
+        self.params = ConditionalSwinSegParameters(model=str(bundle), device="cpu")
         self.node_ids = self.ids()
 
     def ids(self) -> list[str]:
@@ -123,7 +129,7 @@ def done(tmp_path_factory: pytest.TempPathFactory, seg_bundle: Path):
 
 def test_segmentation_has_the_two_named_segments_with_terminology(done):
     _, outcome, events = done
-    segmentation = outcome.segmentation_node.GetSegmentation()
+    segmentation = outcome.segmentation.GetSegmentation()
     segments = [segmentation.GetNthSegment(i) for i in range(segmentation.GetNumberOfSegments())]
     assert [s.GetName() for s in segments] == ["liver", "liver tumor"]
     terms = [s.GetTerminology() for s in segments]
@@ -135,7 +141,7 @@ def test_segmentation_has_the_two_named_segments_with_terminology(done):
 
 def test_reference_geometry_and_labelmap_grid_are_the_inputs(done):
     setup, outcome, _ = done
-    seg_node = outcome.segmentation_node
+    seg_node = outcome.segmentation
     converter = slicer.vtkSegmentationConverter
     expected = slicer.vtkMRMLSegmentationNode()
     expected.SetReferenceImageGeometryParameterFromVolumeNode(setup.volume)
@@ -159,21 +165,63 @@ def test_report_table_study_surfaces_and_input_untouched(done):
     setup, outcome, _ = done
     report = outcome.report
     assert {"liver_ml", "tumour_count", "tumour_volumes_ml", "tumour_burden_percent"} <= set(report)
-    table = outcome.table_node.GetTable()
+    table = outcome.table.GetTable()
     measures = [table.GetValue(r, 0).ToString() for r in range(table.GetNumberOfRows())]
     values = {measures[r]: table.GetValue(r, 1).ToString() for r in range(table.GetNumberOfRows())}
     assert values["Liver volume (incl. tumours)"] == f"{report['liver_ml']:.2f}"
     assert values["Tumour count"] == str(report["tumour_count"])
     assert len(measures) == 5 + len(report["tumour_volumes_ml"])
-    for node in (outcome.segmentation_node, outcome.table_node):
+    assert report_summary(report).startswith(f"Liver {report['liver_ml']:.1f} mL, {report['tumour_count']} tumour(s)")
+    for node in (outcome.segmentation, outcome.table):
         assert setup.sh.GetItemParent(setup.sh.GetItemByDataNode(node)) == setup.study
-    assert outcome.segmentation_node.GetSegmentation().ContainsRepresentation(
+    assert outcome.segmentation.GetSegmentation().ContainsRepresentation(
         slicer.vtkSegmentationConverter.GetClosedSurfaceRepresentationName()
     )
     assert _digest(setup.ct_path) == setup.digest
     assert list(setup.temp.iterdir()) == []
     new = set(setup.ids()) - set(setup.node_ids)
-    assert outcome.segmentation_node.GetID() in new and outcome.table_node.GetID() in new
+    assert outcome.segmentation.GetID() in new and outcome.table.GetID() in new
+
+
+# A kidney and spleen model: the tiny network with a card whose labels are not the liver model's.
+_ANATOMY = Code("SCT", "123037004", "Anatomical Structure")
+ORGAN_LABELS = (
+    Label(1, "kidney", (185, 102, 83), Terminology(category=_ANATOMY, type=Code("SCT", "64033007", "Kidney"))),
+    Label(2, "spleen", (157, 108, 162), Terminology(category=_ANATOMY, type=Code("SCT", "78961009", "Spleen"))),
+)
+
+
+@pytest.fixture(scope="module")
+def organ_bundle(tmp_path_factory: pytest.TempPathFactory, make_bundle) -> Path:
+    folder = make_bundle(tmp_path_factory.mktemp("bundles") / "tiny-organs", "segmentation", "tiny-organs")
+    card_path = folder / "model_card.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    labels = [label.to_dict() for label in ORGAN_LABELS]
+    card["output"] = {"labels": labels, "postprocess": "none"}  # the liver post-processing needs LiTS labels
+    card_path.write_text(json.dumps(card), encoding="utf-8")
+    return folder
+
+
+def test_a_model_with_other_labels_gets_segments_table_and_summary_from_its_card(tmp_path: Path, organ_bundle):
+    setup = Setup(tmp_path, organ_bundle)
+    outputs = setup.logic.run(setup.volume, setup.params)
+    segmentation = outputs.segmentation.GetSegmentation()
+    segments = [segmentation.GetNthSegment(i) for i in range(segmentation.GetNumberOfSegments())]
+    assert [s.GetName() for s in segments] == ["kidney", "spleen"]
+    assert [tuple(round(c * 255) for c in s.GetColor()) for s in segments] == [(185, 102, 83), (157, 108, 162)]
+    terms = [s.GetTerminology() for s in segments]
+    assert "SCT^64033007^Kidney" in terms[0] and "SCT^78961009^Spleen" in terms[1]
+    report = outputs.report
+    assert report["labels"] == {"1": "kidney", "2": "spleen"} and "liver_ml" not in report
+    table = outputs.table.GetTable()
+    rows = {table.GetValue(r, 0).ToString(): table.GetValue(r, 1).ToString() for r in range(table.GetNumberOfRows())}
+    assert rows == {f"{name} volume": f"{report['volumes_ml'][name]:.2f}" for name in ("kidney", "spleen")}
+    summary = report_summary(report)  # the panel's line
+    assert summary.startswith("kidney ") and ", spleen " in summary and summary.endswith(" mL")
+    for node in (outputs.segmentation, outputs.table):
+        assert "liver" not in node.GetName().lower()
+        assert setup.sh.GetItemParent(setup.sh.GetItemByDataNode(node)) == setup.study
+    assert list(setup.temp.iterdir()) == []
 
 
 def test_cancel_leaves_no_node_no_file_no_process(tmp_path: Path, seg_bundle: Path):
@@ -230,7 +278,7 @@ def test_two_dimensional_or_rgb_image_is_refused_and_the_logic_stays_usable(tmp_
     (tmp_path / "next").mkdir()
     good = Setup(tmp_path / "next", seg_bundle)
     good.logic.process_factory = setup.logic.process_factory  # the same runner serves the next run
-    assert good.logic.run(good.volume, good.params).segmentation_node is not None
+    assert good.logic.run(good.volume, good.params).segmentation is not None
 
 
 def test_tampered_model_fails_with_the_cli_message(tmp_path: Path, seg_bundle: Path):
@@ -240,7 +288,7 @@ def test_tampered_model_fails_with_the_cli_message(tmp_path: Path, seg_bundle: P
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
     setup = Setup(tmp_path, seg_bundle)
-    setup.params = SegmentationParameters(model=str(bundle), device="cpu")
+    setup.params = ConditionalSwinSegParameters(model=str(bundle), device="cpu")
     with pytest.raises(ProcessFailed) as info:
         setup.logic.run(setup.volume, setup.params)
     assert info.value.returncode == 4 and "sha256" in str(info.value)

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = ("ConditionalSwinSeg", "MRIRecon", "MRIDenoise")
-PACKAGES = (*MODULES, "SlicerShared")  # folders whose Python goes into the extension
+PACKAGES = (*MODULES, "SlicerShared", "SlicerBatch")  # folders whose Python goes into the extension
 
 
 def _cmake_listed(folder: Path) -> set[str]:
@@ -97,6 +97,31 @@ def test_python_parses_and_imports_no_torch_at_import_time(path: Path):
         assert not any(name == "torch" or name.startswith("torch.") for name in names), (
             f"{path.relative_to(ROOT)}:{node.lineno} imports torch at module import time"
         )
+
+
+def _imported_modules(path: Path) -> list[tuple[int, str]]:
+    """``(line, module)`` of every import of ``path``, at any depth (functions included)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def test_the_shared_code_imports_no_module():
+    """SlicerShared sits below the three modules: it holds what they share and imports none of them (the batch
+    script, which drives all three, sits above them in SlicerBatch)."""
+    modules = {*MODULES, *(f"{m}Lib" for m in MODULES)}
+    upward = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in _files(ROOT / "SlicerShared")
+        if path.suffix == ".py"
+        for line, name in _imported_modules(path)
+        if name.split(".")[0] in modules
+    ]
+    assert upward == []
 
 
 def _ui_widget_names(ui_path: Path) -> set[str]:
@@ -256,12 +281,12 @@ def test_importing_the_logic_and_shared_code_loads_no_torch():
         "import sys\n"
         "for m in ('condswin_slicer.process', 'condswin_slicer.job', 'condswin_slicer.mrml',\n"
         "          'condswin_slicer.parameters', 'condswin_slicer.widget_support', 'condswin_slicer.install',\n"
-        "          'MRIReconLib.logic', 'MRIReconLib.reader', 'MRIDenoiseLib.logic',\n"
-        "          'ConditionalSwinSegLib.logic'):\n"
+        "          'condswin_slicer.batch', 'MRIReconLib.logic', 'MRIReconLib.reader', 'MRIDenoiseLib.logic',\n"
+        "          'ConditionalSwinSegLib.logic', 'condswin_batch.tasks'):\n"
         "    __import__(m)\n"
         "print('torch' in sys.modules)\n"
     )
-    paths = [str(ROOT / f) for f in (*MODULES, "SlicerShared")]
+    paths = [str(ROOT / f) for f in PACKAGES]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, str(ROOT)])}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -203,42 +203,42 @@ def test_panel_view_turns_apply_into_cancel_and_disables_the_sections():
 
 
 def test_parameter_fields_for_the_wrapper_are_typed_and_defaulted():
-    from MRIDenoiseLib.parameters import DenoiseParameters
-    from MRIReconLib.parameters import ReconParameters
+    from MRIDenoiseLib.parameters import MRIDenoiseParameters
+    from MRIReconLib.parameters import MRIReconParameters
 
-    fields = wrapper_fields(ReconParameters)
+    fields = wrapper_fields(MRIReconParameters)
     assert fields["acceleration"] == (float, 4.0) and fields["show_zero_filled"] == (bool, True)
     center, default = fields["center_fraction"]
     # parameterNodeWrapper's union serializer needs typing.Union's origin, not PEP 604's types.UnionType
     assert typing.get_origin(center) is typing.Union and typing.get_args(center) == (float, type(None))
     assert default is None
-    assert "params" not in wrapper_fields(DenoiseParameters)  # a dict of method parameters is no control
+    assert "params" not in wrapper_fields(MRIDenoiseParameters)  # a dict of method parameters is no control
 
 
 def test_parameters_round_trip_through_the_scenes_parameter_node():
-    from ConditionalSwinSegLib.parameters import SegmentationParameters
-    from MRIReconLib.parameters import ReconParameters
+    from ConditionalSwinSegLib.parameters import ConditionalSwinSegParameters
+    from MRIReconLib.parameters import MRIReconParameters
 
     slicer = slicer_core()
     scene = slicer.vtkMRMLScene()
-    store = ParameterStore("MRIRecon", ReconParameters)
-    assert store.load(scene) == ReconParameters()
-    chosen = ReconParameters(model="m", acceleration=8.0, mask="equispaced", center_fraction=None, seed=3)
+    store = ParameterStore("MRIRecon", MRIReconParameters)
+    assert store.load(scene) == MRIReconParameters()
+    chosen = MRIReconParameters(model="m", acceleration=8.0, mask="equispaced", center_fraction=None, seed=3)
     store.save(scene, chosen)
     assert store.load(scene) == chosen
     node = store.node(scene)
     assert node is store.node(scene) and node.GetAttribute("ModuleName") == "MRIRecon"
     assert scene.GetNumberOfNodesByClass("vtkMRMLScriptedModuleNode") == 1
-    seg = ParameterStore("ConditionalSwinSeg", SegmentationParameters)
-    seg.save(scene, SegmentationParameters(device="cpu", batch_size=4))
+    seg = ParameterStore("ConditionalSwinSeg", ConditionalSwinSegParameters)
+    seg.save(scene, ConditionalSwinSegParameters(device="cpu", batch_size=4))
     seg.node(scene).SetParameter("device", '"gpu"')  # a value the parameters refuse: the defaults instead
-    assert seg.load(scene) == SegmentationParameters()
+    assert seg.load(scene) == ConditionalSwinSegParameters()
     assert store.load(scene) == chosen  # one node per module
 
 
 def test_module_panel_saves_the_parameters_and_runs_the_job(tmp_path: Path, monkeypatch):
     import condswin_slicer.widget_support as support
-    from MRIReconLib.parameters import ReconParameters
+    from MRIReconLib.parameters import MRIReconParameters
 
     slicer = slicer_core()
     scene = slicer.vtkMRMLScene()
@@ -248,7 +248,7 @@ def test_module_panel_saves_the_parameters_and_runs_the_job(tmp_path: Path, monk
         failure_title = "Failed:"
 
         def parameters(self):
-            return ReconParameters(acceleration=6.0)
+            return MRIReconParameters(acceleration=6.0)
 
         def start_job(self):
             return _job(tmp_path, [ScriptedProcess(_events())])
@@ -263,7 +263,7 @@ def test_module_panel_saves_the_parameters_and_runs_the_job(tmp_path: Path, monk
         logTextEdit=SimpleNamespace(appendPlainText=lambda text: None),
     )
     panel = Panel(
-        ui, "requirements.txt", ParameterStore("MRIRecon", ReconParameters), scene, [], print, bool, FakeTimer
+        ui, "requirements.txt", ParameterStore("MRIRecon", MRIReconParameters), scene, [], print, bool, FakeTimer
     )
     panel.on_apply()
     assert panel.timer.active and ui.applyButton.text == "Cancel"
@@ -278,13 +278,13 @@ def test_module_panel_saves_the_parameters_and_runs_the_job(tmp_path: Path, monk
 
 def test_gui_cancel_of_a_real_run_leaves_the_scene_folder_and_process_table_as_they_were(scene, run_root, tmp_path):
     from MRIDenoiseLib.logic import MRIDenoiseLogic
-    from MRIDenoiseLib.parameters import DenoiseParameters
+    from MRIDenoiseLib.parameters import MRIDenoiseParameters
 
     logic = make_logic(MRIDenoiseLogic, scene, run_root)
     node = load_volume(scene, oblique_mr_file(tmp_path / "mr.nrrd", slices=24, size=96))
     before = node_ids(scene)
     controller, view, timer = _controller()
-    controller.apply(lambda: logic.start(node, DenoiseParameters(method="nlm")), pytest.fail, "Failed:")
+    controller.apply(lambda: logic.start(node, MRIDenoiseParameters(method="nlm")), pytest.fail, "Failed:")
     deadline = time.monotonic() + 60
     while controller.running and max(view.progress, default=0.0) == 0.0 and time.monotonic() < deadline:
         controller.poll()  # until the first slice is done: the child is denoising

@@ -1,25 +1,29 @@
-"""Typed parameters of a segmentation run; they build their own ``condswin segment`` argument list."""
+"""Typed parameters of ConditionalSwinSeg and the one place that turns them into ``condswin segment`` arguments.
+
+A plain dataclass (no Qt) so it is tested headless against the CLI's own parser; the panel copies its controls
+into one of these and keeps it in the scene's parameter node (``condswin_slicer.parameters.ParameterStore``,
+through ``parameterNodeWrapper`` inside Slicer).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from condswin_slicer.parameters import DEVICES, engine_arguments
+from condswin_slicer.parameters import engine_arguments
 
-__all__ = ["SegmentationParameters"]
+__all__ = ["ConditionalSwinSegParameters"]
 
 
 @dataclass
-class SegmentationParameters:
-    """What a user chooses in the module (the widget mirrors these fields).
+class ConditionalSwinSegParameters:
+    """What one segmentation asks of ``condswin segment`` (the panel mirrors these fields).
 
-    Args:
-        model: a model id from ``condswin models``, a bundle folder, or ``""`` for the first installed one.
+    Attributes:
+        model: a model id from ``condswin models``, a bundle folder, or ``""`` for the default model.
         device: ``auto`` (CUDA, then MPS, then CPU), or a device name; ``cpu`` is "force CPU".
-        batch_size: slices per batch (``None``: the CLI's default).
-        threads: CPU threads (``None``: the CLI's default).
+        batch_size, threads: slices per batch and CPU threads (``None``: the CLI's default).
         amp: mixed precision on CUDA.
-        postprocess: largest-component / hole filling of the liver.
+        postprocess: the card's post-processing (for the liver model: largest liver, holes filled).
         surfaces: show 3-D surfaces of the segments (Slicer side only, not a CLI option).
     """
 
@@ -32,13 +36,17 @@ class SegmentationParameters:
     surfaces: bool = True
 
     def __post_init__(self) -> None:
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise ValueError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
-        engine_arguments(self.device, self.batch_size, self.threads, self.amp)  # checks the numbers
+        engine_arguments(self.device, self.batch_size, self.threads, self.amp)  # checks the device and numbers
 
-    def cli_args(self, input_path: str, output_path: str, report_path: str) -> list[str]:
-        """``segment IN OUT --report R ...`` (without ``--progress``, which the process runner adds)."""
-        args = ["segment", str(input_path), str(output_path), "--report", str(report_path)]
+    def arguments(self, source: str, output: str, *, report: str) -> list[str]:
+        """``segment SOURCE OUTPUT --report REPORT ...`` (without ``--progress``, which the process runner adds).
+
+        Args:
+            source: the volume file written from the input node.
+            output: the ``.seg.nrrd`` result in the run's temporary folder.
+            report: the JSON report in the run's temporary folder.
+        """
+        args = ["segment", str(source), str(output), "--report", str(report)]
         args += engine_arguments(self.device, self.batch_size, self.threads, self.amp)
         if self.model:
             args += ["--model", self.model]

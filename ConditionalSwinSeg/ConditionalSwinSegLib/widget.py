@@ -1,10 +1,8 @@
-"""The ConditionalSwinSeg panel (inside Slicer only: imports slicer's GUI helpers).
-
-Thin on purpose: it reads the .ui's widgets into :class:`SegmentationParameters`, starts a job through
-:class:`SegmentationLogic` and lets the shared :class:`~condswin_slicer.widget_support.RunController` poll it
-from a timer (progress bar, log, Apply that becomes Cancel). Everything it calls is tested headless; this
-file is checked statically (widget names in the .ui, strings through ``_``).
-"""
+"""ConditionalSwinSeg's panel: reads the .ui controls into :class:`ConditionalSwinSegParameters`, starts the logic's
+job and lets the shared :class:`~condswin_slicer.widget_support.RunController` poll it from a timer (progress, log,
+Apply that becomes Cancel); shows the report's summary, named after the model card's labels. Imported only inside
+Slicer (Qt); everything it calls is tested headless, and this file statically (widget names in the .ui, strings
+through ``_``)."""
 
 from __future__ import annotations
 
@@ -15,28 +13,23 @@ from condswin_slicer.i18n import _
 from condswin_slicer.parameters import ParameterStore
 from condswin_slicer.widget_support import ModulePanel, installed_models
 
-from .logic import SegmentationLogic, SegmentationOutcome
-from .parameters import SegmentationParameters
+from ConditionalSwinSegLib.logic import ConditionalSwinSegLogic, ConditionalSwinSegOutputs
+from ConditionalSwinSegLib.parameters import ConditionalSwinSegParameters
+from ConditionalSwinSegLib.report import report_summary
 
-__all__ = ["SegmentationWidget"]
+__all__ = ["ConditionalSwinSegPanel"]
 
 
-class SegmentationWidget(ModulePanel):
-    """The panel on the widgets of ``Resources/UI/ConditionalSwinSeg.ui``; drives one run at a time.
-
-    Args:
-        ui: the .ui's widgets by object name (``slicer.util.childWidgetVariables``).
-        requirements_path: the extension's ``requirements.txt``.
-        logic: injected in tests; default: a :class:`SegmentationLogic` on ``slicer.mrmlScene``.
-    """
+class ConditionalSwinSegPanel(ModulePanel):
+    """The controller of ``Resources/UI/ConditionalSwinSeg.ui`` (``ui``: the widgets by object name)."""
 
     failure_title = _("Segmentation failed:")
 
-    def __init__(self, ui: Any, requirements_path: str, logic: Any = None):
+    def __init__(self, ui: Any, requirements_path: str, logic: ConditionalSwinSegLogic | None = None):
         super().__init__(
             ui,
             requirements_path,
-            ParameterStore("ConditionalSwinSeg", SegmentationParameters),
+            ParameterStore("ConditionalSwinSeg", ConditionalSwinSegParameters),
             slicer.mrmlScene,
             ("inputsCollapsibleButton", "advancedCollapsibleButton"),
             slicer.util.errorDisplay,
@@ -44,7 +37,7 @@ class SegmentationWidget(ModulePanel):
         )
         for selector in (self.ui.inputVolumeSelector, self.ui.outputSegmentationSelector, self.ui.outputTableSelector):
             selector.setMRMLScene(slicer.mrmlScene)
-        self.logic = logic or SegmentationLogic(slicer.mrmlScene, slicer.modules.segmentations.logic())
+        self.logic = logic or ConditionalSwinSegLogic(slicer.mrmlScene)
         self.ui.applyButton.clicked.connect(self.on_apply)
         self.ui.refreshModelsButton.clicked.connect(self.refresh_models)
         self.ui.inputVolumeSelector.currentNodeChanged.connect(lambda _node: self.update_apply())
@@ -53,9 +46,9 @@ class SegmentationWidget(ModulePanel):
         self.update_apply()
 
     # --- state ------------------------------------------------------------------------------------------------
-    def parameters(self) -> SegmentationParameters:
+    def parameters(self) -> ConditionalSwinSegParameters:
         batch = self.ui.batchSizeSpinBox.value
-        return SegmentationParameters(
+        return ConditionalSwinSegParameters(
             model=self.ui.modelComboBox.currentData or "",
             device="cpu" if self.ui.forceCpuCheckBox.checked else "auto",
             batch_size=batch if batch > 0 else None,
@@ -63,7 +56,7 @@ class SegmentationWidget(ModulePanel):
             surfaces=self.ui.surfacesCheckBox.checked,
         )
 
-    def show_parameters(self, parameters: SegmentationParameters) -> None:
+    def show_parameters(self, parameters: ConditionalSwinSegParameters) -> None:
         """Put stored parameters (the scene's parameter node) into the controls."""
         index = self.ui.modelComboBox.findData(parameters.model)
         self.ui.modelComboBox.setCurrentIndex(max(index, 0))
@@ -97,18 +90,10 @@ class SegmentationWidget(ModulePanel):
         super().poll()
         self.update_apply()
 
-    def show_outcome(self, outcome: SegmentationOutcome) -> None:
-        report = outcome.report
-        self.ui.reportLabel.text = _(
-            "Liver {liver:.1f} mL, {count} tumour(s) {tumour:.1f} mL, burden {burden:.2f} %"
-        ).format(
-            liver=report["liver_ml"],
-            count=report["tumour_count"],
-            tumour=report["tumour_ml"],
-            burden=report["tumour_burden_percent"],
-        )
-        self.ui.outputSegmentationSelector.setCurrentNode(outcome.segmentation_node)
-        self.ui.outputTableSelector.setCurrentNode(outcome.table_node)
-        for warning in outcome.warnings:
+    def show_outcome(self, outputs: ConditionalSwinSegOutputs) -> None:
+        self.ui.reportLabel.text = report_summary(outputs.report)
+        self.ui.outputSegmentationSelector.setCurrentNode(outputs.segmentation)
+        self.ui.outputTableSelector.setCurrentNode(outputs.table)
+        for warning in outputs.warnings:
             self.view.log(warning)
         self.view.log(_("Done."))

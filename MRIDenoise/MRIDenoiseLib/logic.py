@@ -17,13 +17,13 @@ from condswin_slicer.i18n import _
 from condswin_slicer.job import CliJob, EventCallback
 from condswin_slicer.process import RunResult, default_process
 
-from MRIDenoiseLib.parameters import DenoiseParameters, NoiseParameters
+from MRIDenoiseLib.parameters import MRIDenoiseParameters, NoiseParameters
 
-__all__ = ["DenoiseOutputs", "MRIDenoiseLogic"]
+__all__ = ["MRIDenoiseOutputs", "MRIDenoiseLogic"]
 
 
 @dataclass
-class DenoiseOutputs:
+class MRIDenoiseOutputs:
     """The nodes one denoising added (in the scene), the σ used and whether it was estimated, the report."""
 
     volume: Any
@@ -53,8 +53,8 @@ class MRIDenoiseLogic:
         self.temp_root = temp_root
 
     def start(
-        self, volume_node: Any, parameters: DenoiseParameters, *, reference_node: Any | None = None
-    ) -> CliJob[DenoiseOutputs]:
+        self, volume_node: Any, parameters: MRIDenoiseParameters, *, reference_node: Any | None = None
+    ) -> CliJob[MRIDenoiseOutputs]:
         """Start denoising ``volume_node`` (the GUI polls the job); with ``reference_node`` (a clean volume on
         the same grid) the metrics of the input and of the result against it become a table node.
 
@@ -79,26 +79,26 @@ class MRIDenoiseLogic:
             folder.remove()
             raise
 
-        def load(results: list[RunResult]) -> DenoiseOutputs:
+        def load(results: list[RunResult]) -> MRIDenoiseOutputs:
             node = mrml.read_volume(output, f"{name} {_('denoised')}")
             mrml.adopt_geometry(node, volume_node)
             report = results[0].results[0] if results[0].results else {}
             rows = {key: value for key, value in (report.get("metrics") or {}).items() if isinstance(value, dict)}
             table = mrml.metrics_table(f"{name} {_('denoising metrics')}", rows) if rows else None
             mrml.add_nodes(self.scene, [node] + ([table] if table is not None else []))
-            return DenoiseOutputs(node, report.get("sigma"), bool(report.get("sigma_estimated")), table, report)
+            return MRIDenoiseOutputs(node, report.get("sigma"), bool(report.get("sigma_estimated")), table, report)
 
         return CliJob(self.process_factory, folder, [args], load)
 
-    def denoise(
+    def run(
         self,
         volume_node: Any,
-        parameters: DenoiseParameters,
+        parameters: MRIDenoiseParameters,
         *,
         reference_node: Any | None = None,
         on_event: EventCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
-    ) -> DenoiseOutputs:
+    ) -> MRIDenoiseOutputs:
         """:meth:`start` and wait (batch scripts, tests).
 
         Raises:

@@ -11,27 +11,14 @@ from dataclasses import dataclass, field
 
 from condswin_slicer.parameters import engine_arguments
 
-__all__ = ["CLASSICAL_METHODS", "NOISE_MODELS", "DenoiseParameters", "NoiseParameters"]
+# The classical methods need no model; any other method is a model id or bundle path.
+from condswin.denoise_names import CLASSICAL_METHODS, NOISE_MODELS
 
-# condswin.denoise's classical methods (no model needed); any other method is a model id or bundle path.
-CLASSICAL_METHODS = (
-    "mean",
-    "gaussian",
-    "median",
-    "wiener",
-    "bilateral",
-    "tv",
-    "wavelet",
-    "wavelet_cycle_spinning",
-    "nlm",
-    "bm3d",
-    "clahe",
-)
-NOISE_MODELS = ("gaussian", "rician")
+__all__ = ["MRIDenoiseParameters", "NoiseParameters"]
 
 
 @dataclass
-class DenoiseParameters:
+class MRIDenoiseParameters:
     """What one denoising asks of ``condswin denoise``.
 
     Attributes:
@@ -40,8 +27,7 @@ class DenoiseParameters:
         sigma: noise standard deviation in the image's intensity units; None estimates it (the estimate is
             in the report and shown). Classical methods only.
         params: method parameters (``--param KEY=VALUE``). Classical methods only.
-        device: ``auto``, ``cpu``, ``cuda``, ...; ``force_cpu`` overrides it.
-        force_cpu: run on the CPU whatever is available.
+        device: ``auto`` (CUDA, then MPS, then CPU), or a device name; ``cpu`` is "force CPU".
         batch_size, threads: slices per batch and CPU threads of a learned model (``None``: the CLI's default).
         amp: mixed precision on CUDA.
     """
@@ -51,7 +37,6 @@ class DenoiseParameters:
     sigma: float | None = None
     params: dict[str, float | int | str] = field(default_factory=dict)
     device: str = "auto"
-    force_cpu: bool = False
     batch_size: int | None = None
     threads: int | None = None
     amp: bool = True
@@ -74,7 +59,7 @@ class DenoiseParameters:
                 args += ["--param", f"{key}={value}"]
         if reference is not None:
             args += ["--reference", str(reference)]
-        args += engine_arguments("cpu" if self.force_cpu else self.device, self.batch_size, self.threads, self.amp)
+        args += engine_arguments(self.device, self.batch_size, self.threads, self.amp)
         return args
 
 

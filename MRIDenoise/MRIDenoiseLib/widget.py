@@ -1,4 +1,4 @@
-"""MRIDenoise's panel: reads the .ui controls into :class:`DenoiseParameters`, starts the logic's job and lets
+"""MRIDenoise's panel: reads the .ui controls into :class:`MRIDenoiseParameters`, starts the logic's job and lets
 the shared :class:`~condswin_slicer.widget_support.RunController` poll it from a timer (progress, log, Apply
 that becomes Cancel); shows the σ used and the metrics; "Add noise" makes a noisy copy. Imported only inside
 Slicer (Qt); everything it calls is tested headless."""
@@ -12,8 +12,9 @@ from condswin_slicer.i18n import _
 from condswin_slicer.parameters import DEVICES, ParameterStore
 from condswin_slicer.widget_support import ModulePanel, dependencies_ready, installed_models
 
-from MRIDenoiseLib.logic import DenoiseOutputs, MRIDenoiseLogic
-from MRIDenoiseLib.parameters import CLASSICAL_METHODS, NOISE_MODELS, DenoiseParameters, NoiseParameters
+from condswin.denoise_names import CLASSICAL_METHODS, NOISE_MODELS
+from MRIDenoiseLib.logic import MRIDenoiseLogic, MRIDenoiseOutputs
+from MRIDenoiseLib.parameters import MRIDenoiseParameters, NoiseParameters
 
 __all__ = ["MRIDenoisePanel"]
 
@@ -27,7 +28,7 @@ class MRIDenoisePanel(ModulePanel):
         super().__init__(
             ui,
             requirements_path,
-            ParameterStore("MRIDenoise", DenoiseParameters),
+            ParameterStore("MRIDenoise", MRIDenoiseParameters),
             slicer.mrmlScene,
             ("inputsCollapsibleButton", "advancedCollapsibleButton", "addNoiseCollapsibleButton"),
             slicer.util.errorDisplay,
@@ -50,17 +51,16 @@ class MRIDenoisePanel(ModulePanel):
         ui.addNoiseButton.connect("clicked(bool)", self.on_add_noise)
         self._update_enabled()
 
-    def parameters(self) -> DenoiseParameters:
+    def parameters(self) -> MRIDenoiseParameters:
         ui = self.ui
-        return DenoiseParameters(
+        return MRIDenoiseParameters(
             method=(ui.methodComboBox.currentData or ui.methodComboBox.currentText).strip(),
             noise=ui.noiseComboBox.currentText,
             sigma=None if ui.estimateSigmaCheckBox.checked else float(ui.sigmaSpinBox.value),
-            device=ui.deviceComboBox.currentText,
-            force_cpu=bool(ui.forceCpuCheckBox.checked),
+            device="cpu" if ui.forceCpuCheckBox.checked else ui.deviceComboBox.currentText,
         )
 
-    def show_parameters(self, parameters: DenoiseParameters) -> None:
+    def show_parameters(self, parameters: MRIDenoiseParameters) -> None:
         """Put stored parameters (the scene's parameter node) into the controls."""
         ui = self.ui
         index = ui.methodComboBox.findData(parameters.method)
@@ -70,7 +70,7 @@ class MRIDenoisePanel(ModulePanel):
         if parameters.sigma is not None:
             ui.sigmaSpinBox.value = parameters.sigma
         ui.deviceComboBox.setCurrentText(parameters.device)
-        ui.forceCpuCheckBox.checked = parameters.force_cpu
+        ui.forceCpuCheckBox.checked = parameters.device == "cpu"
 
     def _update_enabled(self, *_args: Any) -> None:
         learned = self.parameters().is_learned  # a model takes no sigma: it is not asked for
@@ -81,7 +81,7 @@ class MRIDenoisePanel(ModulePanel):
         reference = self.ui.referenceVolumeSelector.currentNode()
         return self.logic.start(self.ui.inputVolumeSelector.currentNode(), self.parameters(), reference_node=reference)
 
-    def show_outcome(self, outputs: DenoiseOutputs) -> None:
+    def show_outcome(self, outputs: MRIDenoiseOutputs) -> None:
         slicer.util.setSliceViewerLayers(background=outputs.volume, fit=True)
         if outputs.sigma is not None:
             how = _("estimated") if outputs.sigma_estimated else _("given")

@@ -19,13 +19,14 @@ from condswin_slicer.i18n import _
 from condswin_slicer.job import CliJob, EventCallback
 from condswin_slicer.process import RunResult, default_process
 
-from MRIReconLib.parameters import CLASSICAL_METHODS, ZERO_FILLED, ReconParameters
+from condswin.jobs.reconstruction import CLASSICAL_METHODS, ZERO_FILLED
+from MRIReconLib.parameters import MRIReconParameters
 
-__all__ = ["MRIReconLogic", "ReconOutputs"]
+__all__ = ["MRIReconLogic", "MRIReconOutputs"]
 
 
 @dataclass
-class ReconOutputs:
+class MRIReconOutputs:
     """The nodes one reconstruction added (all in the scene) and the CLI's report of the main run."""
 
     volume: Any
@@ -55,43 +56,43 @@ class MRIReconLogic:
         self.temp_root = temp_root
 
     # --- non-blocking (the GUI polls the job from a timer) ----------------------------------------------------
-    def start_file(self, h5_path: str | os.PathLike, parameters: ReconParameters) -> CliJob[ReconOutputs]:
+    def start_file(self, h5_path: str | os.PathLike, parameters: MRIReconParameters) -> CliJob[MRIReconOutputs]:
         """Start reconstructing a fastMRI file; the volume gets the header's spacing (the CLI's output geometry)."""
         h5_path = Path(h5_path)
         return self._start(str(h5_path), h5_path.name.split(".")[0], None, parameters)
 
-    def start_volume(self, volume_node: Any, parameters: ReconParameters) -> CliJob[ReconOutputs]:
+    def start(self, volume_node: Any, parameters: MRIReconParameters) -> CliJob[MRIReconOutputs]:
         """Start reconstructing an MR volume (k-space simulated and undersampled); the result has exactly its
         IJK→RAS. Raises ``InputRejected`` before any process starts for a node that is not a scalar volume."""
         mrml.check_scalar_volume(volume_node)
         return self._start(None, volume_node.GetName(), volume_node, parameters)
 
     # --- blocking (batch scripts, tests, the file reader) -----------------------------------------------------
-    def reconstruct_file(
+    def run_file(
         self,
         h5_path: str | os.PathLike,
-        parameters: ReconParameters,
+        parameters: MRIReconParameters,
         *,
         on_event: EventCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
-    ) -> ReconOutputs:
+    ) -> MRIReconOutputs:
         """:meth:`start_file` and wait; raises ``ProcessFailed`` (the CLI's message) or ``ProcessCancelled``."""
         return self.start_file(h5_path, parameters).wait(on_event, should_cancel)
 
-    def reconstruct_volume(
+    def run(
         self,
         volume_node: Any,
-        parameters: ReconParameters,
+        parameters: MRIReconParameters,
         *,
         on_event: EventCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
-    ) -> ReconOutputs:
-        """:meth:`start_volume` and wait; raises ``ProcessFailed`` (the CLI's message) or ``ProcessCancelled``."""
-        return self.start_volume(volume_node, parameters).wait(on_event, should_cancel)
+    ) -> MRIReconOutputs:
+        """:meth:`start` and wait; raises ``ProcessFailed`` (the CLI's message) or ``ProcessCancelled``."""
+        return self.start(volume_node, parameters).wait(on_event, should_cancel)
 
     def _start(
-        self, h5_path: str | None, name: str, volume_node: Any | None, parameters: ReconParameters
-    ) -> CliJob[ReconOutputs]:
+        self, h5_path: str | None, name: str, volume_node: Any | None, parameters: MRIReconParameters
+    ) -> CliJob[MRIReconOutputs]:
         models = [parameters.model]
         if not parameters.is_zero_filled and parameters.show_zero_filled:
             models.append(ZERO_FILLED)
@@ -104,7 +105,7 @@ class MRIReconLogic:
             folder.remove()
             raise
 
-        def load(results: list[RunResult]) -> ReconOutputs:
+        def load(results: list[RunResult]) -> MRIReconOutputs:
             nodes = []
             for model, output in zip(models, outputs, strict=True):
                 label = _node_label(model)
@@ -116,7 +117,7 @@ class MRIReconLogic:
             metrics = report.get("metrics") or {}
             table = mrml.metrics_table(f"{name} {_('reconstruction metrics')}", metrics) if metrics else None
             mrml.add_nodes(self.scene, nodes + ([table] if table is not None else []))
-            return ReconOutputs(nodes[0], nodes[1] if len(nodes) > 1 else None, table, report)
+            return MRIReconOutputs(nodes[0], nodes[1] if len(nodes) > 1 else None, table, report)
 
         return CliJob(self.process_factory, folder, steps, load)
 

@@ -15,17 +15,13 @@ from condswin_slicer.parameters import engine_arguments
 if TYPE_CHECKING:
     from condswin.mri.masks import MaskSpec
 
-__all__ = ["CLASSICAL_METHODS", "MASK_KINDS", "ZERO_FILLED", "ReconParameters"]
+from condswin.jobs.reconstruction import ZERO_FILLED
 
-ZERO_FILLED = "zero-filled"  # condswin.jobs.reconstruction.ZERO_FILLED: the baseline that needs no model
-# condswin.jobs.reconstruction.CLASSICAL_METHODS: zero-filling and compressed sensing (total variation, wavelet),
-# the reconstructions that need no model; any other method is a model id or bundle path.
-CLASSICAL_METHODS = (ZERO_FILLED, "cs-tv", "cs-wavelet")
-MASK_KINDS = ("random", "equispaced", "equispaced_fraction", "rect_equispaced")  # condswin.mri.masks
+__all__ = ["MRIReconParameters"]
 
 
 @dataclass
-class ReconParameters:
+class MRIReconParameters:
     """What one reconstruction asks of ``condswin reconstruct``.
 
     Attributes:
@@ -36,8 +32,7 @@ class ReconParameters:
         center_fraction: fully sampled centre fraction, or None for fastMRI's default.
         seed: mask seed, or None for the per-file seed.
         show_zero_filled: also produce the zero-filled reconstruction beside the model's (or compressed sensing's).
-        device: ``auto``, ``cpu``, ``cuda``, ...; ``force_cpu`` overrides it.
-        force_cpu: run on the CPU whatever is available.
+        device: ``auto`` (CUDA, then MPS, then CPU), or a device name; ``cpu`` is "force CPU".
         batch_size, threads: slices per batch and CPU threads of a learned model (``None``: the CLI's default).
         amp: mixed precision on CUDA.
     """
@@ -49,7 +44,6 @@ class ReconParameters:
     seed: int | None = None
     show_zero_filled: bool = True
     device: str = "auto"
-    force_cpu: bool = False
     batch_size: int | None = None
     threads: int | None = None
     amp: bool = True
@@ -93,5 +87,5 @@ class ReconParameters:
             args += ["--center-fraction", f"{self.center_fraction:g}"]
         if self.seed is not None:
             args += ["--seed", str(int(self.seed))]
-        args += engine_arguments("cpu" if self.force_cpu else self.device, self.batch_size, self.threads, self.amp)
+        args += engine_arguments(self.device, self.batch_size, self.threads, self.amp)
         return args

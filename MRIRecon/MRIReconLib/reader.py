@@ -12,12 +12,14 @@ import os
 from typing import Any
 
 from condswin_slicer.i18n import _
+from condswin_slicer.sample_data import KSPACE_FILE_TYPE
 
-from MRIReconLib.parameters import ZERO_FILLED, ReconParameters
+from condswin.jobs.reconstruction import ZERO_FILLED
+from MRIReconLib.parameters import MRIReconParameters
 
 __all__ = ["FILE_TYPE", "EXTENSIONS", "is_fastmri_file", "load_fastmri_file", "reader_parameters"]
 
-FILE_TYPE = "FastMRIKSpaceFile"
+FILE_TYPE = KSPACE_FILE_TYPE  # the file type SampleData loads the extension's k-space sample with
 EXTENSIONS = ["fastMRI k-space (*.h5)"]
 
 
@@ -38,9 +40,9 @@ def is_fastmri_file(path: str | os.PathLike) -> bool:
     return True
 
 
-def reader_parameters() -> ReconParameters:
+def reader_parameters() -> MRIReconParameters:
     """Zero-filled at acceleration 1: every column of a fully sampled file, the file's own mask otherwise."""
-    return ReconParameters(model=ZERO_FILLED, acceleration=1.0, show_zero_filled=False)
+    return MRIReconParameters(model=ZERO_FILLED, acceleration=1.0, show_zero_filled=False)
 
 
 def load_fastmri_file(path: str | os.PathLike, logic: Any) -> list[str]:
@@ -54,5 +56,5 @@ def load_fastmri_file(path: str | os.PathLike, logic: Any) -> list[str]:
     """
     if not is_fastmri_file(path):
         raise ValueError(_("{path} is not a fastMRI k-space file.").format(path=path))
-    outputs = logic.reconstruct_file(path, reader_parameters())
+    outputs = logic.run_file(path, reader_parameters())
     return [node.GetID() for node in (outputs.volume, outputs.metrics) if node is not None]

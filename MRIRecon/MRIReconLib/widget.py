@@ -1,4 +1,4 @@
-"""MRIRecon's panel: reads the .ui controls into :class:`ReconParameters`, starts the logic's job and lets the
+"""MRIRecon's panel: reads the .ui controls into :class:`MRIReconParameters`, starts the logic's job and lets the
 shared :class:`~condswin_slicer.widget_support.RunController` poll it from a timer (progress, log, Apply that
 becomes Cancel). Imported only inside Slicer (Qt); everything it calls is tested headless."""
 
@@ -11,8 +11,10 @@ from condswin_slicer.i18n import _
 from condswin_slicer.parameters import DEVICES, ParameterStore
 from condswin_slicer.widget_support import ModulePanel, installed_models
 
-from MRIReconLib.logic import MRIReconLogic, ReconOutputs
-from MRIReconLib.parameters import CLASSICAL_METHODS, MASK_KINDS, ReconParameters
+from condswin.jobs.reconstruction import CLASSICAL_METHODS
+from condswin.mri.masks import MASK_KINDS
+from MRIReconLib.logic import MRIReconLogic, MRIReconOutputs
+from MRIReconLib.parameters import MRIReconParameters
 
 __all__ = ["MRIReconPanel", "show_side_by_side"]
 
@@ -38,7 +40,7 @@ class MRIReconPanel(ModulePanel):
         super().__init__(
             ui,
             requirements_path,
-            ParameterStore("MRIRecon", ReconParameters),
+            ParameterStore("MRIRecon", MRIReconParameters),
             slicer.mrmlScene,
             ("inputsCollapsibleButton", "advancedCollapsibleButton"),
             slicer.util.errorDisplay,
@@ -55,21 +57,20 @@ class MRIReconPanel(ModulePanel):
         self.show_parameters(self.store.load(slicer.mrmlScene))
         ui.applyButton.connect("clicked(bool)", self.on_apply)
 
-    def parameters(self) -> ReconParameters:
+    def parameters(self) -> MRIReconParameters:
         """The controls as typed parameters (centre fraction 0 and seed −1 mean "the CLI's default")."""
         ui = self.ui
-        return ReconParameters(
+        return MRIReconParameters(
             model=(ui.modelComboBox.currentData or ui.modelComboBox.currentText).strip(),
             acceleration=float(ui.accelerationSpinBox.value),
             mask=ui.maskComboBox.currentText,
             center_fraction=float(ui.centerFractionSpinBox.value) or None,
             seed=None if ui.seedSpinBox.value < 0 else int(ui.seedSpinBox.value),
             show_zero_filled=bool(ui.showZeroFilledCheckBox.checked),
-            device=ui.deviceComboBox.currentText,
-            force_cpu=bool(ui.forceCpuCheckBox.checked),
+            device="cpu" if ui.forceCpuCheckBox.checked else ui.deviceComboBox.currentText,
         )
 
-    def show_parameters(self, parameters: ReconParameters) -> None:
+    def show_parameters(self, parameters: MRIReconParameters) -> None:
         """Put stored parameters (the scene's parameter node) into the controls."""
         ui = self.ui
         index = ui.modelComboBox.findData(parameters.model)
@@ -80,15 +81,15 @@ class MRIReconPanel(ModulePanel):
         ui.seedSpinBox.value = -1 if parameters.seed is None else parameters.seed
         ui.showZeroFilledCheckBox.checked = parameters.show_zero_filled
         ui.deviceComboBox.setCurrentText(parameters.device)
-        ui.forceCpuCheckBox.checked = parameters.force_cpu
+        ui.forceCpuCheckBox.checked = parameters.device == "cpu"
 
     def start_job(self) -> Any:
         path = self.ui.kspacePathLineEdit.currentPath.strip()
         if path:
             return self.logic.start_file(path, self.parameters())
-        return self.logic.start_volume(self.ui.inputVolumeSelector.currentNode(), self.parameters())
+        return self.logic.start(self.ui.inputVolumeSelector.currentNode(), self.parameters())
 
-    def show_outcome(self, outputs: ReconOutputs) -> None:
+    def show_outcome(self, outputs: MRIReconOutputs) -> None:
         show_side_by_side(outputs.volume, outputs.zero_filled)
         names = [node.GetName() for node in (outputs.volume, outputs.zero_filled, outputs.metrics) if node]
         self.ui.outputLabel.text = ", ".join(names)

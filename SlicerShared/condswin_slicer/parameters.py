@@ -28,7 +28,14 @@ _SCALARS = (bool, int, float, str)
 
 def engine_arguments(device: str, batch_size: int | None, threads: int | None, amp: bool) -> list[str]:
     """The inference options the three commands share (``--device``, ``--batch-size``, ``--threads``,
-    ``--no-amp``); ``None`` leaves the CLI's default."""
+    ``--no-amp``); ``None`` leaves the CLI's default.
+
+    Raises:
+        ValueError: a device that is not one of :data:`DEVICES` or ``cuda:N``; a batch size or thread count
+            below 1.
+    """
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise ValueError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {device!r}")
     for name, value in (("batch_size", batch_size), ("threads", threads)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")

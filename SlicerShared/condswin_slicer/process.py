@@ -30,8 +30,9 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from condswin.cli.errors import CANCELLED, EXIT_MESSAGES
+
 __all__ = [
-    "EXIT_MESSAGES",
     "CondswinProcess",
     "ProcessCancelled",
     "ProcessFailed",
@@ -44,17 +45,6 @@ __all__ = [
     "list_models",
 ]
 
-EXIT_CANCELLED = 130
-EXIT_MESSAGES = {
-    0: "success",
-    1: "some inputs of the batch failed",
-    2: "usage error: bad options or option values",
-    3: "bad input file",
-    4: "model error: no model available, invalid card, checksum mismatch or weights that do not fit",
-    5: "output error: the output exists or cannot be written",
-    70: "internal error in condswin (a bug: see the log for the traceback)",
-    EXIT_CANCELLED: "cancelled",
-}
 _STDERR_KEEP = 8000  # characters of stderr kept for messages (a traceback's end)
 
 
@@ -341,7 +331,7 @@ class CondswinProcess:
             thread.join(timeout=5)
         code = self._popen.returncode
         result = RunResult(code, list(self._events), "".join(self._stderr))
-        if self._cancelled or code == EXIT_CANCELLED or any(e.stage == "cancelled" for e in self._events):
+        if self._cancelled or code == CANCELLED or any(e.stage == "cancelled" for e in self._events):
             raise ProcessCancelled(result)
         if code != 0:
             raise ProcessFailed(result)

@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 CATEGORY = "ConditionalSwin"
-# MRIReconLib.reader.FILE_TYPE (not imported: that package needs Slicer's i18n); a test keeps the two equal.
+# The file type of MRIRecon's scripted reader (MRIReconLib.reader takes it from here).
 KSPACE_FILE_TYPE = "FastMRIKSpaceFile"
 # (sample name shown on the button and unique across categories, [(catalog key, node name, file type), ...])
 SAMPLES = (

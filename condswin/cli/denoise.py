@@ -20,12 +20,11 @@ from condswin.cli.common import (
 from condswin.cli.errors import UsageError
 from condswin.cli.options import number
 from condswin.cli.progress import Reporter
+from condswin.denoise_names import NOISE_MODELS
 from condswin.errors import InputNotFoundError
 
-__all__ = ["add_parser", "run", "parse_params", "is_classical_method", "NOISE_MODELS", "MAX_SIGMA"]
+__all__ = ["add_parser", "run", "parse_params", "is_classical_method", "MAX_SIGMA"]
 
-# condswin.denoise.NOISE_MODELS, repeated so that `condswin --help` need not import scikit-image and scipy.signal.
-NOISE_MODELS = ("gaussian", "rician")
 # The Rician correction computes u^2 - 2 sigma^2 in float32 (largest value 3.4e38): a larger sigma overflows.
 MAX_SIGMA = 1e18
 

@@ -17,6 +17,7 @@ __all__ = [
     "INTERNAL_ERROR",
     "CANCELLED",
     "EXIT_CODES_HELP",
+    "EXIT_MESSAGES",
     "UsageError",
     "OutputError",
     "exit_code_for",
@@ -41,6 +42,19 @@ EXIT_CODES_HELP = """exit codes:
   5    output error (output exists without --overwrite, or cannot be written)
   70   internal error (a bug: please report it with the traceback)
   130  cancelled (SIGINT/SIGTERM/SIGHUP); the output being written is removed, finished ones are kept"""
+
+# What an exit code means in a few words: the message a caller running the command (the Slicer modules) shows
+# when the command printed no error of its own.
+EXIT_MESSAGES: dict[int, str] = {
+    OK: "success",
+    SOME_FAILED: "some inputs of the batch failed",
+    USAGE: "usage error: bad options or option values",
+    BAD_INPUT: "bad input file",
+    MODEL_ERROR: "model error: no model available, invalid card, checksum mismatch or weights that do not fit",
+    OUTPUT_ERROR: "output error: the output exists or cannot be written",
+    INTERNAL_ERROR: "internal error in condswin (a bug: see the log for the traceback)",
+    CANCELLED: "cancelled",
+}
 
 
 def exit_code_for(exc: BaseException) -> int:

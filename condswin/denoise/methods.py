@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage, signal
 from skimage import exposure, restoration
 
+from condswin.denoise_names import CLASSICAL_METHODS
 from condswin.errors import UsageError
 from condswin.lookup import look_up
 from condswin.parameter_rules import ParameterRule
@@ -216,8 +217,9 @@ _METHODS: dict[str, DenoiseMethod] = {
 
 
 def list_methods() -> list[str]:
-    """Names accepted by ``denoise``, in the order smoothing filters → σ-driven denoisers → contrast."""
-    return list(_METHODS)
+    """Names accepted by ``denoise`` (:data:`condswin.denoise_names.CLASSICAL_METHODS`), in the order smoothing
+    filters → σ-driven denoisers → contrast."""
+    return list(CLASSICAL_METHODS)
 
 
 def get_method(name: str) -> DenoiseMethod:

@@ -29,11 +29,10 @@ import numpy as np
 from skimage.restoration import estimate_sigma
 
 from condswin.denoise.methods import check_parameters, get_method
+from condswin.denoise_names import NOISE_MODELS
 from condswin.mri.noise import NoiseEstimateError, estimate_rician_sigma, rician_bias_correction
 
 __all__ = ["denoise", "estimate_noise_sigma", "NOISE_MODELS"]
-
-NOISE_MODELS = ("gaussian", "rician")
 
 ProgressCallback = Callable[[int, int], None]
 
