@@ -100,11 +100,12 @@ def test_a_non_boolean_mark_skips_the_entry_and_says_why(empty_embedded, bundles
 
 
 def test_the_command_line_uses_the_marked_default(empty_embedded, bundles):
-    from condswin.cli.common import default_bundle as cli_default
+    from condswin.cli.common import load_model
+    from condswin.cli.progress import Reporter
 
     embed_bundle(bundles["seg-a"], empty_embedded)
     embed_bundle(bundles["seg-b"], empty_embedded, default=True)
-    assert cli_default("segmentation").id == "seg-b"
+    assert load_model(None, "segmentation", Reporter("none")).card.id == "seg-b"  # no --model
 
 
 def test_schema_documents_the_default_field():

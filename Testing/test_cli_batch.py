@@ -14,7 +14,7 @@ import pytest
 import SimpleITK as sitk
 from cli_support import json_lines, leftovers, run_cli, write_mr
 
-import condswin.cli.batch as batch
+import condswin.io.atomic as atomic
 from condswin.cli.batch import StagedOutputs, plan_jobs, run_jobs, split_suffix
 from condswin.cli.outputs import Job
 from condswin.cli.progress import Reporter
@@ -64,7 +64,7 @@ def test_a_rename_that_fails_midway_takes_back_the_files_already_renamed(
             raise OutputError(f"{final}: cannot be written: disk full")
         os.replace(tmp, final)
 
-    monkeypatch.setattr(batch, "publish", publish)
+    monkeypatch.setattr(atomic, "publish", publish)  # the staging of condswin.io.atomic renames
     with StagedOutputs() as staged:
         staged.write_image(_image(), tmp_path / "new.nii.gz")
         staged.write_json({"a": 1}, tmp_path / "old.json")

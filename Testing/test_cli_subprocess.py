@@ -217,7 +217,7 @@ def test_mri_commands_in_subprocesses(tmp_path: Path, make_bundle) -> None:
 # "summary" just after the summary line, "exit" after main returned (the interpreter's shutdown).
 _SIGNALLING_RUN = """
 import os, signal, sys, time
-import condswin.cli.batch as batch
+import condswin.io.atomic as atomic
 from condswin.cli.progress import Reporter
 
 when, number = sys.argv[1], getattr(signal, sys.argv[2])
@@ -231,13 +231,13 @@ def event_then_signal(self, stage, *args, **kwargs):
 
 Reporter.event = event_then_signal
 if when == "twice":
-    discard = batch.discard
+    discard = atomic.discard
 
     def discard_after_a_second_signal(path):
         os.kill(os.getpid(), number)
         discard(path)
 
-    batch.discard = discard_after_a_second_signal
+    atomic.discard = discard_after_a_second_signal
 sys.argv = ["condswin", *sys.argv[3:]]
 from condswin.cli import main
 

@@ -112,8 +112,7 @@ def test_slice_views_write_back_into_the_volume() -> None:
 def test_segmentation_keeps_exact_geometry_and_labels_per_voxel(make_card) -> None:
     image = _oblique_image()
     card = make_card(input=dict(size=None), output=dict(postprocess="none"))
-    result = segment_image(image, Recorder(3), card, InferenceOptions(device="cpu", batch_size=2))
-    labels = result.labels
+    labels, _ = segment_image(image, Recorder(3), card, InferenceOptions(device="cpu", batch_size=2))
     assert labels.GetPixelID() == sitk.sitkUInt8
     assert labels.GetSize() == image.GetSize()
     assert labels.GetSpacing() == image.GetSpacing()

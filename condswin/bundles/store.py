@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from condswin.bundles.card import CARD_FILENAME, BundleError, ModelCard
 from condswin.bundles.parse import parse_card
 from condswin.io.atomic import atomic_path, write_json_atomic
+from condswin.io.jsonvalues import plain
 
 if TYPE_CHECKING:  # torch is imported only when a model is built (``condswin --help`` stays fast)
     import torch
@@ -348,7 +348,7 @@ def load_bundle(bundle: Bundle, device: str | torch.device = "cpu") -> LoadedMod
 
     Args:
         bundle: from :func:`condswin.bundles.resolve_bundle` or :func:`condswin.bundles.read_bundle`.
-        device: torch device to put the model on.
+        device: torch device to put the model on; the weights are read from the file straight onto it.
 
     Returns:
         A :class:`LoadedModel` whose model is in eval mode.
@@ -369,9 +369,10 @@ def load_bundle(bundle: Bundle, device: str | torch.device = "cpu") -> LoadedMod
     model = build_from_card(bundle.card, source)
     if skeleton is None:
         _check_weights_fit(bundle.card, model, path, source)
+    model.to(device)  # the freshly built network (some architectures build on the CPU only), before its weights
     try:
         # load_model (not load_state_dict) restores tensors that save_model stored once for several names.
-        load_model(model, str(path), strict=True, device="cpu")
+        load_model(model, str(path), strict=True, device=str(device))
     except (SafetensorError, OSError) as exc:
         raise BundleError(f"{path}: not a readable safetensors file: {exc}") from exc
     except (RuntimeError, ValueError) as exc:
@@ -379,12 +380,7 @@ def load_bundle(bundle: Bundle, device: str | torch.device = "cpu") -> LoadedMod
         raise BundleError(
             f"{path}: weights do not fit {bundle.card.architecture} with the card's config: {first}"
         ) from exc
-    return LoadedModel(model=model.to(device).eval(), bundle=bundle)
-
-
-def _jsonable(value: Any) -> Any:
-    """Tuples → lists, recursively, so a config compares equal to its JSON round trip."""
-    return json.loads(json.dumps(value))
+    return LoadedModel(model=model.eval(), bundle=bundle)
 
 
 def _config_overrides(model: nn.Module) -> tuple[str, dict[str, Any], int, int]:
@@ -397,8 +393,8 @@ def _config_overrides(model: nn.Module) -> tuple[str, dict[str, Any], int, int]:
         raise BundleError(
             "save_bundle needs a network made by condswin.models.build_model (it has no model_name/config)"
         )
-    values = _jsonable(dataclasses.asdict(config))
-    defaults = _jsonable(dataclasses.asdict(model_config(name)))
+    values = plain(config)  # lists, not tuples: a config compares equal to its JSON round trip
+    defaults = plain(model_config(name))
     in_channels, out_channels = int(values.pop("in_channels")), int(values.pop("out_channels"))
     # A path to pretrained encoder weights is part of how training started, not of the network: the
     # bundle's own weights already hold the result, and the path will not exist on a user's machine.
@@ -459,7 +455,7 @@ def save_bundle(
     name, overrides, in_channels, out_channels = _config_overrides(model)
     derived = {"architecture": name, "config": overrides, "in_channels": in_channels, "out_channels": out_channels}
     for key, value in derived.items():
-        if key in fields and _jsonable(fields[key]) != value and key != "config":
+        if key in fields and plain(fields[key]) != value and key != "config":
             raise BundleError(f"{out_dir}: card says {key}={fields[key]!r} but the network has {value!r}")
     if dtype not in WEIGHT_DTYPES:
         raise BundleError(f"{out_dir}: weights dtype {dtype!r} is not one of {', '.join(WEIGHT_DTYPES)}")

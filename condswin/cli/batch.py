@@ -18,22 +18,24 @@
 
 from __future__ import annotations
 
-import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from condswin.cli.errors import INTERNAL_ERROR, OK, SOME_FAILED, OutputError, UsageError, exit_code_for
+from condswin.cli.errors import INTERNAL_ERROR, OK, SOME_FAILED, UsageError, exit_code_for
 from condswin.cli.notices import reported_warnings
 from condswin.cli.outputs import Job, check_outputs, destination_problem
 from condswin.cli.progress import Reporter
 from condswin.cli.signals import critical_section, settle
 from condswin.errors import InputNotFoundError
-from condswin.io.atomic import discard, prepare_folder, publish, temporary_path, to_json
+from condswin.io.atomic import StagedFiles
 from condswin.io.formats import READABLE_SUFFIXES, WRITABLE_SUFFIXES
+
+if TYPE_CHECKING:
+    from condswin.bundles.contract import Label
 
 __all__ = [
     "StagedOutputs",
@@ -170,84 +172,25 @@ def plan_jobs(
     return jobs
 
 
-class StagedOutputs:
-    """The files of one job, written under temporary names and renamed into place together by :meth:`commit`.
+class StagedOutputs(StagedFiles):
+    """The files of one job (:class:`condswin.io.atomic.StagedFiles`), renamed into place together when the job
+    succeeded; before the first rename every destination is checked again
+    (:func:`condswin.cli.outputs.destination_problem`), and signals wait until the renames are done."""
 
-    Used as a context manager: leaving the block with an exception (including a cancel) removes every
-    temporary file, so nothing of an unfinished job is left behind.
-    """
-
-    def __init__(self, on_write: Callable[[Path], None] | None = None) -> None:
-        self._staged: list[tuple[Path, Path]] = []
-        self._on_write = on_write
-
-    def __enter__(self) -> StagedOutputs:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.discard()
-
-    def _temporary(self, final: Path) -> Path:
-        prepare_folder(final)
-        if self._on_write is not None:
-            self._on_write(final)
-        tmp = temporary_path(final)
-        self._staged.append((tmp, final))
-        return tmp
-
-    def write_image(self, image: Any, final: Path) -> None:
-        """Stage an image (any format of :func:`condswin.io.images.write_image`), checked complete once written."""
+    def write_image(self, image: Any, final: Path, *, segments: Sequence[Label] = ()) -> None:
+        """Stage an image (:func:`condswin.io.images.write_image_to`: any format it writes, a Slicer segmentation
+        file naming ``segments`` for a ``.seg.nrrd``), checked complete once written."""
         from condswin.io.images import write_image_to
 
-        write_image_to(image, self._temporary(final), name=final)
+        write_image_to(image, self.stage(final), name=final, segments=segments)
 
-    def write_file(self, final: Path, writer: Callable[[Path], None]) -> None:
-        """Stage a file that ``writer(temporary_path)`` writes (a format the image writer does not know)."""
-        writer(self._temporary(final))
-
-    def write_json(self, data: Any, final: Path) -> None:
-        """Stage an indented JSON file."""
-        import json
-
-        tmp = self._temporary(final)
-        try:
-            tmp.write_text(json.dumps(data, indent=2, default=to_json) + "\n", encoding="utf-8")
-        except OSError as err:
-            raise OutputError(f"{final}: cannot be written: {err.strerror or err}") from err
+    def check_destination(self, final: Path) -> None:
+        destination_problem(final)
+        super().check_destination(final)
 
     def commit(self) -> None:
-        """Rename every staged file into place: all of them or, when one cannot be, none.
-
-        Every destination is checked before the first rename (a folder that appeared where a file goes, a
-        folder that vanished); if a rename still fails, the files this commit had newly created are removed
-        again. Signals wait until the renames are done.
-
-        Raises:
-            OutputError: a destination cannot take its file (the staged files are left for :meth:`discard`).
-        """
         with critical_section():
-            for _, final in self._staged:
-                destination_problem(final)
-                if not final.parent.is_dir():
-                    raise OutputError(f"{final.parent}: the output folder disappeared before {final.name} was written")
-            created: list[Path] = []
-            try:
-                for tmp, final in self._staged:
-                    new = not os.path.lexists(final)
-                    publish(tmp, final)
-                    if new:
-                        created.append(final)
-            except OutputError:
-                for final in created:
-                    discard(final)
-                raise
-            self._staged = []
-
-    def discard(self) -> None:
-        """Remove the staged files that were not committed."""
-        for tmp, _ in self._staged:
-            discard(tmp)
-        self._staged = []
+            super().commit()
 
 
 @dataclass
@@ -287,7 +230,7 @@ def run_jobs(
         started = time.perf_counter()
         try:
             announce = lambda final, job=job: reporter.event("write", message=f"writing {final}", file=str(job.input))  # noqa: E731
-            with reported_warnings(reporter, str(job.input)), StagedOutputs(on_write=announce) as staged:
+            with reported_warnings(reporter, str(job.input)), StagedOutputs(on_stage=announce) as staged:
                 summary = process(job, staged)
                 staged.commit()
         except Exception as exc:  # noqa: BLE001 - every failure of one input is reported, then classified

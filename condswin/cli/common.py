@@ -23,8 +23,9 @@ from condswin.io.formats import READABLE_SUFFIXES, WRITABLE_SUFFIXES
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
+    import torch
 
-    from condswin.bundles import Bundle, LoadedModel
+    from condswin.bundles import LoadedModel
     from condswin.inference import InferenceOptions
     from condswin.jobs.results import JobResult
 
@@ -36,7 +37,6 @@ __all__ = [
     "open_run",
     "read_input",
     "stage_result",
-    "default_bundle",
     "load_model",
     "inference_options",
     "apply_threads",
@@ -113,24 +113,18 @@ def add_model_options(
     )
 
 
-def default_bundle(task: str) -> Bundle:
-    """The model used for ``task`` when ``--model`` is not given (:func:`condswin.bundles.registry.default_bundle`:
-    the entry marked ``"default": true`` of the first location holding a model of the task, else its first)."""
-    from condswin.bundles.registry import default_bundle as registry_default
-
-    return registry_default(task)
-
-
-def load_model(spec: str | None, task: str, reporter: Reporter) -> LoadedModel:
-    """Resolve (by path or id, or the default) and load a bundle; its checksum is verified first."""
+def load_model(spec: str | None, task: str, reporter: Reporter, device: torch.device | str = "cpu") -> LoadedModel:
+    """Resolve a bundle (by path or id; without ``--model`` the task's default:
+    :func:`condswin.bundles.registry.default_bundle`) and load it onto ``device``; its checksum is verified first."""
     from condswin.bundles import load_bundle, resolve_bundle
+    from condswin.bundles.registry import default_bundle
 
     bundle = default_bundle(task) if spec is None else resolve_bundle(spec, task=task)
     reporter.event(
         "model",
         message=f"model {bundle.id} ({bundle.card.architecture}, version {bundle.card.version}) from {bundle.source}",
     )
-    return load_bundle(bundle, device="cpu")
+    return load_bundle(bundle, device=device)
 
 
 def usable_cores() -> int:
@@ -161,12 +155,22 @@ def apply_threads(args: argparse.Namespace, reporter: Reporter) -> None:
     torch.set_num_threads(int(threads))
 
 
-def inference_options(args: argparse.Namespace, reporter: Reporter, stage: str, file: str) -> InferenceOptions:
-    """:class:`condswin.inference.InferenceOptions` from the command line, reporting to ``reporter``."""
+def inference_options(
+    args: argparse.Namespace, device: torch.device, reporter: Reporter, stage: str, file: str
+) -> InferenceOptions:
+    """:class:`condswin.inference.InferenceOptions` from the command line, reporting to ``reporter``.
+
+    Args:
+        args: parsed options (``batch_size``, ``no_amp``).
+        device: the device :func:`open_run` resolved ``--device`` to, once.
+        reporter: progress output.
+        stage: the progress events' stage (``infer``, ``denoise``).
+        file: the input the events name.
+    """
     from condswin.inference import InferenceOptions
 
     return InferenceOptions(
-        device=args.device,
+        device=device,
         batch_size=args.batch_size,
         amp=not args.no_amp,
         progress=reporter.callback(stage, file),
@@ -180,11 +184,13 @@ class Opening:
     Attributes:
         jobs: one per input, with every output path decided and checked.
         is_batch: IN was a folder of inputs.
+        device: ``--device`` resolved (``auto`` decided, the device checked to exist); the model is on it.
         loaded: the loaded model bundle, or None when the command runs without one.
     """
 
     jobs: list[Job]
     is_batch: bool
+    device: torch.device
     loaded: LoadedModel | None = None
 
 
@@ -224,7 +230,7 @@ def open_run(
     """
     from condswin.inference import resolve_device
 
-    resolve_device(args.device)
+    device = resolve_device(args.device)
     inputs, is_batch = collect_inputs(args.input, readable, datasets=datasets)
     if check_inputs is not None:
         check_inputs(is_batch)
@@ -239,7 +245,7 @@ def open_run(
         protected=protected,
     )
     apply_threads(args, reporter)
-    return Opening(jobs, is_batch, load_model(model, task, reporter) if load else None)
+    return Opening(jobs, is_batch, device, load_model(model, task, reporter, device) if load else None)
 
 
 def read_input(job: Job, reporter: Reporter, expected: str = "an image") -> sitk.Image:
@@ -285,6 +291,6 @@ def stage_result(
     file = str(job.input)
     for notice in result.notices:
         reporter.warning(notice, file=file)
-    staged.write_image(result.output, job.outputs["image"])
+    staged.write_image(result.output, job.outputs["image"], segments=result.segments)
     staged.write_json({"input": file, output_key: str(job.outputs["image"]), **result.report}, job.outputs["report"])
     return result.report

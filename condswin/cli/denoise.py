@@ -176,7 +176,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         result = denoise(
             read_input(job, reporter, "an MR image"),
             args.method if loaded is None else loaded,
-            inference_options(args, reporter, "denoise" if loaded is None else "infer", file),
+            inference_options(args, opening.device, reporter, "denoise" if loaded is None else "infer", file),
             noise=args.noise,
             sigma=args.sigma,
             params=params,

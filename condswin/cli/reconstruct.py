@@ -104,7 +104,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         from condswin.jobs import reconstruct_file, reconstruct_image
 
         file = str(job.input)
-        options = inference_options(args, reporter, "infer", file)
+        options = inference_options(args, opening.device, reporter, "infer", file)
         if job.input.suffix.lower() == ".h5":
             reporter.event("read", message=f"reading {job.input}", file=file)
             result = reconstruct_file(job.input, method, options, mask=mask, params=params)

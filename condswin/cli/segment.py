@@ -18,7 +18,6 @@ from condswin.cli.common import (
 )
 from condswin.cli.outputs import Job
 from condswin.cli.progress import Reporter
-from condswin.io.segmentation_file import is_segmentation_file
 
 __all__ = ["add_parser", "run"]
 
@@ -65,21 +64,12 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         result = segment(  # the image is not kept here, so the job can free it before post-processing
             read_input(job, reporter, "a CT image"),
             loaded,
-            inference_options(args, reporter, "infer", file),
+            inference_options(args, opening.device, reporter, "infer", file),
             postprocess=not args.no_postprocess,
             on_stage=lambda stage, message: reporter.event(stage, message=message, file=file),
         )
-        image = job.outputs["image"]
-        if not is_segmentation_file(image):
-            return stage_result(job, result, staged, reporter, output_key="labelmap")
-        # Slicer's .seg.nrrd: the labelmap with the card's segment names, colours and terminology.
-        from condswin.io.segmentation_file import write_segmentation_to
-
-        for notice in result.notices:
-            reporter.warning(notice, file=file)
-        staged.write_file(image, lambda tmp: write_segmentation_to(result.output, loaded.card.labels, tmp, name=image))
-        staged.write_json({"input": file, "labelmap": str(image), **result.report}, job.outputs["report"])
-        return result.report
+        # an OUT ending in .seg.nrrd becomes Slicer's segmentation file naming the result's segments
+        return stage_result(job, result, staged, reporter, output_key="labelmap")
 
     def summarise(outcome: JobOutcome) -> str:
         s = outcome.summary

@@ -1,5 +1,5 @@
 """Inference: volume → 2-D slices along the model's axis → normalise → model grid → batched forward →
-native grid → labels or image → post-processing → an image with exactly the input's geometry.
+native grid → labels or image → an image with exactly the input's geometry.
 
 - :mod:`condswin.inference.engine` — :class:`SliceEngine` (batches, AMP on CUDA, channels-last, OOM
   fallback, progress callback and cancel flag) and :class:`InferenceOptions`.
@@ -15,7 +15,7 @@ Typical use::
 
     from condswin.bundles import load_bundle, resolve_bundle
     loaded = load_bundle(resolve_bundle("my-liver-model", task="segmentation"))
-    result = segment_image(ct_image, loaded.model, loaded.card, InferenceOptions(device="auto"))
+    labels, info = segment_image(ct_image, loaded.model, loaded.card, InferenceOptions(device="auto"))
 """
 
 from condswin.inference.device import resolve_device
@@ -28,14 +28,13 @@ from condswin.inference.reconstruction import (
     reconstruct_mr_image,
     volume_seed,
 )
-from condswin.inference.volumes import SegmentationResult, denoise_image, predict_volume, segment_image
+from condswin.inference.volumes import denoise_image, predict_volume, segment_image
 
 __all__ = [
     "InferenceCancelled",
     "InferenceOptions",
     "ReconstructionResult",
     "RunInfo",
-    "SegmentationResult",
     "SliceEngine",
     "SliceLayout",
     "denoise_image",

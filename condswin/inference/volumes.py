@@ -6,7 +6,6 @@ and direction) and never changes the input image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,18 +26,7 @@ __all__ = [
     "predict_volume",
     "segment_image",
     "denoise_image",
-    "postprocess_for_card",
-    "SegmentationResult",
 ]
-
-
-@dataclass
-class SegmentationResult:
-    """A labelmap on the input's grid, the run's :class:`RunInfo`, and whether post-processing ran."""
-
-    labels: sitk.Image
-    info: RunInfo
-    postprocessed: bool
 
 
 def check_volume(image: sitk.Image, what: str) -> None:
@@ -99,25 +87,19 @@ def predict_volume(
 
 
 def segment_image(
-    image: sitk.Image,
-    model: nn.Module,
-    card: ModelCard,
-    options: InferenceOptions | None = None,
-    *,
-    postprocess: bool = True,
-) -> SegmentationResult:
-    """Segment a CT (or any) volume with a segmentation model.
+    image: sitk.Image, model: nn.Module, card: ModelCard, options: InferenceOptions | None = None
+) -> tuple[sitk.Image, RunInfo]:
+    """Segment a CT (or any) volume with a segmentation model: the network's labels, as they come (the card's
+    post-processing and the measurements are the job's: :func:`condswin.jobs.segment`).
 
     Args:
         image: scalar 3-D image in the card's modality (HU for CT); not modified.
         model: the network of ``card``.
         card: a segmentation card.
         options: device, batch size, progress, cancel flag.
-        postprocess: apply the card's post-processing (``liver``: largest liver with its tumours, holes
-            filled; see :func:`condswin.ct.postprocess_labels`).
 
     Returns:
-        A :class:`SegmentationResult` whose ``labels`` is a uint8 image on exactly the input's grid.
+        ``(labels, info)``: a uint8 labelmap on exactly the input's grid, and the :class:`RunInfo`.
 
     Raises:
         ModelError: not a segmentation model.
@@ -128,22 +110,7 @@ def segment_image(
     result = sitk.GetImageFromArray(labels)
     del labels
     result.CopyInformation(image)
-    ran = False
-    if postprocess:
-        result, ran = postprocess_for_card(result, card)
-    return SegmentationResult(labels=result, info=info, postprocessed=ran)
-
-
-def postprocess_for_card(labels: sitk.Image, card: ModelCard) -> tuple[sitk.Image, bool]:
-    """Apply the card's ``output.postprocess`` to a labelmap; returns ``(labels, whether anything ran)``.
-
-    ``liver``: :func:`condswin.ct.postprocess_labels` (largest liver with its tumours, 3-D holes filled).
-    """
-    if card.contract.postprocess != "liver":
-        return labels, False
-    from condswin.ct.postprocess import postprocess_labels
-
-    return postprocess_labels(labels), True
+    return result, info
 
 
 def denoise_image(

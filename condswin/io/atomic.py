@@ -6,7 +6,8 @@ stray temporary file. Temporary names start with ``.tmp-`` and end with the fina
 choose the format from the suffix (ITK) pick the same format; finished files get the permissions the
 user's umask gives a new file, whatever mode the library that wrote them used.
 
-Typical use::
+:class:`StagedFiles` stages several files and renames them into place together (all or none): the outputs
+of one command-line input. :func:`atomic_path` is the same for one file. Typical use::
 
     with atomic_path(Path("out/report.json")) as tmp:
         tmp.write_text(text)          # renamed onto out/report.json when the block succeeds
@@ -15,25 +16,25 @@ Typical use::
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from condswin.errors import CondswinError, OutputError, OutputExistsError
+from condswin.io.jsonvalues import json_text
 
 __all__ = [
     "temporary_path",
     "prepare_folder",
     "publish",
     "discard",
+    "StagedFiles",
     "atomic_path",
     "write_text_atomic",
     "write_json_atomic",
-    "to_json",
 ]
 
 
@@ -157,6 +158,94 @@ def prepare_folder(final: Path) -> None:
         raise OutputError(f"{final.parent}: is not a folder, so {final.name} cannot be written there")
 
 
+class StagedFiles:
+    """Files written under temporary names beside their destinations, renamed into place together by
+    :meth:`commit`: all of them or, when one cannot be, none.
+
+    Used as a context manager: leaving the block without a commit (an error, a cancel) removes every temporary
+    file, so nothing of an unfinished group is left behind.
+
+    Args:
+        on_stage: told each destination as its temporary file is made (a command's ``write`` event).
+    """
+
+    def __init__(self, on_stage: Callable[[Path], None] | None = None) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+        self._on_stage = on_stage
+
+    def __enter__(self) -> StagedFiles:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.discard()
+
+    def stage(self, final: str | os.PathLike) -> Path:
+        """A temporary path for ``final`` (its folder created): write the file there, :meth:`commit` publishes it.
+
+        Raises:
+            OutputError: the folder cannot be created.
+        """
+        final = Path(final)
+        prepare_folder(final)
+        if self._on_stage is not None:
+            self._on_stage(final)
+        tmp = temporary_path(final)
+        self._staged.append((tmp, final))
+        return tmp
+
+    def write_text(self, text: str, final: str | os.PathLike) -> None:
+        """Stage a UTF-8 text file.
+
+        Raises:
+            OutputError: naming ``final``: it cannot be written (a full disk, a read-only folder).
+        """
+        tmp = self.stage(final)
+        try:
+            tmp.write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise OutputError(f"{final}: cannot be written: {err.strerror or err}") from err
+
+    def write_json(self, data: Any, final: str | os.PathLike) -> None:
+        """Stage an indented JSON file (numpy values, paths, dataclasses allowed: :func:`json_text`)."""
+        self.write_text(json_text(data), final)
+
+    def check_destination(self, final: Path) -> None:
+        """Raise :class:`OutputError` when ``final`` cannot take its file now; called for every staged file
+        before the first rename (a subclass adds its own checks)."""
+        if not final.parent.is_dir():
+            raise OutputError(f"{final.parent}: the output folder disappeared before {final.name} was written")
+
+    def commit(self) -> None:
+        """Rename every staged file into place: all of them or, when one cannot be, none.
+
+        Every destination is checked first (:meth:`check_destination`); if a rename still fails, the files this
+        commit had newly created are removed again.
+
+        Raises:
+            OutputError: a destination cannot take its file (the staged files are left for :meth:`discard`).
+        """
+        for _, final in self._staged:
+            self.check_destination(final)
+        created: list[Path] = []
+        try:
+            for tmp, final in self._staged:
+                new = not os.path.lexists(final)
+                publish(tmp, final)
+                if new:
+                    created.append(final)
+        except OutputError:
+            for final in created:
+                discard(final)
+            raise
+        self._staged = []
+
+    def discard(self) -> None:
+        """Remove the staged files that were not committed."""
+        for tmp, _ in self._staged:
+            discard(tmp)
+        self._staged = []
+
+
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path for ``final``; publish it when the block succeeds, remove it otherwise.
@@ -171,11 +260,9 @@ def atomic_path(final: str | os.PathLike, *, overwrite: bool = True) -> Iterator
             ``final``. Whatever happens, the temporary file is removed and an existing ``final`` is kept.
     """
     final = Path(final)
-    if not overwrite and final.exists():
-        raise OutputExistsError(f"{final}: already exists; pass overwrite=True to replace it")
-    prepare_folder(final)
-    tmp = temporary_path(final)
-    try:
+    _refuse_existing(final, overwrite)
+    with StagedFiles() as staged:
+        tmp = staged.stage(final)
         try:
             yield tmp
         except OSError as err:
@@ -184,9 +271,12 @@ def atomic_path(final: str | os.PathLike, *, overwrite: bool = True) -> Iterator
             # The block writes the output: an OS error there (a read-only folder, a full disk, h5py's
             # "unable to create file") is an output problem, not a bug nor the input's fault.
             raise OutputError(f"{final}: cannot be written ({_os_reason(err, tmp)})") from err
-        publish(tmp, final)
-    finally:
-        discard(tmp)
+        staged.commit()
+
+
+def _refuse_existing(final: Path, overwrite: bool) -> None:
+    if not overwrite and final.exists():
+        raise OutputExistsError(f"{final}: already exists; pass overwrite=True to replace it")
 
 
 def _os_reason(err: OSError, tmp: Path) -> str:
@@ -196,30 +286,17 @@ def _os_reason(err: OSError, tmp: Path) -> str:
     return reason
 
 
-def to_json(value: Any) -> Any:
-    """``json.dumps`` default for numpy scalars and arrays and paths (reports carry all three)."""
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def write_text_atomic(text: str, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
     """Write UTF-8 text atomically; returns the path."""
     path = Path(path)
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        try:
-            tmp.write_text(text, encoding="utf-8")
-        except OSError as err:
-            raise OutputError(f"{path}: cannot be written: {err.strerror or err}") from err
+    _refuse_existing(path, overwrite)
+    with StagedFiles() as staged:
+        staged.write_text(text, path)
+        staged.commit()
     return path
 
 
 def write_json_atomic(data: Any, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
-    """Write indented JSON (numpy values and paths allowed) atomically; returns the path."""
-    return write_text_atomic(json.dumps(data, indent=2, default=to_json) + "\n", path, overwrite=overwrite)
+    """Write indented JSON (numpy values, paths, dataclasses allowed: :func:`json_text`) atomically; returns the
+    path."""
+    return write_text_atomic(json_text(data), path, overwrite=overwrite)

@@ -29,6 +29,7 @@ import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import SimpleITK as sitk
@@ -38,6 +39,10 @@ from condswin.io import image_checks
 from condswin.io.atomic import atomic_path, discard
 from condswin.io.formats import READABLE_SUFFIXES, WRITABLE_SUFFIXES, image_suffix
 from condswin.io.image_checks import MAX_VOXELS, itk_reason
+from condswin.io.segmentation_file import is_segmentation_file, write_segmentation_to
+
+if TYPE_CHECKING:
+    from condswin.bundles.contract import Label
 
 __all__ = [
     "ImageFileError",
@@ -192,6 +197,7 @@ def write_image(
     overwrite: bool = False,
     compress: bool = True,
     modality: str = "CT",
+    segments: Sequence[Label] = (),
 ) -> Path:
     """Write an image atomically, keeping its geometry.
 
@@ -203,6 +209,8 @@ def write_image(
         compress: compress the pixel data (NIfTI ``.nii`` is never compressed; DICOM ignores this).
         modality: DICOM Modality tag for series output (``"CT"`` writes CT Image Storage objects, anything
             else Secondary Capture).
+        segments: the classes of a labelmap (a card's labels): a path ending in ``.seg.nrrd`` is then written
+            as 3D Slicer's segmentation file naming them (:mod:`condswin.io.segmentation_file`).
 
     Returns:
         The path written.
@@ -220,7 +228,7 @@ def write_image(
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path}: already exists; pass overwrite=True to replace it")
     with atomic_path(path) as tmp:
-        write_image_to(image, tmp, name=path, compress=compress, modality=modality)
+        write_image_to(image, tmp, name=path, compress=compress, modality=modality, segments=segments)
     return path
 
 
@@ -231,6 +239,7 @@ def write_image_to(
     name: str | os.PathLike,
     compress: bool = True,
     modality: str = "CT",
+    segments: Sequence[Label] = (),
 ) -> None:
     """Write an image at ``tmp`` directly: for a temporary path that an atomic writer publishes.
 
@@ -243,6 +252,7 @@ def write_image_to(
         name: the final path: its suffix chooses the format (see :func:`write_image`); messages name it.
         compress: compress the pixel data (NIfTI ``.nii`` is never compressed; DICOM ignores this).
         modality: DICOM Modality tag for series output.
+        segments: the classes of a labelmap, named in a ``.seg.nrrd`` (see :func:`write_image`).
 
     Raises:
         UsageError: unsupported suffix, or an image a DICOM series cannot hold.
@@ -251,7 +261,9 @@ def write_image_to(
     if not isinstance(image, sitk.Image):
         raise TypeError(f"write_image_to expects a SimpleITK.Image, got {type(image).__name__}")
     path, tmp = Path(name), Path(tmp)
-    if _check_suffix(path):
+    if segments and is_segmentation_file(path):
+        write_segmentation_to(image, segments, tmp, name=path)
+    elif _check_suffix(path):
         _write_file(image, path, tmp, compress)
     else:
         _write_dicom_series(image, path, tmp, modality)

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import SimpleITK as sitk
 
     from condswin.bundles.card import ModelCard
+    from condswin.bundles.contract import Label
     from condswin.inference.engine import RunInfo
     from condswin.inference.reconstruction import ReconstructionResult
 
@@ -36,16 +37,20 @@ class JobResult:
             report (adding the input and output paths first), so its keys are documented in ``docs/cli.md``.
         notices: things a user should see (e.g. an out-of-memory fallback); also in ``report["notices"]``
             where the report has that key.
+        segments: the classes the values of a labelmap ``output`` stand for (names, colours, terminology: the
+            card's labels), which a segmentation file names; empty for volumes.
     """
 
     output: sitk.Image
     report: dict[str, Any]
     notices: list[str] = field(default_factory=list)
+    segments: tuple[Label, ...] = ()
 
 
 @dataclass
 class SegmentationJobResult(JobResult):
-    """A segmentation: ``output`` is the uint8 labelmap; ``info`` the model run."""
+    """A segmentation: ``output`` is the uint8 labelmap; ``info`` the model run; ``postprocessed`` whether the
+    card's post-processing ran."""
 
     info: RunInfo | None = None
     postprocessed: bool = False

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from condswin.bundles.store import LoadedModel
     from condswin.inference.engine import InferenceOptions
 
-__all__ = ["segment", "label_volumes"]
+__all__ = ["segment", "label_volumes", "postprocess_for_card"]
 
 
 def label_volumes(labels: sitk.Image, card: ModelCard) -> dict[str, Any]:
@@ -28,6 +28,19 @@ def label_volumes(labels: sitk.Image, card: ModelCard) -> dict[str, Any]:
         "volumes_ml": {label.name: float(counts[label.value]) * voxel_ml for label in card.labels},
         "voxel_volume_ml": voxel_ml,
     }
+
+
+def postprocess_for_card(labels: sitk.Image, card: ModelCard) -> tuple[sitk.Image, bool]:
+    """Apply the card's ``output.postprocess`` to a labelmap; returns ``(labels, whether anything ran)``.
+
+    ``liver``: :func:`condswin.ct.postprocess.postprocess_labels` (largest liver with its tumours, 3-D holes
+    filled).
+    """
+    if card.contract.postprocess != "liver":
+        return labels, False
+    from condswin.ct.postprocess import postprocess_labels
+
+    return postprocess_labels(labels), True
 
 
 def segment(
@@ -63,29 +76,34 @@ def segment(
     """
     from condswin.ct.report import liver_report
     from condswin.inference.orientation import check_image_slices
-    from condswin.inference.volumes import postprocess_for_card, segment_image
+    from condswin.inference.volumes import segment_image
 
     card = loaded.card
     check_image_slices(image, card.contract.axis)
     stage = on_stage or (lambda name, message: None)
-    result = segment_image(image, loaded.model, card, options, postprocess=False)
+    labels, info = segment_image(image, loaded.model, card, options)
     del image  # the labelmap carries the geometry from here on; free the CT (if the caller holds no other ref)
-    labels, postprocessed = result.labels, False
+    postprocessed = False
     if postprocess:
         stage("postprocess", "post-processing the labelmap")
         labels, postprocessed = postprocess_for_card(labels, card)
     stage("report", "measuring volumes")
     measures = liver_report(labels) if card.contract.is_lits else label_volumes(labels, card)
-    notices = list(result.info.messages)
+    notices = list(info.messages)
     report = {
         "model": model_summary(card, architecture=True),
         "labels": {str(label.value): label.name for label in card.labels},
         "postprocessed": postprocessed,
-        "device": result.info.device,
-        "inference_seconds": round(result.info.seconds, 3),
+        "device": info.device,
+        "inference_seconds": round(info.seconds, 3),
         "notices": notices,
         **measures,
     }
     return SegmentationJobResult(
-        output=labels, report=report, notices=notices, info=result.info, postprocessed=postprocessed
+        output=labels,
+        report=report,
+        notices=notices,
+        segments=tuple(card.labels),
+        info=info,
+        postprocessed=postprocessed,
     )

@@ -436,16 +436,11 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Train
     return config_from_dict(values, str(path))
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name != "source"}
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:
     """Plain nested values (YAML/JSON-able) that :func:`config_from_dict` turns back into ``config``."""
-    return _plain(config)
+    from condswin.io.jsonvalues import plain
+
+    values: dict[str, Any] = plain(config)
+    for name in _NON_CONFIG_FIELDS:
+        del values[name]
+    return values

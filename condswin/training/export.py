@@ -10,7 +10,6 @@ weights, under the names the CSV log uses (``val_dice``, ``val_ssim``, ...).
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import re
@@ -23,6 +22,7 @@ from typing import Any, Protocol
 from torch import nn
 
 from condswin.bundles import card_template, parse_card, save_bundle
+from condswin.io.jsonvalues import plain
 from condswin.training.config import TrainConfig, config_to_dict
 
 __all__ = ["DataDescription", "training_command", "bundle_id", "build_card", "check_card", "export_bundle"]
@@ -106,7 +106,7 @@ def check_card(config: TrainConfig, data: DataDescription, net: nn.Module, comma
     card = build_card(config, data, {}, command)
     card.update(
         architecture=config.model.name,
-        config=json.loads(json.dumps(dict(config.model.overrides))),
+        config=plain(config.model.overrides),
         in_channels=int(net.config.in_channels),
         out_channels=int(net.config.out_channels),
     )

@@ -16,13 +16,13 @@ still match.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 from condswin.bundles import Bundle, ModelCard, load_bundle, parse_card, resolve_bundle
 from condswin.errors import UsageError
+from condswin.io.jsonvalues import plain
 from condswin.models import model_config
 from condswin.training.config import TrainConfig
 from condswin.training.data.contract import channels, input_contract, output_contract
@@ -68,7 +68,7 @@ def _expected_card(config: TrainConfig) -> ModelCard:
     full = dataclasses.asdict(model_config(config.model.name, **dict(config.model.overrides)))
     card.update(
         architecture=config.model.name,
-        config=json.loads(json.dumps({k: v for k, v in full.items() if k not in ("in_channels", "out_channels")})),
+        config=plain({k: v for k, v in full.items() if k not in ("in_channels", "out_channels")}),
         in_channels=in_channels,
         out_channels=out_channels,
     )
@@ -77,7 +77,7 @@ def _expected_card(config: TrainConfig) -> ModelCard:
 
 def _full_model_config(card: ModelCard) -> dict[str, Any]:
     values = dataclasses.asdict(model_config(card.architecture, **card.build_kwargs()))
-    return json.loads(json.dumps({k: v for k, v in values.items() if k not in ("in_channels", "out_channels")}))
+    return plain({k: v for k, v in values.items() if k not in ("in_channels", "out_channels")})
 
 
 def check_init_source(config: TrainConfig, source: InitSource, extend: bool = False) -> None:

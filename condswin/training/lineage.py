@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from condswin.bundles.card import ModelCard
+from condswin.io.jsonvalues import plain
 
 __all__ = ["run_entry", "lineage_of", "lineage_record", "totals", "images_per_step"]
 
@@ -77,7 +78,7 @@ def lineage_of(card: ModelCard) -> list[dict[str, Any]]:
     """The runs behind a bundle's weights, oldest first (a card without a lineage gives one derived entry)."""
     recorded = card.training.details.get("lineage")
     if isinstance(recorded, Mapping) and isinstance(recorded.get("runs"), Sequence):
-        return [_plain(run) for run in recorded["runs"]]
+        return [plain(run) for run in recorded["runs"]]
     return [_derived_entry(card)]
 
 
@@ -96,14 +97,6 @@ def totals(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def lineage_record(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The card's ``training.lineage`` value: the runs and their totals."""
-    plain = [_plain(run) for run in runs]
-    return {"runs": plain, "totals": totals(plain)}
-
-
-def _plain(value: Any) -> Any:
     # cards hold read-only mappings and tuples; a lineage is written back as plain JSON values
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+    written = [plain(run) for run in runs]
+    return {"runs": written, "totals": totals(written)}

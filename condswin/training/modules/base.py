@@ -10,7 +10,6 @@ A batch is a collated :class:`condswin.training.data.SliceSample` (fields ``imag
 from __future__ import annotations
 
 import abc
-import json
 import random
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import torch
 import torch.distributed as dist
 
 from condswin.errors import UsageError
+from condswin.io.jsonvalues import plain
 from condswin.losses import build_loss
 from condswin.models import build_model
 from condswin.training.config import TrainConfig, config_from_dict, config_to_dict
@@ -144,7 +144,7 @@ class TaskModule(L.LightningModule, abc.ABC):
         return {
             "task": self.task,
             "architecture": self.config.model.name,
-            "model_config": json.loads(json.dumps(dict(self.config.model.overrides))),
+            "model_config": plain(self.config.model.overrides),
             "in_channels": self.in_channels,
             "out_channels": self.out_channels,
             "config": config_to_dict(self.config),
