@@ -55,7 +55,7 @@ class ConditionalSwinSegWidget(ScriptedLoadableModuleWidget):
 
 
 class ConditionalSwinSegTest(ScriptedLoadableModuleTest):
-    """Runs the module's pytest cases (logic on the real scene, the process runner) from a source checkout."""
+    """Runs the module's pytest cases (logic on the real scene, the process runner), installed with the extension."""
 
     def runTest(self):
         run_module_tests(self, _HERE, ("test_slicer_seg_logic.py", "test_slicer_runner.py"))

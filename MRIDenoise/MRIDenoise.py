@@ -53,7 +53,7 @@ class MRIDenoiseWidget(ScriptedLoadableModuleWidget):
 
 
 class MRIDenoiseTest(ScriptedLoadableModuleTest):
-    """Runs the module's pytest cases (``Testing/test_slicer_denoise_logic.py``) where the source tree is present."""
+    """Runs the module's pytest cases (``Testing/test_slicer_denoise_logic.py``), installed with the extension."""
 
     def runTest(self):
         run_module_tests(self, _HERE, ("test_slicer_denoise_logic.py",))

@@ -89,7 +89,7 @@ class MRIReconFileReader:
 
 
 class MRIReconTest(ScriptedLoadableModuleTest):
-    """Runs the module's pytest cases (``Testing/test_slicer_recon_logic.py``) where the source tree is present."""
+    """Runs the module's pytest cases (``Testing/test_slicer_recon_logic.py``), installed with the extension."""
 
     def runTest(self):
         run_module_tests(self, _HERE, ("test_slicer_recon_logic.py",))
