@@ -28,7 +28,6 @@ class ConditionalSwinSeg(ScriptedLoadableModule):
         super().__init__(parent)
         self.parent.title = _("CT Segmentation (Conditional Swin)")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
-        self.parent.dependencies = []
         self.parent.contributors = ["ConditionalSwin contributors"]
         self.parent.helpText = _(
             "Segments a CT volume with a segmentation model; the default model finds the liver and liver tumours in "

@@ -25,7 +25,7 @@ from condswin_slicer.module_support import build_panel, run_module_tests  # noqa
 
 class MRIDenoise(ScriptedLoadableModule):
     def __init__(self, parent):
-        ScriptedLoadableModule.__init__(self, parent)
+        super().__init__(parent)
         self.parent.title = _("MRI Denoising")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Filtering")]
         self.parent.contributors = ["ConditionalSwin contributors"]

@@ -38,9 +38,9 @@ class ConditionalSwinSegPanel(ModulePanel):
         for selector in (self.ui.inputVolumeSelector, self.ui.outputSegmentationSelector, self.ui.outputTableSelector):
             selector.setMRMLScene(slicer.mrmlScene)
         self.logic = logic or ConditionalSwinSegLogic(slicer.mrmlScene)
-        self.ui.applyButton.clicked.connect(self.on_apply)
-        self.ui.refreshModelsButton.clicked.connect(self.refresh_models)
-        self.ui.inputVolumeSelector.currentNodeChanged.connect(lambda _node: self.update_apply())
+        self.ui.applyButton.connect("clicked(bool)", self.on_apply)
+        self.ui.refreshModelsButton.connect("clicked(bool)", self.refresh_models)
+        self.ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", lambda _node: self.update_apply())
         self.refresh_models()
         self.show_parameters(self.store.load(slicer.mrmlScene))
         self.update_apply()
