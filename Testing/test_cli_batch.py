@@ -15,8 +15,8 @@ import SimpleITK as sitk
 from cli_support import json_lines, leftovers, run_cli, write_mr
 
 import condswin.io.atomic as atomic
-from condswin.cli.batch import StagedOutputs, plan_jobs, run_jobs, split_suffix
-from condswin.cli.outputs import Job
+from condswin.cli.batch import StagedOutputs, plan_inputs, run_inputs, split_suffix
+from condswin.cli.outputs import InputPlan
 from condswin.cli.progress import Reporter
 from condswin.cli.signals import Cancelled
 from condswin.errors import CondswinWarning, InputError, OutputError, UsageError
@@ -47,7 +47,7 @@ def test_commit_checks_every_destination_before_the_first_rename(tmp_path: Path)
         (tmp_path / "out.json" / "keep.txt").write_text("user data")
         with pytest.raises(OutputError, match="out.json: is a folder"):
             staged.commit()
-    assert not (tmp_path / "out.nii.gz").exists()  # none of the job's outputs landed
+    assert not (tmp_path / "out.nii.gz").exists()  # none of the input's outputs landed
     assert (tmp_path / "out.json" / "keep.txt").read_text() == "user data"
     assert leftovers(tmp_path) == []
 
@@ -75,7 +75,7 @@ def test_a_rename_that_fails_midway_takes_back_the_files_already_renamed(
     assert json.loads((tmp_path / "old.json").read_text()) == {"a": 1}  # a replaced file cannot come back
 
 
-# --- plan_jobs ---------------------------------------------------------------------------------------------------
+# --- plan_inputs ---------------------------------------------------------------------------------------------------
 
 
 def test_every_input_is_protected_also_through_links_and_reference_folders(tmp_path: Path) -> None:
@@ -93,12 +93,12 @@ def test_every_input_is_protected_also_through_links_and_reference_folders(tmp_p
     ]
     for case in cases:
         with pytest.raises(UsageError, match="an output cannot be an input"):
-            plan_jobs([image], False, overwrite=True, protected=[reference], **case)
+            plan_inputs([image], False, overwrite=True, protected=[reference], **case)
     references = tmp_path / "refs"
     references.mkdir()
     (references / "in.nii.gz").write_bytes(b"r")
     with pytest.raises(UsageError, match="an output cannot be an input"):
-        plan_jobs([image], True, references, overwrite=True, protected=[references])
+        plan_inputs([image], True, references, overwrite=True, protected=[references])
 
 
 def test_destinations_are_checked_before_any_work(tmp_path: Path) -> None:
@@ -106,21 +106,21 @@ def test_destinations_are_checked_before_any_work(tmp_path: Path) -> None:
     image.write_bytes(b"x")
     (tmp_path / "out.json").mkdir()
     with pytest.raises(OutputError, match="out.json: is a folder"):
-        plan_jobs([image], False, tmp_path / "out.nii.gz", overwrite=True)  # --overwrite replaces files only
+        plan_inputs([image], False, tmp_path / "out.nii.gz", overwrite=True)  # --overwrite replaces files only
     (tmp_path / "file").write_text("")
     with pytest.raises(OutputError, match="file: is a file, so"):
-        plan_jobs([image], False, tmp_path / "file" / "sub" / "out.nii.gz")
+        plan_inputs([image], False, tmp_path / "file" / "sub" / "out.nii.gz")
     (tmp_path / "done.json").write_text("{}")
     with pytest.raises(OutputError, match="already exists: .*done.json; pass --overwrite"):
-        plan_jobs([image], False, tmp_path / "done.nii.gz")
+        plan_inputs([image], False, tmp_path / "done.nii.gz")
 
 
 def test_suffixes_are_matched_in_any_case(tmp_path: Path) -> None:
     assert split_suffix(Path("CT.NII.GZ")) == ("CT", ".nii.gz")
     assert split_suffix(Path("scan.Nrrd")) == ("scan", ".nrrd")
     assert split_suffix(Path("notes.TXT")) == ("notes", ".txt")
-    (job,) = plan_jobs([tmp_path / "a.nii.gz"], False, tmp_path / "OUT.MHA")
-    assert job.outputs == {"image": tmp_path / "OUT.MHA", "report": tmp_path / "OUT.json"}
+    (plan,) = plan_inputs([tmp_path / "a.nii.gz"], False, tmp_path / "OUT.MHA")
+    assert plan.outputs == {"image": tmp_path / "OUT.MHA", "report": tmp_path / "OUT.json"}
 
 
 def test_upper_case_outputs_are_written_in_their_format_and_leave_nothing_else(tmp_path: Path, capsys) -> None:
@@ -159,20 +159,20 @@ def test_the_longest_names_the_file_system_takes_can_be_written(tmp_path: Path, 
         assert leftovers(out.parent) == []
 
 
-# --- run_jobs ----------------------------------------------------------------------------------------------------
+# --- run_inputs ----------------------------------------------------------------------------------------------------
 
 
 def _run(tmp_path: Path, process, capsys) -> tuple[int, list[dict]]:
-    jobs = [Job(tmp_path / "a.nii.gz", {"image": tmp_path / "o.nii.gz", "report": tmp_path / "o.json"}, "o")]
-    code = run_jobs(jobs, process, Reporter("json"), is_batch=False, summarise=lambda outcome: "")
+    plans = [InputPlan(tmp_path / "a.nii.gz", {"image": tmp_path / "o.nii.gz", "report": tmp_path / "o.json"}, "o")]
+    code = run_inputs(plans, process, Reporter("json"), is_batch=False, summarise=lambda outcome: "")
     return code, json_lines(capsys.readouterr().out)
 
 
 def test_warnings_of_a_job_are_events_naming_its_input(tmp_path: Path, capsys) -> None:
-    def process(job: Job, staged: StagedOutputs) -> dict:
-        warnings.warn(f"{job.input}: no header; assuming 1 mm", CondswinWarning, stacklevel=1)
+    def process(plan: InputPlan, staged: StagedOutputs) -> dict:
+        warnings.warn(f"{plan.input}: no header; assuming 1 mm", CondswinWarning, stacklevel=1)
         warnings.warn("a library's deprecation notice", DeprecationWarning, stacklevel=1)
-        staged.write_json({}, job.outputs["report"])
+        staged.write_json({}, plan.outputs["report"])
         return {}
 
     with warnings.catch_warnings(record=True) as shown:
@@ -187,16 +187,16 @@ def test_warnings_of_a_job_are_events_naming_its_input(tmp_path: Path, capsys) -
 
 
 def test_an_error_names_its_input_once(tmp_path: Path, capsys) -> None:
-    def process(job: Job, staged: StagedOutputs) -> dict:
-        staged.write_image(_image(), job.outputs["image"])
-        raise InputError(f"{job.input}: truncated file")
+    def process(plan: InputPlan, staged: StagedOutputs) -> dict:
+        staged.write_image(_image(), plan.outputs["image"])
+        raise InputError(f"{plan.input}: truncated file")
 
     code, lines = _run(tmp_path, process, capsys)
     (error,) = [line for line in lines if line["stage"] == "error"]
     assert code == 3 and error["message"] == f"{tmp_path / 'a.nii.gz'}: truncated file"
     assert leftovers(tmp_path) == [] and not (tmp_path / "o.nii.gz").exists()
 
-    def process_without_path(job: Job, staged: StagedOutputs) -> dict:
+    def process_without_path(plan: InputPlan, staged: StagedOutputs) -> dict:
         raise InputError("the k-space is empty")
 
     _, lines = _run(tmp_path, process_without_path, capsys)

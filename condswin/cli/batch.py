@@ -5,14 +5,14 @@
   dataset folder is a batch over its CT volumes).
 * A single input writes to OUT (a file, or into OUT when it is an existing folder); a batch writes
   ``OUT/<name><suffix>`` plus ``OUT/<name>.json`` for each input.
-* Every output of a job is written under a temporary name and renamed into place only when the whole job
+* Every output of an input is written under a temporary name and renamed into place only when the whole input
   succeeded (:class:`StagedOutputs`), so a failure or a cancel leaves no partial or orphaned file.
 * Every destination is checked before any work starts: existing outputs are refused unless ``--overwrite``,
   an output can never be an input (IN or any other input, such as ``--reference``; also through a symlink
   or a hard link), and an output whose place is taken by a folder, or whose folder is a file, is refused.
-  :meth:`StagedOutputs.commit` checks them again before the first rename, so a job's outputs land all or
+  :meth:`StagedOutputs.commit` checks them again before the first rename, so an input's outputs land all or
   none (:mod:`condswin.cli.outputs`).
-* Warnings raised while a job runs (:class:`condswin.errors.CondswinWarning`) are reported as ``warning``
+* Warnings raised while an input is processed (:class:`condswin.errors.CondswinWarning`) are reported as ``warning``
   events naming the input (:mod:`condswin.cli.notices`).
 """
 
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from condswin.cli.errors import INTERNAL_ERROR, OK, SOME_FAILED, UsageError, exit_code_for
 from condswin.cli.notices import reported_warnings
-from condswin.cli.outputs import Job, check_outputs, destination_problem
+from condswin.cli.outputs import InputPlan, check_outputs, destination_problem
 from condswin.cli.progress import Reporter
 from condswin.cli.signals import critical_section, settle
 from condswin.errors import InputNotFoundError
@@ -41,8 +41,8 @@ __all__ = [
     "StagedOutputs",
     "split_suffix",
     "collect_inputs",
-    "plan_jobs",
-    "run_jobs",
+    "plan_inputs",
+    "run_inputs",
 ]
 
 
@@ -113,7 +113,7 @@ def collect_inputs(path: Path, suffixes: Sequence[str], *, datasets: bool = Fals
     return inputs, True
 
 
-def plan_jobs(
+def plan_inputs(
     inputs: list[Path],
     is_batch: bool,
     out: Path,
@@ -123,7 +123,7 @@ def plan_jobs(
     rename: Callable[[str], str] = lambda stem: stem,
     overwrite: bool = False,
     protected: Sequence[Path] = (),
-) -> list[Job]:
+) -> list[InputPlan]:
     """Decide every output path up front and refuse clashes, inputs as outputs, and existing files.
 
     Args:
@@ -137,14 +137,14 @@ def plan_jobs(
         protected: the command's other inputs (``--reference`` files or folders): never written either.
 
     Returns:
-        The jobs.
+        One :class:`InputPlan` per input.
 
     Raises:
-        UsageError: an output that is an input, two jobs writing one file, an unsupported format (exit 2).
+        UsageError: an output that is an input, two inputs writing one file, an unsupported format (exit 2).
         OutputError: an existing output without ``overwrite``, a folder in an output's place, or an output
             folder that is a file (exit 5).
     """
-    jobs: list[Job] = []
+    plans: list[InputPlan] = []
     if is_batch:
         if out.exists() and not out.is_dir():
             raise UsageError(f"{out}: the input is a folder, so OUT must be a folder, but this is a file")
@@ -152,7 +152,9 @@ def plan_jobs(
             raise UsageError("--report names one file; a batch writes <name>.json beside each output")
         for path in inputs:
             stem = rename(split_suffix(path)[0])
-            jobs.append(Job(path, {"image": out / f"{stem}{default_suffix}", "report": out / f"{stem}.json"}, stem))
+            plans.append(
+                InputPlan(path, {"image": out / f"{stem}{default_suffix}", "report": out / f"{stem}.json"}, stem)
+            )
     else:
         path = inputs[0]
         if out.is_dir():
@@ -165,15 +167,15 @@ def plan_jobs(
                 raise UsageError(
                     f"{out}: unsupported output format {suffix or '(none)'!r}; use one of {', '.join(WRITABLE_SUFFIXES)}"
                 )
-        jobs.append(
-            Job(path, {"image": image, "report": report or image.parent / f"{split_suffix(image)[0]}.json"}, stem)
+        plans.append(
+            InputPlan(path, {"image": image, "report": report or image.parent / f"{split_suffix(image)[0]}.json"}, stem)
         )
-    check_outputs(jobs, overwrite, protected)
-    return jobs
+    check_outputs(plans, overwrite, protected)
+    return plans
 
 
 class StagedOutputs(StagedFiles):
-    """The files of one job (:class:`condswin.io.atomic.StagedFiles`), renamed into place together when the job
+    """The files of one input (:class:`condswin.io.atomic.StagedFiles`), renamed into place together when its job
     succeeded; before the first rename every destination is checked again
     (:func:`condswin.cli.outputs.destination_problem`), and signals wait until the renames are done."""
 
@@ -194,29 +196,29 @@ class StagedOutputs(StagedFiles):
 
 
 @dataclass
-class JobOutcome:
-    """How one job ended."""
+class InputOutcome:
+    """How the processing of one input ended."""
 
-    job: Job
+    plan: InputPlan
     code: int
     summary: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     seconds: float = 0.0
 
 
-def run_jobs(
-    jobs: list[Job],
-    process: Callable[[Job, StagedOutputs], dict[str, Any]],
+def run_inputs(
+    plans: list[InputPlan],
+    process: Callable[[InputPlan, StagedOutputs], dict[str, Any]],
     reporter: Reporter,
     *,
     is_batch: bool,
-    summarise: Callable[[JobOutcome], str],
+    summarise: Callable[[InputOutcome], str],
 ) -> int:
-    """Run every job; in a batch a failed input is reported and the others still run.
+    """Process every input; in a batch a failed input is reported and the others still run.
 
     Args:
-        jobs: from :func:`plan_jobs`.
-        process: does one job, staging its outputs, and returns a JSON-able summary of it.
+        plans: from :func:`plan_inputs`.
+        process: runs the job of one input, staging its outputs, and returns a JSON-able summary of it.
         reporter: progress output.
         is_batch: several inputs (failures do not stop the run; the exit code is then 1).
         summarise: one line of text describing a successful outcome, for the summary table.
@@ -224,30 +226,34 @@ def run_jobs(
     Returns:
         The exit code: 0, 1 (batch with failures), or the failed single input's own code.
     """
-    outcomes: list[JobOutcome] = []
-    for index, job in enumerate(jobs):
-        reporter.event("start", index, len(jobs), f"{job.input}", file=str(job.input))
+    outcomes: list[InputOutcome] = []
+    for index, plan in enumerate(plans):
+        reporter.event("start", index, len(plans), f"{plan.input}", file=str(plan.input))
         started = time.perf_counter()
         try:
-            announce = lambda final, job=job: reporter.event("write", message=f"writing {final}", file=str(job.input))  # noqa: E731
-            with reported_warnings(reporter, str(job.input)), StagedOutputs(on_stage=announce) as staged:
-                summary = process(job, staged)
+            announce = lambda final, plan=plan: reporter.event(
+                "write", message=f"writing {final}", file=str(plan.input)
+            )  # noqa: E731
+            with reported_warnings(reporter, str(plan.input)), StagedOutputs(on_stage=announce) as staged:
+                summary = process(plan, staged)
                 staged.commit()
         except Exception as exc:  # noqa: BLE001 - every failure of one input is reported, then classified
             code = exit_code_for(exc)
             if code == INTERNAL_ERROR:
                 traceback.print_exc()
-            outcome = JobOutcome(job, code, error=str(exc) or type(exc).__name__, seconds=time.perf_counter() - started)
+            outcome = InputOutcome(
+                plan, code, error=str(exc) or type(exc).__name__, seconds=time.perf_counter() - started
+            )
             outcomes.append(outcome)
-            reporter.error(_naming(job.input, outcome.error), file=str(job.input), code=code)
+            reporter.error(_naming(plan.input, outcome.error), file=str(plan.input), code=code)
             continue
-        outcome = JobOutcome(job, OK, summary, seconds=time.perf_counter() - started)
+        outcome = InputOutcome(plan, OK, summary, seconds=time.perf_counter() - started)
         outcomes.append(outcome)
-        reporter.event("done", index + 1, len(jobs), f"wrote {job.outputs['image']}", file=str(job.input))
+        reporter.event("done", index + 1, len(plans), f"wrote {plan.outputs['image']}", file=str(plan.input))
         reporter.result(
             summarise(outcome),
-            {"input": str(job.input), "outputs": {k: str(v) for k, v in job.outputs.items()}, **summary},
-            file=str(job.input),
+            {"input": str(plan.input), "outputs": {k: str(v) for k, v in plan.outputs.items()}, **summary},
+            file=str(plan.input),
         )
     settle()  # every input is finished or failed for good: a signal from here on changes nothing
     failed = [o for o in outcomes if o.code != OK]
@@ -262,14 +268,14 @@ def _naming(path: Path, message: str) -> str:
     return message if str(path) in message else f"{path}: {message}"
 
 
-def _print_summary(outcomes: list[JobOutcome], reporter: Reporter, is_batch: bool) -> None:
+def _print_summary(outcomes: list[InputOutcome], reporter: Reporter, is_batch: bool) -> None:
     ok = sum(1 for o in outcomes if o.code == OK)
     message = f"{ok} of {len(outcomes)} input(s) processed" + (
         f", {len(outcomes) - ok} failed" if ok < len(outcomes) else ""
     )
     if reporter.is_json:
         rows = [
-            {"input": str(o.job.input), "code": o.code, "error": o.error, "seconds": round(o.seconds, 3)}
+            {"input": str(o.plan.input), "code": o.code, "error": o.error, "seconds": round(o.seconds, 3)}
             for o in outcomes
         ]
         reporter.event("summary", ok, len(outcomes), message, results=rows)
@@ -280,7 +286,7 @@ def _print_summary(outcomes: list[JobOutcome], reporter: Reporter, is_batch: boo
     lines = ["", "summary:"]
     for o in outcomes:
         status = "ok" if o.code == OK else f"FAILED (exit code {o.code}): {o.error}"
-        lines.append(f"  {o.job.input.name:<32} {o.seconds:7.1f} s  {status}")
+        lines.append(f"  {o.plan.input.name:<32} {o.seconds:7.1f} s  {status}")
     lines.append(message)
     reporter.out.write("\n".join(lines) + "\n")
     reporter.out.flush()

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from condswin.cli.batch import StagedOutputs, collect_inputs, plan_jobs
+from condswin.cli.batch import StagedOutputs, collect_inputs, plan_inputs
 from condswin.cli.options import integer
-from condswin.cli.outputs import Job
+from condswin.cli.outputs import InputPlan
 from condswin.cli.progress import PROGRESS_MODES, Reporter
 from condswin.io.formats import READABLE_SUFFIXES, WRITABLE_SUFFIXES
 
@@ -182,13 +182,13 @@ class Opening:
     """What a command has once its opening sequence succeeded.
 
     Attributes:
-        jobs: one per input, with every output path decided and checked.
+        plans: one per input, with every output path decided and checked.
         is_batch: IN was a folder of inputs.
         device: ``--device`` resolved (``auto`` decided, the device checked to exist); the model is on it.
         loaded: the loaded model bundle, or None when the command runs without one.
     """
 
-    jobs: list[Job]
+    plans: list[InputPlan]
     is_batch: bool
     device: torch.device
     loaded: LoadedModel | None = None
@@ -234,7 +234,7 @@ def open_run(
     inputs, is_batch = collect_inputs(args.input, readable, datasets=datasets)
     if check_inputs is not None:
         check_inputs(is_batch)
-    jobs = plan_jobs(
+    plans = plan_inputs(
         inputs,
         is_batch,
         args.output,
@@ -245,14 +245,14 @@ def open_run(
         protected=protected,
     )
     apply_threads(args, reporter)
-    return Opening(jobs, is_batch, device, load_model(model, task, reporter, device) if load else None)
+    return Opening(plans, is_batch, device, load_model(model, task, reporter, device) if load else None)
 
 
-def read_input(job: Job, reporter: Reporter, expected: str = "an image") -> sitk.Image:
-    """Read a job's input image (a ``read`` event first) and warn when it looks like a label map.
+def read_input(plan: InputPlan, reporter: Reporter, expected: str = "an image") -> sitk.Image:
+    """Read an input image (a ``read`` event first) and warn when it looks like a label map.
 
     Args:
-        job: the job.
+        plan: the input and its outputs.
         reporter: progress output.
         expected: what the command expects, for the warning (``"a CT image"``, ``"an MR image"``).
 
@@ -261,12 +261,12 @@ def read_input(job: Job, reporter: Reporter, expected: str = "an image") -> sitk
     """
     from condswin.io.images import is_label_map, read_image
 
-    file = str(job.input)
-    reporter.event("read", message=f"reading {job.input}", file=file)
-    image = read_image(job.input)
+    file = str(plan.input)
+    reporter.event("read", message=f"reading {plan.input}", file=file)
+    image = read_image(plan.input)
     if is_label_map(image):
         reporter.warning(
-            f"{job.input}: looks like a label map (a few small integer values), not {expected}; "
+            f"{plan.input}: looks like a label map (a few small integer values), not {expected}; "
             "the result is probably meaningless",
             file=file,
         )
@@ -274,23 +274,23 @@ def read_input(job: Job, reporter: Reporter, expected: str = "an image") -> sitk
 
 
 def stage_result(
-    job: Job, result: JobResult, staged: StagedOutputs, reporter: Reporter, *, output_key: str = "output"
+    plan: InputPlan, result: JobResult, staged: StagedOutputs, reporter: Reporter, *, output_key: str = "output"
 ) -> dict[str, Any]:
     """Report a job result's notices and stage its image and JSON report (the report names both files).
 
     Args:
-        job: the job (its ``image`` and ``report`` outputs).
+        plan: the input and its ``image`` and ``report`` outputs.
         result: what :mod:`condswin.jobs` returned (``output``, ``report``, ``notices``).
-        staged: the job's staged outputs (renamed into place together when the job succeeds).
+        staged: the input's staged outputs (renamed into place together when its job succeeds).
         reporter: progress output.
         output_key: the report's key for the written image (``labelmap`` for segmentations).
 
     Returns:
         The job's report, for the summary line.
     """
-    file = str(job.input)
+    file = str(plan.input)
     for notice in result.notices:
         reporter.warning(notice, file=file)
-    staged.write_image(result.output, job.outputs["image"], segments=result.segments)
-    staged.write_json({"input": file, output_key: str(job.outputs["image"]), **result.report}, job.outputs["report"])
+    staged.write_image(result.output, plan.outputs["image"], segments=result.segments)
+    staged.write_json({"input": file, output_key: str(plan.outputs["image"]), **result.report}, plan.outputs["report"])
     return result.report

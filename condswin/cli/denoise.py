@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from condswin.cli.batch import Job, JobOutcome, StagedOutputs, run_jobs, split_suffix
+from condswin.cli.batch import InputOutcome, StagedOutputs, run_inputs, split_suffix
 from condswin.cli.common import (
     add_io_options,
     add_model_options,
@@ -19,6 +19,7 @@ from condswin.cli.common import (
 )
 from condswin.cli.errors import UsageError
 from condswin.cli.options import number
+from condswin.cli.outputs import InputPlan
 from condswin.cli.progress import Reporter
 from condswin.denoise_names import NOISE_MODELS
 from condswin.errors import InputNotFoundError
@@ -96,15 +97,15 @@ def parse_params(items: list[str]) -> dict[str, Any]:
     return params
 
 
-def _reference_for(job: Job, reference: Path | None, is_batch: bool) -> Path | None:
+def _reference_for(plan: InputPlan, reference: Path | None, is_batch: bool) -> Path | None:
     if reference is None:
         return None
     if not is_batch:
         return reference
-    stem = split_suffix(job.input)[0]
+    stem = split_suffix(plan.input)[0]
     matches = [p for p in reference.iterdir() if split_suffix(p)[0] == stem and not p.name.startswith(".")]
     if not matches:
-        raise InputNotFoundError(f"{reference}: no reference named {stem}.* for {job.input.name}")
+        raise InputNotFoundError(f"{reference}: no reference named {stem}.* for {plan.input.name}")
     return matches[0]
 
 
@@ -168,13 +169,13 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     )
     loaded, is_batch = opening.loaded, opening.is_batch
 
-    def process(job: Job, staged: StagedOutputs) -> dict[str, Any]:
+    def process(plan: InputPlan, staged: StagedOutputs) -> dict[str, Any]:
         from condswin.jobs import denoise
 
-        file = str(job.input)
-        reference = _reference_for(job, args.reference, is_batch)
+        file = str(plan.input)
+        reference = _reference_for(plan, args.reference, is_batch)
         result = denoise(
-            read_input(job, reporter, "an MR image"),
+            read_input(plan, reporter, "an MR image"),
             args.method if loaded is None else loaded,
             inference_options(args, opening.device, reporter, "denoise" if loaded is None else "infer", file),
             noise=args.noise,
@@ -182,11 +183,11 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             params=params,
             reference=reference,
         )
-        return stage_result(job, result, staged, reporter)
+        return stage_result(plan, result, staged, reporter)
 
-    def summarise(outcome: JobOutcome) -> str:
+    def summarise(outcome: InputOutcome) -> str:
         s = outcome.summary
-        text = f"{outcome.job.input.name}: {s['method']} ({s['noise']} noise"
+        text = f"{outcome.plan.input.name}: {s['method']} ({s['noise']} noise"
         text += f", sigma {s['sigma']:.4g})" if s.get("sigma") is not None else ")"
         if "metrics" in s:
             before, after = s["metrics"]["input"], s["metrics"]["denoised"]
@@ -196,4 +197,4 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             )
         return text
 
-    return run_jobs(opening.jobs, process, reporter, is_batch=is_batch, summarise=summarise)
+    return run_inputs(opening.plans, process, reporter, is_batch=is_batch, summarise=summarise)

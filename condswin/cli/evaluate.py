@@ -16,7 +16,7 @@ from typing import Any
 
 from condswin.cli.batch import StagedOutputs, split_suffix
 from condswin.cli.errors import BAD_INPUT, INTERNAL_ERROR, OK, SOME_FAILED, UsageError, exit_code_for
-from condswin.cli.outputs import Job, check_outputs
+from condswin.cli.outputs import InputPlan, check_outputs
 from condswin.cli.progress import PROGRESS_MODES, Reporter
 from condswin.errors import InputError, InputNotFoundError
 from condswin.io.formats import READABLE_SUFFIXES
@@ -180,7 +180,7 @@ def _evaluate(
 def _check_output(args: argparse.Namespace) -> None:
     """``--output`` may not replace an input (a file given, or one inside a folder given), nor a folder."""
     if args.output is not None:
-        report = Job(args.prediction, {"report": args.output}, "")
+        report = InputPlan(args.prediction, {"report": args.output}, "")
         check_outputs([report], args.overwrite, protected=(args.prediction, args.reference))
 
 

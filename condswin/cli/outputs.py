@@ -1,4 +1,4 @@
-"""What each input of a command writes (:class:`Job`) and the checks of those paths, made before any work:
+"""What each input of a command writes (:class:`InputPlan`) and the checks of those paths, made before any work:
 nothing an output replaces may be an input, and every destination must be able to take a file.
 
 Inputs are compared by resolved path (symlinks followed) and, for existing files, by device and inode (hard
@@ -16,12 +16,13 @@ from pathlib import Path
 
 from condswin.errors import OutputError, UsageError
 
-__all__ = ["Job", "check_outputs", "destination_problem", "protected_files"]
+__all__ = ["InputPlan", "check_outputs", "destination_problem", "protected_files"]
 
 
 @dataclass
-class Job:
-    """One input and the outputs it will produce (``image`` and ``report`` keys)."""
+class InputPlan:
+    """One input of a command and the outputs its job will produce (``image`` and ``report`` keys), decided
+    before any work."""
 
     input: Path
     outputs: dict[str, Path]
@@ -63,30 +64,30 @@ class _InputSet:
         return (stat.st_dev, stat.st_ino) in self._inodes
 
 
-def check_outputs(jobs: list[Job], overwrite: bool, protected: Sequence[Path] = ()) -> None:
+def check_outputs(plans: list[InputPlan], overwrite: bool, protected: Sequence[Path] = ()) -> None:
     """Refuse, before any work, every output that could not be written or would destroy something.
 
     Args:
-        jobs: the planned jobs.
+        plans: one per input.
         overwrite: existing output files may be replaced.
-        protected: other inputs of the command (files or folders of files), besides each job's input.
+        protected: other inputs of the command (files or folders of files), besides each plan's input.
 
     Raises:
-        UsageError: an output that is an input, or one file written by two jobs.
+        UsageError: an output that is an input, or one file written for two inputs.
         OutputError: an output whose place is a folder, whose folder is a file or may not be written in,
             or an existing output without ``overwrite``.
     """
-    inputs = _InputSet([job.input for job in jobs] + protected_files(protected))
+    inputs = _InputSet([plan.input for plan in plans] + protected_files(protected))
     seen: dict[Path, Path] = {}
     existing = []
-    for job in jobs:
-        for target in job.outputs.values():
+    for plan in plans:
+        for target in plan.outputs.values():
             if target in inputs:
                 raise UsageError(f"{target}: an output cannot be an input (inputs are never overwritten)")
             resolved = target.resolve()
             if resolved in seen:
-                raise UsageError(f"{job.input} and {seen[resolved]} would both write {target}; rename one of them")
-            seen[resolved] = job.input
+                raise UsageError(f"{plan.input} and {seen[resolved]} would both write {target}; rename one of them")
+            seen[resolved] = plan.input
             destination_problem(target)
             if target.exists():
                 existing.append(str(target))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from condswin.cli.batch import Job, JobOutcome, StagedOutputs, run_jobs
+from condswin.cli.batch import InputOutcome, StagedOutputs, run_inputs
 from condswin.cli.common import (
     add_io_options,
     add_model_options,
@@ -18,6 +18,7 @@ from condswin.cli.common import (
 )
 from condswin.cli.errors import UsageError
 from condswin.cli.options import integer, number
+from condswin.cli.outputs import InputPlan
 from condswin.cli.progress import Reporter
 from condswin.io.formats import READABLE_SUFFIXES
 from condswin.jobs.reconstruction import CLASSICAL_METHODS, ZERO_FILLED
@@ -100,22 +101,22 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     )
     method = args.model if classical else opening.loaded
 
-    def process(job: Job, staged: StagedOutputs) -> dict[str, Any]:
+    def process(plan: InputPlan, staged: StagedOutputs) -> dict[str, Any]:
         from condswin.jobs import reconstruct_file, reconstruct_image
 
-        file = str(job.input)
+        file = str(plan.input)
         options = inference_options(args, opening.device, reporter, "infer", file)
-        if job.input.suffix.lower() == ".h5":
-            reporter.event("read", message=f"reading {job.input}", file=file)
-            result = reconstruct_file(job.input, method, options, mask=mask, params=params)
+        if plan.input.suffix.lower() == ".h5":
+            reporter.event("read", message=f"reading {plan.input}", file=file)
+            result = reconstruct_file(plan.input, method, options, mask=mask, params=params)
         else:
-            image = read_input(job, reporter, "an MR image")
-            result = reconstruct_image(image, method, options, mask=mask, name=job.input.name, params=params)
-        return stage_result(job, result, staged, reporter)
+            image = read_input(plan, reporter, "an MR image")
+            result = reconstruct_image(image, method, options, mask=mask, name=plan.input.name, params=params)
+        return stage_result(plan, result, staged, reporter)
 
-    def summarise(outcome: JobOutcome) -> str:
+    def summarise(outcome: InputOutcome) -> str:
         s = outcome.summary
-        text = f"{outcome.job.input.name}: {s['acceleration']:.2f}x ({s['mask_kind']} mask)"
+        text = f"{outcome.plan.input.name}: {s['acceleration']:.2f}x ({s['mask_kind']} mask)"
         if s["metrics"]:
             m, z = s["metrics"]["model"], s["metrics"]["zero_filled"]
             text += (
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             )
         return text
 
-    return run_jobs(opening.jobs, process, reporter, is_batch=opening.is_batch, summarise=summarise)
+    return run_inputs(opening.plans, process, reporter, is_batch=opening.is_batch, summarise=summarise)
 
 
 def mask_spec(args: argparse.Namespace) -> MaskSpec:

@@ -6,7 +6,7 @@ import argparse
 import re
 from typing import Any
 
-from condswin.cli.batch import JobOutcome, StagedOutputs, run_jobs
+from condswin.cli.batch import InputOutcome, StagedOutputs, run_inputs
 from condswin.cli.common import (
     add_io_options,
     add_model_options,
@@ -16,7 +16,7 @@ from condswin.cli.common import (
     read_input,
     stage_result,
 )
-from condswin.cli.outputs import Job
+from condswin.cli.outputs import InputPlan
 from condswin.cli.progress import Reporter
 
 __all__ = ["add_parser", "run"]
@@ -57,27 +57,27 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     opening = open_run(args, reporter, "segmentation", model=args.model, datasets=True, rename=_output_stem)
     loaded = opening.loaded
 
-    def process(job: Job, staged: StagedOutputs) -> dict[str, Any]:
+    def process(plan: InputPlan, staged: StagedOutputs) -> dict[str, Any]:
         from condswin.jobs import segment
 
-        file = str(job.input)
+        file = str(plan.input)
         result = segment(  # the image is not kept here, so the job can free it before post-processing
-            read_input(job, reporter, "a CT image"),
+            read_input(plan, reporter, "a CT image"),
             loaded,
             inference_options(args, opening.device, reporter, "infer", file),
             postprocess=not args.no_postprocess,
             on_stage=lambda stage, message: reporter.event(stage, message=message, file=file),
         )
         # an OUT ending in .seg.nrrd becomes Slicer's segmentation file naming the result's segments
-        return stage_result(job, result, staged, reporter, output_key="labelmap")
+        return stage_result(plan, result, staged, reporter, output_key="labelmap")
 
-    def summarise(outcome: JobOutcome) -> str:
+    def summarise(outcome: InputOutcome) -> str:
         s = outcome.summary
         if "liver_ml" in s:
             return (
-                f"{outcome.job.input.name}: liver {s['liver_ml']:.1f} mL, {s['tumour_count']} tumour(s) "
+                f"{outcome.plan.input.name}: liver {s['liver_ml']:.1f} mL, {s['tumour_count']} tumour(s) "
                 f"{s['tumour_ml']:.1f} mL, burden {s['tumour_burden_percent']:.2f} %"
             )
-        return f"{outcome.job.input.name}: " + ", ".join(f"{k} {v:.1f} mL" for k, v in s["volumes_ml"].items())
+        return f"{outcome.plan.input.name}: " + ", ".join(f"{k} {v:.1f} mL" for k, v in s["volumes_ml"].items())
 
-    return run_jobs(opening.jobs, process, reporter, is_batch=opening.is_batch, summarise=summarise)
+    return run_inputs(opening.plans, process, reporter, is_batch=opening.is_batch, summarise=summarise)

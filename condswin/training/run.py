@@ -50,13 +50,13 @@ from condswin.training.modules import CHECKPOINT_KEY, TaskModule, build_module
 from condswin.training.precision import describe_device, resolve_precision
 from condswin.training.time_budget import TimeBudget
 
-__all__ = ["RunResult", "train", "build_trainer", "DEFAULT_BUNDLE_DIR"]
+__all__ = ["TrainingResult", "train", "build_trainer", "DEFAULT_BUNDLE_DIR"]
 
 DEFAULT_BUNDLE_DIR = "bundle"
 
 
 @dataclass(frozen=True)
-class RunResult:
+class TrainingResult:
     """What a run produced.
 
     Attributes:
@@ -221,11 +221,11 @@ def _made_folders_removed_on_failure(config: TrainConfig) -> Iterator[None]:
         raise
 
 
-def _leaves_no_cache_on_failure(run: Callable[..., RunResult]) -> Callable[..., RunResult]:
+def _leaves_no_cache_on_failure(run: Callable[..., TrainingResult]) -> Callable[..., TrainingResult]:
     """Run ``run(config, ...)`` inside :func:`_made_folders_removed_on_failure`."""
 
     @functools.wraps(run)
-    def guarded(config: TrainConfig, *args: Any, **kwargs: Any) -> RunResult:
+    def guarded(config: TrainConfig, *args: Any, **kwargs: Any) -> TrainingResult:
         with _made_folders_removed_on_failure(config):
             return run(config, *args, **kwargs)
 
@@ -244,7 +244,7 @@ def train(
     export: bool = True,
     command: str | None = None,
     callbacks: list[Callback] | None = None,
-) -> RunResult:
+) -> TrainingResult:
     """Train, pick the best checkpoint, measure it on the validation (and test) split, export it as a bundle.
 
     Args:
@@ -261,7 +261,7 @@ def train(
         callbacks: further Lightning callbacks.
 
     Returns:
-        A :class:`RunResult`.
+        A :class:`TrainingResult`.
 
     Raises:
         UsageError: a bad loss or model config, fewer validation volumes than processes, ``resume`` and
@@ -359,7 +359,7 @@ def train(
             details=details,
             overwrite=export_path is None,
         )
-    return RunResult(
+    return TrainingResult(
         output_dir=Path(config.trainer.output_dir),
         best_checkpoint=Path(best) if best else None,
         last_checkpoint=Path(last) if last else None,
