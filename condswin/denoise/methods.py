@@ -246,8 +246,8 @@ def _wavelet_names() -> tuple[str, ...]:
     return tuple(pywt.wavelist(kind="discrete"))
 
 
-_INT = {"kind": int, "low": 1}
-_POSITIVE = {"kind": float, "low": 0.0, "low_open": True}
+_INT: dict[str, Any] = {"kind": int, "low": 1}
+_POSITIVE: dict[str, Any] = {"kind": float, "low": 0.0, "low_open": True}
 _WAVELET_RULES = {
     "wavelet": ParameterRule(
         str, choices=_wavelet_names, hint="a discrete PyWavelets name such as 'db1', 'db2', 'sym4', 'coif1'"

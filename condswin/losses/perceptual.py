@@ -53,7 +53,7 @@ class WeightsNotFoundError(ModelError, FileNotFoundError):
 class VGG16Features(nn.Module):
     """torchvision-compatible VGG16 ``features`` (13 convs with ReLU, 5 max-pools), no classifier."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         in_chans = 3
@@ -148,6 +148,9 @@ class VGGPerceptualLoss(nn.Module):
     Raises:
         WeightsNotFoundError: no weights file (says where to put one).
     """
+
+    mean: torch.Tensor  # ImageNet mean and std, buffers of shape (1, 3, 1, 1)
+    std: torch.Tensor
 
     def __init__(
         self,

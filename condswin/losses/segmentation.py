@@ -7,6 +7,8 @@ mistakes (labels outside the class range, wrong shapes) into clear errors.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -34,7 +36,7 @@ class DiceCrossEntropyLoss(nn.Module):
             raise ValueError(f"dice_ce: weights must be non-negative and not both zero, got {lambda_dice}, {lambda_ce}")
         from monai.losses import DiceCELoss  # imported here: MONAI is slow to import and only training needs it
 
-        common = dict(lambda_dice=lambda_dice, lambda_ce=lambda_ce, smooth_nr=smooth, smooth_dr=smooth)
+        common: dict[str, Any] = dict(lambda_dice=lambda_dice, lambda_ce=lambda_ce, smooth_nr=smooth, smooth_dr=smooth)
         self.multiclass = DiceCELoss(softmax=True, to_onehot_y=True, include_background=include_background, **common)
         self.binary = DiceCELoss(sigmoid=True, **common)
 

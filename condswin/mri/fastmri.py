@@ -150,12 +150,20 @@ class FastMRIVolume:
         return (int(self.kspace.shape[-2]), int(self.kspace.shape[-1]))
 
 
+def _child_text(node: ET.Element, tag: str) -> str:
+    """The text of ``node``'s child ``tag`` (any namespace); ValueError when the child or its text is missing."""
+    child = node.find(f"{{*}}{tag}")
+    if child is None or child.text is None:
+        raise ValueError(f"no {tag}")
+    return child.text
+
+
 def _xml_triple(root: ET.Element, path: str, cast: type, source: str) -> tuple:
     node = root.find(path)
     if node is None:
         raise FastMRIFileError(f"{source}: ismrmrd_header has no {path.replace('{*}', '')}")
     try:
-        return tuple(cast(node.find(f"{{*}}{axis}").text) for axis in ("x", "y", "z"))
+        return tuple(cast(_child_text(node, axis)) for axis in ("x", "y", "z"))
     except (AttributeError, TypeError, ValueError) as exc:
         raise FastMRIFileError(f"{source}: ismrmrd_header {path.replace('{*}', '')} is incomplete: {exc}") from exc
 
@@ -191,8 +199,8 @@ def parse_ismrmrd_header(xml: str | bytes, source: str = "ismrmrd_header") -> Is
     center = maximum = None
     if limits is not None:
         try:
-            center = int(limits.find("{*}center").text)
-            maximum = int(limits.find("{*}maximum").text)
+            center = int(_child_text(limits, "center"))
+            maximum = int(_child_text(limits, "maximum"))
         except (AttributeError, TypeError, ValueError):
             center = maximum = None  # optional: only used for fastMRI's padding columns
     return IsmrmrdGeometry(**geometry_values, encoding_center=center, encoding_maximum=maximum)

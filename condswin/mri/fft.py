@@ -7,12 +7,13 @@ any leading batch/slice/coil axes and keep complex64 as complex64 (numpy would o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Union, overload
 
 import numpy as np
 
 if TYPE_CHECKING:  # torch is imported lazily so numpy-only callers (h5 tools, metrics) never pay for it
     import torch
+    from typing_extensions import TypeIs
 
 ArrayOrTensor = Union[np.ndarray, "torch.Tensor"]
 
@@ -21,7 +22,7 @@ __all__ = ["fft2c", "ifft2c", "complex_to_channels", "channels_to_complex", "is_
 _AXES = (-2, -1)
 
 
-def is_tensor(x: object) -> bool:
+def is_tensor(x: object) -> TypeIs[torch.Tensor]:
     """True when ``x`` is a torch tensor, without importing torch for numpy callers."""
     return type(x).__module__.startswith("torch") and hasattr(x, "device")
 
@@ -36,6 +37,10 @@ def _complex_dtype_np(x: np.ndarray) -> np.dtype:
     return np.dtype(np.complex64) if x.dtype in (np.float32, np.complex64, np.float16) else np.dtype(np.complex128)
 
 
+@overload
+def fft2c(x: np.ndarray) -> np.ndarray: ...
+@overload
+def fft2c(x: torch.Tensor) -> torch.Tensor: ...
 def fft2c(x: ArrayOrTensor) -> ArrayOrTensor:
     """Centred orthonormal 2-D FFT over the last two axes (image → k-space).
 
@@ -56,6 +61,10 @@ def fft2c(x: ArrayOrTensor) -> ArrayOrTensor:
     return out.astype(_complex_dtype_np(x), copy=False)
 
 
+@overload
+def ifft2c(k: np.ndarray) -> np.ndarray: ...
+@overload
+def ifft2c(k: torch.Tensor) -> torch.Tensor: ...
 def ifft2c(k: ArrayOrTensor) -> ArrayOrTensor:
     """Centred orthonormal 2-D inverse FFT over the last two axes (k-space → image).
 
@@ -76,6 +85,10 @@ def ifft2c(k: ArrayOrTensor) -> ArrayOrTensor:
     return out.astype(_complex_dtype_np(k), copy=False)
 
 
+@overload
+def complex_to_channels(x: np.ndarray, channel_axis: int = -3) -> np.ndarray: ...
+@overload
+def complex_to_channels(x: torch.Tensor, channel_axis: int = -3) -> torch.Tensor: ...
 def complex_to_channels(x: ArrayOrTensor, channel_axis: int = -3) -> ArrayOrTensor:
     """Split a complex image (..., H, W) into real and imaginary channels (..., 2, H, W) for a real network.
 
@@ -95,6 +108,10 @@ def complex_to_channels(x: ArrayOrTensor, channel_axis: int = -3) -> ArrayOrTens
     return np.stack((x.real, x.imag), axis=channel_axis)
 
 
+@overload
+def channels_to_complex(x: np.ndarray, channel_axis: int = -3) -> np.ndarray: ...
+@overload
+def channels_to_complex(x: torch.Tensor, channel_axis: int = -3) -> torch.Tensor: ...
 def channels_to_complex(x: ArrayOrTensor, channel_axis: int = -3) -> ArrayOrTensor:
     """Inverse of :func:`complex_to_channels`: a size-2 (real, imaginary) axis back into one complex array.
 

@@ -45,8 +45,8 @@ def _as_column_mask(mask: ArrayOrTensor, like: ArrayOrTensor) -> ArrayOrTensor:
         mask_t = torch.as_tensor(mask, device=like.device)
         real_dtype = like.real.dtype if like.is_complex() else like.dtype
         return mask_t.to(real_dtype)
-    real_dtype = np.empty(0, dtype=like.dtype).real.dtype
-    return np.asarray(mask).astype(real_dtype)
+    real_np_dtype = np.empty(0, dtype=like.dtype).real.dtype
+    return np.asarray(mask).astype(real_np_dtype)
 
 
 def apply_mask(kspace: ArrayOrTensor, mask: ArrayOrTensor) -> ArrayOrTensor:

@@ -139,7 +139,7 @@ def wavelet_l1(x: torch.Tensor, transform: WaveletTransform) -> torch.Tensor:
     ``x`` must already have sides divisible by ``2**transform.levels``.
     """
     levels = transform.forward(x).details
-    return sum(band.abs().sum(dim=(-2, -1)) for level in levels for band in level)
+    return sum(band.abs().sum(dim=(-2, -1)) for level in levels for band in level)  # type: ignore[return-value]
 
 
 def wavelet_fista(
