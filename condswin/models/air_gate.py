@@ -46,6 +46,7 @@ class AirGate(nn.Module):
             nn.Conv2d(width, channels, 1),
         )
         last = self.layers[-1]
+        assert isinstance(last, nn.Conv2d) and last.bias is not None
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
 

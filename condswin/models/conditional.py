@@ -102,6 +102,7 @@ class ConditionalWindowAttention(nn.Module):
             The heavy heads' output (windows, N, C), through ``heavy_proj`` when there is one, and, when the
             layout masks anything, which queries kept at least one visible key (windows, N); else None.
         """
+        assert kv.indices is not None and kv.selected_weights is not None  # routers select unless told not to
         bw, n, c = x.shape
         h, k = self.num_heads, kv.indices.shape[1]
         q = self.heavy_q(x).view(bw, n, h, c // h).transpose(1, 2)

@@ -135,10 +135,11 @@ class LinformerSelfAttention(_MultiHeadBase):
         """E and F as (k, n) matrices for a map of size ``grid``."""
         mats = []
         for param in (self.key_proj, self.value_proj if self.value_proj is not None else self.key_proj):
+            matrix: torch.Tensor = param
             if tuple(grid) != self.grid_size:
                 scale = (self.grid_size[0] * self.grid_size[1]) / (grid[0] * grid[1])
-                param = F.interpolate(param[None], size=tuple(grid), mode="bilinear", align_corners=False)[0] * scale
-            mats.append(param.reshape(self.proj_len, -1))
+                matrix = F.interpolate(param[None], size=tuple(grid), mode="bilinear", align_corners=False)[0] * scale
+            mats.append(matrix.reshape(self.proj_len, -1))
         return mats[0], mats[1]
 
     def forward(

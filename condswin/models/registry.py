@@ -122,7 +122,7 @@ def build_model(name: str, in_channels: int = 1, out_channels: int = 1, **overri
     config = model_config(name, in_channels=in_channels, out_channels=out_channels, **overrides)
     model = get_model_spec(name).builder(config)
     model.config = config
-    model.model_name = name
+    model.model_name = name  # type: ignore[assignment]  # nn.Module's attribute types cover tensors and modules only
     return model
 
 

@@ -141,10 +141,12 @@ class ResidualDenoiser(nn.Module):
         """The noise the inner network predicts, on the blocks."""
         inputs = blocks
         if self.config.sigma_input:
+            assert level is not None  # measured whenever sigma_input, noise_units or air_gate is set
             level_map = level.to(blocks.dtype).view(-1, 1, 1, 1).expand(-1, 1, *blocks.shape[-2:])
             inputs = torch.cat([blocks, level_map], dim=1)
         noise = self.net(inputs)
         if self.config.noise_units:
+            assert level is not None
             noise = noise * (level / _LEVEL_UNIT).to(noise.dtype).view(-1, 1, 1, 1)
         return noise
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -116,7 +117,7 @@ class IterativeRouter(_RoutingVector):
 ROUTERS: dict[str, type[_RoutingVector]] = {"light": LightRouter, "iterative": IterativeRouter}
 
 
-def build_router(kind: str, dim: int, k: int, **iterative_params) -> _RoutingVector:
+def build_router(kind: str, dim: int, k: int, **iterative_params: Any) -> _RoutingVector:
     """A router over ``dim``-channel tokens picking ``k`` per window.
 
     Args:

@@ -47,8 +47,8 @@ class SwinBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.conditional = conditional is not None
         if conditional is None:
-            self.attn = WindowAttention(dim, num_heads, window, drop)
-            self.ff = Mlp(dim, mlp_hidden, drop)
+            self.attn: nn.Module = WindowAttention(dim, num_heads, window, drop)
+            self.ff: nn.Module = Mlp(dim, mlp_hidden, drop)
         else:
             c = conditional
             self.attn = ConditionalWindowAttention(

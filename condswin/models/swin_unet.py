@@ -15,6 +15,7 @@ Antonelli 2023) and the block are described in docs/architecture.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -179,8 +180,8 @@ def _init_weights(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-_ONE_LAYER = dict(depths=(2,), num_heads=(4, 8))
-_TWO_LAYERS = dict(depths=(2, 2), num_heads=(4, 8, 16))
+_ONE_LAYER: dict[str, Any] = dict(depths=(2,), num_heads=(4, 8))
+_TWO_LAYERS: dict[str, Any] = dict(depths=(2, 2), num_heads=(4, 8, 16))
 for _suffix, _layers in (("1l", _ONE_LAYER), ("2l", _TWO_LAYERS)):
     n = len(_layers["depths"])
     register_model(

@@ -18,6 +18,8 @@ __all__ = ["WindowAttention", "Mlp", "RelativePositionBias"]
 class RelativePositionBias(nn.Module):
     """A learned (2W−1)²×heads table read through the bijective relative-position index."""
 
+    index: torch.Tensor  # buffer: (N, N) index into the table
+
     def __init__(self, window: int, num_heads: int):
         super().__init__()
         self.window = window
