@@ -185,6 +185,7 @@ def generate_phantom(
 
     ct = _to_image(ct_array, grid)
     labels = _to_image(labels_array, grid)
+    shift = canvas.liver_shift_mm
     return PhantomCase(
         ct=ct,
         labels=labels,
@@ -194,17 +195,18 @@ def generate_phantom(
         noise_hu=noise,
         tumours=tumours,
         tissue_hu={t.name.lower(): round(v, 1) for t, v in canvas.mean_hu.items()},
-        liver_shift_mm=None if canvas.liver_shift_mm is None else tuple(float(v) for v in canvas.liver_shift_mm),
+        liver_shift_mm=None if shift is None else (float(shift[0]), float(shift[1]), float(shift[2])),
     )
 
 
 def _liver_shape(image: sitk.Image) -> LiverShape:
     if not isinstance(image, sitk.Image) or image.GetDimension() != 3:
         raise ValueError("liver_mask must be a 3-D SimpleITK image")
+    spacing, origin = image.GetSpacing(), image.GetOrigin()
     return LiverShape(
         mask=sitk.GetArrayFromImage(image) != 0,
-        spacing=tuple(float(v) for v in image.GetSpacing()),
-        origin=tuple(float(v) for v in image.GetOrigin()),
+        spacing=(float(spacing[0]), float(spacing[1]), float(spacing[2])),
+        origin=(float(origin[0]), float(origin[1]), float(origin[2])),
         direction=np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3),
     )
 

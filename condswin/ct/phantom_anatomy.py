@@ -285,12 +285,19 @@ def _paint_thorax(canvas: Canvas, frame: BodyFrame) -> np.ndarray:
     return dome
 
 
-def _paint_tube(canvas: Canvas, start: np.ndarray, end: np.ndarray, radius: float, tissue: Tissue, **kw) -> None:
+def _paint_tube(
+    canvas: Canvas,
+    start: np.ndarray,
+    end: np.ndarray,
+    radius: float,
+    tissue: Tissue,
+    only_over: frozenset[Tissue] | None = None,
+) -> None:
     box = canvas.grid.box((start + end) / 2, float(np.linalg.norm(end - start)) / 2 + radius + 2.0)
     if box is None:
         return
     distance = segment_distance(*canvas.grid.coords(box), start, end)
-    canvas.paint(distance < radius, tissue, box=box, **kw)
+    canvas.paint(distance < radius, tissue, box=box, only_over=only_over)
 
 
 def _paint_bowel(canvas: Canvas, frame: BodyFrame, dome: np.ndarray) -> None:

@@ -80,9 +80,9 @@ class PhantomGrid:
                     value = value + axes32[row, column] * index
             coords.append(value)
         return cls(
-            size=tuple(int(s) for s in size),
-            spacing=tuple(float(s) for s in spacing),
-            origin=tuple(float(o) for o in origin),
+            size=(int(size[0]), int(size[1]), int(size[2])),
+            spacing=(float(spacing[0]), float(spacing[1]), float(spacing[2])),
+            origin=(float(origin[0]), float(origin[1]), float(origin[2])),
             direction=np.asarray(direction, dtype=np.float64),
             z_ref=float(z_ref),
             x=coords[0],
@@ -95,7 +95,7 @@ class PhantomGrid:
         """Numpy shape (nz, ny, nx)."""
         return self.size[2], self.size[1], self.size[0]
 
-    def box(self, centre: Sequence[float], radius: float) -> Box | None:
+    def box(self, centre: Sequence[float] | np.ndarray, radius: float) -> Box | None:
         """Index box holding a ball of ``radius`` mm around ``centre`` (z relative to ``z_ref``).
 
         Args:
@@ -169,8 +169,8 @@ def ellipsoid_q(
     x: np.ndarray,
     y: np.ndarray,
     z: np.ndarray,
-    centre: Sequence[float],
-    semi_axes: Sequence[float],
+    centre: Sequence[float] | np.ndarray,
+    semi_axes: Sequence[float] | np.ndarray,
     rotation: np.ndarray | None = None,
 ) -> np.ndarray:
     """Normalised squared radius of an ellipsoid: < 1 inside, 1 on the surface.
@@ -234,7 +234,11 @@ def smooth_field(
 
 
 def segment_distance(
-    x: np.ndarray, y: np.ndarray, z: np.ndarray, start: Sequence[float], end: Sequence[float]
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    start: Sequence[float] | np.ndarray,
+    end: Sequence[float] | np.ndarray,
 ) -> np.ndarray:
     """Distance in mm from every coordinate to the line segment ``start``–``end``.
 

@@ -191,7 +191,7 @@ def _paint_tumour(
     canvas.paint(inside, Tissue.TUMOUR, box=box, hu=values.astype(np.float32))
     return TumourSpec(
         centre_mm=(float(centre[0]), float(centre[1]), float(centre[2] + grid.z_ref)),
-        semi_axes_mm=tuple(float(s) for s in semi),
+        semi_axes_mm=(float(semi[0]), float(semi[1]), float(semi[2])),
         kind=kind,
         contrast_hu=float(contrast),
         voxels=voxels,

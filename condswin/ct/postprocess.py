@@ -129,7 +129,6 @@ def postprocess_labels(
     Raises:
         ValueError: bad label values or dimensions, missing or disagreeing spacing.
     """
-    is_image = isinstance(labels, sitk.Image)
     array = label_array(labels)
     voxel_ml = _voxel_ml(labels, array, spacing, needed=min_tumour_ml > 0)
 
@@ -148,11 +147,11 @@ def postprocess_labels(
     result = np.zeros_like(array)
     result[organ] = LIVER
     result[tumour] = TUMOUR
-    if not is_image:
+    if not isinstance(labels, sitk.Image):
         return result
     image = sitk.GetImageFromArray(result)
     image.CopyInformation(labels)
-    return image
+    return image  # type: ignore[return-value]  # mypy cannot tell that LabelMap is sitk.Image here
 
 
 def _voxel_ml(
