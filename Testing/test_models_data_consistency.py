@@ -24,9 +24,10 @@ from condswin.inference.reconstruction import reconstruct_kspace
 from condswin.jobs import reconstruct_file, reconstruct_image
 from condswin.models import build_model
 from condswin.models.data_consistency import MaskBound
+from condswin.mri import kspace as kspace_module
 from condswin.mri.fastmri import write as write_fastmri
 from condswin.mri.fft import fft2c, ifft2c
-from condswin.mri.kspace import center_crop, simulate_singlecoil_kspace
+from condswin.mri.kspace import center_crop, data_consistency, simulate_singlecoil_kspace
 from condswin.mri.masks import MaskSpec
 from condswin.training.config import config_from_dict
 from condswin.training.data import build_datasets
@@ -119,6 +120,30 @@ def test_measured_columns_are_the_measured_data_whatever_the_correction(zero_fil
     # ... while the same correction without DC moves the measured data: DC is never farther from it
     off = np.linalg.norm(fft2c(plain)[..., mask.numpy()] - measured[..., mask.numpy()])
     assert off > 1e-2 and np.linalg.norm(k_out[..., mask.numpy()] - measured[..., mask.numpy()]) < 1e-3 * off
+
+
+def test_measured_kspace_lines_are_returned_exactly(zero_filled_batch, monkeypatch) -> None:
+    """The model's data consistency is the toolkit's hard replacement, applied to the correction's k-space: every
+    measured line becomes the measurement there, bit for bit (nothing: the measured data are the zero-filled
+    image's, which the output adds back), and every other line is the network's."""
+    x, mask, _ = zero_filled_batch
+    model = _dc_model()
+    randomise_zero_head(model)
+    steps = []
+
+    def recorded(predicted, measured, columns, noise_lambda=None):
+        steps.append((predicted, measured, result := data_consistency(predicted, measured, columns, noise_lambda)))
+        return result
+
+    monkeypatch.setattr(kspace_module, "data_consistency", recorded)
+    with torch.no_grad():
+        y = model.complex_output(x, mask)
+    assert len(steps) == 1, "the model's data consistency is condswin.mri.kspace.data_consistency"
+    predicted, measured, kept = steps[0]
+    assert torch.equal(kept[..., mask], measured[..., mask])
+    assert torch.equal(kept[..., ~mask], predicted[..., ~mask]) and kept[..., ~mask].abs().max() > 1e-2
+    image = torch.complex(x[:, 0], x[:, 1])
+    assert torch.equal(y, image + ifft2c(kept))  # the output is the zero-filled image plus that k-space's image
 
 
 def test_per_sample_masks_and_a_bound_mask_agree(zero_filled_batch) -> None:

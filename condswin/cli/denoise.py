@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,13 @@ from condswin.cli.common import (
     stage_result,
 )
 from condswin.cli.errors import UsageError
-from condswin.cli.options import number
+from condswin.cli.options import number, parse_params
 from condswin.cli.outputs import InputPlan
 from condswin.cli.progress import Reporter
 from condswin.denoise_names import NOISE_MODELS
 from condswin.errors import InputNotFoundError
 
-__all__ = ["add_parser", "run", "parse_params", "is_classical_method", "MAX_SIGMA"]
+__all__ = ["add_parser", "run", "is_classical_method", "MAX_SIGMA"]
 
 # The Rician correction computes u^2 - 2 sigma^2 in float32 (largest value 3.4e38): a larger sigma overflows.
 MAX_SIGMA = 1e18
@@ -72,29 +71,6 @@ def add_parser(subparsers: Any) -> None:
     add_model_options(parser, "denoising", with_model=False)
     add_run_options(parser)
     parser.set_defaults(run=run)
-
-
-def parse_params(items: list[str]) -> dict[str, Any]:
-    """``["h_factor=0.8", "wavelet=db2"]`` → ``{"h_factor": 0.8, "wavelet": "db2"}`` (JSON values, else text).
-
-    Raises:
-        UsageError: an item that is not KEY=VALUE, or a key given twice (which value was meant is not known).
-    """
-    params: dict[str, Any] = {}
-    given: dict[str, str] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UsageError(f"--param expects KEY=VALUE, got {item!r}")
-        if key in given:
-            raise UsageError(f"--param {key} is given twice ({given[key]!r} and {item!r}); give each parameter once")
-        given[key] = item
-        try:
-            params[key] = json.loads(text)
-        except json.JSONDecodeError:
-            params[key] = text
-    return params
 
 
 def _reference_for(plan: InputPlan, reference: Path | None, is_batch: bool) -> Path | None:

@@ -1,17 +1,24 @@
-"""Argument types for option values: each refuses a bad value while the command line is parsed (exit 2).
+"""Option values of every command: each is refused before any input is read or model loaded (exit 2).
 
-A value outside its range is a usage error reported before any input is read or model loaded, with the
-option's name and the accepted range, instead of a failure halfway through a batch (or a crash on
-``--acceleration 1e308``). Used as ``parser.add_argument("--sigma", type=number(above=0))``.
+* Argument types (:func:`number`, :func:`integer`) refuse a bad value while the command line is parsed: a value
+  outside its range is a usage error with the option's name and the accepted range, instead of a failure
+  halfway through a batch (or a crash on ``--acceleration 1e308``). Used as
+  ``parser.add_argument("--sigma", type=number(above=0))``.
+* :func:`parse_params` reads the repeatable ``--param KEY=VALUE`` of the commands whose methods take parameters
+  (``denoise``, ``reconstruct``); each method then checks its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["integer", "number"]
+from condswin.errors import UsageError
+
+__all__ = ["integer", "number", "parse_params"]
 
 
 def _describe(kind: str, low: float | None, high: float | None, above: float | None) -> str:
@@ -74,3 +81,26 @@ def integer(*, low: int | None = None, high: int | None = None) -> Callable[[str
 
     parse.__name__ = "integer"
     return parse
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """``["h_factor=0.8", "wavelet=db2"]`` → ``{"h_factor": 0.8, "wavelet": "db2"}`` (JSON values, else text).
+
+    Raises:
+        UsageError: an item that is not KEY=VALUE, or a key given twice (which value was meant is not known).
+    """
+    params: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--param expects KEY=VALUE, got {item!r}")
+        if key in given:
+            raise UsageError(f"--param {key} is given twice ({given[key]!r} and {item!r}); give each parameter once")
+        given[key] = item
+        try:
+            params[key] = json.loads(text)
+        except json.JSONDecodeError:
+            params[key] = text
+    return params

@@ -17,7 +17,7 @@ from condswin.cli.common import (
     stage_result,
 )
 from condswin.cli.errors import UsageError
-from condswin.cli.options import integer, number
+from condswin.cli.options import integer, number, parse_params
 from condswin.cli.outputs import InputPlan
 from condswin.cli.progress import Reporter
 from condswin.io.formats import READABLE_SUFFIXES
@@ -150,7 +150,6 @@ def check_method_params(model: str | None, items: list[str]) -> dict[str, object
             type or out of its range (lam = -1, nan or abc; iterations 0 or 10^9), or parameters for a
             model or zero-filling, which take none.
     """
-    from condswin.cli.denoise import parse_params
     from condswin.mri.compressed_sensing import list_methods, resolve_parameters
 
     params = parse_params(items)

@@ -29,6 +29,7 @@ __all__ = [
     "SLICE_SPACING_TOLERANCE",
     "ErrorFactory",
     "check_regular_file",
+    "format_values",
     "check_gzip_head",
     "check_header",
     "check_geometry",
@@ -85,8 +86,13 @@ _COMPONENT_BYTES = {
 }
 
 
-def check_regular_file(path: Path, error: ErrorFactory, not_found: ErrorFactory) -> None:
-    """Refuse a missing path, a device, pipe or socket (``/dev/zero`` never ends), and an empty file.
+def check_regular_file(path: Path, error: ErrorFactory, not_found: ErrorFactory, what: str = "an image") -> None:
+    """Refuse a missing path, a folder, device, pipe or socket (``/dev/zero`` never ends), and an empty file.
+
+    Args:
+        path: the file to read.
+        error, not_found: the error types to raise (a format's own :class:`condswin.errors.InputError`).
+        what: what the file should be read as, for the messages (``"an image"``, ``"a fastMRI file"``).
 
     Raises:
         ``not_found(...)``: the path does not exist.
@@ -99,7 +105,7 @@ def check_regular_file(path: Path, error: ErrorFactory, not_found: ErrorFactory)
     except OSError as err:
         raise error(f"{path}: cannot be opened ({err.strerror or err})") from None
     if not stat.S_ISREG(info.st_mode):
-        raise error(f"{path}: not a regular file (a device, pipe or socket cannot be read as an image)")
+        raise error(f"{path}: not a regular file (a folder, device, pipe or socket cannot be read as {what})")
     if info.st_size == 0:
         raise error(f"{path}: the file is empty (0 bytes)")
 
@@ -159,17 +165,20 @@ def check_geometry(
     values = {"spacing": spacing, "origin": origin, "direction": direction}
     for name, vector in values.items():
         if not np.isfinite(np.asarray(vector, dtype=np.float64)).all():
-            raise error(f"{path}: the {name} {_fmt(vector)} is not finite (NaN or infinite); the header is corrupt")
+            raise error(
+                f"{path}: the {name} {format_values(vector)} is not finite (NaN or infinite); the header is corrupt"
+            )
     if min(spacing) <= 0:
-        raise error(f"{path}: the spacing {_fmt(spacing)} must be positive")
+        raise error(f"{path}: the spacing {format_values(spacing)} must be positive")
     dim = len(spacing)
     matrix = np.asarray(direction, dtype=np.float64).reshape(dim, dim)
     # A direction matrix is a rotation (|det| = 1) up to header rounding; near 0 means two axes coincide.
     if abs(np.linalg.det(matrix)) < 1e-3:
-        raise error(f"{path}: the direction {_fmt(direction)} is singular (two image axes point the same way)")
+        raise error(f"{path}: the direction {format_values(direction)} is singular (two image axes point the same way)")
 
 
-def _fmt(values: Sequence[float]) -> str:
+def format_values(values: Sequence[float]) -> str:
+    """``(0.8, 0.9, 2.5)``: a spacing, origin or direction in messages (six significant digits)."""
     return "(" + ", ".join(f"{float(v):.6g}" for v in values) + ")"
 
 
@@ -192,7 +201,7 @@ def check_nifti_header(path: Path, gzipped: bool, error: ErrorFactory) -> None:
     for name, values in _nifti_geometry_fields(bytes(head)).items():
         if not np.isfinite(values).all():
             raise error(
-                f"{path}: the NIfTI {name} {_fmt(values)} is not finite (NaN or infinite); the header is corrupt"
+                f"{path}: the NIfTI {name} {format_values(values)} is not finite (NaN or infinite); the header is corrupt"
             )
 
 

@@ -304,7 +304,7 @@ def grid_mismatch(a: sitk.Image, b: sitk.Image, *, tolerance: float = 1e-3) -> s
     )
     for name, va, vb, tol in checks:
         if not np.allclose(va, vb, rtol=0.0, atol=tol):
-            return f"{name} {_fmt(va)} vs {_fmt(vb)}"
+            return f"{name} {image_checks.format_values(va)} vs {image_checks.format_values(vb)}"
     return ""
 
 
@@ -332,10 +332,6 @@ def is_label_map(image: sitk.Image) -> bool:
     if sample.size > _LABEL_MAP_MAX_VALUES:
         return False
     return int(values.min()) >= 0 and int(values.max()) <= _LABEL_MAP_MAX_LABEL
-
-
-def _fmt(values: Sequence[float]) -> str:
-    return "(" + ", ".join(f"{v:.6g}" for v in values) + ")"
 
 
 def _read_failure(err: RuntimeError, path: Path) -> str:

@@ -21,7 +21,6 @@ value is the slice thickness from the header (fastMRI files record no gap).
 from __future__ import annotations
 
 import os
-import stat
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -399,19 +398,6 @@ def check_schema(f: Any, slices: int | slice | None, source: str) -> tuple[slice
     return index, target_key
 
 
-def _check_regular_file(path: Path, source: str) -> None:
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise FastMRINotFoundError(f"{source}: no such fastMRI file") from None
-    except OSError as exc:
-        raise FastMRIFileError(f"{source}: cannot be opened ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise FastMRIFileError(f"{source}: not a regular file (a folder, device or pipe is no fastMRI file)")
-    if info.st_size == 0:
-        raise FastMRIFileError(f"{source}: the file is empty")
-
-
 def _header_text(raw: Any, source: str) -> str:
     """The ``ismrmrd_header`` as text (stored as bytes, a str or a variable-length string)."""
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
@@ -453,9 +439,11 @@ def read(path: str | os.PathLike, slices: int | slice | None = None) -> FastMRIV
     """
     import h5py
 
+    from condswin.io.image_checks import check_regular_file  # imported here, with h5py: it loads SimpleITK
+
     path = Path(path)
     source = str(path)
-    _check_regular_file(path, source)
+    check_regular_file(path, FastMRIFileError, FastMRINotFoundError, "a fastMRI file")
     if slices is not None and not isinstance(slices, (int, np.integer, slice)):
         raise TypeError(f"slices must be an int, a slice or None, got {type(slices).__name__}")
     try:

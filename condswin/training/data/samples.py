@@ -20,7 +20,6 @@ field (tensors stacked, strings and numbers gathered into lists / tensors) witho
 from __future__ import annotations
 
 import abc
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from condswin.errors import UsageError
+from condswin.seeding import text_seed
 from condswin.training.config import TrainConfig
 from condswin.training.data.contract import channels, input_contract, output_contract
 
@@ -45,7 +45,6 @@ __all__ = [
     "phantom_seeds",
     "training_rng",
     "evaluation_rng",
-    "text_seed",
 ]
 
 T = TypeVar("T")
@@ -139,11 +138,6 @@ def data_splits(
     )
 
 
-def text_seed(text: str) -> int:
-    """A stable 32-bit integer from a string (CRC-32 of its UTF-8 bytes; Python's ``hash`` is salted)."""
-    return zlib.crc32(text.encode("utf-8"))
-
-
 def training_rng() -> np.random.Generator:
     """A generator seeded from torch's current generator (fresh per call, repeatable under a global seed)."""
     return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
@@ -153,7 +147,7 @@ def evaluation_rng(*keys: int | str) -> np.random.Generator:
     """A generator that depends only on ``keys`` (e.g. the split seed, the volume id and the slice index).
 
     Args:
-        *keys: integers (non-negative) or strings (hashed with :func:`text_seed`).
+        *keys: integers (non-negative) or strings (hashed with :func:`condswin.seeding.text_seed`).
 
     Returns:
         ``numpy.random.default_rng(SeedSequence(keys))``.
