@@ -244,7 +244,7 @@ class CondswinProcess:
         self._kill_at = None
         self._stdout_closed = False
         kwargs: dict[str, Any] = {}
-        if os.name == "nt":
+        if sys.platform == "win32":
             kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | getattr(subprocess, "CREATE_NO_WINDOW", 0)
         else:
             kwargs["start_new_session"] = True  # its own process group: cancel ends the whole tree
@@ -347,7 +347,7 @@ class CondswinProcess:
         first = not self._cancelled
         self._cancelled = True
         if first and popen.poll() is None:
-            if os.name == "nt":
+            if sys.platform == "win32":
                 popen.terminate()
             else:
                 _signal_group(popen.pid, signal.SIGTERM, leader_only=True)
@@ -366,7 +366,7 @@ class CondswinProcess:
 
     @staticmethod
     def _kill_tree(popen: subprocess.Popen[str]) -> None:
-        if os.name == "nt":
+        if sys.platform == "win32":
             if popen.poll() is None:
                 subprocess.run(["taskkill", "/T", "/F", "/PID", str(popen.pid)], capture_output=True, check=False)
             return

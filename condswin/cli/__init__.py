@@ -5,8 +5,12 @@ batch loop, :mod:`condswin.cli.progress` the bar / JSON-lines output, :mod:`cond
 codes. Documented for users in ``docs/cli.md``.
 """
 
+from __future__ import annotations
 
-def main(argv=None) -> int:
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``condswin`` script and ``python -m condswin``; returns the exit code.
 
     Without ``argv`` this is the program itself (the arguments are ``sys.argv``): a signal after the run then

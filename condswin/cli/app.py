@@ -75,7 +75,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"condswin {__version__}")
     subparsers = parser.add_subparsers(
-        dest="command", metavar="COMMAND", parser_class=lambda **kwargs: _Parser(json_errors=json_errors, **kwargs)
+        dest="command",
+        metavar="COMMAND",
+        parser_class=lambda **kwargs: _Parser(json_errors=json_errors, **kwargs),  # type: ignore[call-overload]  # argparse only calls it
     )
     subparsers.required = True
     for command in COMMANDS:

@@ -56,6 +56,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run ``segment``; returns the exit code."""
     opening = open_run(args, reporter, "segmentation", model=args.model, datasets=True, rename=_output_stem)
     loaded = opening.loaded
+    assert loaded is not None  # segmentation always runs a model
 
     def process(plan: InputPlan, staged: StagedOutputs) -> dict[str, Any]:
         from condswin.jobs import segment

@@ -200,7 +200,7 @@ def reconstruction_step(
     error_max = float(np.abs(details.zero_filled[z] - target).max()) or 1.0
     for name, result in runs.items():
         image = result.details.image[z]
-        title = name if name == "zero-filled" else f"model {loaded.card.id}"
+        title = name if name == "zero-filled" or loaded is None else f"model {loaded.card.id}"
         top.append(Panel(f"{title} ({SETTING})", image, vmin=0, vmax=float(target.max())))
         bottom.append(
             Panel(f"|{title} - target|", np.abs(image - target), cmap=ERROR_CMAP, vmin=0, vmax=error_max, colorbar=True)

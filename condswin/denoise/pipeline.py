@@ -163,6 +163,7 @@ def denoise(
         sigma_abs = _estimate(work, noise) if needs_sigma else None
 
     if noise == "rician" and spec.is_contrast:
+        assert sigma_abs is not None  # Rician noise always needs its sigma
         work = rician_bias_correction(work, sigma_abs)
 
     # Scale to [0, 1] with zero kept at zero for non-negative data (what the Rician correction relies on).
@@ -180,5 +181,6 @@ def denoise(
     out = out * span + low
 
     if noise == "rician" and not spec.is_contrast:
+        assert sigma_abs is not None
         out = rician_bias_correction(out, sigma_abs)
     return out.astype(np.float32).reshape(input_shape)

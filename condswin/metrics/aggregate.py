@@ -123,7 +123,7 @@ def mark_absent(per_class: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[st
     marked: dict[str, dict[str, Any]] = {}
     for name, values in per_class.items():
         counts = [values.get(key) for key in COUNT_KEYS]
-        if any(count is None for count in counts) or sum(counts) > 0:
+        if any(count is None for count in counts) or sum(count for count in counts if count is not None) > 0:
             marked[name] = dict(values)
         else:
             marked[name] = {key: (value if key in COUNT_KEYS else None) for key, value in values.items()}

@@ -19,11 +19,15 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from condswin.errors import InputError
 from condswin.samples.catalog import CATALOG_FILENAME, SAMPLE_KEYS, sha256_of
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
 
 __all__ = ["MNI_LICENSE", "SampleSettings", "default_mr_source", "make_samples"]
 
@@ -70,7 +74,7 @@ def default_mr_source() -> Path:
     return Path(__file__).resolve().parents[3] / "shared" / "data" / "mri" / "mni152_t1_1mm.nii.gz"
 
 
-def _crop_mr(source: Path, settings: SampleSettings):
+def _crop_mr(source: Path, settings: SampleSettings) -> sitk.Image:
     from condswin.io.images import read_image
 
     image = read_image(source)
