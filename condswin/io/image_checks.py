@@ -177,7 +177,7 @@ def check_geometry(
         raise error(f"{path}: the direction {format_values(direction)} is singular (two image axes point the same way)")
 
 
-def format_values(values: Sequence[float]) -> str:
+def format_values(values: Sequence[float] | np.ndarray) -> str:
     """``(0.8, 0.9, 2.5)``: a spacing, origin or direction in messages (six significant digits)."""
     return "(" + ", ".join(f"{float(v):.6g}" for v in values) + ")"
 
@@ -454,7 +454,7 @@ def check_slice_spacing(
     folder: Path,
     files: Sequence[str],
     positions: Sequence[Sequence[float]],
-    normal: Sequence[float],
+    normal: Sequence[float] | np.ndarray,
     error: ErrorFactory,
 ) -> None:
     """Refuse a DICOM series whose slices are not evenly spaced (a missing, unreadable or duplicated slice).

@@ -29,7 +29,7 @@ import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import SimpleITK as sitk
@@ -280,12 +280,21 @@ def _check_suffix(path: Path) -> str:
     return suffix
 
 
-def grid_mismatch(a: sitk.Image, b: sitk.Image, *, tolerance: float = 1e-3) -> str:
+class VoxelGrid(Protocol):
+    """What :func:`grid_mismatch` reads: a SimpleITK image, or an ``ImageFileReader`` after
+    ``ReadImageInformation``."""
+
+    def GetSize(self) -> Sequence[int]: ...
+    def GetSpacing(self) -> Sequence[float]: ...
+    def GetOrigin(self) -> Sequence[float]: ...
+    def GetDirection(self) -> Sequence[float]: ...
+
+
+def grid_mismatch(a: VoxelGrid, b: VoxelGrid, *, tolerance: float = 1e-3) -> str:
     """Describe how two images' voxel grids differ; an empty string means they match.
 
     Args:
-        a: first image (or an ``ImageFileReader`` after ``ReadImageInformation``: any object with
-            ``GetSize``/``GetSpacing``/``GetOrigin``/``GetDirection``).
+        a: first image (or an ``ImageFileReader`` after ``ReadImageInformation``).
         b: second image (same kinds as ``a``).
         tolerance: allowed difference, relative to the smallest spacing for spacing and origin, absolute
             for direction cosines. The default tolerates float32 rounding in NIfTI headers.
@@ -396,7 +405,7 @@ def _read_dicom_series(folder: Path, series_id: str | None) -> sitk.Image:
 
 def _slice_positions(reader: sitk.ImageSeriesReader, count: int) -> list[tuple[float, ...]] | None:
     """ImagePositionPatient of every slice, or None when a slice lacks it (then ITK's spacing stands)."""
-    positions = []
+    positions: list[tuple[float, ...]] = []
     for index in range(count):
         if not reader.HasMetaDataKey(index, "0020|0032"):
             return None
