@@ -202,9 +202,10 @@ def _largest_change(reference: dict, variant: dict) -> float:
     return max((abs(variant[k] - reference[k]) for k in reference if k in variant), default=0.0)
 
 
-def _plain(value: Any) -> Any:
+def _record(value: Any) -> Any:
+    """Metrics as the held-out record keeps them: each summary statistic as its mean, spread and case count."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _record(v) for k, v in value.items()}
     if hasattr(value, "mean") and hasattr(value, "std"):
         return {"mean": value.mean, "std": value.std, "cases": value.cases}
     return value
@@ -212,10 +213,10 @@ def _plain(value: Any) -> Any:
 
 def _held_out_record(task: str, card_id: str, data: HeldOut, result: Any, baselines: Sequence[str]) -> dict[str, Any]:
     rows = [
-        {"case": r.case, "method": r.method, "setting": r.setting, "metrics": _plain(dict(r.metrics))}
+        {"case": r.case, "method": r.method, "setting": r.setting, "metrics": _record(dict(r.metrics))}
         for r in result.rows
     ]
-    means = {f"{s.method}|{s.setting}".rstrip("|"): _plain(dict(s.stats)) for s in result.summary}
+    means = {f"{s.method}|{s.setting}".rstrip("|"): _record(dict(s.stats)) for s in result.summary}
     record: dict[str, Any] = {"data": data.description, "folder_kind": data.kind, "per_volume": rows, "mean": means}
     if task in ("reconstruction", "denoising") and baselines:
         base = baselines[0]
