@@ -21,7 +21,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from condswin.errors import CondswinError, OutputError, OutputExistsError
 from condswin.io.jsonvalues import json_text
@@ -36,6 +36,8 @@ __all__ = [
     "write_text_atomic",
     "write_json_atomic",
 ]
+
+_Staged = TypeVar("_Staged", bound="StagedFiles")
 
 
 def temporary_path(final: Path) -> Path:
@@ -173,7 +175,7 @@ class StagedFiles:
         self._staged: list[tuple[Path, Path]] = []
         self._on_stage = on_stage
 
-    def __enter__(self) -> StagedFiles:
+    def __enter__(self: _Staged) -> _Staged:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
