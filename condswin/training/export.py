@@ -31,10 +31,14 @@ __all__ = ["DataDescription", "training_command", "bundle_id", "build_card", "ch
 class DataDescription(Protocol):
     """What a card needs to know about the training data (a :class:`condswin.training.data.DataSplits`)."""
 
-    input_contract: Mapping[str, Any]
-    output_contract: Mapping[str, Any]
-    description: str
-    licences: Sequence[str]
+    @property
+    def input_contract(self) -> Mapping[str, Any]: ...
+    @property
+    def output_contract(self) -> Mapping[str, Any]: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def licences(self) -> Sequence[str]: ...
 
 
 def training_command(argv: Sequence[str] | None = None) -> str:
@@ -104,11 +108,12 @@ def check_card(config: TrainConfig, data: DataDescription, net: nn.Module, comma
         BundleError: the first problem, naming the card field.
     """
     card = build_card(config, data, {}, command)
+    net_config: Any = net.config  # the config dataclass build_model gives every network
     card.update(
         architecture=config.model.name,
         config=plain(config.model.overrides),
-        in_channels=int(net.config.in_channels),
-        out_channels=int(net.config.out_channels),
+        in_channels=int(net_config.in_channels),
+        out_channels=int(net_config.out_channels),
     )
     parse_card(card, f"{config.source} (model card of the export)", require_weights=False)
 

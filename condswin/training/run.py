@@ -31,6 +31,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from torch.utils.data import Dataset
 
 from condswin.errors import InputError, OutputExistsError, UsageError
 from condswin.training.checkpoint import check_checkpoint, read_checkpoint
@@ -153,7 +154,8 @@ def build_trainer(
         devices=trainer_config.devices,
         num_nodes=trainer_config.num_nodes,
         strategy=trainer_config.strategy,
-        precision=resolve_precision(trainer_config.precision, trainer_config.accelerator),
+        # a name of config.PRECISIONS (checked when the config was read), not one of Lightning's literal types
+        precision=resolve_precision(trainer_config.precision, trainer_config.accelerator),  # type: ignore[arg-type]
         max_epochs=trainer_config.max_epochs,
         max_steps=trainer_config.max_steps,
         accumulate_grad_batches=trainer_config.accumulate,
@@ -189,10 +191,16 @@ def _recorded_lineage(checkpoint: dict[str, Any]) -> list[dict[str, Any]] | None
 
 def _stop_reason(trainer: L.Trainer) -> str:
     """Why the run ended: ``time budget``, ``max_steps``/``max_epochs`` (whichever Lightning reached)."""
-    budget = next((c for c in trainer.callbacks if isinstance(c, TimeBudget)), None)
+    callbacks = trainer.callbacks  # type: ignore[attr-defined]  # set by Lightning when the trainer is built
+    budget = next((c for c in callbacks if isinstance(c, TimeBudget)), None)
     if budget is not None and budget.stopped:
         return "time budget"
     return "max_steps" if 0 < trainer.max_steps <= trainer.global_step else "max_epochs"
+
+
+def _slices(split: Dataset | None) -> int:
+    """How many slices a split holds (0 for none)."""
+    return 0 if split is None else len(split)  # type: ignore[arg-type]  # every split dataset has a length
 
 
 def _check_export_dir(export_dir: Path | None) -> None:
@@ -288,7 +296,7 @@ def train(
         check_init_source(config, source, extend)
     if splits is None:
         splits = build_datasets(config)
-    if splits.train is None or len(splits.train) == 0:
+    if _slices(splits.train) == 0:
         raise InputError(f"{config.source}: data: the training split holds no slices")
     module = build_module(config, splits.in_channels, splits.out_channels)
     command = command or training_command()
@@ -310,8 +318,8 @@ def train(
         recorded = check_checkpoint(resume, module).get(CHECKPOINT_KEY)
         if isinstance(recorded, dict) and isinstance(recorded.get("lineage"), list):
             module.lineage_before = list(recorded["lineage"])  # up to the checkpoint, this run's part included
-    validate = splits.val is not None and len(splits.val) > 0
-    has_test = splits.test is not None and len(splits.test) > 0
+    validate = _slices(splits.val) > 0
+    has_test = _slices(splits.test) > 0
     trainer, checkpoints = build_trainer(config, module, validate, callbacks)
     data = SliceDataModule(config, splits.train, splits.val if validate else None, splits.test if has_test else None)
 
@@ -367,7 +375,7 @@ def train(
         best_score=metrics.get(module.monitor),
         metrics=metrics,
         bundle=bundle,
-        log_dir=Path(trainer.logger.log_dir) if trainer.logger is not None else None,
+        log_dir=None if trainer.logger is None or trainer.logger.log_dir is None else Path(trainer.logger.log_dir),
         global_rank=int(trainer.global_rank),
         module=module,
     )
