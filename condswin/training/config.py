@@ -256,7 +256,7 @@ def _convert(value: Any, hint: Any, source: str, where: str) -> Any:
             except UsageError as exc:
                 errors.append(str(exc))
         _fail(source, where, f"expected {' or '.join(getattr(o, '__name__', str(o)) for o in options)}, got {value!r}")
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, source, where)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):

@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from condswin.bundles import (
     CARD_FILENAME,
@@ -44,6 +44,9 @@ from condswin.bundles import (
 from condswin.bundles.registry import REGISTRY_FILENAME, is_default
 from condswin.errors import UsageError
 from condswin.io.atomic import write_json_atomic
+
+if TYPE_CHECKING:
+    from condswin.training.evaluation import EvaluationResult
 
 # Training/embed.py imports this module at start-up, so its --help stays quick: what loads torch, SimpleITK or
 # scipy (the held-out evaluation, the CPU's bf16 probe, the regression sample) is imported where it is used.
@@ -101,7 +104,9 @@ class EmbedOutcome:
     decision: dict[str, Any] | None
 
 
-def _evaluate(request: EmbedRequest, task: str, bundle: Path, data: HeldOut, baselines: Sequence[str], out: Path):
+def _evaluate(
+    request: EmbedRequest, task: str, bundle: Path, data: HeldOut, baselines: Sequence[str], out: Path
+) -> EvaluationResult:
     from condswin.training.evaluation import EvaluationRequest, run_evaluation  # lazy: scipy (see top)
 
     return run_evaluation(

@@ -179,12 +179,14 @@ class SliceDataModule(L.LightningDataModule):
         """Shuffled training slices, this rank's share of every global batch."""
         world, rank = self._world()
         seed = self.config.trainer.seed
-        shards = DistributedSampler(
+        shards: DistributedSampler[int] = DistributedSampler(
             self.train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=False
         )
         # Start at the epoch Lightning will pass to set_epoch (its processed-epoch count): it may draw the first
         # epoch's indices (worker prefetch) before calling set_epoch, which after a resume replayed epoch 0.
-        epoch = 0 if self.trainer is None else int(self.trainer.fit_loop.epoch_progress.current.processed)
+        # (Lightning's type for the tracker lacks the `processed` count its run-time class has.)
+        progress = None if self.trainer is None else self.trainer.fit_loop.epoch_progress.current
+        epoch = 0 if progress is None else int(progress.processed)  # type: ignore[attr-defined]
         return self._loader(SeededSamples(self.train_set, seed), EpochSampler(shards, epoch))
 
     def val_dataloader(self) -> Any:

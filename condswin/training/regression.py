@@ -66,6 +66,7 @@ def regression_metrics(loaded: LoadedModel, shared: Path) -> dict[str, float]:
     clean = sitk.GetArrayFromImage(image).astype(np.float32)
     if task == "reconstruction":
         result = reconstruct_image(image, loaded, options, mask=MaskSpec(acceleration=4.0, seed=0), phase_seed=0)
+        assert result.details is not None  # a reconstruction job always returns its details
         metrics = result.details.metrics["model"]
     else:
         noisy = sitk.GetImageFromArray(add_rician(clean, 0.05, seed=0))

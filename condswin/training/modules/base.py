@@ -108,7 +108,7 @@ class TaskModule(L.LightningModule, abc.ABC):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Rebuild the config from its plain values."""
-        super().__setstate__({**state, "config": state["config"].restore()})
+        super().__setstate__({**state, "config": state["config"].restore()})  # type: ignore[no-untyped-call]
 
     # -- what a task defines -------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -65,7 +65,7 @@ class ImageTaskModule(TaskModule):
             np.ascontiguousarray(center_crop(target, crop), dtype=np.float32),
         )
 
-    def score_volume(self, pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    def score_volume(self, pred: np.ndarray, target: np.ndarray) -> dict[str, float | None]:
         """fastMRI's volume metrics (data range: the target volume's maximum)."""
         functions = {"nmse": nmse, "psnr": psnr, "ssim": ssim}
         return {name: functions[name](target, pred) for name in self.metrics}
