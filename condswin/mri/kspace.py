@@ -7,12 +7,15 @@ Every function works on numpy arrays and on torch tensors (same library out as i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
 from condswin.errors import InputError
 from condswin.mri.fft import ArrayOrTensor, fft2c, ifft2c, is_tensor
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "KSpaceDataError",
@@ -49,6 +52,10 @@ def _as_column_mask(mask: ArrayOrTensor, like: ArrayOrTensor) -> ArrayOrTensor:
     return np.asarray(mask).astype(real_np_dtype)
 
 
+@overload
+def apply_mask(kspace: np.ndarray, mask: ArrayOrTensor) -> np.ndarray: ...
+@overload
+def apply_mask(kspace: torch.Tensor, mask: ArrayOrTensor) -> torch.Tensor: ...
 def apply_mask(kspace: ArrayOrTensor, mask: ArrayOrTensor) -> ArrayOrTensor:
     """Zero the unsampled columns of k-space.
 
@@ -65,6 +72,10 @@ def apply_mask(kspace: ArrayOrTensor, mask: ArrayOrTensor) -> ArrayOrTensor:
     return kspace * _as_column_mask(mask, kspace) + 0.0
 
 
+@overload
+def center_crop(x: np.ndarray, shape: Sequence[int]) -> np.ndarray: ...
+@overload
+def center_crop(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor: ...
 def center_crop(x: ArrayOrTensor, shape: Sequence[int]) -> ArrayOrTensor:
     """Crop the centre of the last two axes, placed as fastMRI places it (start = (size - crop) // 2).
 
@@ -83,6 +94,10 @@ def center_crop(x: ArrayOrTensor, shape: Sequence[int]) -> ArrayOrTensor:
     return x[..., top : top + h, left : left + w]
 
 
+@overload
+def rss(x: np.ndarray, axis: int = 0) -> np.ndarray: ...
+@overload
+def rss(x: torch.Tensor, axis: int = 0) -> torch.Tensor: ...
 def rss(x: ArrayOrTensor, axis: int = 0) -> ArrayOrTensor:
     """Root-sum-of-squares coil combination: sqrt(sum |x|^2) over ``axis``.
 
@@ -128,6 +143,14 @@ def zero_filled(
     return image.abs() if is_tensor(image) else np.abs(image)
 
 
+@overload
+def data_consistency(
+    pred_kspace: np.ndarray, measured_kspace: ArrayOrTensor, mask: ArrayOrTensor, noise_lambda: float | None = None
+) -> np.ndarray: ...
+@overload
+def data_consistency(
+    pred_kspace: torch.Tensor, measured_kspace: ArrayOrTensor, mask: ArrayOrTensor, noise_lambda: float | None = None
+) -> torch.Tensor: ...
 def data_consistency(
     pred_kspace: ArrayOrTensor,
     measured_kspace: ArrayOrTensor,
@@ -164,6 +187,14 @@ def data_consistency(
     return (1 - m) * pred_kspace + m * sampled
 
 
+@overload
+def image_data_consistency(
+    image: np.ndarray, measured_kspace: ArrayOrTensor, mask: ArrayOrTensor, noise_lambda: float | None = None
+) -> np.ndarray: ...
+@overload
+def image_data_consistency(
+    image: torch.Tensor, measured_kspace: ArrayOrTensor, mask: ArrayOrTensor, noise_lambda: float | None = None
+) -> torch.Tensor: ...
 def image_data_consistency(
     image: ArrayOrTensor,
     measured_kspace: ArrayOrTensor,
