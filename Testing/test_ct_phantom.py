@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from condswin.ct.datasets import check_case, find_cases
 from condswin.ct.phantom import generate_phantom, make_phantom, write_lits_case, write_lits_dataset
-from condswin.ct.phantom_anatomy import Tissue
+from condswin.ct.phantom_canvas import Tissue
 from condswin.ct.postprocess import postprocess_labels
 from condswin.ct.report import liver_report
 from condswin.io.images import OutputExistsError, read_image

@@ -8,7 +8,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from condswin.ct.phantom import generate_phantom
-from condswin.ct.phantom_anatomy import LIVER_TISSUES, Tissue
+from condswin.ct.phantom_canvas import LIVER_TISSUES, Tissue
 
 # 3 mm pixels resolve the 2 mm skin and at least 6 mm of subcutaneous fat, so a deeper tissue touching the
 # air outside the patient is a tissue that left the body; 200 mm of z reach from the lung bases to the pancreas.

@@ -369,7 +369,7 @@ def phantom_section() -> str:
     import SimpleITK as sitk
 
     from condswin.ct.phantom import generate_phantom
-    from condswin.ct.phantom_anatomy import Tissue
+    from condswin.ct.phantom_canvas import Tissue
 
     case = generate_phantom(PHANTOM["seed"], PHANTOM["shape"], PHANTOM["spacing"], phase=PHANTOM["phase"])
     hu = sitk.GetArrayFromImage(case.ct).astype(np.float32)

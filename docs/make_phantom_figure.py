@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
 
 from condswin.ct.phantom import generate_phantom  # noqa: E402
-from condswin.ct.phantom_anatomy import Tissue  # noqa: E402
+from condswin.ct.phantom_canvas import Tissue  # noqa: E402
 
 WINDOW = (-160.0, 240.0)  # W400 / L40
 SHAPE = (512, 512, 48)

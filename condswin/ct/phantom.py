@@ -24,7 +24,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from condswin.ct.phantom_anatomy import LIVER_TISSUES, PHASES, Canvas, Tissue, paint_anatomy
+from condswin.ct.phantom_anatomy import paint_anatomy
+from condswin.ct.phantom_canvas import LIVER_TISSUES, PHASES, Canvas, Tissue
 from condswin.ct.phantom_liver_shape import LiverShape
 from condswin.ct.phantom_shapes import PhantomGrid
 from condswin.ct.phantom_tumours import TumourSpec, add_tumours

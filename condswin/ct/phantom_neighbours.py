@@ -18,14 +18,10 @@ z relative to the liver centre, sized from adult abdominal CT.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from condswin.ct.phantom_canvas import BodyFrame, Canvas, Tissue
 from condswin.ct.phantom_shapes import ellipsoid_q, segment_distance, smooth_field
-
-if TYPE_CHECKING:
-    from condswin.ct.phantom_anatomy import BodyFrame, Canvas
 
 __all__ = ["paint_back_muscles", "paint_pancreas_and_duodenum"]
 
@@ -46,8 +42,6 @@ def _polyline_distance(
 
 def paint_pancreas_and_duodenum(canvas: Canvas, frame: BodyFrame) -> None:
     """Pancreas (head, body, tail) and the duodenal C-loop around its head, over fat and bowel only."""
-    from condswin.ct.phantom_anatomy import Tissue
-
     rng, grid = canvas.rng, canvas.grid
     sy = frame.spine_y
     level = rng.uniform(-75.0, -45.0)  # the pancreatic head, about L1-L2
@@ -107,8 +101,6 @@ def paint_pancreas_and_duodenum(canvas: Canvas, frame: BodyFrame) -> None:
 
 def paint_back_muscles(canvas: Canvas, frame: BodyFrame, below_diaphragm: np.ndarray) -> None:
     """Erector spinae behind the spine, psoas beside it, quadratus lumborum behind the kidneys; fat-marbled."""
-    from condswin.ct.phantom_anatomy import Tissue
-
     rng, grid = canvas.rng, canvas.grid
     x, y, z = grid.coords()
     sy = frame.spine_y

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-from condswin.ct.phantom_anatomy import LIVER_TISSUES, Canvas, Tissue
+from condswin.ct.phantom_canvas import LIVER_TISSUES, Canvas, Tissue
 from condswin.ct.phantom_shapes import ellipsoid_q, random_rotation, smooth_field
 
 __all__ = ["TumourSpec", "add_tumours"]

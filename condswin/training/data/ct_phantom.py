@@ -55,7 +55,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from condswin.ct.phantom import generate_phantom
-from condswin.ct.phantom_anatomy import PHASES, Tissue, hu_ranges
+from condswin.ct.phantom_canvas import PHASES, Tissue, hu_ranges
 from condswin.errors import InputError, InputNotFoundError, UsageError
 from condswin.inference import SliceLayout
 from condswin.io.images import read_image
