@@ -146,7 +146,7 @@ class SliceEngine:
             wanted = self.options.channels_last
             self.channels_last = prefers_channels_last(self.model, self.device) if wanted is None else bool(wanted)
             if self.channels_last:
-                self.model.to(memory_format=torch.channels_last)
+                self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
 
     def _notify(self, message: str, done: int, total: int) -> None:
         LOGGER.warning(message)
@@ -206,8 +206,8 @@ class SliceEngine:
                 labels = _argmax_labels(y)
             return labels.cpu().numpy()
         image = torch.hypot(y[:, 0], y[:, 1]) if self.contract.output_representation == "complex" else y[:, 0]
-        image = image.cpu().numpy().astype(np.float32)
-        return image * scales[:, None, None].astype(np.float32) + offsets[:, None, None].astype(np.float32)
+        values = image.cpu().numpy().astype(np.float32)
+        return values * scales[:, None, None].astype(np.float32) + offsets[:, None, None].astype(np.float32)
 
     def _run_batch(
         self, raw: np.ndarray, spacing: tuple[float, float], fitted: tuple[float, float] | None

@@ -179,9 +179,8 @@ def reconstruct_kspace(
         full = np.zeros(full_image.shape, dtype=np.float32)
         # native grid whatever the card says: resampling would break the image's relation to its k-space
         native = dataclasses.replace(contract, size=None, pixel_size_mm=None)
-        info = SliceEngine(MaskBound(model, columns), native, options).run(
-            full_image.astype(np.complex64), full, spacing_rc, fitted
-        )
+        bound = MaskBound(model, columns)  # type: ignore[arg-type]  # is_data_consistent(model) said it is one
+        info = SliceEngine(bound, native, options).run(full_image.astype(np.complex64), full, spacing_rc, fitted)
         return np.ascontiguousarray(center_crop(full, (h, w))), zero_filled, info
     out = np.zeros(zero_filled.shape, dtype=np.float32)
     info = SliceEngine(model, contract, options).run(source, out, spacing_rc, fitted)
@@ -327,6 +326,7 @@ def _reconstruction_grid(volume: FastMRIVolume) -> tuple[tuple[int, int], tuple[
         crop = header or image
     if geometry is None:
         return crop, volume.spacing
+    assert header is not None  # read from the geometry
     if header[0] <= image[0] and header[1] <= image[1]:
         return crop, geometry.recon_spacing
     encoded = (geometry.encoded_matrix[0], geometry.encoded_matrix[1])
