@@ -80,6 +80,7 @@ def _used_slices(liver_range: list[int] | None, count: int) -> list[int]:
 
 def _check_case(case: CTCase, cache: VolumeCache) -> CTVolume:
     """Check one case (or reuse the check of its unchanged files) and map its voxels."""
+    assert case.label_path is not None  # training cases are found with their label maps
     name = Path(case.volume_path).name.split(".")[0]
     key = f"{_CACHE_VERSION}|{VolumeCache.file_key(case.volume_path)}|{VolumeCache.file_key(case.label_path)}"
     info = cache.info(name, key)
@@ -87,6 +88,7 @@ def _check_case(case: CTCase, cache: VolumeCache) -> CTVolume:
         image_source, label_source = source_from_dict(info["image"]), source_from_dict(info["labels"])
     else:
         ct, labels = load_case(case)  # raises ImageFileError (an InputError) naming the file at fault
+        assert labels is not None
         layout = SliceLayout.from_image(ct, "axial")
         label_array = sitk.GetArrayViewFromImage(labels)
         per_slice = layout.slices(label_array).reshape(layout.slice_shape(label_array.shape)[0], -1).max(axis=1)
@@ -161,7 +163,7 @@ class CTSliceDataset(SliceDataset):
             [v.case_id for v in volumes], build_index([v.slices for v in volumes]), training, config.data.split_seed
         )
         self.volumes = list(volumes)
-        self.size = tuple(int(s) for s in config.data.size)
+        self.size = (int(config.data.size[0]), int(config.data.size[1]))
         self.normalization = normalization_of(input_contract(config))
         self.augment = config.data.augment
         self._maps: ProcessLocal[np.ndarray] = ProcessLocal(capacity=64)
@@ -194,6 +196,7 @@ def build_ct_folder(config: TrainConfig) -> DataSplits:
         UsageError: more held-out volumes than the folder has, or a layout that is not ``data.kind``.
     """
     data = config.data
+    assert data.root is not None  # every kind but phantom has one (checked with the config)
     cache = VolumeCache(cache_folder(config))
     volumes = check_ct_cases(data.root, data.kind, cache, config.source)
     if data.val_root:

@@ -418,7 +418,7 @@ def materialize(spec: PhantomSpec, cache: VolumeCache, count: int | None) -> Pha
         tissue=source_from_dict(info["tissue"]),
         layout=SliceLayout.from_geometry(info["spacing"], info["direction"], "axial"),
         slices=tuple(int(s) for s in info["slices"]),
-        liver_shift_mm=None if shift is None else tuple(float(v) for v in shift),
+        liver_shift_mm=None if shift is None else (float(shift[0]), float(shift[1]), float(shift[2])),
     )
 
 
@@ -442,7 +442,7 @@ class PhantomSliceDataset(SliceDataset):
         self.specs = list(specs)
         self.count = count
         self.cache = cache
-        self.size = tuple(int(s) for s in config.data.size)
+        self.size = (int(config.data.size[0]), int(config.data.size[1]))
         self.normalization = normalization_of(input_contract(config))
         self.augment = config.data.augment
         self.randomize = bool(config.data.randomize) and training

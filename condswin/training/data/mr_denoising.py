@@ -77,8 +77,8 @@ class MRDenoisingDataset(SliceDataset):
         )
         self.volumes = volumes
         self.kind = config.data.noise
-        self.sigma_range = tuple(float(s) for s in config.data.sigma_range)
-        self.size = tuple(int(s) for s in config.data.size)
+        self.sigma_range = (float(config.data.sigma_range[0]), float(config.data.sigma_range[1]))
+        self.size = (int(config.data.size[0]), int(config.data.size[1]))
         self.augment = config.data.augment
         self.normalization: Normalization = normalization_of(input_contract(config))
         self.reader = MRVolumeReader()
@@ -146,7 +146,7 @@ def _evaluation_cases(volumes: list[MRVolume], config: TrainConfig) -> tuple[lis
     once with the σ drawn by its own seed."""
     sigmas = tuple(float(s) for s in config.data.val_sigmas or ())
     if not sigmas:
-        drawn = [volume_sigma(tuple(config.data.sigma_range), config.data.split_seed, v.volume_id) for v in volumes]
+        drawn = [volume_sigma(config.data.sigma_range, config.data.split_seed, v.volume_id) for v in volumes]
         return list(volumes), drawn
     cases = [dataclasses.replace(v, volume_id=f"{v.volume_id}@{s:g}") for v in volumes for s in sigmas]
     return cases, [s for _ in volumes for s in sigmas]

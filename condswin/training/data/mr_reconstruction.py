@@ -177,7 +177,7 @@ class MRReconstructionDataset(SliceDataset):
         self.masks = MaskDrawer(data)
         self.kspace_noise = float(data.kspace_noise)
         self.complex_input = bool(data.complex_input)
-        self.size = tuple(int(s) for s in data.size)
+        self.size = (int(data.size[0]), int(data.size[1]))
         self.augment = data.augment
         self.kspace_grid = is_data_consistent(config.model.name)
         contract = input_contract(config)
@@ -196,6 +196,7 @@ class MRReconstructionDataset(SliceDataset):
         magnitude = self.reader.volume(entry)
         noise = self.kspace_noise * entry.maximum
         num_cols = magnitude.shape[-1]
+        stream: tuple[()] | tuple[str, int]
         if pair is None:
             mask, stream = self.masks.evaluation(num_cols, entry.volume_id), ()
         else:
@@ -360,12 +361,13 @@ def fastmri_folders(config: TrainConfig) -> tuple[list[FastMRIFile], list[FastMR
         UsageError: more held-out files than found.
     """
     data = config.data
+    assert data.root is not None  # every kind but phantom has one (checked with the config)
     root = Path(data.root)
     if not root.is_dir():
         raise InputNotFoundError(f"{root}: no such fastMRI folder (data.root of {config.source})")
     if (root / "singlecoil_train").is_dir():
         files = _h5_files(root / "singlecoil_train", config.source)
-        val_folder = Path(data.val_root) if data.val_root else root / "singlecoil_val"
+        val_folder: Path | None = Path(data.val_root) if data.val_root else root / "singlecoil_val"
     else:
         files = _h5_files(root, config.source)
         val_folder = Path(data.val_root) if data.val_root else None
@@ -406,7 +408,7 @@ class FastMRIDataset(SliceDataset):
         self.files = list(files)
         self.masks = MaskDrawer(data)
         self.complex_input = bool(data.complex_input)
-        self.size = tuple(int(s) for s in data.size)
+        self.size = (int(data.size[0]), int(data.size[1]))
         self.augment = data.augment
         self.kspace_grid = is_data_consistent(config.model.name)
         if self.kspace_grid and len({(f.kspace_shape, f.target_shape) for f in files}) > 1:

@@ -136,6 +136,7 @@ def mr_splits(config: TrainConfig) -> tuple[list[MRVolume], list[MRVolume], list
         UsageError: more held-out volumes than found.
     """
     data = config.data
+    assert data.root is not None  # every kind but phantom has one (checked with the config)
     cache = VolumeCache(cache_folder(config))
     volumes = [check_mr_volume(p, cache) for p in find_mr_volumes(data.root, config.source)]
     if data.val_root:

@@ -54,14 +54,14 @@ class ArraySource:
         path: the file.
         offset: byte offset of the voxels (-1: a ``.npy`` file, whose own header says where they are).
         dtype: numpy dtype string including byte order (``<i2``).
-        shape: (k, j, i).
+        shape: (k, j, i) for a volume; any shape for a stored array (a 1-D intensity subsample, say).
         slope / inter: voxel value = stored value * slope + inter (NIfTI ``scl_slope`` / ``scl_inter``).
     """
 
     path: str
     offset: int
     dtype: str
-    shape: tuple[int, int, int]
+    shape: tuple[int, ...]
     slope: float = 1.0
     inter: float = 0.0
 
