@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -105,10 +106,12 @@ def score_denoising_case(
         shown: dict[str, np.ndarray] = {}
         for method in methods:
             started = time.perf_counter()
-            result = denoise(noisy_image, method.loaded if method.is_model else method.baseline, options, noise=noise)
+            runs = method.loaded if method.loaded is not None else method.baseline
+            assert runs is not None  # a method is a model or a baseline
+            result = denoise(noisy_image, runs, options, noise=noise)
             seconds_per_slice = (time.perf_counter() - started) / noisy.shape[0]
             denoised = sitk.GetArrayViewFromImage(result.output)
-            details = dict(truth)
+            details: dict[str, Any] = dict(truth)
             if result.sigma is not None:
                 details["sigma_used"] = result.sigma
             if result.notices:

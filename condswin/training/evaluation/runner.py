@@ -152,6 +152,7 @@ def _describe(request: EvaluationRequest, cases: CaseList, methods: Sequence[Met
 
 
 def _markdown(request: EvaluationRequest, cases: CaseList, methods: Sequence[Method], result: EvaluationResult) -> str:
+    assert request.task is not None  # only an evaluation of a task writes tables
     from condswin.lits import LITS_CLASSES
 
     text = (
@@ -201,6 +202,7 @@ def _evaluate(request: EvaluationRequest, paths: dict[str, Path], result: Evalua
     from condswin.inference import InferenceOptions, resolve_device
     from condswin.io.atomic import write_text_atomic
 
+    assert request.task is not None and request.data is not None  # checked with the request
     cases = find_eval_cases(request.task, request.data, request.kind, request.limit)
     settings = settings_of(request)
     resolve_device(request.device)  # an unavailable device is a usage error before any model is loaded

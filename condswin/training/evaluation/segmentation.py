@@ -53,12 +53,14 @@ def score_segmentation_case(
     from condswin.jobs import segment
 
     ct, labels = load_case(CTCase(case.path, case.label_path, case.case_id))
+    assert labels is not None  # segmentation cases are found with their label maps
     reference = sitk.GetArrayFromImage(labels)
     spacing = tuple(reversed(ct.GetSpacing()))  # numpy axis order, so HD95 is in mm
     outcome = CaseOutcome(on_row=on_row)
     shown: dict[str, np.ndarray] = {}
     index = representative_slice(reference, labels=True)
     for method in methods:
+        assert method.loaded is not None  # segmentation compares models only
         result = segment(ct, method.loaded, options)
         predicted = sitk.GetArrayViewFromImage(result.output)
         # the reference label maps are LiTS's (0 background, 1 liver, 2 tumour) in both supported layouts
