@@ -231,9 +231,10 @@ def run_inputs(
         reporter.event("start", index, len(plans), f"{plan.input}", file=str(plan.input))
         started = time.perf_counter()
         try:
-            announce = lambda final, plan=plan: reporter.event(
-                "write", message=f"writing {final}", file=str(plan.input)
-            )  # noqa: E731
+
+            def announce(final: Path, plan: InputPlan = plan) -> None:
+                reporter.event("write", message=f"writing {final}", file=str(plan.input))
+
             with reported_warnings(reporter, str(plan.input)), StagedOutputs(on_stage=announce) as staged:
                 summary = process(plan, staged)
                 staged.commit()
