@@ -22,10 +22,12 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(PY) -m condswin demo --out demo_output
 
-# The lint gate runs first: style drift fails CI like a failing test does.
+# The lint gate runs first: style drift and broken type contracts fail CI like a failing test does.
+# mypy reads its settings and the folders it checks from pyproject.toml ([tool.mypy]) and keeps a cache in .mypy_cache.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
