@@ -18,7 +18,7 @@ from condswin.errors import UsageError
 from condswin.inference import reconstruct_fastmri
 from condswin.mri.fastmri import write
 from condswin.mri.kspace import center_crop, simulate_singlecoil_kspace
-from condswin.mri.masks import MaskSampler, fastmri_seed
+from condswin.mri.masks import MaskSampler, MaskSpec, fastmri_seed
 from condswin.mri.noise import add_rician
 from condswin.training.config import config_from_dict
 from condswin.training.data import build_datasets
@@ -93,7 +93,7 @@ def test_fastmri_validation_equals_inference_zero_filled(fastmri_root, tmp_path)
     }
     splits = build_datasets(_config(tmp_path, "reconstruction", data))
     path = fastmri_root / "singlecoil_val" / "file1000003.h5"
-    reference = reconstruct_fastmri(path, None, mask_kind="random", acceleration=4.0, center_fraction=0.08)
+    reference = reconstruct_fastmri(path, None, mask=MaskSpec(kind="random", acceleration=4.0, center_fraction=0.08))
     offset, scale = Normalization(kind="percentile", lower=0.0, upper=99.5).fit(reference.zero_filled)
     for index in range(3):
         sample = splits.val[index]

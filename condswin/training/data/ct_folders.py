@@ -36,7 +36,7 @@ from condswin.training.data.samples import (
     build_index,
     cache_folder,
     data_splits,
-    split_volumes,
+    hold_out,
 )
 from condswin.training.data.store import (
     ArraySource,
@@ -199,13 +199,8 @@ def build_ct_folder(config: TrainConfig) -> DataSplits:
     assert data.root is not None  # every kind but phantom has one (checked with the config)
     cache = VolumeCache(cache_folder(config))
     volumes = check_ct_cases(data.root, data.kind, cache, config.source)
-    if data.val_root:
-        val = check_ct_cases(data.val_root, data.kind, cache, config.source)
-        train, _, test = split_volumes(volumes, 0, data.test_volumes, data.split_seed, config.source)
-    else:
-        if data.val_volumes < 1:
-            raise UsageError(f"{config.source}: data.val_volumes must be >= 1 without data.val_root")
-        train, val, test = split_volumes(volumes, data.val_volumes, data.test_volumes, data.split_seed, config.source)
+    val_volumes = check_ct_cases(data.val_root, data.kind, cache, config.source) if data.val_root else None
+    train, val, test = hold_out(volumes, val_volumes, config)
     splits: dict[str, Any] = {"train": train, "validation": val}
     if test:
         splits["test"] = test

@@ -73,7 +73,7 @@ from condswin.training.data.samples import (
     cache_folder,
     data_splits,
     evaluation_rng,
-    split_volumes,
+    hold_out,
 )
 from condswin.training.data.store import Fit, FitMemo, ProcessLocal, VolumeCache
 
@@ -371,14 +371,11 @@ def fastmri_folders(config: TrainConfig) -> tuple[list[FastMRIFile], list[FastMR
     else:
         files = _h5_files(root, config.source)
         val_folder = Path(data.val_root) if data.val_root else None
+    val_files = _h5_files(val_folder, config.source) if val_folder is not None else None
+    train, val, test = hold_out(files, val_files, config)
     if val_folder is not None:
-        val = _h5_files(val_folder, config.source)
-        train, _, test = split_volumes(files, 0, data.test_volumes, data.split_seed, config.source)
         held = f"validation files from {val_folder}"
     else:
-        if data.val_volumes < 1:
-            raise UsageError(f"{config.source}: data.val_volumes must be >= 1 without data.val_root")
-        train, val, test = split_volumes(files, data.val_volumes, data.test_volumes, data.split_seed, config.source)
         held = f"whole files held out by a seeded split (seed {data.split_seed})"
     counts = ", ".join(
         f"{name} {len(group)} files / {sum(f.num_slices for f in group)} slices"

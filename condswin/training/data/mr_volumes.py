@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from condswin.errors import InputError, InputNotFoundError, UsageError
+from condswin.errors import InputError, InputNotFoundError
 from condswin.io.images import READABLE_SUFFIXES, image_suffix, read_image
 from condswin.training.config import TrainConfig
-from condswin.training.data.samples import cache_folder, split_volumes
+from condswin.training.data.samples import cache_folder, hold_out
 from condswin.training.data.store import (
     ArraySource,
     ProcessLocal,
@@ -139,14 +139,13 @@ def mr_splits(config: TrainConfig) -> tuple[list[MRVolume], list[MRVolume], list
     assert data.root is not None  # every kind but phantom has one (checked with the config)
     cache = VolumeCache(cache_folder(config))
     volumes = [check_mr_volume(p, cache) for p in find_mr_volumes(data.root, config.source)]
+    val_volumes = None
     if data.val_root:
-        val = [check_mr_volume(p, cache) for p in find_mr_volumes(data.val_root, config.source)]
-        train, _, test = split_volumes(volumes, 0, data.test_volumes, data.split_seed, config.source)
+        val_volumes = [check_mr_volume(p, cache) for p in find_mr_volumes(data.val_root, config.source)]
+    train, val, test = hold_out(volumes, val_volumes, config)
+    if data.val_root:
         held = f"validation volumes from {data.val_root}"
     else:
-        if data.val_volumes < 1:
-            raise UsageError(f"{config.source}: data.val_volumes must be >= 1 without data.val_root")
-        train, val, test = split_volumes(volumes, data.val_volumes, data.test_volumes, data.split_seed, config.source)
         held = f"whole volumes held out by a seeded split (seed {data.split_seed})"
     counts = ", ".join(
         f"{name} {len(vols)} volumes / {sum(len(v.slices) for v in vols)} slices"

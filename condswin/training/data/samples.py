@@ -42,6 +42,7 @@ __all__ = [
     "build_index",
     "cache_folder",
     "split_volumes",
+    "hold_out",
     "phantom_seeds",
     "training_rng",
     "evaluation_rng",
@@ -186,6 +187,30 @@ def split_volumes(
     val_pos = set(order[test : test + val].tolist())
     train = [item for i, item in enumerate(items) if i not in test_pos and i not in val_pos]
     return train, [items[i] for i in sorted(val_pos)], [items[i] for i in sorted(test_pos)]
+
+
+def hold_out(
+    items: Sequence[T], val_items: Sequence[T] | None, config: TrainConfig
+) -> tuple[list[T], list[T], list[T]]:
+    """Train / validation / test volumes of a run: validation from its own folder when it has one.
+
+    Args:
+        items: the volumes of ``data.root``, in a stable order.
+        val_items: the volumes of ``data.val_root``, or None when the run has no validation folder; then
+            ``data.val_volumes`` of ``items`` are held out by the seeded split.
+        config: the run's config (``data.val_volumes``, ``data.test_volumes``, ``data.split_seed``).
+
+    Raises:
+        UsageError: no validation folder and ``data.val_volumes`` < 1, or too few volumes (see
+            :func:`split_volumes`).
+    """
+    data = config.data
+    if val_items is not None:
+        train, _, test = split_volumes(items, 0, data.test_volumes, data.split_seed, config.source)
+        return train, list(val_items), test
+    if data.val_volumes < 1:
+        raise UsageError(f"{config.source}: data.val_volumes must be >= 1 without data.val_root")
+    return split_volumes(items, data.val_volumes, data.test_volumes, data.split_seed, config.source)
 
 
 def phantom_seeds(split_seed: int, train: int, val: int, test: int) -> tuple[list[int], list[int], list[int]]:
