@@ -157,3 +157,40 @@ def test_force_replaces_the_default_with_its_reason_on_the_card(tmp_path, held_o
     assert entries["recon-dc-bad"]["default"] is True and "default" not in entries["recon-dc"]
     reason = entries["recon-dc-bad"]["metrics"]["default_decision"]["reason"]
     assert reason.startswith("forced") and "a user wants it" in reason
+
+
+def test_rerecording_the_regression_sample_rewrites_only_that_models_record(tmp_path, monkeypatch) -> None:
+    from condswin.bundles.registry import embedded_models_dir
+    from condswin.training import regression
+    from condswin.training.embedding import rerecord_regression_sample
+
+    registry = Path(shutil.copytree(embedded_models_dir(), tmp_path / "models"))
+    before = json.loads((registry / "models.json").read_text())
+    monkeypatch.setattr(
+        regression, "regression_metrics", lambda loaded, shared: {"liver_dice": 0.5, "tumour_dice": 0.25}
+    )
+
+    assert rerecord_regression_sample("liver-ct-cswin-light-1l", tmp_path, registry, log=lambda _: None) == {
+        "liver_dice": 0.5,
+        "tumour_dice": 0.25,
+    }
+    after = {b.id: b for b in read_registry(registry / "models.json")}
+    assert after["liver-ct-cswin-light-1l"].card.metrics["regression"]["values"] == {
+        "liver_dice": 0.5,
+        "tumour_dice": 0.25,
+    }
+    for entry in before["models"]:  # every other model's record is untouched
+        if entry["id"] != "liver-ct-cswin-light-1l":
+            assert after[entry["id"]].card.metrics.get("regression") == entry["metrics"].get("regression")
+
+
+def test_rerecording_an_unknown_model_leaves_the_registry_as_it_was(tmp_path) -> None:
+    from condswin.bundles import BundleError
+    from condswin.bundles.registry import embedded_models_dir
+    from condswin.training.embedding import rerecord_regression_sample
+
+    registry = Path(shutil.copytree(embedded_models_dir(), tmp_path / "models"))
+    text = (registry / "models.json").read_text()
+    with pytest.raises(BundleError, match="no model 'nope'"):
+        rerecord_regression_sample("nope", tmp_path, registry, log=lambda _: None)
+    assert (registry / "models.json").read_text() == text

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from condswin.bundles import (
     CARD_FILENAME,
+    BundleError,
     embed_bundle,
     embedded_models_dir,
     load_bundle,
@@ -42,7 +43,7 @@ from condswin.bundles import (
     save_bundle,
 )
 from condswin.bundles.registry import REGISTRY_FILENAME, is_default
-from condswin.errors import UsageError
+from condswin.errors import InputNotFoundError, UsageError
 from condswin.io.atomic import write_json_atomic
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ __all__ = [
     "EmbedRequest",
     "EmbedOutcome",
     "embed_trained_bundle",
+    "rerecord_regression_sample",
     "current_default",
     "bundle_folder",
 ]
@@ -330,6 +332,55 @@ def _record_regression_sample(bundle_dir: Path, shared: Path, log: Callable[[str
         return
     record = {"sample": sample_description(bundle.task), "values": regression_metrics(load_bundle(bundle), shared)}
     _edit_card(bundle_dir, lambda card: card["metrics"].__setitem__("regression", record))
+
+
+def rerecord_regression_sample(
+    model_id: str, shared: Path, models_dir: Path | None = None, log: Callable[[str], None] = print
+) -> dict[str, float]:
+    """Score a registered model on its task's fixed sample again and replace the record in the registry.
+
+    For when the sample itself changes (``python -m condswin.samples`` after a change of the phantom): the
+    weights are untouched; only ``metrics.regression`` of the model's registry entry is rewritten (atomically,
+    and the old registry is put back when the new one does not read).
+
+    Returns:
+        The new values.
+
+    Raises:
+        BundleError: no such model in the registry, or a registry that does not read.
+        InputNotFoundError: the task's sample is not here.
+    """
+    from condswin.training.regression import (  # lazy: torch, SimpleITK, scipy (see top)
+        missing_sample,
+        regression_metrics,
+        sample_description,
+    )
+
+    folder = models_dir if models_dir is not None else embedded_models_dir()
+    registry = folder / REGISTRY_FILENAME
+    bundle = next((b for b in read_registry(registry) if b.id == model_id), None)
+    if bundle is None:
+        raise BundleError(f"{registry}: no model '{model_id}'")
+    reason = missing_sample(bundle.task, shared)
+    if reason is not None:
+        raise InputNotFoundError(reason)
+    values = regression_metrics(load_bundle(bundle), shared)
+    before = registry.read_text()
+    data = json.loads(before)
+    for entry in data["models"]:
+        if entry["id"] == model_id:
+            entry.setdefault("metrics", {})["regression"] = {
+                "sample": sample_description(bundle.task),
+                "values": values,
+            }
+    write_json_atomic(data, registry)
+    try:
+        read_registry(registry)
+    except BundleError:
+        registry.write_text(before)
+        raise
+    log(f"{model_id}: regression sample re-recorded: {values}")
+    return values
 
 
 def _allow_cpu_bf16(bundle_dir: Path) -> None:
