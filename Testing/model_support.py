@@ -13,6 +13,7 @@ import SimpleITK as sitk
 import torch
 
 from condswin.bundles import card_template, load_bundle, read_bundle, save_bundle
+from condswin.models.data_consistency import DataConsistentNetwork
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,11 +27,13 @@ def script_main(name: str) -> Callable[[list[str]], int]:
 
 
 def randomise_zero_head(model: torch.nn.Module) -> None:
-    """A trained-looking wrapper model: the inner network's zero-initialised head gets random weights, so its
+    """A trained-looking wrapper model: every inner network's zero-initialised head gets random weights, so its
     output (a correction, a noise estimate) is no longer zero."""
+    nets = model.inner_networks() if isinstance(model, DataConsistentNetwork) else [model.net]
     with torch.no_grad():
-        torch.nn.init.normal_(model.net.head.weight, std=0.5)
-        torch.nn.init.normal_(model.net.head.bias, std=0.5)
+        for net in nets:
+            torch.nn.init.normal_(net.head.weight, std=0.5)
+            torch.nn.init.normal_(net.head.bias, std=0.5)
 
 
 def bundle_round_trip(model: torch.nn.Module, folder: Path, model_id: str, task: str, **card_input: Any):

@@ -26,6 +26,7 @@ SMALL: dict[str, dict[str, Any]] = {
     "UNetDCTDAConfig": {"decoder_channels": (16, 8, 8, 8, 8)},
     # a wrapper: its inner network at the small size of that network's family
     "DataConsistencyConfig": {"inner": "unet", "inner_config": {"chans": 4, "num_pool_layers": 2}},
+    "UnrolledConfig": {"inner": "unet", "inner_config": {"chans": 4, "num_pool_layers": 2}, "cascades": 2},
     "ResidualDenoiserConfig": {"inner": "unet", "inner_config": {"chans": 4, "num_pool_layers": 2}},
 }
 OUT_CHANNELS = {"segmentation": 3, "reconstruction": 1, "denoising": 1}
@@ -54,7 +55,8 @@ def test_every_registered_model_round_trips_through_a_bundle(
     card = card_template(f"every-{name}", task, training_data="none: round-trip test", training_command="pytest")
     if consistent:
         card["input"]["representation"] = "complex"
-        torch.nn.init.normal_(model.net.head.weight)  # its correction starts at zero: make it show in the output
+        for net in model.inner_networks():  # its correction starts at zero: make it show in the output
+            torch.nn.init.normal_(net.head.weight)
     save_bundle(model, card, tmp_path / name)
 
     loaded = load_bundle(read_bundle(tmp_path / name))

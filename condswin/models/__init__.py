@@ -12,6 +12,7 @@ from condswin.models import (  # noqa: F401,E402
     swin_unet,  # noqa: F401,E402
     unet,
     unet_dctd_a,
+    unrolled,
 )
 from condswin.models.registry import ModelSpec, build_model, get_model_spec, list_models, model_config, register_model
 

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     x = torch.randn(1, 1, args.size, args.size)
     print(f"{'model':16} {'params':>8}  {'output':>16}  {'ms':>7}  description")
-    # data-consistency wrappers take a complex image and a mask; each costs its inner network (listed) + 2 FFTs
+    # data-consistency models take a complex image and a mask; each cascade costs its inner network (listed) + 2 FFTs
     for name in [n for n in list_models() if not is_data_consistent(n)]:
         model = build_model(name).eval()
         with torch.inference_mode():

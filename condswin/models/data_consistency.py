@@ -32,7 +32,15 @@ from condswin.models.registry import build_model, get_model_spec, register_model
 from condswin.models.validation import check_image_batch
 from condswin.mri.kspace import image_data_consistency
 
-__all__ = ["DataConsistencyConfig", "DataConsistentReconstruction", "MaskBound", "is_data_consistent"]
+__all__ = [
+    "DataConsistencyConfig",
+    "DataConsistentNetwork",
+    "DataConsistentReconstruction",
+    "MaskBound",
+    "add_unmeasured",
+    "column_mask",
+    "is_data_consistent",
+]
 
 
 @dataclass
@@ -61,27 +69,65 @@ class DataConsistencyConfig:
             raise ValueError(f"recon_dc outputs one magnitude channel, got out_channels {self.out_channels}")
         self.inner_config = dict(self.inner_config)  # a card gives a read-only mapping back
         spec = get_model_spec(self.inner)  # an unknown name is a UsageError listing the names
-        if spec.config_cls is DataConsistencyConfig:
+        if is_data_consistent(spec.name):
             raise ValueError("recon_dc: the inner network cannot itself be a data-consistency model")
 
 
-def _column_mask(mask: torch.Tensor, batch: int, width: int) -> torch.Tensor:
-    """A (B, 1, W) float mask from a (W,) or (B, W) column mask; refuses any other shape."""
+def column_mask(mask: torch.Tensor, batch: int, width: int, owner: str) -> torch.Tensor:
+    """A (B, 1, W) float mask from a (W,) or (B, W) column mask; refuses any other shape (naming ``owner``)."""
     if mask.ndim == 1:
         mask = mask.expand(batch, -1)
     if mask.ndim != 2 or mask.shape[0] != batch or mask.shape[1] != width:
         raise ValueError(
-            f"recon_dc: column mask of shape {tuple(mask.shape)} does not fit a batch of {batch}×(H, {width})"
+            f"{owner}: column mask of shape {tuple(mask.shape)} does not fit a batch of {batch}×(H, {width})"
         )
     return mask.to(torch.float32)[:, None, :]
 
 
-class DataConsistentReconstruction(nn.Module):
-    """Zero-filled image + zero-initialised correction, measured k-space columns restored (module docstring).
+def add_unmeasured(image: torch.Tensor, correction: torch.Tensor, sampled: torch.Tensor) -> torch.Tensor:
+    """``image + IFFT2c((1 - m) · FFT2c(correction))``: the correction's k-space on the unmeasured columns only.
+
+    Args:
+        image: complex (B, H, W) image whose k-space holds the measured data on the sampled columns.
+        correction: (B, 2, H, W) real and imaginary channels of a network's output (any float dtype).
+        sampled: (B, 1, W) float column mask (:func:`column_mask`).
+
+    Returns:
+        complex64 (B, H, W): the hard data consistency of ``image + correction`` against the measured k-space,
+        written as the toolkit's :func:`condswin.mri.kspace.data_consistency` applied to the correction with
+        nothing measured. A zero correction returns ``image`` bit for bit (no FFT round trip touches it).
+    """
+    # FFTs have no bf16 kernels and DC must be exact: leave autocast for the k-space step.
+    with torch.autocast(device_type=image.device.type, enabled=False):
+        c = torch.complex(correction[:, 0].float(), correction[:, 1].float())
+        # the measured columns hold image's values: the correction may add nothing there
+        return image + image_data_consistency(c, torch.zeros_like(c), sampled)
+
+
+class DataConsistentNetwork(nn.Module):
+    """A reconstruction network that takes the complex zero-filled image and its column mask and returns the
+    magnitude of an image whose k-space equals the measured data on the sampled columns.
 
     ``forward(x, mask)``: ``x`` (B, 2, H, W) normalised complex zero-filled image on the k-space grid, ``mask``
-    (W,) or (B, W) sampled columns (bool or 0/1) → (B, 1, H, W) magnitude.
+    (W,) or (B, W) sampled columns (bool or 0/1) → (B, 1, H, W) magnitude. Training, inference
+    (:class:`MaskBound`) and the benchmarks drive every subclass the same way.
     """
+
+    def complex_output(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The data-consistent complex image y (B, H, W), complex64."""
+        raise NotImplementedError
+
+    def inner_networks(self) -> list[nn.Module]:
+        """The image networks whose zero-initialised ``head`` makes the untrained model zero-filled."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """|y| as (B, 1, H, W) float32."""
+        return self.complex_output(x, mask).abs()[:, None]
+
+
+class DataConsistentReconstruction(DataConsistentNetwork):
+    """Zero-filled image + zero-initialised correction, measured k-space columns restored (module docstring)."""
 
     def __init__(self, config: DataConsistencyConfig):
         super().__init__()
@@ -93,17 +139,14 @@ class DataConsistentReconstruction(nn.Module):
         """The data-consistent complex image y (B, H, W), complex64."""
         check_image_batch(x, 2, "recon_dc")
         correction = self.net(x)
-        # FFTs have no bf16 kernels and DC must be exact: leave autocast for the k-space step.
         with torch.autocast(device_type=x.device.type, enabled=False):
             image = torch.complex(x[:, 0].float(), x[:, 1].float())
-            c = torch.complex(correction[:, 0].float(), correction[:, 1].float())
-            sampled = _column_mask(mask.to(x.device), x.shape[0], x.shape[-1])
-            # the measured columns hold x's values: the correction may add nothing there
-            return image + image_data_consistency(c, torch.zeros_like(c), sampled)
+        sampled = column_mask(mask.to(x.device), x.shape[0], x.shape[-1], "recon_dc")
+        return add_unmeasured(image, correction, sampled)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """|y| as (B, 1, H, W) float32."""
-        return self.complex_output(x, mask).abs()[:, None]
+    def inner_networks(self) -> list[nn.Module]:
+        """The one correction network."""
+        return [self.net]
 
 
 class MaskBound(nn.Module):
@@ -113,7 +156,7 @@ class MaskBound(nn.Module):
     model like any other network (batching, devices, out-of-memory fallback) without knowing about masks.
     """
 
-    def __init__(self, model: DataConsistentReconstruction, mask: Any):
+    def __init__(self, model: DataConsistentNetwork, mask: Any):
         super().__init__()
         self.model = model
         self.register_buffer("mask", torch.as_tensor(mask, dtype=torch.float32).reshape(-1), persistent=False)
@@ -124,10 +167,12 @@ class MaskBound(nn.Module):
 
 
 def is_data_consistent(name_or_model: str | nn.Module) -> bool:
-    """True for the registry name of a data-consistency model, or such a model (bound or not)."""
+    """True for the registry name of a data-consistency model (one built as a :class:`DataConsistentNetwork`:
+    ``recon_dc``, ``recon_unrolled``), or such a model (bound or not)."""
     if isinstance(name_or_model, str):
-        return get_model_spec(name_or_model).config_cls is DataConsistencyConfig
-    return isinstance(name_or_model, (DataConsistentReconstruction, MaskBound))
+        builder = get_model_spec(name_or_model).builder
+        return isinstance(builder, type) and issubclass(builder, DataConsistentNetwork)
+    return isinstance(name_or_model, (DataConsistentNetwork, MaskBound))
 
 
 register_model(

@@ -1,8 +1,8 @@
 """Starting a wrapped network's output at exactly zero, for the wrappers whose untrained form must be a baseline.
 
-``recon_dc`` (zero correction: zero-filled) and ``residual_denoiser`` (zero predicted noise: the identity) both
-zero the inner network's last layer, its ``head`` convolution, so training can only move them away from the
-baseline they start as.
+``recon_dc`` and ``recon_unrolled`` (zero correction: zero-filled) and ``residual_denoiser`` (zero predicted noise:
+the identity) zero their inner networks' last layer, the ``head`` convolution, so training can only move them away
+from the baseline they start as.
 """
 
 from __future__ import annotations

@@ -96,6 +96,7 @@ CONFIG_LIMITS: dict[str, FieldLimit] = {
     "features": FieldLimit(MAX_WIDTH, "channels of each level; one entry per level", max_entries=MAX_LEVELS),
     "decoder_channels": FieldLimit(2 * MAX_WIDTH, "channels of each decoder stage", max_entries=MAX_LEVELS),
     "space_to_depth": FieldLimit(16, "pixel block side; its square is the inner network's channel count"),
+    "cascades": FieldLimit(16, "refinement cascades, each running the inner network once (its own copy unless shared)"),
 }
 
 # The other config fields of the registered architectures, and why none of them can make a network large.
@@ -112,6 +113,7 @@ UNSIZED_FIELDS: dict[str, str] = {
     "noise_units": "a switch",
     "sigma_input": "a switch",
     "air_gate": "a switch",
+    "share_weights": "a switch (sharing only makes a network smaller)",
     "router": "a name from a fixed list",
     "router_eps": "a number of the router's schedule",
     "router_eps_init": "a number of the router's schedule",
