@@ -228,6 +228,7 @@ def test_every_shipped_config_loads_and_builds_its_network():
     ]
     recon = [f"recon_{d}_{m}.yaml" for d in ("fastmri", "mr_volumes") for m in ("cswin_light_2l", "unet")]
     recon.append("recon_mr_volumes_cswin_dc.yaml")  # the data-consistency default
+    recon.append("recon_unrolled_cswin.yaml")  # the unrolled data-consistency design
     denoise = [f"denoise_{n}_{m}.yaml" for n in ("gaussian", "rician") for m in ("unet_dctd_a", "cdae")]
     denoise.append("denoise_mr_default.yaml")  # the residual denoiser default
     assert names == sorted(seg + recon + denoise)
