@@ -206,3 +206,21 @@ def test_the_default_process_finds_condswin_through_its_own_environment(scene):
         root = str(Path(condswin.__file__).resolve().parents[1])
         assert process.env["PYTHONPATH"].split(os.pathsep)[0] == root
     assert dict(os.environ) == before  # set for the child only
+
+
+def test_compressed_sensing_settings_reach_only_the_compressed_sensing_command():
+    from MRIReconLib.parameters import MRIReconParameters
+
+    from condswin.errors import UsageError
+
+    parameters = MRIReconParameters(model="cs-tv", cs_lam=0.002, cs_iterations=50)
+    args = build_parser().parse_args(parameters.arguments("a", "b"))
+    assert sorted(args.param) == ["iterations=50", "lam=0.002"]
+    assert not build_parser().parse_args(parameters.arguments("a", "b", model="zero-filled")).param
+    parameters.model = "my-model"
+    assert not build_parser().parse_args(parameters.arguments("a", "b")).param
+    assert not build_parser().parse_args(MRIReconParameters(model="cs-wavelet").arguments("a", "b")).param
+    with pytest.raises(UsageError, match="lam"):
+        MRIReconParameters(model="cs-wavelet", cs_lam=2.0).arguments("a", "b")
+    with pytest.raises(UsageError, match="iterations"):
+        MRIReconParameters(model="cs-tv", cs_iterations=10**9).arguments("a", "b")

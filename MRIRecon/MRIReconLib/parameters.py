@@ -7,6 +7,7 @@ through ``parameterNodeWrapper`` inside Slicer).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,9 @@ class MRIReconParameters:
         device: ``auto`` (CUDA, then MPS, then CPU), or a device name; ``cpu`` is "force CPU".
         batch_size, threads: slices per batch and CPU threads of a learned model (``None``: the CLI's default).
         amp: mixed precision on CUDA.
+        cs_lam, cs_iterations: compressed sensing's regularisation weight (relative to the largest zero-filled
+            magnitude) and iteration count; ``None``: the method's default. Passed only to ``cs-tv`` and
+            ``cs-wavelet``.
     """
 
     model: str = ZERO_FILLED
@@ -47,6 +51,8 @@ class MRIReconParameters:
     batch_size: int | None = None
     threads: int | None = None
     amp: bool = True
+    cs_lam: float | None = None
+    cs_iterations: int | None = None
 
     @property
     def is_zero_filled(self) -> bool:
@@ -61,6 +67,23 @@ class MRIReconParameters:
         from condswin.mri.masks import MaskSpec  # condswin is imported when a run starts, not when Slicer loads
 
         return MaskSpec(self.mask, self.acceleration, self.center_fraction, self.seed)
+
+    def cs_parameters(self, model: str) -> list[str]:
+        """``KEY=VALUE`` items of ``--param`` for ``model``: the compressed-sensing settings given, else none.
+
+        Raises:
+            UsageError: a value the command refuses (``lam`` outside (0, 1], ``iterations`` outside its range),
+                with the command's message.
+        """
+        from condswin.cli.reconstruct import check_method_params  # at run time (see mask_spec)
+        from condswin.mri.compressed_sensing import list_methods
+
+        if model not in list_methods():
+            return []
+        given = (("lam", self.cs_lam), ("iterations", self.cs_iterations))
+        items = [f"{key}={json.dumps(value)}" for key, value in given if value is not None]  # the CLI parses JSON
+        check_method_params(model, items)
+        return items
 
     def arguments(self, source: str, output: str, *, model: str | None = None) -> list[str]:
         """``reconstruct SOURCE OUTPUT ...`` (without ``--progress``, which the process runner adds).
@@ -83,6 +106,8 @@ class MRIReconParameters:
         chosen = self.model if model is None else model
         if chosen:
             args += ["--model", chosen]
+            for item in self.cs_parameters(chosen):
+                args += ["--param", item]
         if self.center_fraction is not None:
             args += ["--center-fraction", f"{self.center_fraction:g}"]
         if self.seed is not None:

@@ -58,7 +58,8 @@ class MRIReconPanel(ModulePanel):
         ui.applyButton.connect("clicked(bool)", self.on_apply)
 
     def parameters(self) -> MRIReconParameters:
-        """The controls as typed parameters (centre fraction 0 and seed −1 mean "the CLI's default")."""
+        """The controls as typed parameters (centre fraction 0, seed −1, CS lambda 0 and CS iterations 0 mean "the
+        CLI's default")."""
         ui = self.ui
         return MRIReconParameters(
             model=(ui.modelComboBox.currentData or ui.modelComboBox.currentText).strip(),
@@ -68,6 +69,8 @@ class MRIReconPanel(ModulePanel):
             seed=None if ui.seedSpinBox.value < 0 else int(ui.seedSpinBox.value),
             show_zero_filled=bool(ui.showZeroFilledCheckBox.checked),
             device="cpu" if ui.forceCpuCheckBox.checked else ui.deviceComboBox.currentText,
+            cs_lam=float(ui.csLambdaSpinBox.value) or None,
+            cs_iterations=int(ui.csIterationsSpinBox.value) or None,
         )
 
     def show_parameters(self, parameters: MRIReconParameters) -> None:
@@ -79,6 +82,8 @@ class MRIReconPanel(ModulePanel):
         ui.maskComboBox.setCurrentText(parameters.mask)
         ui.centerFractionSpinBox.value = parameters.center_fraction or 0.0
         ui.seedSpinBox.value = -1 if parameters.seed is None else parameters.seed
+        ui.csLambdaSpinBox.value = parameters.cs_lam or 0.0
+        ui.csIterationsSpinBox.value = parameters.cs_iterations or 0
         ui.showZeroFilledCheckBox.checked = parameters.show_zero_filled
         ui.deviceComboBox.setCurrentText(parameters.device)
         ui.forceCpuCheckBox.checked = parameters.device == "cpu"
