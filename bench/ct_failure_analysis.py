@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a source checkout without installing the package
     sys.path.insert(0, str(ROOT))
 
+from condswin.lits import LIVER, TUMOUR  # noqa: E402
+
 CASE = "1001"
 WINDOW = (-160.0, 240.0)
 NEAR_LIVER_MM = 10.0  # a false region within this distance of the true liver "touches" it
@@ -258,9 +260,9 @@ def tumour_table(volume: Volume) -> tuple[str, list[dict[str, Any]]]:
     """Every reference tumour: size, HU, what the model called it, where it lies."""
     from scipy import ndimage
 
-    labels, count = ndimage.label(volume.ref == 2, structure=np.ones((3, 3, 3), dtype=bool))
+    labels, count = ndimage.label(volume.ref == TUMOUR, structure=np.ones((3, 3, 3), dtype=bool))
     rows = []
-    liver_hu = float(np.median(volume.hu[volume.ref == 1]))
+    liver_hu = float(np.median(volume.hu[volume.ref == LIVER]))
     sampling = (volume.spacing[2], volume.spacing[1], volume.spacing[0])
     outside = volume.ref == 0
     surface_distance = ndimage.distance_transform_edt(~outside, sampling=sampling)
@@ -276,8 +278,8 @@ def tumour_table(volume: Volume) -> tuple[str, list[dict[str, Any]]]:
                 "slices": (int(where[0].min()), int(where[0].max())),
                 "median_hu": float(np.median(volume.hu[where])),
                 "contrast_hu": float(np.median(volume.hu[where])) - liver_hu,
-                "as_tumour": 100.0 * float(np.mean(pred == 2)),
-                "as_liver": 100.0 * float(np.mean(pred == 1)),
+                "as_tumour": 100.0 * float(np.mean(pred == TUMOUR)),
+                "as_liver": 100.0 * float(np.mean(pred == LIVER)),
                 "as_background": 100.0 * float(np.mean(pred == 0)),
                 "to_surface_mm": float(surface_distance[where].min()),
                 "centroid_mm": tuple(float(v) for v in volume.physical(np.mean(np.array(where).T, axis=0)[None])[0]),
@@ -334,20 +336,20 @@ def rough_tissues(hu: np.ndarray, labels: np.ndarray, spacing: tuple[float, floa
     sampling = (spacing[2], spacing[1], spacing[0])
     far = ndimage.distance_transform_edt(labels == 0, sampling=sampling) > NEAR_LIVER_MM
     return {
-        "liver (label 1)": labels == 1,
-        "tumour (label 2)": labels == 2,
+        "liver (label 1)": labels == LIVER,
+        "tumour (label 2)": labels == TUMOUR,
         "body": body,
         "fat (body, -200..-30 HU)": body & (hu >= -200) & (hu < -30),
         "other soft tissue (body, -30..250 HU, >10 mm from liver)": body & far & (hu >= -30) & (hu <= 250),
         "other soft tissue in the liver's HU range (liver p5–p95)": body
         & far
-        & (hu >= np.percentile(hu[labels == 1], 5))
-        & (hu <= np.percentile(hu[labels == 1], 95)),
+        & (hu >= np.percentile(hu[labels == LIVER], 5))
+        & (hu <= np.percentile(hu[labels == LIVER], 95)),
     }
 
 
 def hu_section(title: str, hu: np.ndarray, labels: np.ndarray, spacing: tuple[float, float, float], extra=None) -> str:
-    lines = [f"**{title}** (noise: median local SD in the liver {local_noise(hu, labels == 1):.1f} HU)\n"]
+    lines = [f"**{title}** (noise: median local SD in the liver {local_noise(hu, labels == LIVER):.1f} HU)\n"]
     lines += ["| tissue | voxels | mean ± SD | median | IQR | p5–p95 |", "|---|---:|---:|---:|---|---|"]
     masks = rough_tissues(hu, labels, spacing)
     for name, mask in masks.items():
@@ -393,9 +395,9 @@ def pick_slices(volume: Volume, fp_liver: np.ndarray, tumours: list[dict[str, An
     picks = [(int(np.argmax(fp_area)), "most false liver")]
     if tumours:
         low, high = tumours[0]["slices"]
-        area = (volume.ref[low : high + 1] == 2).sum(axis=(1, 2))
+        area = (volume.ref[low : high + 1] == TUMOUR).sum(axis=(1, 2))
         picks.append((low + int(np.argmax(area)), f"largest tumour ({tumours[0]['diameter_mm']:.0f} mm)"))
-    fp_tumour = ((volume.pred == 2) & (volume.ref != 2)).sum(axis=(1, 2))
+    fp_tumour = ((volume.pred == TUMOUR) & (volume.ref != TUMOUR)).sum(axis=(1, 2))
     order = [k for k in np.argsort(-fp_tumour) if all(abs(int(k) - p) > 8 for p, _ in picks)]
     if order:
         picks.append((int(order[0]), "most false tumour"))
@@ -416,9 +418,9 @@ def draw_figure(volume: Volume, picks: list[tuple[int, str]], path: Path, subtit
         ax.imshow(volume.hu[k], cmap="gray", vmin=WINDOW[0], vmax=WINDOW[1], aspect=aspect, interpolation="nearest")
         for mask, colour, style in (
             (volume.ref > 0, "#33ff33", "solid"),
-            (volume.ref == 2, "#ffff00", "solid"),
+            (volume.ref == TUMOUR, "#ffff00", "solid"),
             (volume.pred > 0, "#ff3333", "dashed"),
-            (volume.pred == 2, "#ff44ff", "dashed"),
+            (volume.pred == TUMOUR, "#ff44ff", "dashed"),
         ):
             if mask[k].any():
                 ax.contour(mask[k], levels=[0.5], colors=colour, linewidths=0.9, linestyles=style)
@@ -484,9 +486,9 @@ def summary_table(volume: Volume) -> str:
     spacing = volume.spacing
     pred, ref = liver_report(volume.pred, spacing), liver_report(volume.ref, spacing)
     rows = [
-        ("liver Dice (label 1)", f"{dice(volume.pred == 1, volume.ref == 1):.3f}", ""),
+        ("liver Dice (label 1)", f"{dice(volume.pred == LIVER, volume.ref == LIVER):.3f}", ""),
         ("whole-liver Dice (labels 1+2)", f"{dice(volume.pred > 0, volume.ref > 0):.3f}", ""),
-        ("tumour Dice (label 2)", f"{dice(volume.pred == 2, volume.ref == 2):.3f}", ""),
+        ("tumour Dice (label 2)", f"{dice(volume.pred == TUMOUR, volume.ref == TUMOUR):.3f}", ""),
         ("liver volume, labels 1+2 (mL)", f"{pred['liver_ml']:.0f}", f"{ref['liver_ml']:.0f}"),
         ("tumour volume (mL)", f"{pred['tumour_ml']:.1f}", f"{ref['tumour_ml']:.1f}"),
         ("tumours (26-connected components)", str(pred["tumour_count"]), str(ref["tumour_count"])),
@@ -506,7 +508,7 @@ def analyse(volume: Volume) -> tuple[str, list[tuple[int, str]]]:
     """Every section of the report (Markdown) and the slices for the figure."""
     frame = body_frame(volume)
     fp_liver = (volume.pred > 0) & (volume.ref == 0)
-    fp_tumour = (volume.pred == 2) & (volume.ref != 2)
+    fp_tumour = (volume.pred == TUMOUR) & (volume.ref != TUMOUR)
     fn_liver = (volume.pred == 0) & (volume.ref > 0)
     fp_components = components_of(fp_liver, volume, frame)
     parts = [summary_table(volume)]
