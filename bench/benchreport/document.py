@@ -165,6 +165,8 @@ COMPRESSED_SENSING = (
     ("cs_solvers.md", "Solvers and wavelets (`bench/cs_solvers.py`)"),
     ("cs_speed.md", "Seconds per slice (`bench/cs_speed.py`)"),
 )
+# The section bench/recon_heldout.py writes (the reconstruction default, zero-filled and compressed sensing, measured).
+RECON_HELDOUT = "recon_heldout.md"
 
 
 def build(results: dict[str, Any], registry: list[dict[str, Any]]) -> str:
@@ -204,4 +206,10 @@ def build(results: dict[str, Any], registry: list[dict[str, Any]]) -> str:
     if any(path.is_file() for path, _ in sections):
         parts.append("\n## Compressed-sensing reconstruction\n")
         parts += [f"\n### {heading}\n\n{path.read_text()}" for path, heading in sections if path.is_file()]
+    recon = Path(__file__).with_name(RECON_HELDOUT)  # written by bench/recon_heldout.py --out
+    if recon.is_file():
+        parts.append(
+            "\n## Reconstruction default against compressed sensing, held-out MR and real k-space\n\n"
+            + recon.read_text()
+        )
     return "".join(parts)

@@ -47,6 +47,8 @@ class EvaluationResult:
         summary: mean ± std per method and setting.
         written: output name (``csv``, ``markdown``, ``montage``, ``curves``) → file.
         notices: cases left out and notices of the jobs.
+        montage_rows: the slices the montage shows (one per shown case and setting), for callers that draw
+            their own figure from them.
         montage / curves: the figures (already saved), for callers that look at them.
     """
 
@@ -54,6 +56,7 @@ class EvaluationResult:
     summary: list[SummaryRow] = field(default_factory=list)
     written: dict[str, Path] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    montage_rows: list[MontageRow] = field(default_factory=list)
     montage: Figure | None = None
     curves: Figure | None = None
 
@@ -228,6 +231,7 @@ def _evaluate(request: EvaluationRequest, paths: dict[str, Path], result: Evalua
         )
         log(f"    {case.case_id} done in {time.perf_counter() - start:.1f} s")
     result.summary = summarise_rows(result.rows)
+    result.montage_rows = montage
     write_text_atomic(csv_text(result.rows), paths["csv"])
     write_text_atomic(_markdown(request, cases, methods, result), paths["markdown"])
     result.written.update(csv=paths["csv"], markdown=paths["markdown"])
