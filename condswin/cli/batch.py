@@ -34,6 +34,9 @@ from condswin.errors import InputNotFoundError
 from condswin.io.atomic import StagedFiles
 from condswin.io.formats import READABLE_SUFFIXES, WRITABLE_SUFFIXES
 
+# `condswin --help` imports this module: what loads SimpleITK or scipy (image files, CT datasets) is imported where
+# it is used (lazy).
+
 if TYPE_CHECKING:
     from condswin.bundles.contract import Label
 
@@ -60,7 +63,7 @@ def split_suffix(path: Path) -> tuple[str, str]:
 
 
 def _is_dicom_series(folder: Path) -> bool:
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # lazy: SimpleITK (see top)
 
     return bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
 
@@ -91,8 +94,8 @@ def collect_inputs(path: Path, suffixes: Sequence[str], *, datasets: bool = Fals
     if not _has_images(path, suffixes) and _is_dicom_series(path):
         return [path], False
     if datasets:
-        from condswin.ct.datasets import find_cases
-        from condswin.io.images import ImageFileError
+        from condswin.ct.datasets import find_cases  # lazy: SimpleITK, scipy (see top)
+        from condswin.io.images import ImageFileError  # lazy: SimpleITK (see top)
 
         try:
             return [case.volume_path for case in find_cases(path)], True
@@ -182,7 +185,7 @@ class StagedOutputs(StagedFiles):
     def write_image(self, image: Any, final: Path, *, segments: Sequence[Label] = ()) -> None:
         """Stage an image (:func:`condswin.io.images.write_image_to`: any format it writes, a Slicer segmentation
         file naming ``segments`` for a ``.seg.nrrd``), checked complete once written."""
-        from condswin.io.images import write_image_to
+        from condswin.io.images import write_image_to  # lazy: SimpleITK (see top)
 
         write_image_to(image, self.stage(final), name=final, segments=segments)
 

@@ -15,17 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from condswin.bundles import LoadedModel, load_bundle, resolve_bundle
+from condswin.bundles.registry import default_bundle
 from condswin.cli.batch import StagedOutputs, collect_inputs, plan_inputs
 from condswin.cli.options import integer
 from condswin.cli.outputs import InputPlan
 from condswin.cli.progress import PROGRESS_MODES, Reporter
 from condswin.io.formats import READABLE_SUFFIXES, WRITABLE_SUFFIXES
 
+# `condswin --help` imports this module: what loads torch or SimpleITK is imported where it is used (lazy).
+
 if TYPE_CHECKING:
     import SimpleITK as sitk
     import torch
 
-    from condswin.bundles import LoadedModel
     from condswin.inference import InferenceOptions
     from condswin.jobs.results import JobResult
 
@@ -116,9 +119,6 @@ def add_model_options(
 def load_model(spec: str | None, task: str, reporter: Reporter, device: torch.device | str = "cpu") -> LoadedModel:
     """Resolve a bundle (by path or id; without ``--model`` the task's default:
     :func:`condswin.bundles.registry.default_bundle`) and load it onto ``device``; its checksum is verified first."""
-    from condswin.bundles import load_bundle, resolve_bundle
-    from condswin.bundles.registry import default_bundle
-
     bundle = default_bundle(task) if spec is None else resolve_bundle(spec, task=task)
     reporter.event(
         "model",
@@ -150,7 +150,7 @@ def apply_threads(args: argparse.Namespace, reporter: Reporter) -> None:
             f"--threads {threads} is more than the {cores} CPU core(s) this process can use; using {cores}"
         )
         threads = cores
-    import torch
+    import torch  # lazy: torch (see top)
 
     torch.set_num_threads(int(threads))
 
@@ -167,7 +167,7 @@ def inference_options(
         stage: the progress events' stage (``infer``, ``denoise``).
         file: the input the events name.
     """
-    from condswin.inference import InferenceOptions
+    from condswin.inference import InferenceOptions  # lazy: torch, SimpleITK (see top)
 
     return InferenceOptions(
         device=device,
@@ -228,7 +228,7 @@ def open_run(
     Raises:
         UsageError, InputError, OutputError, ModelError: in the order of the steps above.
     """
-    from condswin.inference import resolve_device
+    from condswin.inference import resolve_device  # lazy: torch, SimpleITK (see top)
 
     device = resolve_device(args.device)
     inputs, is_batch = collect_inputs(args.input, readable, datasets=datasets)
@@ -259,7 +259,7 @@ def read_input(plan: InputPlan, reporter: Reporter, expected: str = "an image") 
     Returns:
         The image.
     """
-    from condswin.io.images import is_label_map, read_image
+    from condswin.io.images import is_label_map, read_image  # lazy: SimpleITK (see top)
 
     file = str(plan.input)
     reporter.event("read", message=f"reading {plan.input}", file=file)

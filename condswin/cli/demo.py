@@ -8,6 +8,9 @@ from typing import Any
 
 from condswin.cli.progress import Reporter
 
+# `condswin --help` imports this module: the demo, which loads scipy, torch and SimpleITK, is imported where it
+# runs (lazy).
+
 __all__ = ["add_parser", "run"]
 
 
@@ -32,7 +35,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run ``demo``; returns the exit code."""
-    from condswin.demo import run_demo
+    from condswin.demo import run_demo  # lazy: scipy, then torch and SimpleITK (see top)
 
     run_demo(args.out, quick=args.quick, device=args.device, echo=lambda line: print(line, flush=True))
     return 0

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from condswin.bundles import discover_bundles
 from condswin.cli.batch import InputOutcome, StagedOutputs, run_inputs, split_suffix
 from condswin.cli.common import (
     add_io_options,
@@ -20,8 +21,14 @@ from condswin.cli.errors import UsageError
 from condswin.cli.options import number, parse_params
 from condswin.cli.outputs import InputPlan
 from condswin.cli.progress import Reporter
-from condswin.denoise_names import NOISE_MODELS
+from condswin.denoise_names import CLASSICAL_METHODS, NOISE_MODELS
 from condswin.errors import InputNotFoundError
+from condswin.io.formats import READABLE_SUFFIXES
+from condswin.jobs import denoise
+from condswin.lookup import look_up
+
+# `condswin --help` imports this module: the denoising methods (scipy, scikit-image) are imported where they are
+# used (lazy).
 
 __all__ = ["add_parser", "run", "is_classical_method", "MAX_SIGMA"]
 
@@ -92,20 +99,15 @@ def is_classical_method(method: str) -> bool:
         UsageError: a name that is neither a classical method, nor an existing path, nor the id of an installed
             bundle; the message lists the classical methods and the installed denoising models.
     """
-    from condswin.denoise import list_methods
-
-    if method in list_methods():
+    if method in CLASSICAL_METHODS:
         return True
     if Path(method).exists():
         return False  # a bundle folder or card: checked when it is loaded
-    from condswin.bundles import discover_bundles
-    from condswin.lookup import look_up
-
     bundles, _ = discover_bundles()
     if any(bundle.id == method for bundle in bundles):
         return False  # another task's model is refused, naming its task, when it is loaded
     denoisers = [bundle.id for bundle in bundles if bundle.task == "denoising"]
-    look_up("denoising method or model", method, dict.fromkeys([*list_methods(), *denoisers]))
+    look_up("denoising method or model", method, dict.fromkeys([*CLASSICAL_METHODS, *denoisers]))
     return False  # not reached: look_up raised
 
 
@@ -117,8 +119,6 @@ def _check_reference(reference: Path | None, is_batch: bool) -> None:
     if is_batch and not reference.is_dir():
         raise UsageError(f"{reference}: --reference must be a folder of same-named references when IN is a folder")
     if not is_batch and reference.is_dir():
-        from condswin.io.formats import READABLE_SUFFIXES
-
         # a DICOM series folder is one reference; a folder of image files is a batch's references
         if any(split_suffix(child)[1] in READABLE_SUFFIXES for child in reference.iterdir()):
             raise UsageError(f"{reference}: --reference must be one image when IN is one image, not a folder of them")
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     if not classical and (params or args.sigma is not None):
         raise UsageError("--param and --sigma apply to classical methods only; a learned model takes neither")
     if classical:
-        from condswin.denoise.methods import check_parameters
+        from condswin.denoise.methods import check_parameters  # lazy: scipy, scikit-image (see top)
 
         check_parameters(args.method, params)
     opening = open_run(
@@ -146,8 +146,6 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     loaded, is_batch = opening.loaded, opening.is_batch
 
     def process(plan: InputPlan, staged: StagedOutputs) -> dict[str, Any]:
-        from condswin.jobs import denoise
-
         file = str(plan.input)
         reference = _reference_for(plan, args.reference, is_batch)
         result = denoise(

@@ -19,8 +19,13 @@ from condswin.cli.errors import BAD_INPUT, INTERNAL_ERROR, OK, SOME_FAILED, Usag
 from condswin.cli.outputs import InputPlan, check_outputs
 from condswin.cli.progress import PROGRESS_MODES, Reporter
 from condswin.errors import InputError, InputNotFoundError
+from condswin.evaluation.scores import score_label_maps
 from condswin.io.formats import READABLE_SUFFIXES
 from condswin.lits import LITS_CLASSES
+from condswin.mri import fastmri
+
+# `condswin --help` imports this module: what loads SimpleITK or scipy (image reading, the metrics) is imported
+# where it is used (lazy).
 
 __all__ = ["add_parser", "run", "parse_labels"]
 
@@ -106,7 +111,7 @@ def _label_map(image: Any, array: Any, labels: dict[int, str]) -> bool:
     """A label map: a few small integer values, or integer values that are all classes of ``--labels``."""
     import numpy as np
 
-    from condswin.io.images import is_label_map
+    from condswin.io.images import is_label_map  # lazy: SimpleITK (see top)
 
     if not np.issubdtype(array.dtype, np.integer):
         return False
@@ -118,16 +123,14 @@ def _read_pair(pred_path: Path, ref_path: Path, labels: dict[int, str]) -> tuple
 
     The last item is ``"both"``, ``"neither"``, or the path of the only label map of the two.
     """
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # lazy: SimpleITK (see top)
 
-    from condswin.io.images import grid_mismatch, read_image
+    from condswin.io.images import grid_mismatch, read_image  # lazy: SimpleITK (see top)
 
     pred = read_image(pred_path, ndim=None)
     pred_array = sitk.GetArrayFromImage(pred)
     if ref_path.suffix.lower() == ".h5":
-        from condswin.mri.fastmri import read
-
-        volume = read(ref_path)
+        volume = fastmri.read(ref_path)
         if volume.target is None:
             raise InputError(f"{ref_path}: this fastMRI file has no target (a test file) to evaluate against")
         if volume.target.shape != pred_array.shape:
@@ -153,8 +156,7 @@ def _read_pair(pred_path: Path, ref_path: Path, labels: dict[int, str]) -> tuple
 def _evaluate(
     pred_path: Path, ref_path: Path, args: argparse.Namespace, labels: dict[int, str]
 ) -> tuple[str, dict[str, Any]]:
-    from condswin.evaluation.scores import score_label_maps
-    from condswin.metrics import reconstruction_metrics
+    from condswin.metrics import reconstruction_metrics  # lazy: scipy (see top)
 
     pred, ref, spacing, label_maps = _read_pair(pred_path, ref_path, labels)
     kind = args.kind
@@ -186,7 +188,7 @@ def _check_output(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run ``evaluate``; returns the exit code."""
-    from condswin.evaluation.tables import text_lines
+    from condswin.evaluation.tables import text_lines  # lazy: scipy (see top)
 
     labels = parse_labels(args.labels)
     pairs = _pairs(args.prediction, args.reference)
@@ -228,9 +230,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
 
 def _means(results: list[dict[str, Any]], reporter: Reporter) -> dict[str, Any]:
     """Mean, std and counts of every metric per kind (:mod:`condswin.metrics.aggregate`); shown for several pairs."""
-    from condswin.evaluation.tables import text_lines
-    from condswin.metrics import aggregate, means
-    from condswin.metrics.aggregate import to_json
+    from condswin.evaluation.tables import text_lines  # lazy: scipy (see top)
+    from condswin.metrics import aggregate, means  # lazy: scipy (see top)
+    from condswin.metrics.aggregate import to_json  # lazy: scipy (see top)
 
     tables: dict[str, Any] = {}
     for kind in sorted({r["kind"] for r in results}):

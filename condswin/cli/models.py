@@ -5,13 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from condswin import denoise_names
+from condswin.bundles import (
+    MODEL_PATH_ENV,
+    Bundle,
+    BundleNotFoundError,
+    discover_bundles,
+    embedded_models_dir,
+    resolve_bundle,
+    verify_weights,
+)
+from condswin.bundles.card import thaw
 from condswin.cli.errors import OK
 from condswin.cli.progress import Reporter
-
-if TYPE_CHECKING:
-    from condswin.bundles import Bundle
+from condswin.jobs.reconstruction import CLASSICAL_METHODS
+from condswin.mri.compressed_sensing import get_method
+from condswin.mri.compressed_sensing import list_methods as list_cs_methods
 
 __all__ = ["add_parser", "run"]
 
@@ -42,8 +53,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _describe(bundle: Bundle) -> str:
-    from condswin.bundles.card import thaw
-
     card = bundle.card
     contract = card.contract
     lines = [
@@ -69,8 +78,6 @@ def _describe(bundle: Bundle) -> str:
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Run ``models``; returns the exit code."""
-    from condswin.bundles import discover_bundles, resolve_bundle, verify_weights
-
     if args.bundle is not None:
         bundle = resolve_bundle(args.bundle) if not args.model_path else _find(args.bundle, args.model_path)
         if args.verify:
@@ -92,12 +99,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     for problem in problems:
         reporter.warning(problem)
     if args.json:
-        from condswin.denoise import list_methods
-        from condswin.jobs.reconstruction import CLASSICAL_METHODS
-
         listing = {
             "models": [{**b.card.to_dict(), "source": str(b.source)} for b in bundles],
-            "classical_denoising": list_methods(),
+            "classical_denoising": list(denoise_names.CLASSICAL_METHODS),
             "classical_reconstruction": list(CLASSICAL_METHODS),
             "problems": problems,
         }
@@ -108,8 +112,6 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def _find(spec: str, folders: list[Path]) -> Bundle:
-    from condswin.bundles import BundleNotFoundError, discover_bundles, resolve_bundle
-
     bundles, _ = discover_bundles(folders)
     for bundle in bundles:
         if bundle.id == spec:
@@ -123,10 +125,6 @@ def _find(spec: str, folders: list[Path]) -> Bundle:
 
 
 def _table(bundles: list[Bundle]) -> str:
-    from condswin.bundles import MODEL_PATH_ENV, embedded_models_dir
-    from condswin.denoise import list_methods
-    from condswin.mri.compressed_sensing import list_methods as list_cs_methods
-
     lines = []
     if bundles:
         lines.append(f"{'id':<32} {'task':<15} {'architecture':<16} {'version':<9} source")
@@ -136,7 +134,7 @@ def _table(bundles: list[Bundle]) -> str:
             f"No model bundles found: no trained models are embedded in {embedded_models_dir()} yet. Pass --model PATH "
             f"to segment/reconstruct, or list bundle folders in {MODEL_PATH_ENV}."
         )
-    lines.append(f"Classical denoising methods (no model needed): {', '.join(list_methods())}")
+    lines.append(f"Classical denoising methods (no model needed): {', '.join(denoise_names.CLASSICAL_METHODS)}")
     lines.append("Reconstruction baselines (no model needed): --model zero-filled, and compressed sensing")
     lines += [f"  --model {name:<11} {_cs_summary(name)}" for name in list_cs_methods()]
     return "\n".join(lines)
@@ -144,8 +142,6 @@ def _table(bundles: list[Bundle]) -> str:
 
 def _cs_summary(name: str) -> str:
     """``"total-variation compressed sensing (ADMM), ...; --param lam=0.001 iterations=100"``."""
-    from condswin.mri.compressed_sensing import get_method
-
     method = get_method(name)
     defaults = " ".join(f"{key}={value:g}" for key, value in method.defaults.items())
     return f"{method.summary}; defaults --param {defaults}"

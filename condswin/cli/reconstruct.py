@@ -21,7 +21,9 @@ from condswin.cli.options import integer, number, parse_params
 from condswin.cli.outputs import InputPlan
 from condswin.cli.progress import Reporter
 from condswin.io.formats import READABLE_SUFFIXES
+from condswin.jobs import reconstruct_file, reconstruct_image
 from condswin.jobs.reconstruction import CLASSICAL_METHODS, ZERO_FILLED
+from condswin.mri.compressed_sensing import list_methods, resolve_parameters
 from condswin.mri.masks import MASK_KINDS, MAX_ACCELERATION, MAX_SEED, MaskSpec
 
 __all__ = ["add_parser", "run", "mask_spec", "check_method_params", "ZERO_FILLED"]
@@ -102,8 +104,6 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     method = args.model if classical else opening.loaded
 
     def process(plan: InputPlan, staged: StagedOutputs) -> dict[str, Any]:
-        from condswin.jobs import reconstruct_file, reconstruct_image
-
         file = str(plan.input)
         options = inference_options(args, opening.device, reporter, "infer", file)
         if plan.input.suffix.lower() == ".h5":
@@ -150,8 +150,6 @@ def check_method_params(model: str | None, items: list[str]) -> dict[str, object
             type or out of its range (lam = -1, nan or abc; iterations 0 or 10^9), or parameters for a
             model or zero-filling, which take none.
     """
-    from condswin.mri.compressed_sensing import list_methods, resolve_parameters
-
     params = parse_params(items)
     if model in list_methods():
         resolve_parameters(model, params)

@@ -18,6 +18,7 @@ from condswin.cli.common import (
 )
 from condswin.cli.outputs import InputPlan
 from condswin.cli.progress import Reporter
+from condswin.jobs import segment
 
 __all__ = ["add_parser", "run"]
 
@@ -59,8 +60,6 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     assert loaded is not None  # segmentation always runs a model
 
     def process(plan: InputPlan, staged: StagedOutputs) -> dict[str, Any]:
-        from condswin.jobs import segment
-
         file = str(plan.input)
         result = segment(  # the image is not kept here, so the job can free it before post-processing
             read_input(plan, reporter, "a CT image"),
