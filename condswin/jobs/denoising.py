@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from condswin.errors import InputError, UsageError
 from condswin.jobs.results import DenoisingJobResult, model_summary
+
+# `condswin --help` and the Slicer modules import this module at start-up: what loads torch, SimpleITK or scipy
+# is imported where it is used (lazy).
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
@@ -22,11 +26,10 @@ def reference_metrics(reference_path: str | os.PathLike, noisy: sitk.Image, deno
     Raises:
         InputError: the reference cannot be read or lies on another grid than the input.
     """
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # lazy: SimpleITK (see top)
 
-    from condswin.errors import InputError
-    from condswin.io.images import grid_mismatch, read_image
-    from condswin.metrics import reconstruction_metrics
+    from condswin.io.images import grid_mismatch, read_image  # lazy: SimpleITK (see top)
+    from condswin.metrics import reconstruction_metrics  # lazy: scipy (see top)
 
     reference = read_image(reference_path)
     mismatch = grid_mismatch(reference, noisy)
@@ -49,11 +52,11 @@ def _classical(
     options: InferenceOptions | None,
 ) -> tuple[sitk.Image, dict[str, Any], float | None]:
     import numpy as np
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # lazy: SimpleITK (see top)
 
-    from condswin.denoise import denoise as denoise_array
-    from condswin.denoise import estimate_noise_sigma
-    from condswin.denoise.methods import get_method
+    from condswin.denoise import denoise as denoise_array  # lazy: scipy, scikit-image (see top)
+    from condswin.denoise import estimate_noise_sigma  # lazy: scipy, scikit-image (see top)
+    from condswin.denoise.methods import get_method  # lazy: scipy, scikit-image (see top)
 
     volume = sitk.GetArrayViewFromImage(image)
     used = sigma
@@ -103,8 +106,7 @@ def denoise(
             :data:`condswin.inference.orientation.MIN_SLICE_SIZE`.
         JobCancelled: the cancel flag was set (learned models).
     """
-    from condswin.errors import UsageError
-    from condswin.inference.orientation import check_image_slices
+    from condswin.inference.orientation import check_image_slices  # lazy: torch, SimpleITK (see top)
 
     params = dict(params or {})
     if not isinstance(method, str) and (params or sigma is not None):
@@ -115,7 +117,7 @@ def denoise(
         report: dict[str, Any] = {"method": method, "noise": noise, **details}
         notices: list[str] = []
     else:
-        from condswin.inference.volumes import denoise_image
+        from condswin.inference.volumes import denoise_image  # lazy: torch, SimpleITK (see top)
 
         output, info = denoise_image(image, method.model, method.card, options)
         used, notices = None, list(info.messages)

@@ -6,8 +6,13 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING, Any
 
+from condswin.errors import UsageError
 from condswin.jobs.results import ReconstructionJobResult, model_summary
+from condswin.mri.compressed_sensing import resolve_parameters
 from condswin.mri.masks import MaskSpec
+
+# `condswin --help` and the Slicer modules import this module at start-up: what loads torch, SimpleITK or scipy
+# is imported where it is used (lazy).
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
@@ -33,15 +38,11 @@ def _split(method: LoadedModel | str | None, params: dict[str, Any] | None) -> t
     Raises:
         UsageError: an unknown method name, parameters for a method that takes none, or a bad parameter.
     """
-    from condswin.errors import UsageError
-
     if method is None or method == ZERO_FILLED:
         if params:
             raise UsageError(f"{ZERO_FILLED} takes no parameters; compressed sensing (cs-tv, cs-wavelet) does")
         return None, None, None, None
     if isinstance(method, str):
-        from condswin.mri.compressed_sensing import resolve_parameters
-
         return None, None, method, resolve_parameters(method, params)  # an unknown name is refused here
     if params:
         raise UsageError("method parameters apply to compressed sensing (cs-tv, cs-wavelet) only, not to a model")
@@ -101,9 +102,9 @@ def reconstruct_file(
         ModelError: not a reconstruction model.
         JobCancelled: the cancel flag was set.
     """
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # lazy: SimpleITK (see top)
 
-    from condswin.inference.reconstruction import reconstruct_fastmri
+    from condswin.inference.reconstruction import reconstruct_fastmri  # lazy: torch, SimpleITK (see top)
 
     model, card, cs_method, cs_params = _split(loaded, params)
     details = reconstruct_fastmri(
@@ -157,8 +158,8 @@ def reconstruct_image(
         ModelError: not a reconstruction model.
         JobCancelled: the cancel flag was set.
     """
-    from condswin.inference.orientation import check_image_slices
-    from condswin.inference.reconstruction import reconstruct_mr_image, volume_seed
+    from condswin.inference.orientation import check_image_slices  # lazy: torch, SimpleITK (see top)
+    from condswin.inference.reconstruction import reconstruct_mr_image, volume_seed  # lazy: torch, SimpleITK (see top)
 
     model, card, cs_method, cs_params = _split(loaded, params)
     check_image_slices(image, "slice" if card is None else card.contract.axis)

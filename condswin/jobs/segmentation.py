@@ -6,6 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from condswin.jobs.results import SegmentationJobResult, StageCallback, model_summary
 
+# `condswin --help` and the Slicer modules import this module at start-up: what loads torch, SimpleITK or scipy
+# is imported where it is used (lazy).
+
 if TYPE_CHECKING:
     import SimpleITK as sitk
 
@@ -19,7 +22,7 @@ __all__ = ["segment", "label_volumes", "postprocess_for_card"]
 def label_volumes(labels: sitk.Image, card: ModelCard) -> dict[str, Any]:
     """Volume in mL of every label of the card (the measurements of a card that is not LiTS's)."""
     import numpy as np
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # lazy: SimpleITK (see top)
 
     array = sitk.GetArrayViewFromImage(labels)
     voxel_ml = float(np.prod(labels.GetSpacing())) / 1000.0
@@ -38,7 +41,7 @@ def postprocess_for_card(labels: sitk.Image, card: ModelCard) -> tuple[sitk.Imag
     """
     if card.contract.postprocess != "liver":
         return labels, False
-    from condswin.ct.postprocess import postprocess_labels
+    from condswin.ct.postprocess import postprocess_labels  # lazy: SimpleITK, scipy (see top)
 
     return postprocess_labels(labels), True
 
@@ -74,9 +77,9 @@ def segment(
             :data:`condswin.inference.orientation.MIN_SLICE_SIZE`, or a spacing the model's grid cannot take.
         JobCancelled: the cancel flag was set.
     """
-    from condswin.ct.report import liver_report
-    from condswin.inference.orientation import check_image_slices
-    from condswin.inference.volumes import segment_image
+    from condswin.ct.report import liver_report  # lazy: SimpleITK, scipy (see top)
+    from condswin.inference.orientation import check_image_slices  # lazy: torch, SimpleITK (see top)
+    from condswin.inference.volumes import segment_image  # lazy: torch, SimpleITK (see top)
 
     card = loaded.card
     check_image_slices(image, card.contract.axis)
