@@ -13,16 +13,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import SimpleITK as sitk
+
+from condswin.bundles import LoadedModel, load_bundle
+from condswin.bundles.registry import BundleNotFoundError, default_bundle
+from condswin.demo import steps
 from condswin.errors import OutputError
 from condswin.evaluation.rows import MetricRow
+from condswin.evaluation.slices import representative_slice
 from condswin.evaluation.tables import Column, column, csv_text, rows_markdown
+from condswin.inference.engine import InferenceOptions
+from condswin.io.atomic import atomic_path, write_json_atomic, write_text_atomic
+from condswin.io.images import read_image
 from condswin.lits import LITS_CLASSES
-
-if TYPE_CHECKING:
-    from condswin.bundles.store import LoadedModel
-    from condswin.samples.catalog import SampleSet
+from condswin.samples.catalog import SampleSet, read_catalog, verify_samples
 
 __all__ = ["DemoResult", "run_demo", "QUICK_CT_SLICES", "QUICK_MR_SLICES"]
 
@@ -81,9 +87,6 @@ def _check_destination(out: Path) -> None:
 
 def _default_model(task: str, progress: _Progress) -> LoadedModel | None:
     """The task's default model, loaded after its checksum is verified; None when no model is available."""
-    from condswin.bundles import load_bundle
-    from condswin.bundles.registry import BundleNotFoundError, default_bundle
-
     try:
         bundle = default_bundle(task)
     except BundleNotFoundError:
@@ -101,11 +104,6 @@ def _central(image: Any, count: int, centre: int | None = None) -> Any:
 
 
 def _inputs(samples: SampleSet, quick: bool) -> dict[str, Any]:
-    import SimpleITK as sitk
-
-    from condswin.evaluation.slices import representative_slice
-    from condswin.io.images import read_image
-
     images = {key: read_image(samples[key].path) for key in ("ct", "ct_labels", "mr", "mr_noisy")}
     if quick:
         centre = representative_slice(sitk.GetArrayViewFromImage(images["ct_labels"]), labels=True)
@@ -138,10 +136,6 @@ def run_demo(
         SampleDataError: a sample file is missing or differs from ``samples.json``.
         BundleError: a default model fails its checksum or does not load.
     """
-    from condswin.demo.steps import denoising_step, reconstruction_step, segmentation_step
-    from condswin.inference.engine import InferenceOptions
-    from condswin.io.atomic import atomic_path, write_json_atomic, write_text_atomic
-    from condswin.samples.catalog import read_catalog, verify_samples
 
     out = Path(out)
     progress = _Progress(echo)
@@ -155,10 +149,12 @@ def run_demo(
         models = {task: _default_model(task, progress) for task in TASKS}
         images = _inputs(samples, quick)
         options = InferenceOptions(device=device)
-        steps = [
-            segmentation_step(images["ct"], images["ct_labels"], models["segmentation"], options, stage, progress),
-            reconstruction_step(samples["kspace"].path, models["reconstruction"], options, stage, progress),
-            denoising_step(
+        outcomes = [
+            steps.segmentation_step(
+                images["ct"], images["ct_labels"], models["segmentation"], options, stage, progress
+            ),
+            steps.reconstruction_step(samples["kspace"].path, models["reconstruction"], options, stage, progress),
+            steps.denoising_step(
                 images["mr"],
                 images["mr_noisy"],
                 BASELINE_DENOISER[quick],
@@ -168,20 +164,20 @@ def run_demo(
                 progress,
             ),
         ]
-        rows = [row for step in steps for row in step.rows]
-        notes = [note for step in steps for note in step.notes]
+        rows = [row for step in outcomes for row in step.rows]
+        notes = [note for step in outcomes for note in step.notes]
         notes.append(str(samples.info.get("note", "")))
         if quick:
             notes.append(
                 f"quick mode: {QUICK_CT_SLICES} CT slices, {QUICK_MR_SLICES} MR slices, "
                 f"{BASELINE_DENOISER[True]} instead of {BASELINE_DENOISER[False]}"
             )
-        files = [name for step in steps for name in step.files]
+        files = [name for step in outcomes for name in step.files]
         write_text_atomic(_markdown(rows, notes), stage / "metrics.md")
         write_text_atomic(csv_text(rows), stage / "metrics.csv")
-        write_json_atomic(steps[0].report, stage / "segmentation_report.json")
+        write_json_atomic(outcomes[0].report, stage / "segmentation_report.json")
         write_json_atomic(
-            {"quick": quick, "reconstruction": steps[1].report, "denoising": steps[2].report, "notes": notes},
+            {"quick": quick, "reconstruction": outcomes[1].report, "denoising": outcomes[2].report, "notes": notes},
             stage / "run_report.json",
         )
         files += ["metrics.md", "metrics.csv", "segmentation_report.json", "run_report.json"]

@@ -10,10 +10,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import SimpleITK as sitk
 
+from condswin.bundles import LoadedModel
+from condswin.ct.report import liver_report
 from condswin.evaluation.figures import (
     CT_DISPLAY_WINDOW,
     ERROR_CMAP,
@@ -26,14 +29,14 @@ from condswin.evaluation.figures import (
     save_figure,
 )
 from condswin.evaluation.rows import MetricRow
+from condswin.evaluation.scores import score_label_maps
 from condswin.evaluation.slices import representative_slice
+from condswin.inference.engine import InferenceOptions
+from condswin.io.images import write_image
+from condswin.jobs import denoise, reconstruct_file, segment
 from condswin.lits import LITS_CLASSES
-
-if TYPE_CHECKING:
-    import SimpleITK as sitk
-
-    from condswin.bundles.store import LoadedModel
-    from condswin.inference.engine import InferenceOptions
+from condswin.metrics import reconstruction_metrics
+from condswin.mri.masks import MaskSpec
 
 __all__ = [
     "StepOutcome",
@@ -84,14 +87,10 @@ def missing_model_note(task: str) -> str:
 
 
 def _array(image: sitk.Image) -> np.ndarray:
-    import SimpleITK as sitk
-
     return sitk.GetArrayFromImage(image)
 
 
 def _write(image: sitk.Image, folder: Path, name: str, files: list[str]) -> None:
-    from condswin.io.images import write_image
-
     write_image(image, folder / name, overwrite=True)
     files.append(name)
 
@@ -105,10 +104,6 @@ def segmentation_step(
     progress: Progress,
 ) -> StepOutcome:
     """Segment the phantom CT with the default model and score it against the reference labels (Dice, report)."""
-    from condswin.ct.report import liver_report
-    from condswin.evaluation.scores import score_label_maps
-    from condswin.jobs import segment
-
     case = "phantom CT"
     low, high = CT_DISPLAY_WINDOW
     ref = _array(reference)
@@ -164,9 +159,6 @@ def reconstruction_step(
     kspace_file: Path, loaded: LoadedModel | None, options: InferenceOptions, out: Path, progress: Progress
 ) -> StepOutcome:
     """Reconstruct the simulated fastMRI file at 4× (fastMRI random mask, per-file seed): zero-filled vs model."""
-    from condswin.jobs import reconstruct_file
-    from condswin.mri.masks import MaskSpec
-
     job, case = f"reconstruction {SETTING}", kspace_file.name
     outcome = StepOutcome(rows=[], report={"acceleration": ACCELERATION, "file": case})
     runs: dict[str, Any] = {}
@@ -221,9 +213,6 @@ def denoising_step(
     progress: Progress,
 ) -> StepOutcome:
     """Denoise the Rician-noisy MR with a classical baseline (σ estimated, bias-corrected) and the default model."""
-    from condswin.jobs import denoise
-    from condswin.metrics import reconstruction_metrics
-
     case = "MNI152 T1 crop"
     reference = _array(clean).astype(np.float32)
     noisy_array = _array(noisy).astype(np.float32)
@@ -271,7 +260,6 @@ def denoising_step(
 
 def _slice_progress(label: str, progress: Progress) -> InferenceOptions:
     """Options whose progress callback prints every fifth slice (a classical filter may take minutes)."""
-    from condswin.inference.engine import InferenceOptions
 
     def report(done: int, total: int, message: str) -> None:
         if done and (done % 5 == 0 or done == total):
