@@ -19,15 +19,18 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+import SimpleITK as sitk
 
+from condswin.ct.phantom import make_phantom
 from condswin.errors import InputError
+from condswin.io.atomic import write_json_atomic
+from condswin.io.images import read_image, write_image
+from condswin.mri import fastmri
+from condswin.mri.kspace import simulate_singlecoil_kspace
+from condswin.mri.noise import add_rician
 from condswin.samples.catalog import CATALOG_FILENAME, SAMPLE_KEYS, sha256_of
-
-if TYPE_CHECKING:
-    import SimpleITK as sitk
 
 __all__ = ["MNI_LICENSE", "SampleSettings", "default_mr_source", "make_samples"]
 
@@ -75,8 +78,6 @@ def default_mr_source() -> Path:
 
 
 def _crop_mr(source: Path, settings: SampleSettings) -> sitk.Image:
-    from condswin.io.images import read_image
-
     image = read_image(source)
     size = image.GetSize()
     (x0, x1), (y0, y1), (z0, z1) = settings.mr_x, settings.mr_y, settings.mr_z
@@ -88,9 +89,6 @@ def _crop_mr(source: Path, settings: SampleSettings) -> sitk.Image:
 
 
 def _write_ct(out: Path, settings: SampleSettings) -> tuple[Path, Path]:
-    from condswin.ct.phantom import make_phantom
-    from condswin.io.images import write_image
-
     ct, labels = make_phantom(
         settings.seed, shape=settings.ct_shape, spacing=settings.ct_spacing, num_tumours=settings.ct_tumours
     )
@@ -101,13 +99,6 @@ def _write_ct(out: Path, settings: SampleSettings) -> tuple[Path, Path]:
 
 
 def _write_mr(out: Path, source: Path, settings: SampleSettings) -> tuple[Path, Path, Path]:
-    import SimpleITK as sitk
-
-    from condswin.io.images import write_image
-    from condswin.mri import fastmri
-    from condswin.mri.kspace import simulate_singlecoil_kspace
-    from condswin.mri.noise import add_rician
-
     crop = _crop_mr(source, settings)
     clean = sitk.GetArrayFromImage(crop)  # (z, y, x)
     noisy = add_rician(clean.astype(np.float32), settings.rician_sigma, seed=settings.seed + 1)
@@ -165,8 +156,6 @@ def make_samples(
         InputError: the MR source is missing, unreadable or too small for the crop.
         OutputError: a file cannot be written.
     """
-    from condswin.io.atomic import write_json_atomic
-
     settings = settings or SampleSettings()
     source = Path(mr_source) if mr_source is not None else default_mr_source()
     if not source.is_file():
