@@ -29,6 +29,10 @@ from condswin.inference.engine import InferenceOptions, RunInfo, SliceEngine
 from condswin.inference.orientation import SliceLayout, check_slice_size
 from condswin.inference.volumes import check_task, check_volume
 from condswin.models.data_consistency import MaskBound, is_data_consistent
+from condswin.mri import fastmri
+from condswin.mri.fastmri import FastMRIVolume
+from condswin.mri.fft import ifft2c
+from condswin.mri.kspace import apply_mask, center_crop, rss, simulate_singlecoil_kspace
 from condswin.mri.masks import MaskSpec
 from condswin.seeding import text_seed
 
@@ -36,7 +40,9 @@ if TYPE_CHECKING:
     from torch import nn
 
     from condswin.bundles.card import ModelCard
-    from condswin.mri.fastmri import FastMRIVolume
+
+# Imported where they are used: the metrics (scipy, needed only with a target), and compressed sensing, whose
+# module imports this package's engine (a module-level import would close a cycle).
 
 __all__ = ["ReconstructionResult", "reconstruct_kspace", "reconstruct_fastmri", "reconstruct_mr_image", "volume_seed"]
 
@@ -142,9 +148,6 @@ def reconstruct_kspace(
     k-space grid (not cropped, not resampled: DC needs the Fourier relation to the measured columns) with the
     volume's column mask; its magnitude is then centre-cropped like the zero-filled image.
     """
-    from condswin.mri.fft import ifft2c
-    from condswin.mri.kspace import apply_mask, center_crop, rss
-
     if mask is not None:
         kspace = apply_mask(kspace, mask)
     full_image = ifft2c(kspace)
@@ -156,7 +159,7 @@ def reconstruct_kspace(
     if cs_method is not None:
         if multicoil:
             raise InputError(_single_coil_only(cs_method, kspace.shape[1], "this k-space"))
-        from condswin.mri.compressed_sensing.reconstruction import reconstruct_volume
+        from condswin.mri.compressed_sensing.reconstruction import reconstruct_volume  # lazy: import cycle (see top)
 
         columns = _sampled_columns(kspace, mask if mask is not None else measured)
         images, info = reconstruct_volume(kspace, columns, cs_method, cs_params, options)
@@ -209,7 +212,7 @@ def _sampled_columns(kspace: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 def _metrics(target: np.ndarray | None, recon: np.ndarray, zero_filled: np.ndarray) -> dict[str, dict[str, float]]:
     if target is None:
         return {}
-    from condswin.metrics import reconstruction_metrics
+    from condswin.metrics import reconstruction_metrics  # lazy: scipy (see top)
 
     if target.shape != recon.shape:
         raise ValueError(f"target shape {target.shape} differs from the reconstruction {recon.shape}")
@@ -248,9 +251,7 @@ def reconstruct_fastmri(
             multi-coil k-space for compressed sensing (naming the file).
         ModelError: the card is not a reconstruction card.
     """
-    from condswin.mri.fastmri import read
-
-    volume = read(path)
+    volume = fastmri.read(path)
     if cs_method is not None and volume.is_multicoil:  # refused before any mask or FFT
         raise InputError(f"{path}: {_single_coil_only(cs_method, volume.kspace.shape[1], 'this file')}")
     crop, spacing = _reconstruction_grid(volume)
@@ -380,8 +381,6 @@ def reconstruct_mr_image(
         InputError: not a scalar 3-D image, or negative intensities (not a magnitude image).
         ModelError: the card is not a reconstruction card.
     """
-    from condswin.mri.kspace import simulate_singlecoil_kspace
-
     check_volume(image, "MR reconstruction")
     if card is not None:
         check_task(card, "reconstruction")

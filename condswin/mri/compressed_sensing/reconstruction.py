@@ -10,18 +10,17 @@ reported after each slice and the cancel flag checked before each one.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
+from condswin.inference.device import resolve_device
+from condswin.inference.engine import InferenceCancelled, InferenceOptions, RunInfo
 from condswin.mri.compressed_sensing.methods import get_method, resolve_parameters
 from condswin.mri.compressed_sensing.solvers import MeasuredKSpace, total_variation_admm, wavelet_fista
 from condswin.mri.compressed_sensing.wavelets import WaveletTransform
 from condswin.mri.fft import ifft2c
-
-if TYPE_CHECKING:
-    from condswin.inference.engine import InferenceOptions, RunInfo
 
 __all__ = ["WAVELET", "WAVELET_LEVELS", "reconstruct_volume"]
 
@@ -54,9 +53,6 @@ def reconstruct_volume(
         UsageError: an unknown method or a bad parameter.
         InferenceCancelled: the cancel flag was set before a slice; nothing is returned.
     """
-    from condswin.inference.device import resolve_device
-    from condswin.inference.engine import InferenceCancelled, InferenceOptions, RunInfo
-
     started = time.perf_counter()
     spec = get_method(method)
     resolved = resolve_parameters(method, params)
