@@ -26,6 +26,9 @@ import numpy as np
 from condswin.errors import InputError
 from condswin.lits import LIVER, TUMOUR
 
+# `condswin --help` imports this module: the CT windowing (SimpleITK and scipy, through condswin.ct) is imported
+# where it is used (lazy).
+
 __all__ = [
     "DEFAULT_HU_WINDOW",
     "DEFAULT_PERCENTILES",
@@ -138,7 +141,7 @@ class Normalization:
     def apply(self, batch: np.ndarray, offsets: np.ndarray, scales: np.ndarray) -> np.ndarray:
         """(batch - offset) / scale per slice as float32 (complex64 for complex input); clipped to [0, 1] if asked."""
         if self.kind == "hu_window":
-            from condswin.ct.windowing import window_hu
+            from condswin.ct.windowing import window_hu  # lazy: SimpleITK, scipy (see top)
 
             return window_hu(batch, low=self.low, high=self.high)
         if np.iscomplexobj(batch):

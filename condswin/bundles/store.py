@@ -23,7 +23,9 @@ from condswin.bundles.parse import parse_card
 from condswin.io.atomic import atomic_path, write_json_atomic
 from condswin.io.jsonvalues import plain
 
-if TYPE_CHECKING:  # torch is imported only when a model is built (``condswin --help`` stays fast)
+# `condswin --help` imports this module: torch is imported only when a model is built or counted (lazy).
+
+if TYPE_CHECKING:
     import torch
     from torch import nn
 
@@ -163,7 +165,7 @@ def build_from_card(card: ModelCard, source: str = "model card") -> nn.Module:
     Raises:
         BundleError: an unknown architecture or a config it does not accept.
     """
-    from condswin.models import build_model
+    from condswin.models import build_model  # lazy: torch (see top)
 
     try:
         return build_model(card.architecture, card.in_channels, card.out_channels, **card.build_kwargs())
@@ -235,7 +237,7 @@ def _meta_skeleton(card: ModelCard, source: str) -> nn.Module | None:
     Raises:
         BundleError: a field above its limit, a config the architecture refuses, or an uncountable network.
     """
-    import torch
+    import torch  # lazy: torch (see top)
 
     try:
         with torch.device("meta"):
@@ -385,7 +387,7 @@ def load_bundle(bundle: Bundle, device: str | torch.device = "cpu") -> LoadedMod
 
 def _config_overrides(model: nn.Module) -> tuple[str, dict[str, Any], int, int]:
     """(registry name, config fields that differ from the variant's defaults, in, out channels)."""
-    from condswin.models import model_config
+    from condswin.models import model_config  # lazy: torch (see top)
 
     name = getattr(model, "model_name", None)
     config = getattr(model, "config", None)
@@ -409,7 +411,7 @@ def _stored(model: nn.Module, dtype: str) -> nn.Module:
         return model
     import copy
 
-    import torch
+    import torch  # lazy: torch (see top)
 
     return copy.deepcopy(model).to(getattr(torch, dtype))
 

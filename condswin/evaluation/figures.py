@@ -19,6 +19,7 @@ import numpy as np
 
 from condswin.errors import UsageError
 from condswin.evaluation.rows import MontageRow
+from condswin.io.atomic import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -245,7 +246,5 @@ def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 100) -> None
     Raises:
         OutputError: the file cannot be written.
     """
-    from condswin.io.atomic import atomic_path
-
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=dpi)

@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+# `condswin --help` imports this module (through `condswin evaluate`): the metrics (scipy) are imported where they
+# are used (lazy).
+
 __all__ = ["score_label_maps"]
 
 
@@ -32,6 +35,6 @@ def score_label_maps(
     Returns:
         ``{class: {"dice", ..., "tp", "fp", "fn"}}``; an absent class has ``None`` metrics and ``"absent": True``.
     """
-    from condswin.metrics import mark_absent, segmentation_metrics
+    from condswin.metrics import mark_absent, segmentation_metrics  # lazy: scipy (see top)
 
     return mark_absent(segmentation_metrics(predicted, reference, labels=labels, spacing=spacing, with_hd95=hd95))

@@ -33,6 +33,9 @@ import numpy as np
 from condswin.errors import CondswinWarning, InputError, InputNotFoundError, OutputError
 from condswin.io.atomic import atomic_path
 
+# `condswin --help` imports this module: h5py, and SimpleITK for the file checks, are imported where a file is read
+# or written (lazy).
+
 __all__ = [
     "MAX_READ_BYTES",
     "FastMRIFileError",
@@ -291,7 +294,7 @@ def _check_mask(mask: np.ndarray, num_cols: int, source: str) -> np.ndarray:
 
 def _dataset(f: Any, key: str, source: str) -> Any:
     """``f[key]`` when it is a dataset (not a group, link to nowhere or datatype)."""
-    import h5py
+    import h5py  # lazy: h5py (see top)
 
     try:
         item = f[key]
@@ -312,7 +315,7 @@ def refuse_external_links(f: Any, source: str) -> None:
     Raises:
         FastMRIFileError: naming the link and the file and object it points to.
     """
-    import h5py
+    import h5py  # lazy: h5py (see top)
 
     def first_external(name: bytes, info: Any) -> bytes | None:
         return name if info.type == h5py.h5l.TYPE_EXTERNAL else None  # a value other than None stops the visit
@@ -437,9 +440,9 @@ def read(path: str | os.PathLike, slices: int | slice | None = None) -> FastMRIV
             that is not a dataset or does not fit the k-space; more than :data:`MAX_READ_BYTES` to load (all
             checked from metadata before any data is read); NaNs; a mask that samples no column.
     """
-    import h5py
+    import h5py  # lazy: h5py (see top)
 
-    from condswin.io.image_checks import check_regular_file  # imported here, with h5py: it loads SimpleITK
+    from condswin.io.image_checks import check_regular_file  # lazy: SimpleITK (see top)
 
     path = Path(path)
     source = str(path)
@@ -520,7 +523,7 @@ def write(
     Returns:
         The path written. Raises :class:`FastMRIFileError` for invalid arrays; nothing is written then.
     """
-    import h5py
+    import h5py  # lazy: h5py (see top)
 
     path = Path(path)
     source = str(path)
