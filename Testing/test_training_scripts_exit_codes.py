@@ -41,6 +41,12 @@ SCRIPTS = [
         "embed_trained_bundle",
         lambda t: [str(t), "--held-out", f"{t}:mr_volumes:test", "--limits", "none"],
     ),
+    (
+        "record_regression",
+        "condswin.training.embedding",
+        "rerecord_regression_sample",
+        lambda t: ["some-model", "--models-dir", str(t)],
+    ),
 ]
 
 
@@ -72,4 +78,4 @@ def test_every_script_s_exit_codes_are_documented_beside_the_command_s() -> None
     rows = [line for line in table.splitlines() if line.startswith("| `")]
     scripts = sorted(f"Training/{p.name}" for p in (root / "Training").glob("*.py"))
     assert [s for s in scripts if not any(f"| `{s}` |" in row for row in rows)] == []
-    assert any("| `condswin_slicer/batch.py` (in Slicer) |" in row for row in rows)
+    assert any("| `condswin_batch/run.py` (in Slicer) |" in row for row in rows)
