@@ -275,7 +275,7 @@ def section(results: dict[str, Any], figure: str | None) -> str:
         "runner (`Training/evaluate.py --baseline zero-filled cs-tv cs-wavelet`) on the same seeded fastMRI random "
         "mask; NMSE / PSNR / SSIM per whole volume; s/slice: wall seconds per slice of each method's whole job, "
         f"all in this one run (load average {results['load_average_end']:.1f} at its end, "
-        f"{results['wall_seconds'] / 60:.0f} min in all).\n\n",
+        f"{results['wall_seconds']:.0f} s in all).\n\n",
         machine_markdown(results["machine"]),
         f"\nCommand: `{results['command']}`\n",
         "\n| target | measured |\n|---|---|\n",
