@@ -169,6 +169,14 @@ def test_unknown_task_and_bad_recipe_are_usage_errors(setup, capsys):
     assert "tasks.denoise.epochs: unknown key" in capsys.readouterr().err
 
 
+def test_a_recipe_that_also_trains_or_validates_on_a_held_out_file_is_refused(setup, capsys):
+    recipe = json.loads(setup["recipes"].read_text())
+    recipe["tasks"]["denoise"]["folders"]["val"].append("mri/subject3.nii.gz")
+    setup["recipes"].write_text(json.dumps(recipe))
+    assert campaign_main(_args(setup)) == 2
+    assert "held_out[0]: mri/subject3.nii.gz is also a training or validation input" in capsys.readouterr().err
+
+
 def test_sigterm_keeps_a_usable_checkpoint_and_embeds_nothing(setup):
     registry = setup["models"] / "models.json"
     before = registry.read_bytes()

@@ -64,37 +64,17 @@ def log(line: str) -> None:
 
 
 def held_out_sets(shared: Path, work: Path) -> list[Any]:
-    """The recipe's held-out folders, their files linked from ``shared`` into ``work`` (never copied).
+    """The recipe's held-out folders, their files linked from ``shared`` into ``work`` (never copied); the
+    recipe refuses a held-out file that it also trains or validates on.
 
     Raises:
-        UsageError: a held-out file the recipe also trains or validates on.
         InputNotFoundError: a held-out file missing from ``shared``.
     """
-    from condswin.errors import InputNotFoundError, UsageError
-    from condswin.training.campaign import load_recipes
-    from condswin.training.embedding import HeldOut
+    from condswin.training.campaign import held_out_data, link_recipe_folders, load_recipes
 
     recipe = load_recipes(RECIPES)[RECIPE]
-    held_names = {str(data.folder) for data in recipe.held_out}
-    seen = {f for name, files in recipe.folders.items() if name not in held_names for f in files}
-    sets = []
-    for data in recipe.held_out:
-        files = recipe.folders[str(data.folder)]
-        trained = sorted(set(files) & seen)
-        if trained:
-            raise UsageError(f"{RECIPES}: held-out {', '.join(trained)} is also a training or validation input")
-        folder = work / "data" / str(data.folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in files:
-            source = (shared / name).resolve()
-            if not source.is_file():
-                raise InputNotFoundError(f"{shared / name}: held-out file of the {RECIPE} recipe not found")
-            link = folder / Path(name).name
-            if link.is_symlink() or link.exists():
-                link.unlink()
-            link.symlink_to(source)
-        sets.append(HeldOut(folder, data.kind, data.description))
-    return sets
+    folders = link_recipe_folders(recipe, shared, work / "data", only=[str(h.folder) for h in recipe.held_out])
+    return list(held_out_data(recipe, folders))
 
 
 def kspace_grid(path: Path, kind: str) -> list[int]:

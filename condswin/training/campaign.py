@@ -151,11 +151,18 @@ def load_recipes(path: str | os.PathLike) -> dict[str, Recipe]:
             if not entry.get(key):
                 raise UsageError(f"{where}.{key}: required")
         held_out = []
+        held_names = {spec.get("folder") for spec in entry["held_out"] if isinstance(spec, dict)}
         for n, spec in enumerate(entry["held_out"]):
             if not isinstance(spec, dict) or set(spec) != {"folder", "kind", "description"}:
                 raise UsageError(f"{where}.held_out[{n}]: needs exactly folder, kind and description")
             if spec["folder"] not in (entry.get("folders") or {}):
                 raise UsageError(f"{where}.held_out[{n}].folder: {spec['folder']!r} is not one of the recipe's folders")
+            others = {f for k, files in entry["folders"].items() if k not in held_names for f in files or ()}
+            shared_files = sorted(set(entry["folders"][spec["folder"]] or ()) & others)
+            if shared_files:
+                raise UsageError(
+                    f"{where}.held_out[{n}]: {', '.join(shared_files)} is also a training or validation input"
+                )
             held_out.append(HeldOut(Path(str(spec["folder"])), str(spec["kind"]), str(spec["description"])))
         recipes[name] = Recipe(
             name=name,
@@ -263,9 +270,17 @@ def _recipe_hash(recipe: Recipe, config_text: str, overrides: Sequence[str]) -> 
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def _link_folders(recipe: Recipe, data_root: Path, target: Path) -> Path:
-    """Link each recipe folder's files from the data root (absolute links; the data is never copied)."""
+def link_recipe_folders(recipe: Recipe, data_root: Path, target: Path, only: Sequence[str] | None = None) -> Path:
+    """Link each recipe folder's files (or those of the folders named in ``only``) from the data root into
+    ``target/<folder>`` (absolute links; the data is never copied); returns ``target``.
+
+    Raises:
+        InputNotFoundError: a recipe file missing under the data root.
+    """
+    held_names = {str(h.folder) for h in recipe.held_out}
     for folder, files in recipe.folders.items():
+        if only is not None and folder not in only:
+            continue
         destination = target / folder
         destination.mkdir(parents=True, exist_ok=True)
         wanted = {Path(f).name for f in files}
@@ -275,7 +290,8 @@ def _link_folders(recipe: Recipe, data_root: Path, target: Path) -> Path:
         for name in files:
             source = (data_root / name).resolve()
             if not source.exists():
-                raise InputNotFoundError(f"{data_root / name}: data of the {recipe.name} recipe not found")
+                what = "held-out file" if folder in held_names else "data"
+                raise InputNotFoundError(f"{data_root / name}: {what} of the {recipe.name} recipe not found")
             link = destination / Path(name).name
             if link.is_symlink() or link.exists():
                 if link.is_symlink() and Path(os.readlink(link)) == source:
@@ -283,6 +299,11 @@ def _link_folders(recipe: Recipe, data_root: Path, target: Path) -> Path:
                 link.unlink()
             link.symlink_to(source)
     return target
+
+
+def held_out_data(recipe: Recipe, folders: Path) -> tuple[HeldOut, ...]:
+    """The recipe's held-out data in ``folders`` (where :func:`link_recipe_folders` linked them)."""
+    return tuple(HeldOut(folders / h.folder, h.kind, h.description) for h in recipe.held_out)
 
 
 def _now() -> str:
@@ -340,7 +361,7 @@ def prepare_recipe(
         gpu = torch.cuda.is_available()
     chosen = (*recipe.overrides, *(recipe.gpu_overrides if gpu else ()))
     run_dir = runs / f"{recipe.name}-{_recipe_hash(recipe, config_path.read_text(encoding='utf-8'), chosen)}"
-    folders = _link_folders(recipe, data_root, runs / "data" / recipe.name)
+    folders = link_recipe_folders(recipe, data_root, runs / "data" / recipe.name)
     # plain replacement: overrides hold YAML braces of their own ({chans: 4})
     overrides = tuple(o.replace("{data}", str(data_root)).replace("{folders}", str(folders)) for o in chosen)
     return PreparedRecipe(config_path, run_dir, folders, overrides)
@@ -425,7 +446,7 @@ def _embed(
     """Hand a trained bundle to the embedding, which replaces the default only when it scores higher."""
     embed = EmbedRequest(
         bundle=bundle,
-        held_out=tuple(HeldOut(folders / h.folder, h.kind, h.description) for h in recipe.held_out),
+        held_out=held_out_data(recipe, folders),
         limits=recipe.limits,
         default=True,
         default_reason=f"continued by the training campaign ({request.command}); scored higher than the "
