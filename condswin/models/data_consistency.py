@@ -60,17 +60,27 @@ class DataConsistencyConfig:
     inner_config: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.in_channels != 2:
-            raise ValueError(
-                f"recon_dc takes the complex zero-filled image (in_channels 2: real, imaginary; data.complex_input: true "
-                f"in a training config), got {self.in_channels}"
-            )
-        if self.out_channels != 1:
-            raise ValueError(f"recon_dc outputs one magnitude channel, got out_channels {self.out_channels}")
+        check_data_consistent_config("recon_dc", self.in_channels, self.out_channels, self.inner)
         self.inner_config = dict(self.inner_config)  # a card gives a read-only mapping back
-        spec = get_model_spec(self.inner)  # an unknown name is a UsageError listing the names
-        if is_data_consistent(spec.name):
-            raise ValueError("recon_dc: the inner network cannot itself be a data-consistency model")
+
+
+def check_data_consistent_config(name: str, in_channels: int, out_channels: int, inner: str) -> None:
+    """The rules every data-consistency architecture's config shares: the complex zero-filled image in (2
+    channels), one magnitude channel out, and a registered inner network that is not itself data-consistent.
+
+    Raises:
+        ValueError: a rule broken, naming ``name``.
+        UsageError: an unknown inner network (the message lists the names).
+    """
+    if in_channels != 2:
+        raise ValueError(
+            f"{name} takes the complex zero-filled image (in_channels 2: real, imaginary; data.complex_input: true "
+            f"in a training config), got {in_channels}"
+        )
+    if out_channels != 1:
+        raise ValueError(f"{name} outputs one magnitude channel, got out_channels {out_channels}")
+    if is_data_consistent(get_model_spec(inner).name):
+        raise ValueError(f"{name}: the inner network cannot itself be a data-consistency model")
 
 
 def column_mask(mask: torch.Tensor, batch: int, width: int, owner: str) -> torch.Tensor:

@@ -33,9 +33,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from condswin.models.data_consistency import DataConsistentNetwork, add_unmeasured, column_mask, is_data_consistent
+from condswin.models.data_consistency import (
+    DataConsistentNetwork,
+    add_unmeasured,
+    check_data_consistent_config,
+    column_mask,
+)
 from condswin.models.heads import zero_head
-from condswin.models.registry import build_model, get_model_spec, register_model
+from condswin.models.registry import build_model, register_model
 from condswin.models.validation import check_image_batch
 
 __all__ = ["UnrolledConfig", "UnrolledReconstruction"]
@@ -63,21 +68,12 @@ class UnrolledConfig:
     share_weights: bool = False
 
     def __post_init__(self) -> None:
-        if self.in_channels != 2:
-            raise ValueError(
-                f"recon_unrolled takes the complex zero-filled image (in_channels 2: real, imaginary; "
-                f"data.complex_input: true in a training config), got {self.in_channels}"
-            )
-        if self.out_channels != 1:
-            raise ValueError(f"recon_unrolled outputs one magnitude channel, got out_channels {self.out_channels}")
+        check_data_consistent_config("recon_unrolled", self.in_channels, self.out_channels, self.inner)
         if isinstance(self.cascades, bool) or not isinstance(self.cascades, int) or self.cascades < 1:
             raise ValueError(f"recon_unrolled: cascades must be a positive integer, got {self.cascades!r}")
         if not isinstance(self.share_weights, bool):
             raise ValueError(f"recon_unrolled: share_weights must be true or false, got {self.share_weights!r}")
         self.inner_config = dict(self.inner_config)  # a card gives a read-only mapping back
-        spec = get_model_spec(self.inner)  # an unknown name is a UsageError listing the names
-        if is_data_consistent(spec.name):
-            raise ValueError("recon_unrolled: the inner network cannot itself be a data-consistency model")
 
 
 class UnrolledReconstruction(DataConsistentNetwork):
