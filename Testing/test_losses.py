@@ -20,8 +20,12 @@ from condswin.losses import (
     list_losses,
     masked_l1_loss,
     masked_mse_loss,
+    ssim_map,
 )
 from condswin.losses.perceptual import WEIGHTS_ENV_VAR
+from condswin.training.config import config_from_dict
+from condswin.training.data.samples import SliceSample
+from condswin.training.modules.denoising import DenoisingModule, noise_level_weights
 from condswin.training.modules.image import ssim_data_range
 
 
@@ -99,6 +103,47 @@ def test_ssim_l1_weighs_the_two_terms():
     assert isinstance(build_loss("ssim_l1"), SSIML1Loss)
     with pytest.raises(ValueError, match="alpha"):
         SSIML1Loss(alpha=1.5)
+
+
+def test_weighted_ssim_l1_multiplies_each_samples_loss_by_its_weight():
+    """Weights scale each sample's SSIM and L1 terms before the batch mean (not normalised by their sum)."""
+    target = torch.rand(2, 1, 16, 16)
+    pred = target + torch.tensor([0.02, 0.2]).view(2, 1, 1, 1) * torch.randn_like(target)
+    loss = SSIML1Loss()
+    each = torch.stack([loss(pred[i : i + 1], target[i : i + 1], 1.0) for i in range(2)])
+    weights = torch.tensor([3.0, 0.5])
+    assert torch.isclose(loss(pred, target, 1.0), each.mean(), atol=1e-6)
+    assert torch.isclose(loss(pred, target, 1.0, weights=weights), (weights * each).mean(), atol=1e-6)
+    first_only = SSIMLoss()(pred, target, 1.0, torch.tensor([2.0, 0.0]))  # (2 x its loss + 0) / 2
+    assert torch.isclose(first_only, 1 - ssim_map(pred[:1], target[:1], 1.0).mean(), atol=1e-6)
+    with pytest.raises(ValueError, match="loss weights"):
+        loss(pred, target, 1.0, weights=torch.ones(3))
+
+
+def test_noise_weighted_denoising_loss_counts_a_low_noise_sample_as_much_as_a_noisy_one():
+    """``ssim_l1_noise`` divides each sample's loss by its input's noise level: a sample at 4x the noise
+    gets about a quarter of the weight, so errors proportional to the noise weigh alike at every level."""
+    gen = torch.Generator().manual_seed(0)
+    target = torch.zeros(2, 1, 64, 64)
+    levels = torch.tensor([0.02, 0.08]).view(2, 1, 1, 1)
+    noisy = target + levels * torch.randn(target.shape, generator=gen)
+    weights = noise_level_weights(noisy)
+    assert torch.allclose(weights, 0.05 / levels.flatten(), rtol=0.15)
+    config = config_from_dict(
+        {
+            "task": "denoising",
+            "model": {"name": "unet", "overrides": {"chans": 8, "num_pool_layers": 2}},
+            "data": {"kind": "mr_volumes", "root": "unused", "size": [64, 64], "workers": 0},
+            "optim": {"loss": "ssim_l1_noise"},
+        }
+    )
+    module = DenoisingModule(config, 1, 1)
+    batch = SliceSample(noisy, target, "v", 0, 1.0, 0.0)
+    output = target + 0.5 * (noisy - target)  # half the noise left: an error proportional to the level
+    each = torch.stack([SSIML1Loss()(output[i : i + 1], target[i : i + 1], 1.0) for i in range(2)])
+    assert torch.isclose(module.compute_loss(output, batch), (weights * each).mean(), atol=1e-6)
+    assert 0.5 < float(weights[0] * each[0] / (weights[1] * each[1])) < 2.0
+    assert float(each[1] / each[0]) > 2.0  # unweighted, the noisy sample would dominate
 
 
 def test_ssim_range_of_a_training_window_is_at_least_the_normalised_range():

@@ -9,6 +9,9 @@ name           class                                       call
 ``masked_l1``  :class:`MaskedL1Loss`                       ``loss(pred, target, mask=None)``
 ``ssim``       :class:`SSIMLoss` (fastMRI's SSIM)          ``loss(pred, target, data_range)``
 ``ssim_l1``    :class:`SSIML1Loss` (0.84 SSIM + 0.16 L1)   ``loss(pred, target, data_range)``
+``ssim_l1_noise`` :class:`SSIML1Loss`, each sample weighted  ``loss(pred, target, data_range, weights)``
+              by its noise level (denoising; the weights
+              come from the task module)
 ``cross_entropy`` :class:`torch.nn.CrossEntropyLoss`       ``loss(logits, labels)``
 ``dice_ce``    :class:`DiceCrossEntropyLoss` (MONAI)       ``loss(logits, labels)``
 ``perceptual`` :class:`VGGPerceptualLoss` (local weights)  ``loss(pred, target)``
@@ -52,6 +55,7 @@ _LOSSES: dict[str, Callable[..., nn.Module]] = {
     "masked_l1": MaskedL1Loss,
     "ssim": SSIMLoss,
     "ssim_l1": SSIML1Loss,
+    "ssim_l1_noise": SSIML1Loss,
     "cross_entropy": nn.CrossEntropyLoss,
     "dice_ce": DiceCrossEntropyLoss,
     "perceptual": VGGPerceptualLoss,

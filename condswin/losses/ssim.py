@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SSIMLoss", "SSIML1Loss", "ssim_map"]
+__all__ = ["SSIMLoss", "SSIML1Loss", "ssim_map", "weighted_mean"]
 
 
 def ssim_map(
@@ -70,6 +70,20 @@ def ssim_map(
     return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
 
 
+def weighted_mean(losses: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Batch mean of (B,) per-sample ``losses``, each multiplied by its weight first (None: all 1).
+
+    The weights are not normalised: a batch of heavily weighted samples counts for more than another batch,
+    which is the point of weighting by a property of the sample (such as its noise level) rather than by its
+    place in the batch.
+    """
+    if weights is None:
+        return losses.mean()
+    if weights.shape != losses.shape:
+        raise ValueError(f"loss weights: expected shape {tuple(losses.shape)}, got {tuple(weights.shape)}")
+    return (losses * weights.to(losses.dtype).detach()).mean()
+
+
 class SSIMLoss(nn.Module):
     """1 − mean SSIM (fastMRI's definition); ``loss(pred, target, data_range)``.
 
@@ -83,9 +97,20 @@ class SSIMLoss(nn.Module):
         super().__init__()
         self.win_size, self.k1, self.k2 = win_size, k1, k2
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, data_range: float | torch.Tensor) -> torch.Tensor:
-        """Scalar loss; ``data_range`` is a float or a (B,) tensor (e.g. ``target.amax(dim=(1, 2, 3))``)."""
-        return 1.0 - ssim_map(pred, target, data_range, self.win_size, self.k1, self.k2).mean()
+    def per_sample(self, pred: torch.Tensor, target: torch.Tensor, data_range: float | torch.Tensor) -> torch.Tensor:
+        """(B,) losses: 1 − each sample's mean SSIM."""
+        return 1.0 - ssim_map(pred, target, data_range, self.win_size, self.k1, self.k2).mean(dim=(1, 2, 3))
+
+    def forward(
+        self,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        data_range: float | torch.Tensor,
+        weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Scalar loss; ``data_range`` is a float or a (B,) tensor (e.g. ``target.amax(dim=(1, 2, 3))``);
+        ``weights`` (B,) multiply each sample's loss before the batch mean (see :func:`weighted_mean`)."""
+        return weighted_mean(self.per_sample(pred, target, data_range), weights)
 
 
 class SSIML1Loss(nn.Module):
@@ -106,6 +131,15 @@ class SSIML1Loss(nn.Module):
         self.alpha = float(alpha)
         self.ssim = SSIMLoss(win_size)
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, data_range: float | torch.Tensor) -> torch.Tensor:
-        """Scalar loss; ``data_range`` as for :class:`SSIMLoss` (it does not scale the L1 term)."""
-        return self.alpha * self.ssim(pred, target, data_range) + (1.0 - self.alpha) * F.l1_loss(pred, target)
+    def forward(
+        self,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        data_range: float | torch.Tensor,
+        weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Scalar loss; ``data_range`` and ``weights`` as for :class:`SSIMLoss` (the range does not scale the
+        L1 term; the weights multiply both terms of each sample)."""
+        l1 = (pred - target).abs().mean(dim=tuple(range(1, pred.ndim)))
+        losses = self.alpha * self.ssim.per_sample(pred, target, data_range) + (1.0 - self.alpha) * l1
+        return weighted_mean(losses, weights)
