@@ -177,6 +177,62 @@ def test_a_recipe_that_also_trains_or_validates_on_a_held_out_file_is_refused(se
     assert "held_out[0]: mri/subject3.nii.gz is also a training or validation input" in capsys.readouterr().err
 
 
+def test_a_recipe_whose_overrides_read_a_held_out_folder_is_refused(setup, capsys):
+    recipe = json.loads(setup["recipes"].read_text())
+    recipe["tasks"]["denoise"]["overrides"].append("data.val_root={folders}/heldout")
+    setup["recipes"].write_text(json.dumps(recipe))
+    assert campaign_main(_args(setup)) == 2
+    assert "reads the held-out folder 'heldout'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("train", "folders.train: mri/subject3.nii.gz is validation-only data"),
+        ("override", "names mri/subject3.nii.gz, which is validation-only data"),
+    ],
+)
+def test_a_validation_only_file_can_only_be_held_out(setup, capsys, change, message):
+    """A file listed under validation_only is refused as a training input or in an override; held out, it is
+    accepted."""
+    from condswin.training.campaign import load_recipes
+
+    recipe = json.loads(setup["recipes"].read_text())
+    recipe["validation_only"] = ["mri/subject3.nii.gz"]
+    setup["recipes"].write_text(json.dumps(recipe))
+    assert set(load_recipes(setup["recipes"])) == {"denoise"}
+    task = recipe["tasks"]["denoise"]
+    if change == "train":
+        task["folders"]["train"].append(task["folders"].pop("heldout")[0])
+        task["folders"]["heldout"] = ["mri/subject2.nii.gz"]
+        task["folders"]["val"] = []
+    else:
+        task["overrides"].append("data.val_root={data}/mri/subject3.nii.gz")
+    setup["recipes"].write_text(json.dumps(recipe))
+    assert campaign_main(_args(setup)) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_shipped_campaign_and_configs_never_train_on_the_validation_only_ct():
+    """Volume 1001 (no-derivatives licence) is declared validation-only, the shipped recipes pass that check
+    (load_recipes refuses them otherwise), and no shipped training config names it."""
+    import yaml
+
+    from condswin.training.campaign import load_recipes
+
+    shipped = ROOT / "Training" / "campaign.yaml"
+    declared = yaml.safe_load(shipped.read_text())["validation_only"]
+    assert {"ct/volume-1001.nii.gz", "ct/segmentation-1001.nii.gz"} <= set(declared)
+    recipes = load_recipes(shipped)
+    for recipe in recipes.values():
+        held = {str(h.folder) for h in recipe.held_out}
+        trained = {f for folder, files in recipe.folders.items() if folder not in held for f in files}
+        assert not trained & set(declared)
+    for config in sorted((ROOT / "Training" / "configs").glob("*.yaml")):
+        text = config.read_text()
+        assert not any(Path(f).name.split(".")[0] in text for f in declared), config.name
+
+
 def test_sigterm_keeps_a_usable_checkpoint_and_embeds_nothing(setup):
     registry = setup["models"] / "models.json"
     before = registry.read_bytes()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -137,6 +138,12 @@ def load_recipes(path: str | os.PathLike) -> dict[str, Recipe]:
     tasks = values.get("tasks") if isinstance(values, dict) else None
     if not isinstance(tasks, dict) or not tasks:
         raise UsageError(f"{path}: tasks: expected a mapping of {', '.join(TASK_NAMES)} to recipes")
+    unknown_top = sorted(set(values) - {"tasks", "validation_only"})
+    if unknown_top:
+        raise UsageError(f"{path}: {unknown_top[0]}: unknown key; the file holds tasks and validation_only")
+    validation_only = values.get("validation_only") or []
+    if not isinstance(validation_only, list) or not all(isinstance(f, str) and f for f in validation_only):
+        raise UsageError(f"{path}: validation_only: expected a list of data files (relative to the data root)")
     recipes = {}
     for name, entry in tasks.items():
         where = f"{path}: tasks.{name}"
@@ -164,6 +171,7 @@ def load_recipes(path: str | os.PathLike) -> dict[str, Recipe]:
                     f"{where}.held_out[{n}]: {', '.join(shared_files)} is also a training or validation input"
                 )
             held_out.append(HeldOut(Path(str(spec["folder"])), str(spec["kind"]), str(spec["description"])))
+        _check_held_out_stays_out(where, entry, held_names, validation_only)
         recipes[name] = Recipe(
             name=name,
             default=str(entry["default"]),
@@ -182,6 +190,41 @@ def load_recipes(path: str | os.PathLike) -> dict[str, Recipe]:
             baselines=tuple(str(b) for b in entry.get("baselines") or ()),
         )
     return recipes
+
+
+def _check_held_out_stays_out(
+    where: str, entry: Mapping[str, Any], held_names: set[Any], validation_only: Sequence[str]
+) -> None:
+    """Refuse a recipe whose training could read its held-out data or a validation-only file.
+
+    A held-out folder is linked for the default decision alone: an override naming it (``{folders}/<it>``, as
+    ``data.root`` or ``data.val_root``) would train or choose checkpoints on it. A validation-only file (one
+    whose licence forbids training on it, listed under ``validation_only`` in the recipe file) may sit in a
+    held-out folder only, and no override may name it.
+
+    Raises:
+        UsageError: naming the recipe, the override or folder, and the file.
+    """
+    folders = entry.get("folders") or {}
+    for override in (*(entry.get("overrides") or ()), *(entry.get("gpu_overrides") or ())):
+        text = str(override)
+        for folder in sorted(str(h) for h in held_names):
+            if re.search(r"\{folders\}/" + re.escape(folder) + r"(/|$|\W)", text):
+                raise UsageError(
+                    f"{where}.overrides: {text!r} reads the held-out folder {folder!r} (held-out data never trains or validates)"
+                )
+        for file in validation_only:
+            if file in text or Path(file).name in text:
+                raise UsageError(f"{where}.overrides: {text!r} names {file}, which is validation-only data")
+    for folder, files in folders.items():
+        if folder in held_names:
+            continue
+        for file in validation_only:
+            if file in (files or ()):
+                raise UsageError(
+                    f"{where}.folders.{folder}: {file} is validation-only data (its licence forbids training on it); "
+                    "list it in a held-out folder only"
+                )
 
 
 def parse_hours(text: str) -> float:
