@@ -58,3 +58,34 @@ def test_tumours_span_five_to_a_hundred_millimetres_and_some_are_subcapsular() -
     assert any(t.subcapsular for t in tumours) and not all(t.subcapsular for t in tumours)
     hypodense = [t.contrast_hu for t in tumours if t.kind == "hypodense"]
     assert hypodense and max(hypodense) > -25  # faint lesions too, as real metastases often are
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_head_holds_brain_inside_its_skull_and_no_label(seed: int) -> None:
+    """A head phantom: labels 0 everywhere; skin outermost; the brain enclosed by bone in every slice it is in."""
+    case = generate_phantom(seed, shape=(96, 96, 12), region="head")
+    assert not sitk.GetArrayViewFromImage(case.labels).any() and case.tumours == []
+    tissue = case.tissue
+    assert not np.isin(tissue, np.array(sorted(LIVER_TISSUES | {Tissue.TUMOUR}), dtype=np.uint8)).any()
+    outside = np.isin(tissue, OUTSIDE)
+    touching = ~outside & ~np.isin(tissue, BODY_SURFACE) & ndimage.binary_dilation(outside, structure=IN_PLANE)
+    assert not touching.any(), f"at the surface: {sorted(Tissue(v).name for v in np.unique(tissue[touching]))}"
+    for plane in tissue:
+        brain = plane == Tissue.BRAIN
+        if brain.any():
+            skull = np.isin(plane, np.array([Tissue.BONE_CORTICAL, Tissue.BONE_CANCELLOUS], dtype=np.uint8))
+            inside_skull = ndimage.binary_fill_holes(skull) & ~skull
+            assert np.all(inside_skull[brain])
+    assert 220.0 <= case.ct.GetSpacing()[0] * 96 <= 280.0  # a head field of view
+
+
+def test_a_chest_holds_lung_and_no_label_and_the_abdomen_is_the_default_region() -> None:
+    chest = generate_phantom(3, region="chest", **GRID)
+    assert not sitk.GetArrayViewFromImage(chest.labels).any()
+    assert np.any(chest.tissue == Tissue.LUNG)
+    default, abdomen = generate_phantom(3, **GRID), generate_phantom(3, region="abdomen", **GRID)
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(default.ct), sitk.GetArrayViewFromImage(abdomen.ct))
+    with pytest.raises(ValueError, match="holds no liver"):
+        generate_phantom(3, region="head", num_tumours=2, **GRID)
+    with pytest.raises(ValueError, match="unknown region"):
+        generate_phantom(3, region="pelvis", **GRID)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from condswin.ct.report import liver_report, save_report
+from condswin.ct.report import SMALL_LIVER_ML, liver_notices, liver_report, save_report
 from condswin.io.images import OutputExistsError
 
 
@@ -78,3 +78,11 @@ def test_real_segmentation_volume(shared_data: Path) -> None:
     voxels = int((sitk.GetArrayFromImage(image) == 1).sum())
     assert report["liver_ml"] == pytest.approx(voxels * 27.0 / 1000.0)  # 3 mm isotropic voxels
     assert report["tumour_count"] == 0 and report["tumour_burden_percent"] == 0.0
+
+
+def test_a_liver_under_300_ml_is_worded_as_a_warning() -> None:
+    assert liver_notices({"liver_ml": 1489.0}) == []
+    assert liver_notices({"liver_ml": SMALL_LIVER_ML}) == []
+    (small,) = liver_notices({"liver_ml": 42.4})
+    assert "the liver found is 42 mL, under 300 mL" in small and "field of view" in small
+    assert "no liver was found" in liver_notices({"liver_ml": 0.0})[0]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import torch
 
 from condswin.bundles import Code, Label, LoadedModel, Terminology, load_bundle, read_bundle
 from condswin.ct.phantom import make_phantom
@@ -92,6 +93,25 @@ def test_segmentation_job(loaded: dict[str, LoadedModel]) -> None:
 
     raw = segment(ct, loaded["segmentation"], CPU, postprocess=False)
     assert not raw.postprocessed and raw.report["postprocessed"] is False
+
+
+class _Background(torch.nn.Module):
+    """A segmentation network that finds nothing: every pixel background."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = torch.zeros(x.shape[0], 3, *x.shape[2:], dtype=x.dtype)
+        logits[:, 0] = 1.0
+        return logits
+
+
+def test_a_scan_without_a_liver_gets_a_notice_not_an_error(loaded: dict[str, LoadedModel]) -> None:
+    """A head CT (or any scan where the model finds under 300 mL of liver) is segmented, and the report warns."""
+    ct = make_phantom(5, shape=(32, 32, 8), spacing=(1.0, 1.0, 3.0), region="head")[0]
+    seg = loaded["segmentation"]
+    empty = segment(ct, LoadedModel(model=_Background(), bundle=seg.bundle), CPU)
+    assert empty.report["liver_ml"] == 0 and not sitk.GetArrayViewFromImage(empty.output).any()
+    assert any("no liver was found" in n and "may not be an abdominal CT" in n for n in empty.notices)
+    assert empty.report["notices"] == empty.notices
 
 
 def test_segmentation_job_measures_every_label_of_a_non_lits_card(loaded: dict[str, LoadedModel]) -> None:

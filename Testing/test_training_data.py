@@ -16,6 +16,7 @@ import torch
 
 from condswin.bundles.contract import Normalization
 from condswin.ct.phantom import generate_phantom, write_lits_case
+from condswin.errors import UsageError
 from condswin.inference import SliceLayout
 from condswin.inference.engine import _resize as engine_resize
 from condswin.training.config import config_from_dict
@@ -157,6 +158,26 @@ def test_phantom_samples_and_disjoint_seeds(tmp_path):
     sample = splits.val[2]
     expected = np.clip((ct[sample.slice_index].astype(np.float32) + 100.0) / 500.0, 0.0, 1.0)
     assert np.allclose(sample.image[0].numpy(), expected, atol=1e-6)
+
+
+def test_a_share_of_training_phantoms_holds_no_liver(tmp_path):
+    """data.non_liver_fraction turns that share of the training phantoms (never validation or test) into heads
+    and chests with labels 0 everywhere; 0 keeps every phantom abdominal."""
+    data = {"kind": "phantom", "size": SIZE, "train_volumes": 8, "val_volumes": 2, "slices_per_volume": 2}
+    plain = build_datasets(_config(tmp_path / "plain", data))
+    assert {spec.region for spec in plain.train.specs} == {"abdomen"} and "hold no liver" not in plain.description
+    mixed = build_datasets(_config(tmp_path / "mixed", {**data, "non_liver_fraction": 0.6}))
+    regions = [spec.region for spec in mixed.train.specs]
+    assert {"head", "chest"} <= set(regions) and "abdomen" in regions
+    assert {spec.region for spec in mixed.val.specs} == {"abdomen"}
+    assert f"{8 - regions.count('abdomen')} of the training volumes hold no liver" in mixed.description
+    for position, spec in enumerate(mixed.train.specs):
+        if spec.region != "abdomen":
+            for item in mixed.train.slices_of(spec.volume_id):
+                assert not mixed.train[item].target.any()
+            assert not mixed.train.volume(position).labels.open().any()
+    with pytest.raises(UsageError, match="non_liver_fraction"):
+        _config(tmp_path, {**data, "non_liver_fraction": 1.0})
 
 
 def test_choose_slices_prefers_liver_and_tops_up_with_neighbours():

@@ -10,6 +10,11 @@ noise) is added, and values are rounded to int16 HU clipped to [-1024, 3071].
 
 Random grid (when ``spacing`` is None): in-plane field of view 360–460 mm (0.7–0.9 mm pixels at 512,
 1.4–1.8 mm at 256), slice spacing one of 1–5 mm, as in LiTS; the liver centre lies near the middle slice.
+
+Scans without a liver (``region``): ``chest`` paints the same body but centres the grid 100–160 mm plus half
+its extent above the liver centre (lungs, heart, ribs; at most the top of the dome reaches in); ``head`` paints
+a head instead (:mod:`condswin.ct.phantom_head`, field of view 220–280 mm) with labels 0 everywhere. Both
+teach a liver model what a liver is not.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from scipy import ndimage
 
 from condswin.ct.phantom_anatomy import paint_anatomy
 from condswin.ct.phantom_canvas import LIVER_TISSUES, PHASES, Canvas, Tissue
+from condswin.ct.phantom_head import HEAD_FIELD_OF_VIEW_MM, paint_head
 from condswin.ct.phantom_liver_shape import LiverShape
 from condswin.ct.phantom_shapes import PhantomGrid
 from condswin.ct.phantom_tumours import TumourSpec, add_tumours
@@ -33,9 +39,18 @@ from condswin.errors import OutputExistsError
 from condswin.io.images import write_image
 from condswin.lits import LIVER, TUMOUR
 
-__all__ = ["GEOMETRIES", "PhantomCase", "generate_phantom", "make_phantom", "write_lits_case", "write_lits_dataset"]
+__all__ = [
+    "GEOMETRIES",
+    "REGIONS",
+    "PhantomCase",
+    "generate_phantom",
+    "make_phantom",
+    "write_lits_case",
+    "write_lits_dataset",
+]
 
 GEOMETRIES: tuple[str, ...] = ("axial", "flipped", "tilted")
+REGIONS: tuple[str, ...] = ("abdomen", "chest", "head")
 _SLICE_SPACINGS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0)
 _SLICE_SPACING_P = (0.1, 0.1, 0.1, 0.15, 0.2, 0.15, 0.2)
 _MAX_TUMOURS = 20
@@ -119,6 +134,7 @@ def generate_phantom(
     geometry: str = "axial",
     noise_hu: float | None = None,
     liver_mask: sitk.Image | None = None,
+    region: str = "abdomen",
 ) -> PhantomCase:
     """Generate a phantom and keep its tissue map and parameters.
 
@@ -135,6 +151,8 @@ def generate_phantom(
         liver_mask: a 3-D binary image (non-zero = liver, any grid and geometry) whose shape replaces the
             drawn liver: moved rigidly against the right abdominal wall under the diaphragm and sampled onto
             the phantom grid (:mod:`condswin.ct.phantom_liver_shape`); tumours are placed inside it.
+        region: ``abdomen``, ``chest`` (above the liver) or ``head`` (see the module docstring); the last two
+            take no tumours and no liver mask.
 
     Returns:
         A :class:`PhantomCase`.
@@ -149,12 +167,17 @@ def generate_phantom(
         raise ValueError(f"noise_hu must be >= 0, got {noise_hu}")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if region not in REGIONS:
+        raise ValueError(f"unknown region '{region}'; expected one of {REGIONS}")
+    if region != "abdomen" and (num_tumours or liver_mask is not None):
+        raise ValueError(f"a {region} phantom holds no liver: it takes neither tumours nor a liver mask")
     grid_rng, anatomy_rng, tumour_rng, noise_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(4)
     )
     size = tuple(int(s) for s in shape)
     if spacing is None:
-        pixel = grid_rng.uniform(360.0, 460.0) / max(size[0], size[1])
+        field_of_view = HEAD_FIELD_OF_VIEW_MM if region == "head" else (360.0, 460.0)
+        pixel = grid_rng.uniform(*field_of_view) / max(size[0], size[1])
         spacing = (pixel, pixel, float(grid_rng.choice(_SLICE_SPACINGS, p=_SLICE_SPACING_P)))
     else:
         grid_rng.uniform()  # keep the stream aligned whether or not spacing was given
@@ -166,6 +189,8 @@ def generate_phantom(
         grid_rng.uniform(-5.0, 20.0),
         z_ref + grid_rng.uniform(-1.0, 1.0) * min(0.25 * extent_z, 40.0),
     )
+    if region == "chest":
+        centre = (centre[0], centre[1], z_ref + 0.5 * extent_z + grid_rng.uniform(100.0, 160.0))
     grid = PhantomGrid.centred(size, spacing, direction, centre, z_ref)
 
     drawn_phase = str(anatomy_rng.choice(PHASES, p=[0.2, 0.2, 0.6]))  # drawn always: same anatomy either way
@@ -173,8 +198,12 @@ def generate_phantom(
     canvas = Canvas(
         grid, anatomy_rng, chosen_phase, liver_shape=None if liver_mask is None else _liver_shape(liver_mask)
     )
-    paint_anatomy(canvas)
+    if region == "head":
+        paint_head(canvas)
+    else:
+        paint_anatomy(canvas)
     count = int(tumour_rng.integers(0, 7)) if num_tumours is None else int(num_tumours)
+    count = count if region == "abdomen" else 0
     # A requested count must be met (or fail loudly); a random one is an upper bound on tiny grids.
     tumours = add_tumours(canvas, count, tumour_rng, strict=num_tumours is not None)
 

@@ -14,7 +14,7 @@ import numpy as np
 from condswin.ct.phantom_liver_shape import LiverShape
 from condswin.ct.phantom_shapes import Box, PhantomGrid
 
-__all__ = ["Tissue", "PHASES", "LIVER_TISSUES", "hu_ranges", "Canvas", "BodyFrame"]
+__all__ = ["Tissue", "PHASES", "LIVER_TISSUES", "DRAWN_WHERE_PAINTED", "hu_ranges", "Canvas", "BodyFrame"]
 
 
 class Tissue(IntEnum):
@@ -48,9 +48,13 @@ class Tissue(IntEnum):
     CSF = 25
     TUMOUR = 26
     PANCREAS = 27
+    BRAIN = 28
 
 
 PHASES: tuple[str, ...] = ("native", "arterial", "portal")
+
+# Tissues whose mean HU the painter of their region draws (see Canvas): the head's.
+DRAWN_WHERE_PAINTED: frozenset[Tissue] = frozenset({Tissue.BRAIN})
 
 # Tissues that belong to the liver label (LiTS counts intrahepatic vessels as liver).
 LIVER_TISSUES: frozenset[Tissue] = frozenset({Tissue.LIVER, Tissue.PORTAL_VEIN, Tissue.HEPATIC_VEIN})
@@ -86,6 +90,7 @@ _HU_TABLE: dict[Tissue, tuple[tuple[float, float], ...]] = {
     Tissue.CSF: ((10, 30),) * 3,
     Tissue.TUMOUR: ((50, 65), (65, 85), (95, 125)),  # overwritten per tumour relative to the liver
     Tissue.PANCREAS: ((35, 50), (100, 140), (80, 120)),
+    Tissue.BRAIN: ((32, 42),) * 3,  # grey matter; white matter is drawn 5-10 HU darker (phantom_head)
 }
 
 
@@ -124,7 +129,13 @@ class Canvas:
     def __post_init__(self) -> None:
         self.tissue = np.zeros(self.grid.shape, dtype=np.uint8)
         self.hu = np.full(self.grid.shape, -1000.0, dtype=np.float32)
-        self.mean_hu = {t: float(self.rng.uniform(lo, hi)) for t, (lo, hi) in hu_ranges(self.phase).items()}
+        # Tissues of other body regions are drawn where they are painted: one more draw here would shift the
+        # random stream of every abdominal phantom.
+        self.mean_hu = {
+            t: float(self.rng.uniform(lo, hi))
+            for t, (lo, hi) in hu_ranges(self.phase).items()
+            if t not in DRAWN_WHERE_PAINTED
+        }
 
     def paint(
         self,

@@ -8,6 +8,10 @@ Definitions (volumes from voxel counts × voxel volume; 1 mL = 1000 mm³):
 * ``tumour_count`` / ``tumour_volumes_ml``: fully connected (26-neighbour) components of label 2, volumes
   largest first;
 * ``tumour_burden_percent`` = total tumour volume / ``liver_ml`` × 100 (0 when there is no liver).
+
+:func:`liver_notices` words what a user must know before trusting those numbers: a liver under
+:data:`SMALL_LIVER_ML` means a scan that is not abdominal (a head, a chest above the liver) or shows only part
+of the liver.
 """
 
 from __future__ import annotations
@@ -25,7 +29,22 @@ from condswin.ct.postprocess import label_array
 from condswin.io.atomic import write_json_atomic
 from condswin.lits import LIVER, TUMOUR
 
-__all__ = ["liver_report", "save_report"]
+__all__ = ["SMALL_LIVER_ML", "liver_notices", "liver_report", "save_report"]
+
+# An adult liver holds about 1,000-2,500 mL; under this the scan is not abdominal or shows only part of it.
+SMALL_LIVER_ML = 300.0
+
+
+def liver_notices(report: dict[str, Any]) -> list[str]:
+    """Warnings about a :func:`liver_report` (empty when the liver found is of a plausible size)."""
+    liver_ml = float(report["liver_ml"])
+    if liver_ml >= SMALL_LIVER_ML:
+        return []
+    found = "no liver was found" if liver_ml == 0 else f"the liver found is {liver_ml:.0f} mL"
+    return [
+        f"{found}, under {SMALL_LIVER_ML:.0f} mL (an adult liver holds about 1,000-2,500 mL): the scan may not be "
+        "an abdominal CT, or shows only part of the liver; check its field of view before using these volumes"
+    ]
 
 
 def liver_report(labels: np.ndarray | sitk.Image, spacing: Sequence[float] | None = None) -> dict[str, Any]:

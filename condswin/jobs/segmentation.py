@@ -58,7 +58,8 @@ def segment(
 
     The report holds the model (id, version, architecture), the label names, whether post-processing ran,
     the device and inference time, the notices, and the measurements: for a LiTS card (liver and tumour
-    labels) those of :func:`condswin.ct.report.liver_report`, otherwise the volume of every label.
+    labels) those of :func:`condswin.ct.report.liver_report` (and a notice when the liver found is implausibly
+    small: :func:`condswin.ct.report.liver_notices`), otherwise the volume of every label.
 
     Args:
         image: scalar 3-D image in the card's modality (HU for CT); not modified. Pass it without keeping
@@ -77,7 +78,7 @@ def segment(
             :data:`condswin.inference.orientation.MIN_SLICE_SIZE`, or a spacing the model's grid cannot take.
         JobCancelled: the cancel flag was set.
     """
-    from condswin.ct.report import liver_report  # lazy: SimpleITK, scipy (see top)
+    from condswin.ct.report import liver_notices, liver_report  # lazy: SimpleITK, scipy (see top)
     from condswin.inference.orientation import check_image_slices  # lazy: torch, SimpleITK (see top)
     from condswin.inference.volumes import segment_image  # lazy: torch, SimpleITK (see top)
 
@@ -92,7 +93,7 @@ def segment(
         labels, postprocessed = postprocess_for_card(labels, card)
     stage("report", "measuring volumes")
     measures = liver_report(labels) if card.contract.is_lits else label_volumes(labels, card)
-    notices = list(info.messages)
+    notices = list(info.messages) + (liver_notices(measures) if card.contract.is_lits else [])
     report = {
         "model": model_summary(card, architecture=True),
         "labels": {str(label.value): label.name for label in card.labels},

@@ -109,6 +109,8 @@ class DataSection:
         val_root: a separate validation folder (else whole volumes of ``root`` are held out).
         liver_shapes: folder of real liver masks (``liver-NNN.nii.gz``) for phantom livers, or None.
         randomize: domain randomisation of phantom CT (per-tissue HU, phase, noise, blur, bias).
+        non_liver_fraction: share of the training phantoms that hold no liver (half heads, half chests above
+            the liver; labels 0 everywhere), so that a model learns to leave such scans empty.
         size: (rows, columns) of the training slices (the model card's ``input.size`` for CT).
         train_volumes / val_volumes / test_volumes: phantom volumes generated per split, or, for folders,
             how many whole volumes of ``root`` are held out for validation / test (0 = use ``val_root``).
@@ -134,6 +136,7 @@ class DataSection:
     val_root: str | None = None
     liver_shapes: str | None = None
     randomize: bool = True
+    non_liver_fraction: float = 0.0
     size: tuple[int, int] = (256, 256)
     train_volumes: int = 16
     val_volumes: int = 4
@@ -345,6 +348,8 @@ def _check(config: TrainConfig) -> TrainConfig:
     val_sigmas = config.data.val_sigmas or ()
     if any(not 0 < s <= 1 for s in val_sigmas) or len(set(val_sigmas)) != len(val_sigmas):
         _fail(source, "data.val_sigmas", f"needs distinct values in (0, 1], got {list(val_sigmas)}")
+    if not 0 <= config.data.non_liver_fraction < 1:
+        _fail(source, "data.non_liver_fraction", f"must lie in [0, 1), got {config.data.non_liver_fraction}")
     if not config.data.hu_window[1] > config.data.hu_window[0]:
         _fail(source, "data.hu_window", f"high must exceed low, got {list(config.data.hu_window)}")
     for name in ("batch_size", "accumulate", "num_nodes", "val_every", "log_every"):

@@ -10,6 +10,10 @@ Slices: ``data.slices_per_volume`` per volume, spread evenly over the slices tha
 to the liver make up the count when the liver is thinner); ``None`` takes every liver slice, which needs
 every phantom generated when the datasets are built, to count them.
 
+Scans without a liver (``data.non_liver_fraction``, training only): that share of the training phantoms are
+heads or chests above the liver (half each, chosen by the seed; :mod:`condswin.ct.phantom`), labels 0
+everywhere, so that a model sees what a liver is not; their slices are taken around the middle of the volume.
+
 Real liver shapes (``data.liver_shapes``; ``liver-NNN.nii[.gz]`` binary masks such as
 ``../shared/data/ct/lits_liver_masks``: LiTS reference livers cropped and resampled to 1.5 mm): the shape
 files are split like volumes (validation and test livers are never seen in training). Validation and test
@@ -84,6 +88,7 @@ __all__ = [
     "PhantomSliceDataset",
     "build_phantom",
     "choose_slices",
+    "phantom_region",
     "find_liver_shapes",
     "check_liver_shapes",
     "deform_shape",
@@ -93,7 +98,7 @@ __all__ = [
 
 LIVER_SHAPES_LICENCE = "LiTS-derived liver shapes: CC BY-NC-SA 4.0 (non-commercial, share-alike)"
 PHANTOM_SLICES = 48
-_CACHE_VERSION = "phantom-1"
+_CACHE_VERSION = "phantom-2"
 
 # Liver shape variants (see the module docstring).
 _NAME = re.compile(r"^liver-\d+\.nii(\.gz)?$")
@@ -324,12 +329,14 @@ class PhantomSpec:
         shape: grid size (x, y, z) in SimpleITK order.
         liver_shape: a real liver shape file, or None for a drawn liver.
         deform: use a random variant of the shape (training) rather than the shape itself.
+        region: ``abdomen``, or ``chest`` / ``head`` for a phantom without a liver (:data:`condswin.ct.phantom.REGIONS`).
     """
 
     seed: int
     shape: tuple[int, int, int]
     liver_shape: str | None = None
     deform: bool = False
+    region: str = "abdomen"
 
     @property
     def volume_id(self) -> str:
@@ -339,7 +346,7 @@ class PhantomSpec:
     def key(self) -> str:
         """The cache key: the generator's version and every parameter (and the shape file's version)."""
         shape_key = VolumeCache.file_key(self.liver_shape) if self.liver_shape else "drawn"
-        return f"{_CACHE_VERSION}|{self.seed}|{self.shape}|{shape_key}|{self.deform}"
+        return f"{_CACHE_VERSION}|{self.seed}|{self.shape}|{shape_key}|{self.deform}|{self.region}"
 
 
 @dataclass(frozen=True)
@@ -392,11 +399,11 @@ def materialize(spec: PhantomSpec, cache: VolumeCache, count: int | None) -> Pha
     info = cache.info(name, key)
     if info is None or not all(Path(info[r]["path"]).is_file() for r in ("ct", "labels", "tissue")):
         liver_mask = None
-        if spec.liver_shape is not None:
+        if spec.liver_shape is not None and spec.region == "abdomen":
             liver_mask = read_shape(spec.liver_shape)
             if spec.deform:
                 liver_mask = deform_shape(liver_mask, evaluation_rng("liver-shape", spec.seed))
-        case = generate_phantom(spec.seed, spec.shape, liver_mask=liver_mask)
+        case = generate_phantom(spec.seed, spec.shape, liver_mask=liver_mask, region=spec.region)
         layout = SliceLayout.from_image(case.ct, "axial")
         labels = sitk.GetArrayViewFromImage(case.labels)
         n = layout.slice_shape(labels.shape)[0]
@@ -495,6 +502,15 @@ def _shape_pools(config: TrainConfig) -> tuple[list[str | None], list[str | None
     return [str(p) for p in train], [str(p) for p in val], [str(p) for p in test], text
 
 
+def phantom_region(seed: int, non_liver_fraction: float) -> str:
+    """The body region of a training phantom: ``abdomen``, or with probability ``non_liver_fraction`` a phantom
+    without a liver, ``head`` or ``chest`` alike (decided by the seed alone, so a rerun gets the same ones)."""
+    draw = float(evaluation_rng("region", seed).uniform())
+    if draw >= non_liver_fraction:
+        return "abdomen"
+    return "head" if draw < non_liver_fraction / 2 else "chest"
+
+
 def build_phantom(config: TrainConfig) -> DataSplits:
     """Datasets of a ``phantom`` segmentation run (see the module docstring).
 
@@ -518,11 +534,18 @@ def build_phantom(config: TrainConfig) -> DataSplits:
     grid = (int(data.size[1]), int(data.size[0]), PHANTOM_SLICES)
     specs = [
         [
-            PhantomSpec(seed, grid, pool[i % len(pool)], deform=(split == 0 and pool[0] is not None))
+            PhantomSpec(
+                seed,
+                grid,
+                pool[i % len(pool)],
+                deform=(split == 0 and pool[0] is not None),
+                region=phantom_region(seed, data.non_liver_fraction if split == 0 else 0.0),
+            )
             for i, seed in enumerate(split_seeds)
         ]
         for split, (split_seeds, pool) in enumerate(zip(seeds, pools[:3], strict=True))
     ]
+    without_liver = sum(spec.region != "abdomen" for spec in specs[0])
     per_volume = "every liver slice" if data.slices_per_volume is None else f"{data.slices_per_volume} axial slices"
     rendering = (
         "domain-randomised training renderings (contrast phase, per-tissue HU, texture, slice profile, blur, bias, "
@@ -535,6 +558,11 @@ def build_phantom(config: TrainConfig) -> DataSplits:
         f"{len(seeds[1])} validation and {len(seeds[2])} test volumes (disjoint seeds from split seed "
         f"{data.split_seed}), {grid[0]}x{grid[1]}x{grid[2]} voxels, {per_volume} per volume (liver-bearing "
         f"preferred); {pools[3]}; {rendering}"
+        + (
+            f"; {without_liver} of the training volumes hold no liver (heads and chests above the liver, labels 0)"
+            if without_liver
+            else ""
+        )
     )
     return data_splits(
         config,
