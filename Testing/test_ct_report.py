@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from condswin.ct.report import SMALL_LIVER_ML, liver_notices, liver_report, save_report
+from condswin.ct.report import SMALL_LIVER_ML, liver_notices, liver_report, measures_against_reference, save_report
 from condswin.io.images import OutputExistsError
 
 
@@ -86,3 +86,25 @@ def test_a_liver_under_300_ml_is_worded_as_a_warning() -> None:
     (small,) = liver_notices({"liver_ml": 42.4})
     assert "the liver found is 42 mL, under 300 mL" in small and "field of view" in small
     assert "no liver was found" in liver_notices({"liver_ml": 0.0})[0]
+
+
+def test_measures_against_the_reference_count_detected_reference_tumours() -> None:
+    """Three reference tumours, two of them touched by predicted tumour voxels (one predicted blob spans both
+    of those, two more lie outside): 2 of 3 detected, 3 predicted components, volumes from 2 x 1 x 1 mm voxels."""
+    reference = np.zeros((4, 20, 20), dtype=np.uint8)
+    reference[:, 2:18, 2:18] = 1
+    for x in (3, 9, 15):
+        reference[1:3, 5:7, x : x + 2] = 2
+    predicted = np.where(reference > 0, 1, 0).astype(np.uint8)
+    predicted[:, 2:18, 17] = 0  # a slimmer liver
+    predicted[1:3, 5:7, 3:11] = 2  # covers the first two reference tumours
+    predicted[1:3, 14:16, 14:16] = 2  # two false ones
+    predicted[1:3, 10:12, 14:16] = 2
+    m = measures_against_reference(predicted, reference, (1.0, 1.0, 2.0))
+    assert m["reference_liver_ml"] == pytest.approx(4 * 16 * 16 * 0.002)
+    assert m["liver_ml"] == pytest.approx(4 * 16 * 15 * 0.002)
+    assert m["liver_volume_error_percent"] == pytest.approx(-100 / 16)
+    assert (m["tumour_count"], m["reference_tumour_count"], m["tumours_detected"]) == (3, 3, 2)
+    assert m["tumour_detection_rate"] == pytest.approx(2 / 3)
+    empty = measures_against_reference(np.zeros_like(reference), np.zeros_like(reference), (1.0, 1.0, 2.0))
+    assert empty["liver_volume_error_percent"] is None and empty["tumour_detection_rate"] is None

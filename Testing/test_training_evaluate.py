@@ -17,6 +17,7 @@ from model_support import script_main
 
 from condswin.bundles import load_bundle, read_bundle
 from condswin.ct.phantom import make_phantom
+from condswin.ct.report import measures_against_reference
 from condswin.inference import volume_seed
 from condswin.jobs import denoise, reconstruct_file, reconstruct_image, segment
 from condswin.metrics import mark_absent, reconstruction_metrics, segmentation_metrics
@@ -246,6 +247,9 @@ def test_segmentation_scores_whole_volumes_per_class(lits_root, tiny_bundles, tm
         row = _row(rows, case, "tiny-segmentation")
         for name in ("liver", "tumour"):
             _assert_metrics(row, expected[name], prefix=f"{name}_")
+        measures = measures_against_reference(predicted, reference, ct.GetSpacing())
+        assert float(row["measures_liver_ml"]) == pytest.approx(measures["liver_ml"])
+        assert int(row["measures_reference_tumour_count"]) == measures["reference_tumour_count"]
         dice.append(expected["liver"]["dice"])
     markdown = (out / "metrics.md").read_text(encoding="utf-8")
     assert "### liver" in markdown and "### tumour" in markdown

@@ -29,7 +29,7 @@ from condswin.ct.postprocess import label_array
 from condswin.io.atomic import write_json_atomic
 from condswin.lits import LIVER, TUMOUR
 
-__all__ = ["SMALL_LIVER_ML", "liver_notices", "liver_report", "save_report"]
+__all__ = ["SMALL_LIVER_ML", "liver_notices", "liver_report", "measures_against_reference", "save_report"]
 
 # An adult liver holds about 1,000-2,500 mL; under this the scan is not abdominal or shows only part of it.
 SMALL_LIVER_ML = 300.0
@@ -87,6 +87,36 @@ def liver_report(labels: np.ndarray | sitk.Image, spacing: Sequence[float] | Non
         "tumour_burden_percent": 100.0 * tumour_ml / liver_ml if liver_ml > 0 else 0.0,
         "voxel_volume_ml": voxel_ml,
         "spacing_mm": [float(s) for s in spacing_xyz],
+    }
+
+
+def measures_against_reference(
+    predicted: np.ndarray | sitk.Image, reference: np.ndarray | sitk.Image, spacing: Sequence[float] | None = None
+) -> dict[str, Any]:
+    """The report's measures of a predicted label map beside those of its reference, as a reader checks them.
+
+    Args:
+        predicted / reference: 3-D LiTS label maps of one grid.
+        spacing: (x, y, z) in mm, for numpy label maps (as :func:`liver_report`).
+
+    Returns:
+        ``liver_ml`` / ``reference_liver_ml`` and ``liver_volume_error_percent`` (signed, relative to the
+        reference; None without a reference liver); ``tumour_count`` / ``reference_tumour_count`` (26-connected
+        components); ``tumours_detected``: reference tumours that share at least one voxel with a predicted
+        tumour, and ``tumour_detection_rate`` (None without reference tumours).
+    """
+    found, truth = liver_report(predicted, spacing), liver_report(reference, spacing)
+    reference_tumours, count = ndimage.label(label_array(reference) == TUMOUR, structure=np.ones((3, 3, 3), dtype=bool))
+    hit = np.unique(reference_tumours[(label_array(predicted) == TUMOUR) & (reference_tumours > 0)])
+    truth_ml = truth["liver_ml"]
+    return {
+        "liver_ml": found["liver_ml"],
+        "reference_liver_ml": truth_ml,
+        "liver_volume_error_percent": 100.0 * (found["liver_ml"] - truth_ml) / truth_ml if truth_ml > 0 else None,
+        "tumour_count": found["tumour_count"],
+        "reference_tumour_count": int(count),
+        "tumours_detected": int(hit.size),
+        "tumour_detection_rate": hit.size / count if count else None,
     }
 
 

@@ -2,16 +2,20 @@
 
 Each model segments the whole volume exactly as ``condswin segment`` does (its card's HU window, grid and
 post-processing); the labelmap is scored per class against the reference over the whole volume, with HD95
-in mm from the CT spacing, and classes absent from both maps marked absent rather than perfect.
+in mm from the CT spacing, and classes absent from both maps marked absent rather than perfect. Each row also
+holds ``measures``: the report's liver volume and tumour count beside the reference's, the volume error and
+the share of reference tumours detected (:func:`condswin.ct.report.measures_against_reference`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
+from condswin.ct.report import measures_against_reference
 from condswin.evaluation.rows import MetricRow, MontageRow
 from condswin.evaluation.scores import score_label_maps
 from condswin.evaluation.slices import representative_slice
@@ -64,7 +68,8 @@ def score_segmentation_case(
         result = segment(ct, method.loaded, options)
         predicted = sitk.GetArrayViewFromImage(result.output)
         # the reference label maps are LiTS's (0 background, 1 liver, 2 tumour) in both supported layouts
-        scores = score_label_maps(predicted, reference, LITS_CLASSES, spacing, hd95)
+        scores: dict[str, Any] = score_label_maps(predicted, reference, LITS_CLASSES, spacing, hd95)
+        scores["measures"] = measures_against_reference(predicted, reference, ct.GetSpacing())
         details = {"notices": "; ".join(result.notices)} if result.notices else {}
         outcome.add(MetricRow(case.case_id, method.name, "", scores, details))
         if montage:
