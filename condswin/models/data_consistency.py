@@ -17,6 +17,18 @@ zero-filled on real k-space; this one starts at zero-filled and can only correct
 
 The inner network pads its input to the multiple it needs and crops its output back (every registered
 network does, :func:`condswin.models.padding.pad_to_multiple`), so ``c`` is on the k-space grid before the FFT.
+
+Starting from compressed sensing (``start``: ``cs-tv`` or ``cs-wavelet``): the network corrects the
+compressed-sensing image ``s`` of the slice instead of the zero-filled one (computed inside ``forward``, without
+gradients, by :func:`condswin.mri.compressed_sensing.solvers.solve` with ``lam`` relative to the slice's largest
+zero-filled magnitude), and
+
+    y = DC(s) + IFFT2c((1 - m) · FFT2c(c)),   DC(s) = IFFT2c((1 - m) · FFT2c(s) + m · FFT2c(x)),
+
+so the measured columns are still the data's exactly, and an untrained network (or a zero correction) returns
+the compressed-sensing image with its measured columns restored. Classical compressed sensing without training
+scored 2–5 dB above what this network learned from the zero-filled start on 2 CPU cores; started from it, the
+network only has to improve on it.
 """
 
 from __future__ import annotations
@@ -30,9 +42,13 @@ from torch import nn
 from condswin.models.heads import zero_head
 from condswin.models.registry import build_model, get_model_spec, register_model
 from condswin.models.validation import check_image_batch
+from condswin.mri.compressed_sensing.methods import get_method, resolve_parameters
+from condswin.mri.compressed_sensing.solvers import MeasuredKSpace, solve
+from condswin.mri.fft import fft2c
 from condswin.mri.kspace import image_data_consistency
 
 __all__ = [
+    "ZERO_FILLED_START",
     "DataConsistencyConfig",
     "DataConsistentNetwork",
     "DataConsistentReconstruction",
@@ -41,6 +57,9 @@ __all__ = [
     "column_mask",
     "is_data_consistent",
 ]
+
+
+ZERO_FILLED_START = "zero_filled"
 
 
 @dataclass
@@ -52,16 +71,27 @@ class DataConsistencyConfig:
         out_channels: must be 1 (the magnitude of the data-consistent image).
         inner: registry name of the network that predicts the correction (built with 2 in / 2 out channels).
         inner_config: overrides of the inner network's config (JSON-able: they are stored in the model card).
+        start: the image the network corrects: ``zero_filled``, or the compressed-sensing image of ``cs-tv`` /
+            ``cs-wavelet`` (module docstring).
+        start_params: ``lam`` and ``iterations`` of that compressed sensing (the method's defaults otherwise).
     """
 
     in_channels: int = 2
     out_channels: int = 1
     inner: str = "cswin_light_1l"
     inner_config: dict[str, Any] = field(default_factory=dict)
+    start: str = ZERO_FILLED_START
+    start_params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_data_consistent_config("recon_dc", self.in_channels, self.out_channels, self.inner)
         self.inner_config = dict(self.inner_config)  # a card gives a read-only mapping back
+        self.start_params = dict(self.start_params)
+        if self.start != ZERO_FILLED_START:
+            get_method(self.start)  # an unknown name is a UsageError listing the methods
+            self.start_params = resolve_parameters(self.start, self.start_params)
+        elif self.start_params:
+            raise ValueError("recon_dc: start_params apply to a compressed-sensing start (start: cs-tv or cs-wavelet)")
 
 
 def check_data_consistent_config(name: str, in_channels: int, out_channels: int, inner: str) -> None:
@@ -148,11 +178,24 @@ class DataConsistentReconstruction(DataConsistentNetwork):
     def complex_output(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The data-consistent complex image y (B, H, W), complex64."""
         check_image_batch(x, 2, "recon_dc")
-        correction = self.net(x)
+        sampled = column_mask(mask.to(x.device), x.shape[0], x.shape[-1], "recon_dc")
         with torch.autocast(device_type=x.device.type, enabled=False):
             image = torch.complex(x[:, 0].float(), x[:, 1].float())
-        sampled = column_mask(mask.to(x.device), x.shape[0], x.shape[-1], "recon_dc")
-        return add_unmeasured(image, correction, sampled)
+        if self.config.start == ZERO_FILLED_START:
+            return add_unmeasured(image, self.net(x), sampled)
+        start = self.compressed_sensing_start(image, sampled)
+        correction = self.net(torch.stack([start.real, start.imag], dim=1).to(x.dtype))
+        return add_unmeasured(start, correction, sampled)
+
+    def compressed_sensing_start(self, zero_filled: torch.Tensor, sampled: torch.Tensor) -> torch.Tensor:
+        """DC(s): the compressed-sensing image of each slice with its measured columns put back (complex64)."""
+        params = self.config.start_params
+        with torch.no_grad(), torch.autocast(device_type=zero_filled.device.type, enabled=False):
+            # lam is relative to the largest zero-filled magnitude, as the classical method takes it
+            scale = zero_filled.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+            data = MeasuredKSpace(fft2c(zero_filled / scale) * sampled, sampled)
+            solved = solve(data, get_method(self.config.start).regulariser, params["lam"], params["iterations"])
+            return data.consistent(solved) * scale
 
     def inner_networks(self) -> list[nn.Module]:
         """The one correction network."""

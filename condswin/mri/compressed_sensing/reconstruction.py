@@ -18,16 +18,10 @@ import torch
 from condswin.inference.device import resolve_device
 from condswin.inference.engine import InferenceCancelled, InferenceOptions, RunInfo
 from condswin.mri.compressed_sensing.methods import get_method, resolve_parameters
-from condswin.mri.compressed_sensing.solvers import MeasuredKSpace, total_variation_admm, wavelet_fista
-from condswin.mri.compressed_sensing.wavelets import WaveletTransform
+from condswin.mri.compressed_sensing.solvers import WAVELET, WAVELET_LEVELS, MeasuredKSpace, solve
 from condswin.mri.fft import ifft2c
 
 __all__ = ["WAVELET", "WAVELET_LEVELS", "reconstruct_volume"]
-
-# Haar with random shifts beat db2 and db4 by 1-1.3 dB PSNR on brain slices at 4x and 8x, and is the cheapest;
-# 3 and 5 levels made little difference (bench/cs_solvers.py).
-WAVELET = "haar"
-WAVELET_LEVELS = 4
 
 
 def reconstruct_volume(
@@ -63,18 +57,13 @@ def reconstruct_volume(
     scale = float(np.abs(ifft2c(kspace)).max())
     images = np.zeros(kspace.shape, dtype=np.complex64)
     mask = torch.as_tensor(columns, dtype=torch.float32, device=device)
-    transform = WaveletTransform(WAVELET, WAVELET_LEVELS) if spec.regulariser == "wavelet_l1" else None
     total = kspace.shape[0]
     for index in range(total):
         if options.cancelled():
             raise InferenceCancelled(f"cancelled after {index} of {total} slices")
         if scale > 0:  # all-zero k-space: the zero image is the only consistent one
             measured = torch.as_tensor(kspace[index : index + 1] / scale, dtype=torch.complex64, device=device)
-            data = MeasuredKSpace(measured, mask)
-            if transform is None:
-                solved = total_variation_admm(data, resolved["lam"], resolved["iterations"])
-            else:
-                solved = wavelet_fista(data, resolved["lam"], resolved["iterations"], transform)
+            solved = solve(MeasuredKSpace(measured, mask), spec.regulariser, resolved["lam"], resolved["iterations"])
             images[index] = solved[0].cpu().numpy() * scale
         if options.progress is not None:
             options.progress(index + 1, total, "")
