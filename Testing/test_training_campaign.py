@@ -311,8 +311,8 @@ def test_a_stop_requested_before_training_starts_trains_nothing(setup):
 
 
 def test_a_recipe_that_extends_the_default_grows_it_and_names_its_baselines(setup, monkeypatch):
-    """``extend: true`` reaches the training as ``--init-from … --extend`` (in the command the card keeps too),
-    and ``baselines`` reach the held-out evaluation of the embedding."""
+    """``extend: true`` and ``reinit`` reach the training as ``--init-from … --extend --reinit …`` (in the command
+    the card keeps too), and ``baselines`` reach the held-out evaluation of the embedding."""
     import dataclasses
 
     import condswin.training.campaign as campaign
@@ -320,7 +320,9 @@ def test_a_recipe_that_extends_the_default_grows_it_and_names_its_baselines(setu
     import condswin.training.run as run
     from condswin.training.campaign import CampaignRequest, _embed, load_recipes, run_task
 
-    recipe = dataclasses.replace(load_recipes(setup["recipes"])["denoise"], extend=True, baselines=("gaussian",))
+    recipe = dataclasses.replace(
+        load_recipes(setup["recipes"])["denoise"], extend=True, baselines=("gaussian",), reinit=("net.head",)
+    )
     calls: dict = {}
 
     def fake_train(config, **kwargs):
@@ -339,8 +341,8 @@ def test_a_recipe_that_extends_the_default_grows_it_and_names_its_baselines(setu
     )
     with pytest.raises(RuntimeError, match="stop here"):
         run_task(request, recipe, budget_s=60.0, log=lambda line: None)
-    assert calls["extend"] is True and calls["init_from"]
-    assert calls["command"].endswith("--extend") and "--init-from" in calls["command"]
+    assert calls["extend"] is True and calls["init_from"] and calls["reinit"] == ("net.head",)
+    assert calls["command"].endswith("--extend --reinit net.head") and "--init-from" in calls["command"]
 
     seen = []
     monkeypatch.setattr(
@@ -354,7 +356,7 @@ def test_recipe_keys_extend_and_baselines_are_read(setup):
     from condswin.training.campaign import load_recipes
 
     text = json.loads(setup["recipes"].read_text())
-    text["tasks"]["denoise"].update({"extend": True, "baselines": ["nlm", "gaussian"]})
+    text["tasks"]["denoise"].update({"extend": True, "baselines": ["nlm", "gaussian"], "reinit": ["net.head"]})
     setup["recipes"].write_text(json.dumps(text))
     recipe = load_recipes(setup["recipes"])["denoise"]
-    assert recipe.extend is True and recipe.baselines == ("nlm", "gaussian")
+    assert recipe.extend is True and recipe.baselines == ("nlm", "gaussian") and recipe.reinit == ("net.head",)

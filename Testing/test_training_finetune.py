@@ -203,6 +203,28 @@ def test_extend_is_needed_to_add_layers_and_refuses_changed_tensors(residual_bun
     assert not (out / "checkpoints").exists()
 
 
+def test_reinit_keeps_the_named_tensors_at_their_initialisation(residual_bundle, mr_root, tmp_path, capsys):
+    """``--reinit net.head`` loads every tensor of the bundle but the head's, which restarts at zero (the
+    residual denoiser's head is zero-initialised: "no correction"); the card's lineage says so."""
+    overrides = [*TINY, *RESIDUAL, "trainer.max_steps=1", f"data.root={mr_root}"]
+    config = load_config(CONFIG, [*overrides, f"trainer.output_dir={tmp_path / 'restart'}"])
+    seen = _StartingWeights()
+    result = train(config, init_from=str(residual_bundle), reinit=("net.head",), command="restart", callbacks=[seen])
+    expected = load_bundle(read_bundle(residual_bundle)).model.state_dict()
+    heads = [name for name in expected if name.startswith("net.head")]
+    assert heads and any(expected[name].abs().max() > 0 for name in heads)  # trained: not zero in the bundle
+    for name, tensor in expected.items():
+        wanted = torch.zeros_like(tensor) if name in heads else tensor
+        torch.testing.assert_close(seen.state[name], wanted, rtol=0, atol=0, msg=name)
+    runs = json.loads(result.bundle.read_text())["training"]["lineage"]["runs"]
+    assert "re-initialised: net.head" in runs[-1]["init_from"]
+    argv = ["--config", str(CONFIG), *overrides, f"trainer.output_dir={tmp_path / 'x'}"]
+    assert train_main([*argv, "--init-from", str(residual_bundle), "--reinit", "net.nothing"]) == 2
+    assert "--reinit net.nothing: no tensor" in capsys.readouterr().err
+    assert train_main([*argv, "--reinit", "net.head"]) == 2
+    assert "give --init-from too" in capsys.readouterr().err
+
+
 def test_extend_without_init_from_is_a_usage_error(mr_root, tmp_path, capsys):
     argv = ["--config", str(CONFIG), *TINY, *RESIDUAL, f"data.root={mr_root}", f"trainer.output_dir={tmp_path}"]
     assert train_main([*argv, "--extend"]) == 2

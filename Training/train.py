@@ -63,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
         "model.overrides.air_gate=true); every bundle tensor must load unchanged, added layers start untrained",
     )
     parser.add_argument(
+        "--reinit",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="with --init-from: tensors whose names start with PREFIX (e.g. net.head) keep their initialisation "
+        "instead of the bundle's weights (repeatable)",
+    )
+    parser.add_argument(
         "--export", metavar="DIR", help="write the bundle of the best checkpoint here (default: OUTPUT_DIR/bundle)"
     )
     parser.add_argument("--no-export", action="store_true", help="do not write a model bundle")
@@ -85,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             resume=args.resume,
             init_from=args.init_from,
             extend=args.extend,
+            reinit=tuple(args.reinit),
             export_dir=args.export,
             export=not args.no_export,
             command=command,

@@ -83,6 +83,8 @@ class Recipe:
         evaluation_min: minutes of the task's share kept for export and embedding (the rest trains).
         gpu_overrides: further overrides when training on a CUDA GPU (a larger batch, more loader workers).
         extend: the recipe's network adds layers to the default's (``train.py --init-from … --extend``).
+        reinit: name prefixes of the default's tensors that start the run at their initialisation
+            (``train.py --reinit``; e.g. ``net.head`` when the recipe changes what the network corrects).
         baselines: methods scored beside the task's own baseline on the held-out data (e.g. ``nlm``).
     """
 
@@ -100,6 +102,7 @@ class Recipe:
     evaluation_min: float = 0.0
     gpu_overrides: tuple[str, ...] = ()
     extend: bool = False
+    reinit: tuple[str, ...] = ()
     baselines: tuple[str, ...] = ()
 
     @property
@@ -122,6 +125,7 @@ _RECIPE_KEYS = {
     "evaluation_min",
     "gpu_overrides",
     "extend",
+    "reinit",
     "baselines",
 }
 
@@ -187,6 +191,7 @@ def load_recipes(path: str | os.PathLike) -> dict[str, Recipe]:
             evaluation_min=float(entry.get("evaluation_min", 0.0)),
             gpu_overrides=tuple(str(o) for o in entry.get("gpu_overrides") or ()),
             extend=bool(entry.get("extend", False)),
+            reinit=tuple(str(p) for p in entry.get("reinit") or ()),
             baselines=tuple(str(b) for b in entry.get("baselines") or ()),
         )
     return recipes
@@ -435,6 +440,8 @@ def run_task(request: CampaignRequest, recipe: Recipe, budget_s: float, log: Cal
     extend = bool(init_from) and recipe.extend
     start_option = ["--resume", resume] if resume else ["--init-from", init_from] if init_from else []
     start_option += ["--extend"] if extend else []
+    reinit = recipe.reinit if init_from else ()
+    start_option += [option for prefix in reinit for option in ("--reinit", prefix)]
     command = shlex.join(["python", "Training/train.py", "--config", recipe.config, *overrides, *start_option])
     log(f"campaign {recipe.name}: {start}; training for {train_min:.1f} min in {run_dir}")
     started = time.monotonic()
@@ -445,6 +452,7 @@ def run_task(request: CampaignRequest, recipe: Recipe, budget_s: float, log: Cal
             resume=resume,
             init_from=init_from,
             extend=extend,
+            reinit=reinit,
             command=command,
             callbacks=[_stop_callback(request.stop)],
         )

@@ -16,6 +16,7 @@ still match.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -130,10 +131,12 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-def load_init_weights(net: Any, source: InitSource, extend: bool = False) -> list[str]:
+def load_init_weights(net: Any, source: InitSource, extend: bool = False, reinit: Sequence[str] = ()) -> list[str]:
     """Copy the bundle's weights (checksum verified first) into ``net``, a network of the same description.
 
-    With ``extend``, ``net`` may hold more tensors than the bundle: those keep their initialisation.
+    With ``extend``, ``net`` may hold more tensors than the bundle: those keep their initialisation. Tensors
+    whose names start with one of ``reinit`` (e.g. ``net.head``) keep theirs too: a zero-initialised output
+    layer restarts at "no correction", which a design change (a new input to the same layers) may need.
 
     Returns:
         The names of ``net``'s tensors that the bundle did not have (empty without ``extend``).
@@ -141,11 +144,19 @@ def load_init_weights(net: Any, source: InitSource, extend: bool = False) -> lis
     Raises:
         BundleChecksumError: the weights file differs from the card's sha256.
         BundleError: unreadable weights.
-        UsageError: (``extend``) a bundle tensor without a tensor of the same name and shape in ``net``.
+        UsageError: (``extend``) a bundle tensor without a tensor of the same name and shape in ``net``; a
+            ``reinit`` prefix that names no tensor.
     """
+    fresh = {
+        name: tensor.detach().clone() for name, tensor in net.state_dict().items() if name.startswith(tuple(reinit))
+    }
+    for prefix in reinit:
+        if not any(name.startswith(prefix) for name in fresh):
+            raise UsageError(f"--reinit {prefix}: no tensor of the network starts with it")
     weights = load_bundle(source.bundle).model.state_dict()
     if not extend:
         net.load_state_dict(weights, strict=True)
+        net.load_state_dict(fresh, strict=False)
         return []
     own = net.state_dict()
     for name, tensor in weights.items():
@@ -156,6 +167,7 @@ def load_init_weights(net: Any, source: InitSource, extend: bool = False) -> lis
                 f"unchanged, but the config's network has {found}; --extend only adds layers"
             )
     net.load_state_dict(weights, strict=False)
+    net.load_state_dict(fresh, strict=False)
     return [name for name in own if name not in weights]
 
 

@@ -23,7 +23,7 @@ import functools
 import importlib.util
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,6 +248,7 @@ def train(
     resume: str | os.PathLike | None = None,
     init_from: str | None = None,
     extend: bool = False,
+    reinit: Sequence[str] = (),
     export_dir: str | os.PathLike | None = None,
     export: bool = True,
     command: str | None = None,
@@ -263,6 +264,8 @@ def train(
             (:mod:`condswin.training.finetune`); its lineage continues in the exported card.
         extend: with ``init_from``, the config's network may add layers to the bundle's (every bundle tensor
             must load unchanged; the added ones keep their initialisation).
+        reinit: with ``init_from``, name prefixes of tensors that keep their initialisation instead of the
+            bundle's (e.g. ``net.head``: a zero-initialised output layer restarts at "no correction").
         export_dir: where the bundle goes (must not exist); default ``<output_dir>/bundle`` (replaced).
         export: write a bundle at all.
         command: the training command for the model card (default: this process's command line).
@@ -290,6 +293,10 @@ def train(
         )
     if extend and init_from is None:
         raise UsageError("--extend grows the network of an --init-from bundle: give --init-from too")
+    if reinit and init_from is None:
+        raise UsageError(
+            "--reinit keeps some of an --init-from bundle's tensors at their initialisation: give --init-from too"
+        )
     source = None
     if init_from is not None:  # checked against the config before any data is read
         source = resolve_init_source(init_from)
@@ -309,11 +316,13 @@ def train(
         "precision": resolve_precision(config.trainer.precision, config.trainer.accelerator),
     }
     if source is not None:
-        added = load_init_weights(module.net, source, extend)
+        added = load_init_weights(module.net, source, extend, reinit)
         module.lineage_before = list(source.lineage)
         module.run_info["init_from"] = source.label
         if added:
             module.run_info["init_from"] += f"; layers added: {describe_new_tensors(added)}"
+        if reinit:
+            module.run_info["init_from"] += f"; re-initialised: {', '.join(reinit)}"
     if resume is not None:
         recorded = check_checkpoint(resume, module).get(CHECKPOINT_KEY)
         if isinstance(recorded, dict) and isinstance(recorded.get("lineage"), list):

@@ -40,7 +40,7 @@ class ImageTaskModule(TaskModule):
 
     monitor = "val_ssim"
     monitor_mode = "max"
-    losses = ("mse", "l1", "masked_mse", "masked_l1", "ssim", "ssim_l1")
+    losses: ClassVar[tuple[str, ...]] = ("mse", "l1", "masked_mse", "masked_l1", "ssim", "ssim_l1")
     metrics: ClassVar[tuple[str, ...]] = ("psnr", "ssim")
 
     def compute_loss(self, output: torch.Tensor, batch: Any) -> torch.Tensor:
