@@ -12,9 +12,9 @@ Random grid (when ``spacing`` is None): in-plane field of view 360–460 mm (0.7
 1.4–1.8 mm at 256), slice spacing one of 1–5 mm, as in LiTS; the liver centre lies near the middle slice.
 
 Scans without a liver (``region``): ``chest`` paints the same body but centres the grid 100–160 mm plus half
-its extent above the liver centre (lungs, heart, ribs; at most the top of the dome reaches in); ``head`` paints
-a head instead (:mod:`condswin.ct.phantom_head`, field of view 220–280 mm) with labels 0 everywhere. Both
-teach a liver model what a liver is not.
+its extent above the liver centre (lungs, chest wall, spine, great vessels; at most the top of the dome
+reaches in); ``head`` paints a head instead (:mod:`condswin.ct.phantom_head`, field of view 220–280 mm) with
+labels 0 everywhere. Both teach a liver model what a liver is not.
 """
 
 from __future__ import annotations
