@@ -8,6 +8,7 @@ Tiny data in the real formats, written here: LiTS NIfTI case pairs of 3 slices, 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -304,6 +305,41 @@ def test_denoising_gives_every_method_the_same_seeded_noisy_volume(mr_root, tiny
     markdown = (out / "metrics.md").read_text(encoding="utf-8")
     assert "| Method | Setting | Cases | SSIM | PSNR (dB) |" in markdown
     assert len(result.montage.axes) == 2 * (2 + 2 * 3)  # 1 case x 2 sigmas; noisy, reference, 3 methods, 3 errors
+
+
+def test_classical_scores_are_read_back_for_the_same_input_and_timed_again(mr_root, tmp_path):
+    """With a baseline cache the second run reuses a classical method's scores of the very same noisy volume
+    (a tampered entry shows through), still measures its speed, and a different input (another seed) misses."""
+    cache = tmp_path / "cache"
+
+    def run(out: str, seed: int = 0) -> list[dict[str, str]]:
+        request = EvaluationRequest(
+            "denoising",
+            mr_root,
+            baselines=("gaussian",),
+            sigmas=(0.05,),
+            out=tmp_path / out,
+            limit=1,
+            montage_cases=0,
+            seed=seed,
+            baseline_cache=cache,
+        )
+        run_evaluation(request, log=lambda line: None)
+        return _read_csv(tmp_path / out / "metrics.csv")
+
+    first = _row(run("first"), "subject0", "gaussian", "rician sigma=0.05")
+    entries = sorted(cache.glob("*.json"))
+    assert len(entries) == 1 and not first.get("scores_from_cache")
+    again = _row(run("again"), "subject0", "gaussian", "rician sigma=0.05")
+    assert again["scores_from_cache"] == "True" and again["timed_slices"] == "3"
+    assert again["psnr"] == first["psnr"] and again["ssim"] == first["ssim"] and float(again["seconds_per_slice"]) > 0
+    record = json.loads(entries[0].read_text())
+    record["metrics"]["psnr"] = 123.0
+    entries[0].write_text(json.dumps(record))
+    assert float(_row(run("tampered"), "subject0", "gaussian", "rician sigma=0.05")["psnr"]) == 123.0
+    other = _row(run("other", seed=1), "subject0", "gaussian", "rician sigma=0.05")
+    assert not other.get("scores_from_cache") and float(other["psnr"]) != 123.0
+    assert len(list(cache.glob("*.json"))) == 2
 
 
 def test_noise_depends_on_case_and_sigma_only(mr_volume):

@@ -507,6 +507,7 @@ def _embed(
         sigmas=recipe.sigmas,
         noise=recipe.noise,
         extra_baselines=recipe.baselines,
+        baseline_cache=request.runs / "baseline_cache",  # BM3D's scores of an unchanged held-out input: once
         models_dir=request.models_dir,
         work=work,
         shared=request.data_root,

@@ -96,6 +96,7 @@ class EmbedRequest:
     shared: Path = Path(__file__).resolve().parents[3] / "shared" / "data"
     extra_baselines: tuple[str, ...] = field(default_factory=tuple)
     force_reason: str = ""
+    baseline_cache: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ def _evaluate(
             out=out,
             montage_cases=0,
             hd95=task == "segmentation",  # on the card beside Dice; about a minute for three real CTs
+            baseline_cache=request.baseline_cache if task == "denoising" else None,
             overwrite=True,
             device="cpu",
         ),

@@ -99,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default=_default("device"), help="auto, cpu, cuda[:N], mps (default: %(default)s)")
     parser.add_argument("--no-hd95", action="store_true", help="skip the 95%% Hausdorff distance (segmentation)")
+    parser.add_argument(
+        "--baseline-cache",
+        type=Path,
+        metavar="DIR",
+        help="denoising: keep classical methods' scores here and read them back when the same noisy volume is "
+        "scored again (their speed is still measured, on a few slices)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace earlier outputs in --out")
     return parser
 
@@ -124,6 +131,7 @@ def _request(args: argparse.Namespace, command: str) -> EvaluationRequest:
         montage_cases=args.montage_cases,
         device=args.device,
         hd95=not args.no_hd95,
+        baseline_cache=args.baseline_cache,
         overwrite=args.overwrite,
         command=command,
     )

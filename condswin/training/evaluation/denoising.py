@@ -10,6 +10,10 @@ is scored as the ``noisy input`` row, the bar every method must clear.
 Each method's row also holds ``seconds_per_slice``: the wall time of its denoising job (σ estimation, bias
 correction and, for a model, normalisation included) divided by the slices — speeds measured in one run on
 one machine, so they can be compared with each other.
+
+With a :class:`~condswin.training.evaluation.baseline_cache.BaselineCache`, a classical method's scores are read
+back when its exact input was scored before; it then runs on :data:`~.baseline_cache.TIMED_SLICES` slices only,
+to measure its speed in this run (the row says ``scores_from_cache`` and ``timed_slices``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from condswin.errors import InputError
 from condswin.evaluation.rows import MetricRow, MontageRow
 from condswin.evaluation.slices import representative_slice
 from condswin.inference import InferenceOptions
+from condswin.training.evaluation.baseline_cache import TIMED_SLICES, BaselineCache
 from condswin.training.evaluation.cases import EvalCase
 from condswin.training.evaluation.methods import Method
 from condswin.training.evaluation.records import CaseOutcome, RowCallback
@@ -65,6 +70,7 @@ def score_denoising_case(
     seed: int = 0,
     montage: bool = False,
     on_row: RowCallback | None = None,
+    cache: BaselineCache | None = None,
 ) -> CaseOutcome:
     """Add noise at every σ, denoise with every method, and score each volume against the clean one.
 
@@ -77,6 +83,7 @@ def score_denoising_case(
         seed: base of the per-case noise seed.
         montage: keep the representative slice of each setting.
         on_row: told of every row as soon as it is scored.
+        cache: where classical methods' scores are kept and read back (module docstring); None: always run.
 
     Returns:
         Per setting, a ``noisy input`` row and one row per method; with ``montage`` one montage row each.
@@ -85,7 +92,6 @@ def score_denoising_case(
         InputError: an unreadable volume, negative intensities, or an all-zero volume.
     """
     from condswin.io.images import read_image
-    from condswin.jobs import denoise
     from condswin.metrics import reconstruction_metrics
 
     image = read_image(case.path)
@@ -105,21 +111,12 @@ def score_denoising_case(
         outcome.add(MetricRow(case.case_id, NOISY_INPUT, setting.label, reconstruction_metrics(clean, noisy), truth))
         shown: dict[str, np.ndarray] = {}
         for method in methods:
-            started = time.perf_counter()
-            runs = method.loaded if method.loaded is not None else method.baseline
-            assert runs is not None  # a method is a model or a baseline
-            result = denoise(noisy_image, runs, options, noise=noise)
-            seconds_per_slice = (time.perf_counter() - started) / noisy.shape[0]
-            denoised = sitk.GetArrayViewFromImage(result.output)
-            details: dict[str, Any] = dict(truth)
-            if result.sigma is not None:
-                details["sigma_used"] = result.sigma
-            if result.notices:
-                details["notices"] = "; ".join(result.notices)
-            scores = {**reconstruction_metrics(clean, denoised), "seconds_per_slice": seconds_per_slice}
-            outcome.add(MetricRow(case.case_id, method.name, setting.label, scores, details))
-            if montage:
-                shown[method.name] = np.array(denoised[index])
+            row, picture = _score_method(
+                method, case.case_id, setting.label, noisy_image, clean, truth, index, options, noise, cache
+            )
+            outcome.add(row)
+            if montage and picture is not None:
+                shown[method.name] = picture
         if montage:
             outcome.montage.append(
                 MontageRow(
@@ -132,3 +129,62 @@ def score_denoising_case(
                 )
             )
     return outcome
+
+
+def _score_method(
+    method: Method,
+    case_id: str,
+    setting: str,
+    noisy_image: sitk.Image,
+    clean: np.ndarray,
+    truth: dict[str, Any],
+    index: int,
+    options: InferenceOptions,
+    noise: str,
+    cache: BaselineCache | None,
+) -> tuple[MetricRow, np.ndarray | None]:
+    """One method's row on one noisy volume, and its output's slice ``index`` (from the cache when it holds
+    a classical method's scores of this very input)."""
+    from condswin.jobs import denoise
+    from condswin.metrics import reconstruction_metrics
+
+    runs = method.loaded if method.loaded is not None else method.baseline
+    assert runs is not None  # a method is a model or a baseline
+    noisy = sitk.GetArrayViewFromImage(noisy_image)
+    key = None if cache is None or method.baseline is None else cache.key(method.baseline, noise, noisy, clean)
+    kept = None if key is None or cache is None else cache.get(key)
+    if kept is not None:
+        seconds_per_slice, timed = _time_on_a_few_slices(noisy_image, runs, options, noise)
+        scores = {**kept.metrics, "seconds_per_slice": seconds_per_slice}
+        details = {**kept.details, "scores_from_cache": True, "timed_slices": timed}
+        return MetricRow(case_id, method.name, setting, scores, details), kept.shown
+    started = time.perf_counter()
+    result = denoise(noisy_image, runs, options, noise=noise)
+    seconds_per_slice = (time.perf_counter() - started) / noisy.shape[0]
+    denoised = sitk.GetArrayViewFromImage(result.output)
+    details = dict(truth)
+    if result.sigma is not None:
+        details["sigma_used"] = result.sigma
+    if result.notices:
+        details["notices"] = "; ".join(result.notices)
+    metrics = reconstruction_metrics(clean, denoised)
+    picture = np.array(denoised[index])
+    if key is not None and cache is not None:
+        cache.put(key, metrics, details, picture)
+    return MetricRow(
+        case_id, method.name, setting, {**metrics, "seconds_per_slice": seconds_per_slice}, details
+    ), picture
+
+
+def _time_on_a_few_slices(image: sitk.Image, method: Any, options: InferenceOptions, noise: str) -> tuple[float, int]:
+    """Seconds per slice of ``method`` on :data:`TIMED_SLICES` slices around the middle of ``image``, and how
+    many slices that was (all of a thinner volume)."""
+    from condswin.jobs import denoise
+
+    depth = image.GetSize()[2]
+    count = min(TIMED_SLICES, depth)
+    first = (depth - count) // 2
+    part = image[:, :, first : first + count]
+    started = time.perf_counter()
+    denoise(part, method, options, noise=noise)
+    return (time.perf_counter() - started) / count, count

@@ -45,6 +45,8 @@ class EvaluationRequest:
         montage_cases: cases shown in the montage.
         device: inference device (``auto``, ``cpu``, ``cuda[:N]``, ``mps``).
         hd95: compute the 95 % Hausdorff distance (segmentation; the slow metric).
+        baseline_cache: a folder where classical denoisers' scores are kept and read back by their exact input
+            (:mod:`condswin.training.evaluation.baseline_cache`); None: they always run.
         overwrite: replace earlier outputs in ``out``.
         command: the command line, recorded in the markdown.
     """
@@ -66,6 +68,7 @@ class EvaluationRequest:
     montage_cases: int = 3
     device: str = "auto"
     hd95: bool = True
+    baseline_cache: Path | None = None
     overwrite: bool = False
     command: str = ""
 
@@ -119,6 +122,7 @@ def check_request(request: EvaluationRequest) -> None:
     _refuse(request, "--acceleration", request.accelerations, "reconstruction")
     _refuse(request, "--noise", request.noise, "denoising")
     _refuse(request, "--sigma", request.sigmas, "denoising")
+    _refuse(request, "--baseline-cache", request.baseline_cache, "denoising")
     if request.task != "reconstruction" and request.mask != "random":
         raise UsageError(f"--mask applies to reconstruction only, not to a {request.task} evaluation")
     for value in request.accelerations or ():

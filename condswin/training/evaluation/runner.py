@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from condswin.errors import OutputError, OutputExistsError, UsageError
 from condswin.evaluation.rows import MetricRow, MontageRow
 from condswin.evaluation.tables import SummaryRow, csv_text, markdown_tables, summarise_rows
+from condswin.training.evaluation.baseline_cache import BaselineCache
 from condswin.training.evaluation.cases import CaseList, EvalCase, find_eval_cases
 from condswin.training.evaluation.curves import TrainingLog, read_training_log
 from condswin.training.evaluation.methods import Method, resolve_methods
@@ -97,6 +98,7 @@ def _score_case(
     options: InferenceOptions,
     montage: bool,
     on_row: RowCallback,
+    cache: BaselineCache | None = None,
 ) -> CaseOutcome:
     from condswin.training.evaluation.denoising import score_denoising_case
     from condswin.training.evaluation.reconstruction import score_reconstruction_case
@@ -117,6 +119,7 @@ def _score_case(
         seed=request.seed,
         montage=montage,
         on_row=on_row,
+        cache=cache,
     )
 
 
@@ -211,6 +214,7 @@ def _evaluate(request: EvaluationRequest, paths: dict[str, Path], result: Evalua
     resolve_device(request.device)  # an unavailable device is a usage error before any model is loaded
     methods = resolve_methods(request.task, request.models, request.baselines)
     options = InferenceOptions(device=request.device)
+    cache = None if request.baseline_cache is None else BaselineCache(request.baseline_cache)
     result.notices.extend(cases.notices)
     montage: list[MontageRow] = []
     for number, case in enumerate(cases.cases, start=1):
@@ -221,7 +225,7 @@ def _evaluate(request: EvaluationRequest, paths: dict[str, Path], result: Evalua
         def progress(row: MetricRow) -> None:
             log(f"    {row.setting + ' ' if row.setting else ''}{row.method}: {_row_text(row)}")
 
-        outcome = _score_case(request, cases.kind, case, methods, settings, options, shown, progress)
+        outcome = _score_case(request, cases.kind, case, methods, settings, options, shown, progress, cache)
         result.rows.extend(outcome.rows)
         montage.extend(outcome.montage)
         result.notices.extend(
