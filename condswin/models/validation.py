@@ -123,6 +123,8 @@ UNSIZED_FIELDS: dict[str, str] = {
     "pretrained": "a file to initialise from, not a size",
     "inner": "a registered name; its own fields are checked under inner_config",
     "inner_config": "the inner network's fields, each checked against these limits",
+    "start": "a name from a fixed list (zero-filled or a compressed-sensing method)",
+    "start_params": "no tensors: lam and iterations, bounded by the compressed-sensing method's parameter rules",
 }
 
 
