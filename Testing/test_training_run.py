@@ -280,6 +280,55 @@ def test_resume_continues_at_the_saved_step_with_the_same_next_loss(tmp_path, si
     np.testing.assert_allclose([x for _, x in resumed_losses.losses], [x for _, x in expected], rtol=1e-6, atol=1e-7)
 
 
+class RawWeights(L.Callback):
+    """The network's raw (trained, not averaged) weights after every optimiser step, by global step."""
+
+    def __init__(self) -> None:
+        self.by_step: dict[int, dict[str, torch.Tensor]] = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.by_step[trainer.global_step] = {k: v.detach().clone() for k, v in pl_module.net.state_dict().items()}
+
+
+def test_weight_averaging_exports_and_validates_the_average(tmp_path, single_torch_thread):
+    """``trainer.ema_decay``: the bundle holds the exponential moving average of the raw weights up to its
+    checkpoint's step (not the raw weights of that step), and the logged validation score is the average's."""
+    decay = 0.6
+    splits = tiny_splits("denoising", train_volumes=2, val_volumes=2, slices=8)
+    raw = RawWeights()
+    result = train(
+        tiny_config("denoising", tmp_path / "run", max_epochs=3, ema_decay=decay), splits=splits, callbacks=[raw]
+    )
+    card = json.loads(result.bundle.read_text())
+    step = card["training"]["checkpoint_step"]
+    assert card["training"]["config"]["trainer"]["ema_decay"] == decay and step in raw.by_step
+    average = dict(raw.by_step[1])
+    for s in range(2, step + 1):
+        average = {k: decay * average[k] + (1 - decay) * raw.by_step[s][k] for k in average}
+    loaded = load_bundle(read_bundle(result.bundle.parent)).model
+    for key, value in loaded.state_dict().items():
+        torch.testing.assert_close(value, average[key], rtol=1e-5, atol=1e-6, msg=key)
+    assert max((loaded.state_dict()[k] - v).abs().max() for k, v in raw.by_step[step].items()) > 1e-3
+    volumes = _volume_arrays(splits, loaded, "denoising")
+    assert np.mean([ssim(r, p) for p, r in volumes.values()]) == pytest.approx(result.metrics["val_ssim"], abs=1e-4)
+
+
+def test_a_resumed_run_continues_both_the_weights_and_their_average(tmp_path, single_torch_thread):
+    splits = tiny_splits("denoising", train_volumes=2, slices=8)
+    full = train(tiny_config("denoising", tmp_path / "full", max_epochs=3, ema_decay=0.6), splits=splits, export=False)
+    part = train(tiny_config("denoising", tmp_path / "part", max_epochs=1, ema_decay=0.6), splits=splits, export=False)
+    resumed = train(
+        tiny_config("denoising", tmp_path / "part", max_epochs=3, ema_decay=0.6),
+        splits=splits,
+        export=False,
+        resume=part.last_checkpoint,
+    )
+    ends = [torch.load(r.last_checkpoint, map_location="cpu", weights_only=True) for r in (full, resumed)]
+    for key in ("state_dict", "current_model_state"):  # the average, and the raw weights beside it
+        for name, value in ends[0][key].items():
+            torch.testing.assert_close(ends[1][key][name], value, rtol=1e-5, atol=1e-6, msg=f"{key} {name}")
+
+
 def test_checkpoint_of_another_architecture_fails_before_training(tmp_path, single_torch_thread):
     splits = tiny_splits("segmentation", train_volumes=1, val_volumes=1, slices=8)
     config = tiny_config("segmentation", tmp_path / "unet", max_epochs=1)

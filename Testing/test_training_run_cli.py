@@ -147,6 +147,14 @@ def test_unknown_key_is_a_usage_error_before_anything_runs(tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("decay", ["1", "-0.1", "2.5"])
+def test_an_averaging_decay_outside_zero_to_one_is_a_usage_error(tmp_path, capsys, decay):
+    code, out = _run(tmp_path, "seg_phantom_unet.yaml", f"trainer.ema_decay={decay}")
+    assert code == 2
+    assert "seg_phantom_unet.yaml: trainer.ema_decay: must lie in [0, 1)" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_missing_data_and_config_and_checkpoint_are_input_errors(tmp_path, capsys):
     code, out = _run(tmp_path, "seg_lits_unet.yaml", f"data.root={tmp_path / 'no-such-folder'}")
     assert code == 3

@@ -190,6 +190,10 @@ class TrainerSection:
         time_budget_min: stop training after this many minutes of this process (0: no limit); the run then
             validates, exports and records ``stopped_by: time budget`` as usual.
         checkpoint_every_min: write ``last.ckpt`` at least this often, mid-epoch if need be (0: epoch ends only).
+        ema_decay: keep an exponential moving average of the weights, updated after every step with this decay
+            (0: off). Validation, the best checkpoint and the exported bundle then use the average, so a run whose
+            validation score oscillates step to step keeps the mean of its recent weights rather than one lucky
+            (or unlucky) step; the raw weights stay in each checkpoint, so a resumed run continues both.
     """
 
     max_epochs: int = 40
@@ -210,6 +214,7 @@ class TrainerSection:
     deterministic: bool = False
     time_budget_min: float = 0.0
     checkpoint_every_min: float = 10.0
+    ema_decay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -358,6 +363,8 @@ def _check(config: TrainConfig) -> TrainConfig:
     for name in ("time_budget_min", "checkpoint_every_min"):
         if not getattr(config.trainer, name) >= 0:
             _fail(source, f"trainer.{name}", f"must be >= 0 minutes, got {getattr(config.trainer, name)}")
+    if not 0 <= config.trainer.ema_decay < 1:
+        _fail(source, "trainer.ema_decay", f"must lie in [0, 1) (0: no averaging), got {config.trainer.ema_decay}")
     if config.trainer.precision not in PRECISIONS:
         _fail(source, "trainer.precision", f"must be one of {', '.join(PRECISIONS)}, got {config.trainer.precision!r}")
     if config.trainer.max_epochs < 1 and config.trainer.max_steps < 1:

@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import (
+    Callback,
+    EMAWeightAveraging,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    TQDMProgressBar,
+)
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from torch.utils.data import Dataset
 
@@ -149,6 +155,9 @@ def build_trainer(
         checkpoint_every_s=trainer_config.checkpoint_every_min * 60.0,
         checkpoint_path=checkpoints.last_path,
     )
+    # Lightning's averaging: validation swaps the average in, a checkpoint's ``state_dict`` holds it (the raw weights
+    # go to ``current_model_state``), so the best checkpoint and the exported bundle are the average's
+    averaging = [EMAWeightAveraging(decay=trainer_config.ema_decay)] if trainer_config.ema_decay > 0 else []
     trainer = L.Trainer(
         accelerator=trainer_config.accelerator,
         devices=trainer_config.devices,
@@ -172,6 +181,7 @@ def build_trainer(
             *([best] if best else []),
             last,
             budget,
+            *averaging,
             LearningRateMonitor("epoch"),
             TQDMProgressBar(),
             *(callbacks or []),
