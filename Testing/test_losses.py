@@ -177,6 +177,30 @@ def test_dice_ce_multiclass_and_binary():
     )
 
 
+def test_batch_dice_counts_a_class_over_the_whole_batch():
+    """``dice_ce_batch`` is 1 − Dice per class over all pixels of the batch (+ CE); per slice, a faint tumour
+    probability on a slice without tumour costs almost a whole Dice, over the batch only its share."""
+    labels = torch.zeros(2, 8, 8, dtype=torch.long)
+    labels[0, 2:6, 2:6] = 1
+    labels[0, 3:5, 3:5] = 2  # the tumour is in the first slice only
+    logits = torch.randn(2, 3, 8, 8)
+    probabilities, one_hot = logits.softmax(1), F.one_hot(labels, 3).permute(0, 3, 1, 2).float()
+    overlap, total = (probabilities * one_hot).sum((0, 2, 3)), (probabilities + one_hot).sum((0, 2, 3))
+    expected = (1 - (2 * overlap + 1e-5) / (total + 1e-5)).mean() + F.cross_entropy(logits, labels)
+    loss = build_loss("dice_ce_batch")
+    torch.testing.assert_close(loss(logits, labels), expected, rtol=1e-5, atol=1e-6)
+
+    perfect = F.one_hot(labels, 3).permute(0, 3, 1, 2).float() * 20.0 - 10.0
+    faint = perfect.clone()
+    faint[1, 0], faint[1, 2] = 0.0, -3.0  # a 5 % tumour probability all over the tumour-free slice
+    assert 0.04 < faint.softmax(1)[1, 2].mean() < 0.05
+    # per slice, the tumour-free slice's tumour Dice is lost whole: one of 2 slices × 3 classes
+    assert DiceCrossEntropyLoss()(faint, labels) - DiceCrossEntropyLoss()(perfect, labels) > 0.9 / 6
+    # over the batch: 3.1 false pixels against 4 true ones, the tumour's Dice falls to about 0.72
+    added = loss(faint, labels) - loss(perfect, labels) - F.cross_entropy(faint, labels)
+    assert 0.25 / 3 < added < 0.32 / 3
+
+
 def test_dice_ce_refuses_bad_labels():
     loss_fn = DiceCrossEntropyLoss()
     with pytest.raises(ValueError, match=r"0…2.*0…3"):

@@ -14,6 +14,8 @@ name           class                                       call
               come from the task module)
 ``cross_entropy`` :class:`torch.nn.CrossEntropyLoss`       ``loss(logits, labels)``
 ``dice_ce``    :class:`DiceCrossEntropyLoss` (MONAI)       ``loss(logits, labels)``
+``dice_ce_batch`` :class:`DiceCrossEntropyLoss`, one Dice   ``loss(logits, labels)``
+              per class over the whole batch (rare classes)
 ``perceptual`` :class:`VGGPerceptualLoss` (local weights)  ``loss(pred, target)``
 =============  ==========================================  ==================================
 """
@@ -21,6 +23,7 @@ name           class                                       call
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from torch import nn
@@ -58,6 +61,7 @@ _LOSSES: dict[str, Callable[..., nn.Module]] = {
     "ssim_l1_noise": SSIML1Loss,
     "cross_entropy": nn.CrossEntropyLoss,
     "dice_ce": DiceCrossEntropyLoss,
+    "dice_ce_batch": partial(DiceCrossEntropyLoss, batch_dice=True),
     "perceptual": VGGPerceptualLoss,
 }
 

@@ -26,17 +26,29 @@ class DiceCrossEntropyLoss(nn.Module):
         lambda_dice: weight of the Dice term.
         lambda_ce: weight of the cross-entropy term.
         smooth: added to Dice numerator and denominator so empty classes do not divide by zero.
+        batch_dice: one Dice per class over the whole batch rather than one per slice. Per slice, a class absent
+            from the slice's labels scores Dice ≈ 0 (loss ≈ 1) for *any* predicted probability of it — even
+            0.01 summed over the slice — so most slices of a rare class (a tumour is absent from most slices)
+            teach the network never to predict it; over the batch, those probabilities count as the few false
+            positive pixels they are (the "batch Dice" of nnU-Net).
     """
 
     def __init__(
-        self, include_background: bool = True, lambda_dice: float = 1.0, lambda_ce: float = 1.0, smooth: float = 1e-5
+        self,
+        include_background: bool = True,
+        lambda_dice: float = 1.0,
+        lambda_ce: float = 1.0,
+        smooth: float = 1e-5,
+        batch_dice: bool = False,
     ):
         super().__init__()
         if lambda_dice < 0 or lambda_ce < 0 or lambda_dice + lambda_ce == 0:
             raise ValueError(f"dice_ce: weights must be non-negative and not both zero, got {lambda_dice}, {lambda_ce}")
         from monai.losses import DiceCELoss  # imported here: MONAI is slow to import and only training needs it
 
-        common: dict[str, Any] = dict(lambda_dice=lambda_dice, lambda_ce=lambda_ce, smooth_nr=smooth, smooth_dr=smooth)
+        common: dict[str, Any] = dict(
+            lambda_dice=lambda_dice, lambda_ce=lambda_ce, smooth_nr=smooth, smooth_dr=smooth, batch=batch_dice
+        )
         self.multiclass = DiceCELoss(softmax=True, to_onehot_y=True, include_background=include_background, **common)
         self.binary = DiceCELoss(sigmoid=True, **common)
 

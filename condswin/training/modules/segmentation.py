@@ -28,14 +28,14 @@ class SegmentationModule(TaskModule):
     monitor = "val_dice"
     monitor_mode = "max"
     default_loss = "dice_ce"
-    losses = ("dice_ce", "cross_entropy")
+    losses = ("dice_ce", "dice_ce_batch", "cross_entropy")
 
     def __init__(self, config: Any, in_channels: int, out_channels: int):
         super().__init__(config, in_channels, out_channels)
         self.class_names = {v: LITS_CLASSES.get(v, f"class{v}") for v in range(1, self.out_channels)}
 
     def compute_loss(self, output: torch.Tensor, batch: Any) -> torch.Tensor:
-        """Dice + CE (or CE alone) of the logits against the (B, H, W) integer labels."""
+        """Dice + CE (Dice per slice or over the batch; or CE alone) of the logits against the (B, H, W) labels."""
         return self.loss_fn(output.float(), batch.target.long())
 
     def to_original(self, output: torch.Tensor, batch: Any) -> tuple[np.ndarray, np.ndarray]:
