@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(PY) bench/cs_solvers.py --out bench/benchreport/cs_solvers.md
 	$(PY) bench/cs_speed.py --out bench/benchreport/cs_speed.md
 	$(PY) bench/recon_heldout.py --out bench/benchreport/recon_heldout.md --figure docs/recon_heldout.png
+	$(PY) bench/seg_heldout.py --out bench/benchreport/seg_heldout.md --figure docs/seg_heldout.png
 	$(PY) bench/report.py
 
 # Continue training the three defaults for HOURS (shared), embedding what beats them: docs/training.md.

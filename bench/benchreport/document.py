@@ -167,6 +167,14 @@ COMPRESSED_SENSING = (
 )
 # The section bench/recon_heldout.py writes (the reconstruction default, zero-filled and compressed sensing, measured).
 RECON_HELDOUT = "recon_heldout.md"
+# The section bench/seg_heldout.py writes (the segmentation default on the real CT of its recipe, measured).
+SEG_HELDOUT = "seg_heldout.md"
+
+
+def _written_section(name: str, heading: str) -> str:
+    """``## heading`` and the section a single-purpose bench script wrote beside this module ("" before it ran)."""
+    path = Path(__file__).with_name(name)
+    return f"\n## {heading}\n\n{path.read_text()}" if path.is_file() else ""
 
 
 def build(results: dict[str, Any], registry: list[dict[str, Any]]) -> str:
@@ -194,22 +202,18 @@ def build(results: dict[str, Any], registry: list[dict[str, Any]]) -> str:
         )
     if "speed" in results:
         parts.append("\n## Speed (CPU)\n\n" + _speed_tables(results["speed"]))
-    denoising = Path(__file__).with_name(DENOISING_HELDOUT)  # written by bench/denoising_heldout.py --out
-    if denoising.is_file():
-        parts.append(
-            "\n## Denoising default against the classical filters, held-out real MR\n\n" + denoising.read_text()
-        )
-    precision = Path(__file__).with_name(TRAINING_PRECISION)  # written by bench/training_precision.py --out
-    if precision.is_file():
-        parts.append("\n## Training precision and data loading\n\n" + precision.read_text())
+    parts.append(
+        _written_section(DENOISING_HELDOUT, "Denoising default against the classical filters, held-out real MR")
+    )
+    parts.append(_written_section(TRAINING_PRECISION, "Training precision and data loading"))
     sections = [(Path(__file__).with_name(name), heading) for name, heading in COMPRESSED_SENSING]
     if any(path.is_file() for path, _ in sections):
         parts.append("\n## Compressed-sensing reconstruction\n")
         parts += [f"\n### {heading}\n\n{path.read_text()}" for path, heading in sections if path.is_file()]
-    recon = Path(__file__).with_name(RECON_HELDOUT)  # written by bench/recon_heldout.py --out
-    if recon.is_file():
-        parts.append(
-            "\n## Reconstruction default against compressed sensing, held-out MR and real k-space\n\n"
-            + recon.read_text()
+    parts.append(
+        _written_section(
+            RECON_HELDOUT, "Reconstruction default against compressed sensing, held-out MR and real k-space"
         )
+    )
+    parts.append(_written_section(SEG_HELDOUT, "Segmentation default on real CT, held out"))
     return "".join(parts)
