@@ -232,9 +232,13 @@ def test_segmentation_scores_whole_volumes_per_class(lits_root, tiny_bundles, tm
     request = EvaluationRequest(
         "segmentation", lits_root, models=(str(tiny_bundles["segmentation"]),), out=out, montage_cases=2
     )
-    result = run_evaluation(request, log=lambda line: None)
+    lines: list[str] = []
+    result = run_evaluation(request, log=lines.append)
     rows = _read_csv(out / "metrics.csv")
     assert [r["case"] for r in rows] == ["0", "1"]
+    # progress names the classes only (the volume and count measures are no class)
+    scored = [line for line in lines if "tiny-segmentation: " in line]
+    assert len(scored) == 2 and all("liver Dice" in line and "measures" not in line for line in scored)
     loaded = load_bundle(read_bundle(tiny_bundles["segmentation"]))
     dice = []
     for case in ("0", "1"):

@@ -129,6 +129,7 @@ def _row_text(row: MetricRow) -> str:
         return "  ".join(
             f"{name} Dice {'-' if values.get('dice') is None else format(values['dice'], '.4f')}"
             for name, values in metrics.items()
+            if "dice" in values  # the classes, not the volume and count measures
         )
     return f"PSNR {metrics['psnr']:.2f}  SSIM {metrics['ssim']:.4f}"
 
@@ -229,7 +230,7 @@ def _evaluate(request: EvaluationRequest, paths: dict[str, Path], result: Evalua
         result.rows.extend(outcome.rows)
         montage.extend(outcome.montage)
         result.notices.extend(
-            f"{case.path}: {row.method} {row.setting}: {row.details['notices']}".replace("  ", " ")
+            f"{case.path}: {' '.join(filter(None, (row.method, row.setting)))}: {row.details['notices']}"
             for row in outcome.rows
             if row.details.get("notices")
         )
