@@ -11,12 +11,14 @@ import torch
 
 from condswin.errors import UsageError
 from condswin.inference import InferenceOptions
+from condswin.inference.compressed_sensing import reconstruct_volume
 from condswin.inference.engine import InferenceCancelled
 from condswin.jobs.reconstruction import CLASSICAL_METHODS, ZERO_FILLED
 from condswin.mri.compressed_sensing import CS_TV, CS_WAVELET, list_methods, resolve_parameters
 from condswin.mri.compressed_sensing.finite_differences import gradient, gradient_adjoint, gradient_gram_spectrum
-from condswin.mri.compressed_sensing.reconstruction import WAVELET, WAVELET_LEVELS, reconstruct_volume
 from condswin.mri.compressed_sensing.solvers import (
+    WAVELET,
+    WAVELET_LEVELS,
     MeasuredKSpace,
     total_variation,
     total_variation_admm,

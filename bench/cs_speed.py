@@ -2,7 +2,7 @@
 
 Three slices of a training volume (``bench/cs_slices.py``) are zero-padded to the k-space grid (320 x 320, and
 fastMRI knee's 640 x 368), given a smooth phase, undersampled 4x and reconstructed by
-:func:`condswin.mri.compressed_sensing.reconstruction.reconstruct_volume` — the code ``condswin reconstruct``
+:func:`condswin.inference.compressed_sensing.reconstruct_volume` — the code ``condswin reconstruct``
 runs — with the default lam and iterations; wall time over the slices, the best of ``--repeats`` runs (the
 least disturbed by other work on the machine). The load average at the start is printed with the table.
 
@@ -49,7 +49,7 @@ def kspace_on_grid(shared: Path, grid: tuple[int, int]) -> tuple[np.ndarray, np.
 
 
 def seconds_per_slice(kspace: np.ndarray, mask: np.ndarray, method: str, threads: int, repeats: int) -> float:
-    from condswin.mri.compressed_sensing.reconstruction import reconstruct_volume
+    from condswin.inference.compressed_sensing import reconstruct_volume
 
     torch.set_num_threads(threads)
     best = float("inf")

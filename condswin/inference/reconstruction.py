@@ -25,6 +25,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from condswin.errors import CondswinWarning, InputError
+from condswin.inference.compressed_sensing import reconstruct_volume
 from condswin.inference.engine import InferenceOptions, RunInfo, SliceEngine
 from condswin.inference.orientation import SliceLayout, check_slice_size
 from condswin.inference.volumes import check_task, check_volume
@@ -41,8 +42,7 @@ if TYPE_CHECKING:
 
     from condswin.bundles.card import ModelCard
 
-# Imported where they are used: the metrics (scipy, needed only with a target), and compressed sensing, whose
-# module imports this package's engine (a module-level import would close a cycle).
+# Imported where it is used: the metrics (scipy, needed only with a target).
 
 __all__ = ["ReconstructionResult", "reconstruct_kspace", "reconstruct_fastmri", "reconstruct_mr_image", "volume_seed"]
 
@@ -131,7 +131,7 @@ def reconstruct_kspace(
             data-consistency model or compressed sensing when ``mask`` is None; else the columns holding any
             non-zero value.
         cs_method: ``cs-tv`` or ``cs-wavelet`` instead of a model (see
-            :func:`condswin.mri.compressed_sensing.reconstruction.reconstruct_volume`).
+            :func:`condswin.inference.compressed_sensing.reconstruct_volume`).
         cs_params: the compressed-sensing method's parameters (``lam``, ``iterations``).
 
     Returns:
@@ -159,8 +159,6 @@ def reconstruct_kspace(
     if cs_method is not None:
         if multicoil:
             raise InputError(_single_coil_only(cs_method, kspace.shape[1], "this k-space"))
-        from condswin.mri.compressed_sensing.reconstruction import reconstruct_volume  # lazy: import cycle (see top)
-
         columns = _sampled_columns(kspace, mask if mask is not None else measured)
         images, info = reconstruct_volume(kspace, columns, cs_method, cs_params, options)
         return np.abs(center_crop(images, (h, w))).astype(np.float32), zero_filled, info

@@ -9,8 +9,9 @@ of :mod:`condswin.mri.fft`, ``M`` the sampled columns and ``y`` the measured k-s
   ("A Fast Iterative Shrinkage-Thresholding Algorithm for Linear Inverse Problems", Beck & Teboulle) with a
   random circular shift of the wavelet grid every iteration.
 
-Modules: :mod:`.methods` (names, parameters, defaults; no torch), :mod:`.reconstruction` (a volume, slice by
-slice, ``lam`` relative to the data), :mod:`.solvers`, :mod:`.wavelets`, :mod:`.finite_differences`.
+Modules: :mod:`.methods` (names, parameters, defaults; no torch), :mod:`.solvers`, :mod:`.wavelets`,
+:mod:`.finite_differences`; a whole volume, slice by slice with ``lam`` relative to the data, is
+:func:`condswin.inference.compressed_sensing.reconstruct_volume`.
 Written on torch, which condswin already needs, rather than on SigPy: SigPy would add numba and llvmlite to
 Slicer's Python for two solvers of a few dozen lines each.
 """

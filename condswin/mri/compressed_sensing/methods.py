@@ -1,8 +1,8 @@
 """The compressed-sensing reconstruction methods by name, with their parameters, defaults and accepted ranges.
 
 ``lam`` is relative to the data: the solvers see k-space divided by the largest zero-filled magnitude of the
-volume (:mod:`.reconstruction`), so one default serves files of any intensity scale. The defaults were chosen
-on simulated k-space of training volumes only (``bench/cs_lambda.py``; the table is in ``docs/benchmarks.md``).
+volume (:mod:`condswin.inference.compressed_sensing`), so one default serves files of any intensity scale. The
+defaults were chosen on simulated k-space of training volumes only (``bench/cs_lambda.py``; the table is in ``docs/benchmarks.md``).
 This module imports no torch, so a command checks ``--param`` before any work.
 """
 

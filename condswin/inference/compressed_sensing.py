@@ -1,4 +1,5 @@
-"""Compressed-sensing reconstruction of a volume of undersampled single-coil k-space, slice by slice.
+"""Compressed-sensing reconstruction of a volume of undersampled single-coil k-space, slice by slice, with the
+inference options (device, progress, cancel) of a model run; the solvers are :mod:`condswin.mri.compressed_sensing`.
 
 The k-space is divided by the largest zero-filled magnitude of the whole volume before solving, and the
 images multiplied back after: ``lam`` is then relative to the data, the same default works for files of any
@@ -18,10 +19,10 @@ import torch
 from condswin.inference.device import resolve_device
 from condswin.inference.engine import InferenceCancelled, InferenceOptions, RunInfo
 from condswin.mri.compressed_sensing.methods import get_method, resolve_parameters
-from condswin.mri.compressed_sensing.solvers import WAVELET, WAVELET_LEVELS, MeasuredKSpace, solve
+from condswin.mri.compressed_sensing.solvers import MeasuredKSpace, solve
 from condswin.mri.fft import ifft2c
 
-__all__ = ["WAVELET", "WAVELET_LEVELS", "reconstruct_volume"]
+__all__ = ["reconstruct_volume"]
 
 
 def reconstruct_volume(
