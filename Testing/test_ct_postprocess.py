@@ -137,3 +137,57 @@ def test_bounding_box_hole_filling_fills_a_cavity_and_keeps_open_pockets():
     filled = fill_enclosed_holes(shell)
     assert filled[7:12, 7:12, 7:12].all()
     assert not filled[8:10, 8:10, 4:6].any()
+
+
+def _liver_with_a_bridged_neighbour(bridge: int) -> np.ndarray:
+    """A liver block and a bowel-like block beside it, joined by a bridge ``bridge`` voxels thick (1 mm voxels)."""
+    labels = np.zeros((24, 40, 70), np.uint8)
+    labels[2:22, 5:35, 3:33] = 1  # the liver: 20 × 30 × 30 mm
+    labels[4:20, 10:30, 45:65] = 1  # a neighbour called liver: 16 × 20 × 20 mm
+    low_z, low_y = 12 - bridge // 2, 20 - bridge // 2
+    labels[low_z : low_z + bridge, low_y : low_y + bridge, 33:45] = 1  # the bridge between them
+    labels[8:13, 12:17, 3:8] = 2  # a tumour at the liver's surface
+    return labels
+
+
+def test_detach_cuts_what_hangs_on_the_liver_by_a_thin_bridge_and_keeps_its_outline() -> None:
+    thin = _liver_with_a_bridged_neighbour(bridge=4)  # 4 mm: narrower than 2 × 5 mm
+    out = postprocess_labels(thin, (1.0, 1.0, 1.0), detach_mm=5.0)
+    assert not out[:, :, 40:].any()  # the neighbour and most of the bridge are gone
+    liver = thin[:, :, :33] > 0
+    kept = (out[:, :, :33] > 0) & liver
+    # an opening: only the block's edges are rounded (by 5 mm on a 20 × 30 × 30 mm block), nothing is added
+    assert kept.sum() > 0.8 * liver.sum() and not ((out[:, :, :33] > 0) & ~liver).any()
+    np.testing.assert_array_equal(out[8:13, 12:17, 3:8], 2)  # the tumour at its surface kept whole
+    assert (postprocess_labels(thin) == thin).all()  # without detach_mm the bridge keeps the neighbour
+    # a neck as thick as the organs themselves is no neck: the neighbour stays (its corners rounded)
+    thick = _liver_with_a_bridged_neighbour(bridge=16)
+    neighbour = postprocess_labels(thick, (1.0, 1.0, 1.0), detach_mm=5.0)[:, :, 45:] > 0
+    assert neighbour.sum() > 0.75 * (thick[:, :, 45:] > 0).sum()
+
+
+def test_detach_works_in_mm_on_anisotropic_voxels_and_keeps_a_thin_organ() -> None:
+    # 0.5 mm in-plane, 1 mm slices: a bridge of 8 × 8 voxels is 4 mm wide, a neck for 3 mm (it would not be in
+    # voxel units: 8 > 2 × 3)
+    bridged = _liver_with_a_bridged_neighbour(bridge=8)
+    out = postprocess_labels(bridged, (0.5, 0.5, 1.0), detach_mm=3.0)
+    assert not out[:, :, 45:].any() and out[:, :, :33].any()
+    assert postprocess_labels(bridged, (1.0, 1.0, 1.0), detach_mm=3.0)[:, :, 45:].any()
+    # an organ thinner than 2 × detach_mm everywhere is kept as the plain largest component
+    sheet = np.zeros((6, 30, 30), np.uint8)
+    sheet[2:4, 3:27, 3:27] = 1
+    np.testing.assert_array_equal(postprocess_labels(sheet, (1.0, 1.0, 1.0), detach_mm=5.0), sheet)
+    with pytest.raises(ValueError, match="detach_mm need the voxel spacing"):
+        postprocess_labels(sheet, detach_mm=5.0)
+
+
+def test_the_segmentation_jobs_liver_postprocessing_cuts_at_necks() -> None:
+    from types import SimpleNamespace
+
+    from condswin.jobs.segmentation import postprocess_for_card
+
+    image = sitk.GetImageFromArray(_liver_with_a_bridged_neighbour(bridge=4))
+    image.SetSpacing((1.0, 1.0, 1.0))
+    card = SimpleNamespace(contract=SimpleNamespace(postprocess="liver"))
+    out, ran = postprocess_for_card(image, card)  # type: ignore[arg-type]  # the only field it reads
+    assert ran and not sitk.GetArrayFromImage(out)[:, :, 40:].any()

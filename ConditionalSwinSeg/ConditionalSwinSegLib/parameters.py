@@ -23,7 +23,7 @@ class ConditionalSwinSegParameters:
         device: ``auto`` (CUDA, then MPS, then CPU), or a device name; ``cpu`` is "force CPU".
         batch_size, threads: slices per batch and CPU threads (``None``: the CLI's default).
         amp: mixed precision on CUDA.
-        postprocess: the card's post-processing (for the liver model: largest liver, holes filled).
+        postprocess: the card's post-processing (for the liver model: the largest liver cut at its necks, holes filled).
         surfaces: show 3-D surfaces of the segments (Slicer side only, not a CLI option).
     """
 

@@ -36,14 +36,14 @@ def label_volumes(labels: sitk.Image, card: ModelCard) -> dict[str, Any]:
 def postprocess_for_card(labels: sitk.Image, card: ModelCard) -> tuple[sitk.Image, bool]:
     """Apply the card's ``output.postprocess`` to a labelmap; returns ``(labels, whether anything ran)``.
 
-    ``liver``: :func:`condswin.ct.postprocess.postprocess_labels` (largest liver with its tumours, 3-D holes
-    filled).
+    ``liver``: :func:`condswin.ct.postprocess.postprocess_labels` (the largest liver with its tumours, cut at
+    necks narrower than twice :data:`condswin.ct.postprocess.LIVER_DETACH_MM`, 3-D holes filled).
     """
     if card.contract.postprocess != "liver":
         return labels, False
-    from condswin.ct.postprocess import postprocess_labels  # lazy: SimpleITK, scipy (see top)
+    from condswin.ct.postprocess import LIVER_DETACH_MM, postprocess_labels  # lazy: SimpleITK, scipy (see top)
 
-    return postprocess_labels(labels), True
+    return postprocess_labels(labels, detach_mm=LIVER_DETACH_MM), True
 
 
 def segment(
@@ -66,7 +66,8 @@ def segment(
             another reference if memory is tight: the job drops its own before post-processing.
         loaded: a segmentation model from :func:`condswin.bundles.load_bundle`.
         options: device, batch size, progress, cancel flag.
-        postprocess: apply the card's post-processing (``liver``: largest liver with its tumours, holes filled).
+        postprocess: apply the card's post-processing (``liver``: largest liver with its tumours, cut at thin
+            necks, holes filled).
         on_stage: told ``("postprocess" | "report", message)`` as those steps start.
 
     Returns:
