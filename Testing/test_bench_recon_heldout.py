@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from recon_heldout import RECIPE, RECIPES, held_out_sets, main, section, target_checks
+from benchreport.heldout import RECIPES
+from recon_heldout import RECIPE, held_out_sets, main, section, target_checks
 
 from condswin.errors import InputNotFoundError
 from condswin.training.campaign import load_recipes

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from benchreport.heldout import RECIPES
 from seg_heldout import (
     RECIPE,
-    RECIPES,
     draw_figure,
     figure_slices,
     finite,

@@ -33,7 +33,9 @@ for _path in (ROOT, ROOT / "bench"):  # run from a source checkout without insta
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-RECIPES = ROOT / "Training" / "campaign.yaml"
+from benchreport import heldout  # noqa: E402  (bench/ on the path above)
+from benchreport.heldout import log  # noqa: E402
+
 RECIPE = "recon"
 TASK = "reconstruction"
 ZERO_FILLED = "zero-filled"
@@ -56,25 +58,12 @@ COLUMNS = (
 Rows = dict[str, dict[str, dict[str, dict[str, float]]]]  # case → setting → method → metrics
 
 
-def log(line: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
-
-
 # --------------------------------------------------------------------------------------------- the data
 
 
 def held_out_sets(shared: Path, work: Path) -> list[Any]:
-    """The recipe's held-out folders, their files linked from ``shared`` into ``work`` (never copied); the
-    recipe refuses a held-out file that it also trains or validates on.
-
-    Raises:
-        InputNotFoundError: a held-out file missing from ``shared``.
-    """
-    from condswin.training.campaign import held_out_data, link_recipe_folders, load_recipes
-
-    recipe = load_recipes(RECIPES)[RECIPE]
-    folders = link_recipe_folders(recipe, shared, work / "data", only=[str(h.folder) for h in recipe.held_out])
-    return list(held_out_data(recipe, folders))
+    """The recipe's held-out data, linked from ``shared`` into ``work`` (:func:`benchreport.heldout.held_out_sets`)."""
+    return heldout.held_out_sets(RECIPE, shared, work)
 
 
 def kspace_grid(path: Path, kind: str) -> list[int]:
@@ -318,21 +307,7 @@ def draw_figure(shown: Sequence[Any], results: dict[str, Any], out: Path) -> Non
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="bench/recon_heldout.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, help="write the Markdown section here (default: print it)")
-    parser.add_argument(
-        "--json", type=Path, help="the measured rows (default: --out with .json; needed with --from-json)"
-    )
-    parser.add_argument("--from-json", action="store_true", help="render the section from --json, measure nothing")
-    parser.add_argument("--figure", type=Path, help="draw the figure here (when measuring)")
-    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data", help="real samples folder")
-    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench" / "recon_heldout", help="links, outputs")
-    args = parser.parse_args(argv)
-    if args.json is None and args.out is not None:
-        args.json = args.out.with_suffix(".json")
-    if args.from_json and args.json is None:
-        parser.error("--from-json needs --json or --out (whose .json it reads)")
-    return args
+    return heldout.parse_section_args("bench/recon_heldout.py", __doc__.split("\n\n")[0], "recon_heldout", argv)
 
 
 def main(argv: list[str] | None = None) -> int:

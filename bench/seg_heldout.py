@@ -39,9 +39,9 @@ for _path in (ROOT, ROOT / "bench"):  # run from a source checkout without insta
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from recon_heldout import log  # noqa: E402  (bench/recon_heldout.py: the same time-stamped progress lines)
+from benchreport import heldout  # noqa: E402  (bench/ on the path above)
+from benchreport.heldout import log  # noqa: E402
 
-RECIPES = ROOT / "Training" / "campaign.yaml"
 RECIPE = "seg"
 TASK = "segmentation"
 # The volume with expert liver and tumour masks: the targets that need tumours are checked on it, and the figure
@@ -67,17 +67,8 @@ CONTOURS = (
 
 
 def held_out_sets(shared: Path, work: Path) -> list[Any]:
-    """The recipe's held-out folders, their files linked from ``shared`` into ``work`` (never copied); the
-    recipe refuses a held-out file that it also trains on.
-
-    Raises:
-        InputNotFoundError: a held-out file missing from ``shared``.
-    """
-    from condswin.training.campaign import held_out_data, link_recipe_folders, load_recipes
-
-    recipe = load_recipes(RECIPES)[RECIPE]
-    folders = link_recipe_folders(recipe, shared, work / "data", only=[str(h.folder) for h in recipe.held_out])
-    return list(held_out_data(recipe, folders))
+    """The recipe's held-out data, linked from ``shared`` into ``work`` (:func:`benchreport.heldout.held_out_sets`)."""
+    return heldout.held_out_sets(RECIPE, shared, work)
 
 
 def ct_grid(path: Path) -> list[int]:
@@ -483,21 +474,7 @@ def draw_expert_figure(sets: Sequence[Any], predicted: Any, out: Path) -> list[t
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="bench/seg_heldout.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, help="write the Markdown section here (default: print it)")
-    parser.add_argument(
-        "--json", type=Path, help="the measured rows (default: --out with .json; needed with --from-json)"
-    )
-    parser.add_argument("--from-json", action="store_true", help="render the section from --json, measure nothing")
-    parser.add_argument("--figure", type=Path, help="draw the figure here (when measuring)")
-    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data", help="real samples folder")
-    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench" / "seg_heldout", help="links, outputs")
-    args = parser.parse_args(argv)
-    if args.json is None and args.out is not None:
-        args.json = args.out.with_suffix(".json")
-    if args.from_json and args.json is None:
-        parser.error("--from-json needs --json or --out (whose .json it reads)")
-    return args
+    return heldout.parse_section_args("bench/seg_heldout.py", __doc__.split("\n\n")[0], "seg_heldout", argv)
 
 
 def main(argv: list[str] | None = None) -> int:
