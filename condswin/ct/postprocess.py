@@ -8,9 +8,9 @@ Steps, in order:
    cut at its necks: the organ eroded by r mm (a Euclidean distance map in mm, so anisotropic voxels count
    right) keeps its largest part, which is grown back by r mm inside the organ. What hung on the liver only
    through a bridge narrower than 2r — bowel, pancreas or muscle a slice-wise network called liver and that
-   touches the true liver along a thin seam — falls away, while the liver keeps its own outline and its
-   subcapsular tumours (they lie within r of the eroded liver). An organ thinner than 2r everywhere keeps
-   the plain largest component;
+   touches the true liver along a thin seam — falls away; the liver keeps its outline except edges sharper
+   than r (an opening by a ball of radius r), and a tumour bulging out of it keeps what lies within r of the
+   eroded organ. An organ thinner than 2r everywhere keeps the plain largest component;
 2. fill holes of that component in 3-D (cavities enclosed on all sides) with liver. Axial slices are not
    filled one by one: structures such as the inferior vena cava and the gallbladder are enclosed by the
    liver in single slices but are not liver;
