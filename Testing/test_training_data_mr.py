@@ -247,3 +247,46 @@ def test_fastmri_train_folder_with_a_separate_validation_folder(fastmri_root, tm
     splits = build_datasets(_config(tmp_path, "reconstruction", held_out))
     assert len(splits.train.volume_ids) == len(splits.val.volume_ids) == 1
     assert not set(splits.train.volume_ids) & set(splits.val.volume_ids)
+
+
+def test_mr_volume_kspace_noise_range_is_drawn_per_training_sample(mr_root, tmp_path, monkeypatch):
+    """Training samples draw their k-space noise level from the range; validation keeps ``kspace_noise``."""
+    import condswin.training.data.mr_reconstruction as recon_data
+
+    levels: list[float] = []
+    simulate = recon_data.simulate_slice
+
+    def recording(magnitude, noise, rng):
+        levels.append(noise)
+        return simulate(magnitude, noise, rng)
+
+    rows, cols = VOLUME_SHAPE[1:]
+    data = {
+        "kind": "mr_volumes",
+        "root": str(mr_root),
+        "size": [rows, cols],
+        "val_volumes": 1,
+        "complex_input": True,
+        "augment": NO_AUGMENT,
+        "accelerations": [4],  # one mask pair: one normalisation fit per volume, made before the recording
+        "center_fractions": [0.08],
+        "kspace_noise": 0.014,
+        "kspace_noise_range": [0.0, 0.03],
+    }
+    splits = build_datasets(_config(tmp_path, "reconstruction", data))
+    assert "0-0.03 x the volume maximum (drawn per training sample; 0.014 in validation)" in splits.description
+    volume_id = splits.val[0].volume
+    maximum = float(sitk.GetArrayFromImage(sitk.ReadImage(str(mr_root / volume_id))).max())
+    splits.val[0], splits.train[0]  # the normalisation fits simulate whole volumes at the nominal level
+    monkeypatch.setattr(recon_data, "simulate_slice", recording)
+    splits.val[0]
+    assert levels == [pytest.approx(0.014 * maximum)]
+    levels.clear()
+    for _ in range(12):
+        splits.train[0]
+    train_maximum = float(splits.train.volumes[0].maximum)
+    relative = np.array(levels) / train_maximum
+    assert len(set(levels)) == 12, "a fresh level per training sample"
+    assert relative.min() >= 0 and relative.max() <= 0.03 and relative.max() - relative.min() > 0.01
+    with pytest.raises(UsageError, match="kspace_noise_range"):
+        _config(tmp_path, "reconstruction", {**data, "kspace_noise_range": [0.03, 0.01]})

@@ -120,7 +120,10 @@ class DataSection:
         accelerations / center_fractions: fastMRI mask pairs (one drawn per training sample).
         mask_kind: ``random``, ``equispaced``, ``equispaced_fraction`` or ``rect_equispaced``.
         complex_input: reconstruction networks see the complex zero-filled image (2 channels).
-        kspace_noise: relative std of complex Gaussian noise added to simulated k-space.
+        kspace_noise: relative std (of each volume's maximum) of the complex Gaussian noise added to simulated
+            k-space; the level of validation and test samples, and of training samples without a range.
+        kspace_noise_range: [low, high]: each training sample draws its k-space noise level uniformly from this
+            range instead (real scanners differ in noise; one level teaches one); None: ``kspace_noise`` for all.
         noise: ``gaussian``, ``rician`` or ``mixed`` (both, an even draw per training sample; denoising).
         sigma_range: noise σ relative to the volume's maximum, drawn per sample from this range.
         val_sigmas: denoising validation/test: each volume is scored once per σ of this list (relative to its
@@ -149,6 +152,7 @@ class DataSection:
     mask_kind: str = "random"
     complex_input: bool = False
     kspace_noise: float = 0.01
+    kspace_noise_range: tuple[float, float] | None = None
     noise: str = "rician"
     sigma_range: tuple[float, float] = (0.01, 0.13)
     val_sigmas: tuple[float, ...] | None = None
@@ -350,6 +354,12 @@ def _check(config: TrainConfig) -> TrainConfig:
     low, high = config.data.sigma_range
     if not 0 <= low <= high <= 1:
         _fail(source, "data.sigma_range", f"needs 0 <= low <= high <= 1, got {[low, high]}")
+    if not 0 <= config.data.kspace_noise <= 1:
+        _fail(source, "data.kspace_noise", f"must lie in [0, 1] (of the volume maximum), got {config.data.kspace_noise}")
+    if config.data.kspace_noise_range is not None:
+        low, high = config.data.kspace_noise_range
+        if not 0 <= low <= high <= 1:
+            _fail(source, "data.kspace_noise_range", f"needs 0 <= low <= high <= 1, got {[low, high]}")
     val_sigmas = config.data.val_sigmas or ()
     if any(not 0 < s <= 1 for s in val_sigmas) or len(set(val_sigmas)) != len(val_sigmas):
         _fail(source, "data.val_sigmas", f"needs distinct values in (0, 1], got {list(val_sigmas)}")

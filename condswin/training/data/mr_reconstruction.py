@@ -31,7 +31,8 @@ target's size (fastMRI's 320×320).
 (:func:`condswin.mri.kspace.simulate_singlecoil_kspace`: a smooth field of up to ±π/2 and a linear ramp) and is
 Fourier transformed; complex Gaussian noise of per-channel standard deviation ``data.kspace_noise`` × the
 volume's maximum is added to the k-space (the FFT is orthonormal, so that is also the noise level of the
-image); a magnitude-only, noise-free simulation would teach the network things real k-space never shows. The
+image; with ``data.kspace_noise_range`` each training sample draws its level from that range, and validation
+keeps ``data.kspace_noise``); a magnitude-only, noise-free simulation would teach the network things real k-space never shows. The
 target is the magnitude slice.
 
 Data-consistency models (:mod:`condswin.models.data_consistency`) need the input on its k-space grid (not
@@ -176,6 +177,7 @@ class MRReconstructionDataset(SliceDataset):
         self.volumes = list(volumes)
         self.masks = MaskDrawer(data)
         self.kspace_noise = float(data.kspace_noise)
+        self.kspace_noise_range = None if data.kspace_noise_range is None else tuple(map(float, data.kspace_noise_range))
         self.complex_input = bool(data.complex_input)
         self.size = (int(data.size[0]), int(data.size[1]))
         self.augment = data.augment
@@ -230,7 +232,10 @@ class MRReconstructionDataset(SliceDataset):
         if self.kspace_grid:
             corner = crop_window(magnitude.shape, self.size, rng if self.training else None)
             magnitude = crop_or_pad(magnitude, self.size, corner)
-        kspace = simulate_slice(magnitude, self.kspace_noise * entry.maximum, rng)
+        level = self.kspace_noise
+        if self.training and self.kspace_noise_range is not None:
+            level = float(rng.uniform(*self.kspace_noise_range))
+        kspace = simulate_slice(magnitude, level * entry.maximum, rng)
         if self.training:
             mask, pair = self.masks.training(kspace.shape[-1], rng)
             fitted = self.fitted(volume, pair)
@@ -267,10 +272,16 @@ def build_mr_reconstruction(config: TrainConfig) -> DataSplits:
     """
     train, val, test, text = mr_splits(config)
     data = config.data
+    noise_text = f"{data.kspace_noise:g} x the volume maximum"
+    if data.kspace_noise_range is not None:
+        low, high = data.kspace_noise_range
+        noise_text = (
+            f"{low:g}-{high:g} x the volume maximum (drawn per training sample; {data.kspace_noise:g} in validation)"
+        )
     simulation = (
         "single-coil k-space simulated from each magnitude slice (condswin.mri.kspace.simulate_singlecoil_kspace: "
         f"smooth random phase up to +-pi/2 with a linear ramp) plus complex Gaussian k-space noise of "
-        f"{data.kspace_noise:g} x the volume maximum, undersampled by {data.mask_kind} column masks "
+        f"{noise_text}, undersampled by {data.mask_kind} column masks "
         f"(accelerations {list(data.accelerations)}, centre fractions {list(data.center_fractions)}; fresh per "
         f"training sample, per-file seeded for validation); {'complex' if data.complex_input else 'magnitude'} "
         "zero-filled input, magnitude target"
