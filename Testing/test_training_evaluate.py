@@ -311,6 +311,35 @@ def test_denoising_gives_every_method_the_same_seeded_noisy_volume(mr_root, tiny
     assert len(result.montage.axes) == 2 * (2 + 2 * 3)  # 1 case x 2 sigmas; noisy, reference, 3 methods, 3 errors
 
 
+def test_denoising_times_a_learned_model_after_one_untimed_slice(mr_root, tiny_bundles, tmp_path, monkeypatch):
+    """A model's first call on a slice size is slow (kernel selection, allocator): it must not land in a timing."""
+    import condswin.jobs
+
+    calls: list[tuple[str, int]] = []  # (method, slices) of every denoising job, in order
+    job = condswin.jobs.denoise
+
+    def recording(image, method, *args, **kwargs):
+        calls.append((method if isinstance(method, str) else method.card.id, image.GetSize()[2]))
+        return job(image, method, *args, **kwargs)
+
+    monkeypatch.setattr(condswin.jobs, "denoise", recording)
+    request = EvaluationRequest(
+        "denoising",
+        mr_root,
+        models=(str(tiny_bundles["denoising"]),),
+        baselines=("gaussian",),
+        noise="rician",
+        sigmas=(0.05,),
+        out=tmp_path / "out",
+        limit=1,
+    )
+    run_evaluation(request, log=lambda line: None)
+    depth = sitk.ReadImage(str(mr_root / "subject0.nii.gz")).GetSize()[2]
+    assert calls == [("tiny-denoising", 1), ("tiny-denoising", depth), ("gaussian", depth)], (
+        "one untimed slice through the model, then its timed volume; classical methods have no start-up to pay"
+    )
+
+
 def test_classical_scores_are_read_back_for_the_same_input_and_timed_again(mr_root, tmp_path):
     """With a baseline cache the second run reuses a classical method's scores of the very same noisy volume
     (a tampered entry shows through), still measures its speed, and a different input (another seed) misses."""
