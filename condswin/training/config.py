@@ -355,7 +355,9 @@ def _check(config: TrainConfig) -> TrainConfig:
     if not 0 <= low <= high <= 1:
         _fail(source, "data.sigma_range", f"needs 0 <= low <= high <= 1, got {[low, high]}")
     if not 0 <= config.data.kspace_noise <= 1:
-        _fail(source, "data.kspace_noise", f"must lie in [0, 1] (of the volume maximum), got {config.data.kspace_noise}")
+        _fail(
+            source, "data.kspace_noise", f"must lie in [0, 1] (of the volume maximum), got {config.data.kspace_noise}"
+        )
     if config.data.kspace_noise_range is not None:
         low, high = config.data.kspace_noise_range
         if not 0 <= low <= high <= 1:
