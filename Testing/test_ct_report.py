@@ -106,5 +106,10 @@ def test_measures_against_the_reference_count_detected_reference_tumours() -> No
     assert m["liver_volume_error_percent"] == pytest.approx(-100 / 16)
     assert (m["tumour_count"], m["reference_tumour_count"], m["tumours_detected"]) == (3, 3, 2)
     assert m["tumour_detection_rate"] == pytest.approx(2 / 3)
+    # whole organ: 4 x 16 x 16 reference voxels, the prediction lacks one column of 4 x 16 and adds none
+    assert m["organ_dice"] == pytest.approx(2 * 960 / (1024 + 960))
+    swapped = np.where(reference == 2, 1, np.where(reference == 1, 2, 0)).astype(np.uint8)
+    assert measures_against_reference(swapped, reference, (1.0, 1.0, 2.0))["organ_dice"] == 1.0, "labels merged"
     empty = measures_against_reference(np.zeros_like(reference), np.zeros_like(reference), (1.0, 1.0, 2.0))
     assert empty["liver_volume_error_percent"] is None and empty["tumour_detection_rate"] is None
+    assert empty["organ_dice"] is None

@@ -255,6 +255,8 @@ def test_segmentation_scores_whole_volumes_per_class(lits_root, tiny_bundles, tm
         measures = measures_against_reference(predicted, reference, ct.GetSpacing())
         assert float(row["measures_liver_ml"]) == pytest.approx(measures["liver_ml"])
         assert int(row["measures_reference_tumour_count"]) == measures["reference_tumour_count"]
+        assert float(row["measures_organ_dice"]) == pytest.approx(measures["organ_dice"])
+        assert float(row["measures_seconds_per_volume"]) > 0
         dice.append(expected["liver"]["dice"])
     markdown = (out / "metrics.md").read_text(encoding="utf-8")
     assert "### liver" in markdown and "### tumour" in markdown

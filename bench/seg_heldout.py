@@ -6,10 +6,10 @@ with a pseudo-label, volume-3001 with three manually labelled slices); a file th
 refused. The installed default is scored by the evaluation runner — what ``Training/evaluate.py --task
 segmentation --model <default>`` runs — in one run on this machine: per whole volume, Dice and HD95 (mm) of
 liver (label 1) and tumour (label 2), the report's liver volume (liver and tumours) and tumour count beside the
-reference's, and the reference tumours the model touches. The runner's rows hold no time, so the job it calls
-(``condswin.jobs.segment``, what ``condswin segment`` runs) is wrapped while it scores: its wall seconds per
-volume (segmentation, post-processing and the report, without reading the file) and, for the figure, the label
-map of volume-1001 — the model runs once per volume.
+reference's, the reference tumours the model touches, the whole-liver Dice (liver and tumour labels together)
+and the wall seconds of each segmentation job (``condswin.jobs.segment``, what ``condswin segment`` runs:
+segmentation, post-processing and the report, without reading the file). The figure's label map of volume-1001
+comes from one more run of that job.
 
     python bench/seg_heldout.py --out bench/benchreport/seg_heldout.md --figure docs/seg_heldout.png
     python bench/seg_heldout.py --out bench/benchreport/seg_heldout.md --from-json   # re-render, no measuring
@@ -22,15 +22,13 @@ script says so and writes nothing. Prints Markdown.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,60 +79,6 @@ def ct_grid(path: Path) -> list[int]:
 # --------------------------------------------------------------------------------------------- measuring
 
 
-@dataclass
-class JobTap:
-    """What every segmentation job the runner starts took and gave, in the order it started them.
-
-    Attributes:
-        seconds: wall seconds of each job (the runner's rows hold none).
-        inference_seconds: the model's own time, as each job's report gives it.
-        labels: each job's label map as a (z, y, x) uint8 array, for the organ Dice and the figure.
-    """
-
-    seconds: list[float] = field(default_factory=list)
-    inference_seconds: list[float] = field(default_factory=list)
-    labels: list[Any] = field(default_factory=list)
-
-
-@contextlib.contextmanager
-def tapped_segmentation_jobs() -> Iterator[JobTap]:
-    """Wrap ``condswin.jobs.segment`` while the runner scores, so its jobs are timed and their label maps kept
-    without running the model a second time (the runner's scorer imports the job from ``condswin.jobs`` when it
-    runs, so it finds the wrapper)."""
-    import SimpleITK as sitk
-
-    import condswin.jobs
-
-    tap = JobTap()
-    job = condswin.jobs.segment
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        result = job(*args, **kwargs)
-        tap.seconds.append(time.perf_counter() - started)
-        tap.inference_seconds.append(float(result.report.get("inference_seconds", math.nan)))
-        tap.labels.append(sitk.GetArrayFromImage(result.output))
-        return result
-
-    condswin.jobs.segment = timed
-    try:
-        yield tap
-    finally:
-        condswin.jobs.segment = job
-
-
-def organ_dice(predicted: Any, reference_path: Path) -> float:
-    """Dice of the whole liver (liver and tumour labels together, as LiTS scores the liver) against the
-    reference: the runner's liver Dice counts label 1 only, so a tumour called liver lowers it."""
-    import SimpleITK as sitk
-
-    from condswin.io.images import read_image
-    from condswin.metrics import dice
-
-    reference = sitk.GetArrayFromImage(read_image(reference_path))
-    return dice(predicted > 0, reference > 0)
-
-
 def finite(value: Any) -> Any:
     """``value`` with every NaN (an HD95 where one map is empty) as None, so the cache is plain JSON."""
     if isinstance(value, dict):
@@ -146,9 +90,21 @@ def finite(value: Any) -> Any:
     return value
 
 
-def measure(bundle: Any, sets: Sequence[Any], work: Path, command: str) -> tuple[dict[str, Any], Any]:
-    """Score the default ``bundle`` (a registry entry) on every held-out set: (results for the JSON, the model's
-    label map of the expert case or None)."""
+def result_row(row: Any) -> dict[str, Any]:
+    """A runner's row (:class:`condswin.evaluation.rows.MetricRow`) as the JSON cache keeps it: its metrics, and the
+    whole-liver Dice and the job's seconds, which the tables show in columns of their own."""
+    measures = row.metrics["measures"]
+    return {
+        "case": row.case,
+        "method": row.method,
+        "metrics": dict(row.metrics),
+        "organ_dice": measures["organ_dice"],
+        "seconds": measures["seconds_per_volume"],
+    }
+
+
+def measure(bundle: Any, sets: Sequence[Any], work: Path, command: str) -> dict[str, Any]:
+    """Score the default ``bundle`` (a registry entry) on every held-out set: the results for the JSON."""
     import torch
     from benchreport.machine import describe
 
@@ -166,7 +122,6 @@ def measure(bundle: Any, sets: Sequence[Any], work: Path, command: str) -> tuple
         "rows": [],
         "notices": [],
     }
-    expert_labels = None
     started = time.perf_counter()
     for n, data in enumerate(sets):
         cases = find_eval_cases(TASK, data.folder, data.kind).cases
@@ -177,36 +132,18 @@ def measure(bundle: Any, sets: Sequence[Any], work: Path, command: str) -> tuple
             kind=data.kind,
             models=(model_id,),
             out=work / f"evaluation{n}",
-            montage_cases=0,  # the figure is drawn here from the tapped label map
+            montage_cases=0,  # the figure is drawn here, three slices of one volume
             hd95=True,
             overwrite=True,
             device="cpu",
         )
-        with tapped_segmentation_jobs() as tap:
-            result = run_evaluation(request, log=log)
-        if len(tap.seconds) != len(result.rows):  # one job per case: the rows and the jobs pair up in order
-            raise RuntimeError(f"the runner started {len(tap.seconds)} segmentation jobs for {len(result.rows)} rows")
-        paths = {case.case_id: case.label_path for case in cases}
-        for row, seconds, inference, labels in zip(
-            result.rows, tap.seconds, tap.inference_seconds, tap.labels, strict=True
-        ):
-            results["rows"].append(
-                {
-                    "case": row.case,
-                    "method": row.method,
-                    "metrics": dict(row.metrics),
-                    "organ_dice": organ_dice(labels, paths[row.case]),
-                    "seconds": seconds,
-                    "inference_seconds": inference,
-                }
-            )
-            if row.case == EXPERT_CASE:
-                expert_labels = labels
+        result = run_evaluation(request, log=log)
+        results["rows"] += [result_row(row) for row in result.rows]
         # the notices name the linked files by their path on this machine; the file name says enough
         results["notices"] += [notice.replace(f"{data.folder}{os.sep}", "") for notice in result.notices]
     results["wall_seconds"] = time.perf_counter() - started
     results["load_average_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return finite(results), expert_labels
+    return finite(results)
 
 
 # --------------------------------------------------------------------------------------------- the section
@@ -452,18 +389,26 @@ def draw_figure(
     save_figure(figure, out, dpi=90)
 
 
-def draw_expert_figure(sets: Sequence[Any], predicted: Any, out: Path) -> list[tuple[int, str]]:
-    """The figure of the expert volume (read again: the runner keeps no volume); returns the slices it shows."""
+def draw_expert_figure(bundle: Any, sets: Sequence[Any], out: Path) -> list[tuple[int, str]] | None:
+    """The figure of the expert volume, segmented by ``bundle`` as the runner did (the runner keeps no label map);
+    returns the slices it shows, or None when no held-out set holds the expert volume."""
     import SimpleITK as sitk
 
+    from condswin.bundles import load_bundle
     from condswin.ct.datasets import CTCase, load_case
+    from condswin.inference import InferenceOptions
+    from condswin.jobs import segment
     from condswin.training.evaluation.cases import find_eval_cases
 
-    case = next(
+    cases = [
         c for data in sets for c in find_eval_cases(TASK, data.folder, data.kind).cases if c.case_id == EXPERT_CASE
-    )
+    ]
+    if not cases:
+        return None
+    case = cases[0]
     ct, labels = load_case(CTCase(case.path, case.label_path, case.case_id))
-    assert labels is not None  # the runner scored this case against these labels
+    assert labels is not None  # segmentation cases are found with their label maps
+    predicted = sitk.GetArrayFromImage(segment(ct, load_bundle(bundle), InferenceOptions(device="cpu")).output)
     reference = sitk.GetArrayFromImage(labels)
     picks = figure_slices(reference)
     draw_figure(sitk.GetArrayFromImage(ct), reference, predicted, ct.GetSpacing(), picks, out)
@@ -493,9 +438,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         command = shlex.join(["python", "bench/seg_heldout.py", *(sys.argv[1:] if argv is None else argv)])
         sets = held_out_sets(args.shared, args.work)
-        results, expert_labels = measure(bundle, sets, args.work, command)
-        if args.figure is not None and expert_labels is not None:
-            results["figure_slices"] = draw_expert_figure(sets, expert_labels, args.figure)
+        results = measure(bundle, sets, args.work, command)
+        picks = None if args.figure is None else draw_expert_figure(bundle, sets, args.figure)
+        if picks is not None:
+            results["figure_slices"] = picks
             results["figure"] = os.path.relpath(args.figure.resolve(), ROOT / "docs")  # as docs/benchmarks.md sees it
         if args.json is not None:
             args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")

@@ -103,12 +103,17 @@ def measures_against_reference(
         ``liver_ml`` / ``reference_liver_ml`` and ``liver_volume_error_percent`` (signed, relative to the
         reference; None without a reference liver); ``tumour_count`` / ``reference_tumour_count`` (26-connected
         components); ``tumours_detected``: reference tumours that share at least one voxel with a predicted
-        tumour, and ``tumour_detection_rate`` (None without reference tumours).
+        tumour, and ``tumour_detection_rate`` (None without reference tumours); ``organ_dice``: the Dice of the
+        whole liver, liver and tumour labels together, as the LiTS challenge scores the liver (the per-class
+        liver Dice counts label 1 only, so a tumour called liver, or liver called tumour, lowers it; None when
+        neither map has any).
     """
     found, truth = liver_report(predicted, spacing), liver_report(reference, spacing)
     reference_tumours, count = ndimage.label(label_array(reference) == TUMOUR, structure=np.ones((3, 3, 3), dtype=bool))
     hit = np.unique(reference_tumours[(label_array(predicted) == TUMOUR) & (reference_tumours > 0)])
     truth_ml = truth["liver_ml"]
+    organ, reference_organ = label_array(predicted) > 0, label_array(reference) > 0
+    both = int(np.count_nonzero(organ)) + int(np.count_nonzero(reference_organ))
     return {
         "liver_ml": found["liver_ml"],
         "reference_liver_ml": truth_ml,
@@ -117,6 +122,7 @@ def measures_against_reference(
         "reference_tumour_count": int(count),
         "tumours_detected": int(hit.size),
         "tumour_detection_rate": hit.size / count if count else None,
+        "organ_dice": 2.0 * int(np.count_nonzero(organ & reference_organ)) / both if both else None,
     }
 
 

@@ -3,12 +3,15 @@
 Each model segments the whole volume exactly as ``condswin segment`` does (its card's HU window, grid and
 post-processing); the labelmap is scored per class against the reference over the whole volume, with HD95
 in mm from the CT spacing, and classes absent from both maps marked absent rather than perfect. Each row also
-holds ``measures``: the report's liver volume and tumour count beside the reference's, the volume error and
-the share of reference tumours detected (:func:`condswin.ct.report.measures_against_reference`).
+holds ``measures``: the report's liver volume and tumour count beside the reference's, the volume error, the
+share of reference tumours detected and the whole-liver Dice (:func:`condswin.ct.report.measures_against_reference`),
+and ``seconds_per_volume``: the wall time of the segmentation job (reading excluded; resampling, inference and
+post-processing included), measured in one run on one machine, so models can be compared with each other.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,11 +68,16 @@ def score_segmentation_case(
     index = representative_slice(reference, labels=True)
     for method in methods:
         assert method.loaded is not None  # segmentation compares models only
+        started = time.perf_counter()
         result = segment(ct, method.loaded, options)
+        seconds = time.perf_counter() - started
         predicted = sitk.GetArrayViewFromImage(result.output)
         # the reference label maps are LiTS's (0 background, 1 liver, 2 tumour) in both supported layouts
         scores: dict[str, Any] = score_label_maps(predicted, reference, LITS_CLASSES, spacing, hd95)
-        scores["measures"] = measures_against_reference(predicted, reference, ct.GetSpacing())
+        scores["measures"] = {
+            **measures_against_reference(predicted, reference, ct.GetSpacing()),
+            "seconds_per_volume": seconds,
+        }
         details = {"notices": "; ".join(result.notices)} if result.notices else {}
         outcome.add(MetricRow(case.case_id, method.name, "", scores, details))
         if montage:
