@@ -177,25 +177,83 @@ def test_the_gate_sees_the_denoised_image_in_units_of_the_noise_level() -> None:
         assert not torch.allclose(model.gate(blocks, 3 * level), model.gate(blocks, level))
 
 
+# -- (c3) the refiner: full-resolution edge detail put back ------------------------------------------------------
+
+
+def test_an_untrained_refiner_changes_nothing() -> None:
+    plain, refined = _model(air_gate=True), _model(air_gate=True, refiner=6)
+    randomise_zero_head(plain)
+    with torch.no_grad():
+        plain.gate.layers[-1].weight.normal_(std=0.5)
+    refined.load_state_dict(plain.state_dict(), strict=False)  # the same network and gate; the refiner is new
+    x = torch.rand(2, 1, 36, 30)
+    with torch.no_grad():
+        torch.testing.assert_close(refined(x), plain(x), rtol=0, atol=0)
+
+
+def test_the_refiner_adds_its_correction_in_noise_levels_before_the_gate() -> None:
+    """y + level · r on the full-resolution grid: a constant r = 1 raises every pixel by the slice's noise level."""
+    model = _model(refiner=6)
+    randomise_zero_head(model)
+    x = torch.rand(2, 1, 36, 30)
+    last = model.refiner.layers[-1]
+    with torch.no_grad():
+        denoised = x - model.predicted_noise(x)
+        last.bias.fill_(1.0)
+        level = haar_noise_level(x).view(-1, 1, 1, 1)
+        torch.testing.assert_close(model(x), denoised + level)
+        last.bias.zero_()
+        last.weight.normal_(std=0.5)
+        assert not torch.allclose(model(x), denoised)
+    model(x).sum().backward()
+    assert model.refiner.layers[0].weight.grad is not None and model.refiner.layers[0].weight.grad.abs().sum() > 0
+
+
+def test_the_refiner_sees_what_was_removed_in_units_of_the_noise_level() -> None:
+    """The removed part enters in noise levels: scaling it and the level alike changes nothing."""
+    from condswin.models.detail_refiner import DetailRefiner
+
+    torch.manual_seed(2)
+    refiner = DetailRefiner(6)
+    for layer in refiner.layers:
+        if isinstance(layer, torch.nn.Conv2d):
+            torch.nn.init.normal_(layer.weight, std=0.5)
+    denoised, removed, level = torch.rand(2, 1, 20, 20), 0.03 * torch.randn(2, 1, 20, 20), torch.tensor([0.03, 0.05])
+    with torch.no_grad():
+        once = refiner(denoised + removed, denoised, level) - denoised
+        thrice = refiner(denoised + 3 * removed, denoised, 3 * level) - denoised
+        torch.testing.assert_close(thrice, 3 * once)
+
+
+def test_the_refiner_width_is_checked() -> None:
+    for bad in (-1, True, 2.5):
+        with pytest.raises((UsageError, ValueError), match="refiner"):
+            _model(refiner=bad)
+
+
 # -- (d) bundle round trip ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("sigma_input", "noise_units", "air_gate"), [(False, False, False), (True, False, False), (False, True, True)]
+    ("sigma_input", "noise_units", "air_gate", "refiner"),
+    [(False, False, False, 0), (True, False, False, 0), (False, True, True, 0), (False, True, True, 4)],
 )
 def test_bundle_round_trip_gives_the_same_output(
-    tmp_path: Path, sigma_input: bool, noise_units: bool, air_gate: bool
+    tmp_path: Path, sigma_input: bool, noise_units: bool, air_gate: bool, refiner: int
 ) -> None:
-    model = _model(sigma_input=sigma_input, noise_units=noise_units, air_gate=air_gate)
+    model = _model(sigma_input=sigma_input, noise_units=noise_units, air_gate=air_gate, refiner=refiner)
     randomise_zero_head(model)
     if air_gate:
         with torch.no_grad():
             model.gate.layers[-1].weight.normal_(std=0.5)  # a gate that is no longer uniform
+    if refiner:
+        with torch.no_grad():
+            model.refiner.layers[-1].weight.normal_(std=0.5)  # a refiner that corrects
     loaded = bundle_round_trip(model, tmp_path / "residual", "residual-test", "denoising")
     card = json.loads((tmp_path / "residual" / "model_card.json").read_text())
     assert card["architecture"] == "residual_denoiser" and card["config"]["inner_config"] == TINY_INNER["inner_config"]
     assert loaded.model.config.sigma_input is sigma_input and loaded.model.config.noise_units is noise_units
-    assert loaded.model.config.air_gate is air_gate
+    assert loaded.model.config.air_gate is air_gate and loaded.model.config.refiner == refiner
     x = torch.rand(2, 1, 33, 40)
     with torch.no_grad():
         torch.testing.assert_close(loaded.model(x), model(x), rtol=0, atol=0)

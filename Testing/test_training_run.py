@@ -329,6 +329,43 @@ def test_a_resumed_run_continues_both_the_weights_and_their_average(tmp_path, si
             torch.testing.assert_close(ends[1][key][name], value, rtol=1e-5, atol=1e-6, msg=f"{key} {name}")
 
 
+class StartWeights(L.Callback):
+    """The network's weights when training starts."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.weights = {k: v.detach().clone() for k, v in pl_module.net.state_dict().items()}
+
+
+def test_frozen_parameters_stay_as_they_were_and_the_rest_train(tmp_path, single_torch_thread):
+    """``optim.freeze``: the parameters under the prefixes end the run exactly as they started; the others move."""
+    splits = tiny_splits("denoising", train_volumes=2, slices=8)
+    config = tiny_config("denoising", tmp_path / "run", max_epochs=2)
+    config = replace(config, optim=replace(config.optim, freeze=("down_blocks.", "bottleneck.")))
+    start = StartWeights()
+    result = train(config, splits=splits, export=False, callbacks=[start])
+    after = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    after = {name.removeprefix("net."): value for name, value in after.items()}
+    moved = {name for name, value in start.weights.items() if not torch.equal(after[name], value)}
+    assert moved and all(name.startswith(("up_", "head")) for name in moved), moved
+    assert not any(name.startswith(("down_blocks.", "bottleneck.")) for name in moved)
+
+
+def test_a_freeze_prefix_that_names_nothing_fails_before_training(tmp_path):
+    config = tiny_config("denoising", tmp_path / "run")
+    with pytest.raises(UsageError, match="needs parameter name prefixes"):
+        config_from_dict({**config_to_dict(config), "optim": {"freeze": [""]}}, source="tiny.yaml")
+    bad = replace(config, optim=replace(config.optim, freeze=("encoder.",)))
+    splits = tiny_splits("denoising", train_volumes=1, val_volumes=1, slices=2)
+    with pytest.raises(
+        UsageError, match="'encoder.' names no parameter of unet; its parameters start with bottleneck."
+    ):
+        train(bad, splits=splits, export=False)
+    everything = replace(config, optim=replace(config.optim, freeze=("down_", "up_", "bottleneck", "head")))
+    with pytest.raises(UsageError, match="leaves no parameter to train"):
+        train(everything, splits=splits, export=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_checkpoint_of_another_architecture_fails_before_training(tmp_path, single_torch_thread):
     splits = tiny_splits("segmentation", train_volumes=1, val_volumes=1, slices=8)
     config = tiny_config("segmentation", tmp_path / "unet", max_epochs=1)

@@ -25,6 +25,10 @@ amplitude for every noise level. With ``noise_units`` its output is multiplied b
 divided by 0.05 (a typical level in normalised units, so the head's weights stay of order one): the amplitude
 comes from the estimate, the pattern from the network.
 
+Edges at full resolution (``refiner``: hidden channels, 0 = none): a small full-resolution network
+(:class:`condswin.models.detail_refiner.DetailRefiner`) looks at what the blocks' network removed, finds the
+edge detail in it and puts it back, before the gate. It starts as the identity.
+
 Flat background (``air_gate``): the denoised image is multiplied by a per-pixel factor in [0, 1] that a small
 gate network predicts from it (:class:`condswin.models.air_gate.AirGate`), so air comes out flat instead of
 keeping the texture of noise the residual did not cancel exactly. Off, the model is the plain residual.
@@ -40,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from condswin.models.air_gate import AirGate
+from condswin.models.detail_refiner import DetailRefiner
 from condswin.models.heads import zero_head
 from condswin.models.padding import crop_to, pad_to_multiple
 from condswin.models.registry import build_model, get_model_spec, register_model
@@ -66,6 +71,8 @@ class ResidualDenoiserConfig:
         sigma_input: add the slice's estimated noise level (:func:`haar_noise_level`) as an input channel.
         noise_units: multiply the network's output by that estimate (it predicts noise in units of the level).
         air_gate: multiply the denoised image by a learned per-pixel factor in [0, 1] (a flat background).
+        refiner: hidden channels of a full-resolution stage that restores the edge detail the blocks' network
+            removed (0: none).
     """
 
     in_channels: int = 1
@@ -76,6 +83,7 @@ class ResidualDenoiserConfig:
     sigma_input: bool = False
     noise_units: bool = False
     air_gate: bool = False
+    refiner: int = 0
 
     def __post_init__(self) -> None:
         if self.in_channels != 1 or self.out_channels != 1:
@@ -85,6 +93,8 @@ class ResidualDenoiserConfig:
             )
         if isinstance(self.space_to_depth, bool) or not isinstance(self.space_to_depth, int) or self.space_to_depth < 1:
             raise ValueError(f"residual_denoiser: space_to_depth must be an integer >= 1, got {self.space_to_depth!r}")
+        if isinstance(self.refiner, bool) or not isinstance(self.refiner, int) or self.refiner < 0:
+            raise ValueError(f"residual_denoiser: refiner must be an integer >= 0 (0: none), got {self.refiner!r}")
         self.inner_config = dict(self.inner_config)  # a card gives a read-only mapping back
         spec = get_model_spec(self.inner)  # an unknown name is a UsageError listing the names
         if spec.config_cls is ResidualDenoiserConfig:
@@ -120,6 +130,7 @@ class ResidualDenoiser(nn.Module):
         in_chans = blocks + (1 if config.sigma_input else 0)
         self.net = build_model(config.inner, in_chans, blocks, **config.inner_config)
         zero_head(self.net, "residual_denoiser", config.inner)
+        self.refiner = DetailRefiner(config.refiner) if config.refiner else None
         self.gate = AirGate(blocks) if config.air_gate else None
 
     def _blocks_and_level(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int], torch.Tensor | None]:
@@ -132,7 +143,7 @@ class ResidualDenoiser(nn.Module):
         padded, pads = pad_to_multiple(x, s)
         blocks = F.pixel_unshuffle(padded, s) if s > 1 else padded
         level = None
-        if self.config.sigma_input or self.config.noise_units or self.config.air_gate:
+        if self.config.sigma_input or self.config.noise_units or self.config.air_gate or self.config.refiner:
             with torch.autocast(device_type=x.device.type, enabled=False):  # a median in float32, always
                 level = haar_noise_level(x)
         return blocks, pads, level
@@ -160,9 +171,16 @@ class ResidualDenoiser(nn.Module):
         return self._unblock(self._noise_blocks(blocks, level), pads)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) → (B, 1, H, W) = x − predicted noise (times the gate where there is one), in x's dtype."""
+        """(B, 1, H, W) → (B, 1, H, W) = x − predicted noise (refined and times the gate where the model has
+        them), in x's dtype."""
         blocks, pads, level = self._blocks_and_level(x)
         denoised = blocks - self._noise_blocks(blocks, level).to(blocks.dtype)
+        if self.refiner is not None:
+            assert level is not None  # measured whenever the refiner is there
+            s = self.config.space_to_depth
+            full, noisy = (F.pixel_shuffle(t, s) if s > 1 else t for t in (denoised, blocks))
+            refined = self.refiner(noisy, full, level)
+            denoised = F.pixel_unshuffle(refined, s) if s > 1 else refined
         if self.gate is not None:
             denoised = denoised * self.gate(denoised, level).to(denoised.dtype)
         return self._unblock(denoised, pads).to(x.dtype)

@@ -96,6 +96,7 @@ CONFIG_LIMITS: dict[str, FieldLimit] = {
     "features": FieldLimit(MAX_WIDTH, "channels of each level; one entry per level", max_entries=MAX_LEVELS),
     "decoder_channels": FieldLimit(2 * MAX_WIDTH, "channels of each decoder stage", max_entries=MAX_LEVELS),
     "space_to_depth": FieldLimit(16, "pixel block side; its square is the inner network's channel count"),
+    "refiner": FieldLimit(MAX_WIDTH, "hidden channels of a full-resolution refinement stage"),
     "cascades": FieldLimit(16, "refinement cascades, each running the inner network once (its own copy unless shared)"),
 }
 

@@ -333,6 +333,7 @@ def train(
             module.run_info["init_from"] += f"; layers added: {describe_new_tensors(added)}"
         if reinit:
             module.run_info["init_from"] += f"; re-initialised: {', '.join(reinit)}"
+    module.trainable_parameters()  # a freeze prefix that names nothing fails here, before any training
     if resume is not None:
         recorded = check_checkpoint(resume, module).get(CHECKPOINT_KEY)
         if isinstance(recorded, dict) and isinstance(recorded.get("lineage"), list):

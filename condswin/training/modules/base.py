@@ -181,11 +181,37 @@ class TaskModule(L.LightningModule, abc.ABC):
         return [*self.lineage_before, entry]
 
     # -- training ------------------------------------------------------------------------------------------
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """The network's parameters that training changes: all but those under ``optim.freeze``, which are set
+        to need no gradient (so none is computed for them).
+
+        Raises:
+            UsageError: a prefix that names no parameter, or one that leaves nothing to train.
+        """
+        prefixes = tuple(self.config.optim.freeze)
+        named = list(self.net.named_parameters())
+        for prefix in prefixes:
+            if not any(name.startswith(prefix) for name, _ in named):
+                tops = sorted({name.split(".")[0] + "." for name, _ in named})
+                raise UsageError(
+                    f"{self.config.source}: optim.freeze: {prefix!r} names no parameter of "
+                    f"{self.config.model.name}; its parameters start with {', '.join(tops)}"
+                )
+        trainable = []
+        for name, parameter in named:
+            if prefixes and name.startswith(prefixes):
+                parameter.requires_grad_(False)
+            else:
+                trainable.append(parameter)
+        if not trainable:
+            raise UsageError(f"{self.config.source}: optim.freeze {list(prefixes)} leaves no parameter to train")
+        return trainable
+
     def configure_optimizers(self) -> Any:
         """Adam(lr, weight_decay) with StepLR(step_size, gamma) stepped once per epoch (the schedule of the
         Conditional Swin U-Net notebook)."""
         optim = self.config.optim
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+        optimizer = torch.optim.Adam(self.trainable_parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=optim.step_size, gamma=optim.gamma)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
