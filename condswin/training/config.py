@@ -169,7 +169,7 @@ class OptimSection:
         freeze: name prefixes of the network's parameters (as its state dict names them, e.g. ``net.`` for the
             inner network of a residual denoiser) that training leaves as they are: no gradient is computed for
             them and the optimiser never sees them. For a fine-tuning run that grows a network (``--extend``) and
-            should train only the added layers; each prefix must name at least one parameter.
+            should train only the added layers; each prefix must name at least one parameter. None: nothing frozen.
     """
 
     lr: float = 1e-4
@@ -178,7 +178,7 @@ class OptimSection:
     gamma: float = 0.8
     grad_clip: float = 0.5
     loss: str | None = None
-    freeze: tuple[str, ...] = ()
+    freeze: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -391,7 +391,7 @@ def _check(config: TrainConfig) -> TrainConfig:
         _fail(source, "trainer", "max_epochs or max_steps must be positive")
     if not config.optim.lr > 0 or not 0 < config.optim.gamma <= 1 or config.optim.step_size < 1:
         _fail(source, "optim", "needs lr > 0, 0 < gamma <= 1 and step_size >= 1")
-    if any(not prefix for prefix in config.optim.freeze):
+    if any(not prefix for prefix in config.optim.freeze or ()):
         _fail(source, "optim.freeze", f"needs parameter name prefixes such as net., got {list(config.optim.freeze)}")
     # lazy: torch. Training/evaluate.py and Training/campaign.py import this module at start-up, before any training.
     from condswin.models import model_config

@@ -188,7 +188,7 @@ class TaskModule(L.LightningModule, abc.ABC):
         Raises:
             UsageError: a prefix that names no parameter, or one that leaves nothing to train.
         """
-        prefixes = tuple(self.config.optim.freeze)
+        prefixes = tuple(self.config.optim.freeze or ())
         named = list(self.net.named_parameters())
         for prefix in prefixes:
             if not any(name.startswith(prefix) for name, _ in named):
