@@ -329,6 +329,13 @@ def test_a_resumed_run_continues_both_the_weights_and_their_average(tmp_path, si
             torch.testing.assert_close(ends[1][key][name], value, rtol=1e-5, atol=1e-6, msg=f"{key} {name}")
 
 
+@pytest.mark.parametrize("task", ["segmentation", "reconstruction", "denoising"])
+def test_a_config_survives_the_round_trip_a_checkpoint_and_a_card_make(tmp_path, task):
+    """Checkpoints and cards store ``config_to_dict``; resuming and fine-tuning read it back with every default."""
+    config = tiny_config(task, tmp_path / "run")
+    assert config_from_dict(config_to_dict(config), source=config.source) == config
+
+
 class StartWeights(L.Callback):
     """The network's weights when training starts."""
 
