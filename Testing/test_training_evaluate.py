@@ -377,6 +377,35 @@ def test_classical_scores_are_read_back_for_the_same_input_and_timed_again(mr_ro
     assert len(list(cache.glob("*.json"))) == 2
 
 
+def test_a_cached_method_is_timed_on_middle_slices_without_air(tmp_path):
+    """The timed middle slices of a cached run may be all tissue: they take the σ the whole volume gave."""
+    folder = tmp_path / "mr"
+    folder.mkdir()
+    volume = np.zeros((9, 40, 36), dtype=np.float32)
+    volume[:, 8:32, 6:30] = 150.0
+    volume[3:6] = 150.0  # the three middle slices: tissue to the edge, no air to estimate the noise from
+    sitk.WriteImage(sitk.GetImageFromArray(volume), str(folder / "subject0.nii.gz"))
+
+    def run(out: str) -> dict[str, str]:
+        request = EvaluationRequest(
+            "denoising",
+            folder,
+            baselines=("gaussian",),
+            sigmas=(0.05,),
+            out=tmp_path / out,
+            montage_cases=0,
+            baseline_cache=tmp_path / "cache",
+        )
+        run_evaluation(request, log=lambda line: None)
+        return _row(_read_csv(tmp_path / out / "metrics.csv"), "subject0", "gaussian", "rician sigma=0.05")
+
+    first, again = run("first"), run("again")
+    assert (
+        again["scores_from_cache"] == "True" and again["timed_slices"] == "3" and float(again["seconds_per_slice"]) > 0
+    )
+    assert again["sigma_used"] == first["sigma_used"]
+
+
 def test_noise_depends_on_case_and_sigma_only(mr_volume):
     clean = mr_volume(3, 32)
     first = noisy_volume(clean, "gaussian", 0.1, 0, "a")
