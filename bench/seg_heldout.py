@@ -22,10 +22,8 @@ script says so and writes nothing. Prints Markdown.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -424,33 +422,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.from_json:
-        results = json.loads(args.json.read_text(encoding="utf-8"))
-    else:
-        if not args.shared.is_dir():
-            log(f"{args.shared}: not here; the held-out segmentation benchmark needs it (skipped)")
-            return 0
-        from condswin.training.embedding import current_default
 
-        bundle = current_default(TASK, None)
-        if bundle is None:
-            log("no segmentation default is installed")
-            return 1
-        command = shlex.join(["python", "bench/seg_heldout.py", *(sys.argv[1:] if argv is None else argv)])
+    def measure_and_draw(bundle: Any, command: str) -> dict[str, Any]:
         sets = held_out_sets(args.shared, args.work)
         results = measure(bundle, sets, args.work, command)
         picks = None if args.figure is None else draw_expert_figure(bundle, sets, args.figure)
         if picks is not None:
             results["figure_slices"] = picks
             results["figure"] = os.path.relpath(args.figure.resolve(), ROOT / "docs")  # as docs/benchmarks.md sees it
-        if args.json is not None:
-            args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    text = section(results, results.get("figure"))
-    if args.out is not None:
-        args.out.write_text(text, encoding="utf-8")
-    else:
-        print(text)
-    return 0
+        return results
+
+    return heldout.run_section(args, argv, "bench/seg_heldout.py", TASK, measure_and_draw, section)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 """What the held-out bench scripts (``bench/recon_heldout.py``, ``bench/seg_heldout.py``) share: the held-out data
-of a campaign recipe linked for a run, their command line, and their progress lines."""
+of a campaign recipe linked for a run, their command line, their progress lines, and the run of a section
+(measure or read back, cache, render, write)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +54,40 @@ def parse_section_args(prog: str, description: str, work: str, argv: list[str] |
     if args.from_json and args.json is None:
         parser.error("--from-json needs --json or --out (whose .json it reads)")
     return args
+
+
+def run_section(
+    args: argparse.Namespace,
+    argv: list[str] | None,
+    script: str,
+    task: str,
+    measure: Callable[[Any, str], dict[str, Any]],
+    render: Callable[[dict[str, Any], str | None], str],
+) -> int:
+    """The body of a held-out script's ``main``: measure the installed default of ``task`` (``measure(bundle,
+    command)``, which also draws the figure when asked and records its link as ``results["figure"]``) and cache the
+    results in ``--json``, or with ``--from-json`` read them back; then render the section into ``--out`` (or print
+    it). Without the shared data it says so and returns 0; without an installed default, 1.
+    """
+    if args.from_json:
+        results = json.loads(args.json.read_text(encoding="utf-8"))
+    else:
+        if not args.shared.is_dir():
+            log(f"{args.shared}: not here; {script} needs it (skipped)")
+            return 0
+        from condswin.training.embedding import current_default
+
+        bundle = current_default(task, None)
+        if bundle is None:
+            log(f"no {task} default is installed")
+            return 1
+        command = shlex.join(["python", script, *(sys.argv[1:] if argv is None else argv)])
+        results = measure(bundle, command)
+        if args.json is not None:
+            args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    text = render(results, results.get("figure"))
+    if args.out is not None:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        print(text)
+    return 0
