@@ -392,7 +392,9 @@ def _check(config: TrainConfig) -> TrainConfig:
     if not config.optim.lr > 0 or not 0 < config.optim.gamma <= 1 or config.optim.step_size < 1:
         _fail(source, "optim", "needs lr > 0, 0 < gamma <= 1 and step_size >= 1")
     if any(not prefix for prefix in config.optim.freeze or ()):
-        _fail(source, "optim.freeze", f"needs parameter name prefixes such as net., got {list(config.optim.freeze)}")
+        _fail(
+            source, "optim.freeze", f"needs parameter name prefixes such as net., got {list(config.optim.freeze or ())}"
+        )
     # lazy: torch. Training/evaluate.py and Training/campaign.py import this module at start-up, before any training.
     from condswin.models import model_config
 
