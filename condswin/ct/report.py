@@ -28,6 +28,7 @@ from scipy import ndimage
 from condswin.ct.postprocess import label_array
 from condswin.io.atomic import write_json_atomic
 from condswin.lits import LIVER, TUMOUR
+from condswin.metrics.segmentation import dice
 
 __all__ = ["SMALL_LIVER_ML", "liver_notices", "liver_report", "measures_against_reference", "save_report"]
 
@@ -109,11 +110,11 @@ def measures_against_reference(
         neither map has any).
     """
     found, truth = liver_report(predicted, spacing), liver_report(reference, spacing)
-    reference_tumours, count = ndimage.label(label_array(reference) == TUMOUR, structure=np.ones((3, 3, 3), dtype=bool))
-    hit = np.unique(reference_tumours[(label_array(predicted) == TUMOUR) & (reference_tumours > 0)])
+    predicted_labels, reference_labels = label_array(predicted), label_array(reference)
+    reference_tumours, count = ndimage.label(reference_labels == TUMOUR, structure=np.ones((3, 3, 3), dtype=bool))
+    hit = np.unique(reference_tumours[(predicted_labels == TUMOUR) & (reference_tumours > 0)])
     truth_ml = truth["liver_ml"]
-    organ, reference_organ = label_array(predicted) > 0, label_array(reference) > 0
-    both = int(np.count_nonzero(organ)) + int(np.count_nonzero(reference_organ))
+    organ, reference_organ = predicted_labels > 0, reference_labels > 0
     return {
         "liver_ml": found["liver_ml"],
         "reference_liver_ml": truth_ml,
@@ -122,7 +123,7 @@ def measures_against_reference(
         "reference_tumour_count": int(count),
         "tumours_detected": int(hit.size),
         "tumour_detection_rate": hit.size / count if count else None,
-        "organ_dice": 2.0 * int(np.count_nonzero(organ & reference_organ)) / both if both else None,
+        "organ_dice": dice(organ, reference_organ) if organ.any() or reference_organ.any() else None,
     }
 
 

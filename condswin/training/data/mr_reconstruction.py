@@ -177,10 +177,7 @@ class MRReconstructionDataset(SliceDataset):
         self.volumes = list(volumes)
         self.masks = MaskDrawer(data)
         self.kspace_noise = float(data.kspace_noise)
-        self.kspace_noise_range: tuple[float, float] | None = None
-        if data.kspace_noise_range is not None:
-            low, high = data.kspace_noise_range
-            self.kspace_noise_range = (float(low), float(high))
+        self.kspace_noise_range = data.kspace_noise_range  # floats: the config reader converts them
         self.complex_input = bool(data.complex_input)
         self.size = (int(data.size[0]), int(data.size[1]))
         self.augment = data.augment
