@@ -177,6 +177,63 @@ def test_the_gate_sees_the_denoised_image_in_units_of_the_noise_level() -> None:
         assert not torch.allclose(model.gate(blocks, 3 * level), model.gate(blocks, level))
 
 
+def test_a_new_context_branch_and_floor_change_nothing() -> None:
+    """A gate that gains the dilated branch and the floor (both starting at zero) is the gate it was."""
+    plain, wider = _model(air_gate=True), _model(air_gate=True, gate_context=True, air_floor=True)
+    randomise_zero_head(plain)
+    with torch.no_grad():
+        plain.gate.layers[-1].weight.normal_(std=0.5)
+    missing = wider.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith(("gate.context.", "gate.floor")) for k in missing)
+    x = torch.rand(2, 1, 36, 30)
+    with torch.no_grad():
+        torch.testing.assert_close(wider(x), plain(x), rtol=0, atol=0)
+
+
+def test_closed_pixels_take_the_learned_floor() -> None:
+    """Where the gate closes the output is a + b·level (flat), where it is open the denoised image, and both
+    floor parameters learn."""
+    model = _model(air_gate=True, air_floor=True)
+    randomise_zero_head(model)
+    x = torch.rand(2, 1, 36, 30)
+    last = model.gate.layers[-1]
+    with torch.no_grad():
+        denoised = x - model.predicted_noise(x)
+        model.gate.floor.copy_(torch.tensor([0.3, 2.0]))
+        last.bias.fill_(-40.0)
+        level = haar_noise_level(x).view(-1, 1, 1, 1)
+        torch.testing.assert_close(model(x), (0.3 + 2.0 * level).expand_as(x))
+        last.bias.fill_(40.0)
+        torch.testing.assert_close(model(x), denoised)
+        last.bias.fill_(-0.5)
+    model(x).sum().backward()
+    assert model.gate.floor.grad is not None and (model.gate.floor.grad != 0).all()
+
+
+def test_the_context_branch_lets_the_gate_see_far() -> None:
+    """A change 12 blocks away moves the factor of the middle block with the dilated branch, not without it."""
+    torch.manual_seed(3)
+    model = _model(air_gate=True, gate_context=True)
+    for layer in [*model.gate.layers, *model.gate.context]:
+        if isinstance(layer, torch.nn.Conv2d):
+            torch.nn.init.normal_(layer.weight, std=0.2)
+    with torch.no_grad():
+        model.gate.layers[-1].bias.fill_(-0.5)  # half open, away from the clamps
+    blocks, level = torch.rand(1, 4, 64, 64), torch.tensor([1.0])  # inside the clamp of ±10 levels
+    moved = blocks.clone()
+    moved[..., 32, 20] += 1.0  # 12 blocks left of the middle
+    with torch.no_grad():
+        assert model.gate(moved, level)[..., 32, 32].ne(model.gate(blocks, level)[..., 32, 32]).any()
+        model.gate.context = None
+        torch.testing.assert_close(model.gate(moved, level)[..., 32, 32], model.gate(blocks, level)[..., 32, 32])
+
+
+def test_context_and_floor_need_the_gate() -> None:
+    for part in ("gate_context", "air_floor"):
+        with pytest.raises((UsageError, ValueError), match="air_gate"):
+            _model(**{part: True})
+
+
 # -- (c3) the refiner: full-resolution edge detail put back ------------------------------------------------------
 
 
@@ -235,17 +292,33 @@ def test_the_refiner_width_is_checked() -> None:
 
 
 @pytest.mark.parametrize(
-    ("sigma_input", "noise_units", "air_gate", "refiner"),
-    [(False, False, False, 0), (True, False, False, 0), (False, True, True, 0), (False, True, True, 4)],
+    ("sigma_input", "noise_units", "air_gate", "refiner", "wide_gate"),
+    [
+        (False, False, False, 0, False),
+        (True, False, False, 0, False),
+        (False, True, True, 0, False),
+        (False, True, True, 4, False),
+        (False, True, True, 0, True),
+    ],
 )
 def test_bundle_round_trip_gives_the_same_output(
-    tmp_path: Path, sigma_input: bool, noise_units: bool, air_gate: bool, refiner: int
+    tmp_path: Path, sigma_input: bool, noise_units: bool, air_gate: bool, refiner: int, wide_gate: bool
 ) -> None:
-    model = _model(sigma_input=sigma_input, noise_units=noise_units, air_gate=air_gate, refiner=refiner)
+    model = _model(
+        sigma_input=sigma_input,
+        noise_units=noise_units,
+        air_gate=air_gate,
+        refiner=refiner,
+        gate_context=wide_gate,
+        air_floor=wide_gate,
+    )
     randomise_zero_head(model)
     if air_gate:
         with torch.no_grad():
             model.gate.layers[-1].weight.normal_(std=0.5)  # a gate that is no longer uniform
+            if wide_gate:
+                model.gate.context[-1].weight.normal_(std=0.5)
+                model.gate.floor.copy_(torch.tensor([0.02, 0.5]))
     if refiner:
         with torch.no_grad():
             model.refiner.layers[-1].weight.normal_(std=0.5)  # a refiner that corrects
@@ -254,6 +327,7 @@ def test_bundle_round_trip_gives_the_same_output(
     assert card["architecture"] == "residual_denoiser" and card["config"]["inner_config"] == TINY_INNER["inner_config"]
     assert loaded.model.config.sigma_input is sigma_input and loaded.model.config.noise_units is noise_units
     assert loaded.model.config.air_gate is air_gate and loaded.model.config.refiner == refiner
+    assert loaded.model.config.gate_context is wide_gate and loaded.model.config.air_floor is wide_gate
     x = torch.rand(2, 1, 33, 40)
     with torch.no_grad():
         torch.testing.assert_close(loaded.model(x), model(x), rtol=0, atol=0)
@@ -292,6 +366,58 @@ def test_a_validation_volume_that_is_also_trained_on_is_named_in_the_description
     config = config_from_dict({"task": "denoising", "data": data, "trainer": {"output_dir": str(tmp_path / "run")}})
     description = mr_denoising.build_mr_denoising(config).description
     assert "validation volume(s) again.nii.gz are also training volumes" in description
+
+
+def _floor_splits(tmp_path: Path, floor: list[float] | None, with_floor_of_its_own: bool = False):
+    tmp_path.mkdir(exist_ok=True)
+    root = tmp_path / "mr"
+    write_mr_subjects(root, 3)  # a textured block on an exactly zero background
+    if with_floor_of_its_own:  # a real-looking volume: its air holds a floor already
+        volume = np.full((3, 36, 28), 2.0, dtype=np.float32) + np.random.default_rng(5).random((3, 36, 28))
+        volume[:, 6:30, 5:23] = 150.0
+        sitk.WriteImage(sitk.GetImageFromArray(volume), str(root / "subject9.nii.gz"))
+    data = {"kind": "mr_volumes", "root": str(root), "val_volumes": 1, "size": [36, 28], "scanner_floor": floor}
+    data["val_sigmas"] = [0.02]
+    config = config_from_dict({"task": "denoising", "data": data, "trainer": {"output_dir": str(tmp_path / "run")}})
+    return mr_denoising.build_mr_denoising(config)
+
+
+def _clean_background(sample) -> np.ndarray:
+    clean = sample.target[0].numpy() * sample.scale + sample.offset
+    background = np.ones(clean.shape, dtype=bool)
+    background[6:30, 5:23] = False
+    return clean[background]
+
+
+def test_the_scanner_floor_gives_a_zero_background_its_rician_floor(tmp_path: Path) -> None:
+    """Validation: σ0 the range's middle, the same on every read; the clean air then averages σ0·√(π/2) of the
+    maximum (a Rayleigh mean) instead of zero; training: σ0 drawn per sample."""
+    plain = _floor_splits(tmp_path / "plain", None)
+    np.testing.assert_allclose(_clean_background(plain.val[0]), 0.0, atol=1e-3)
+    floored = _floor_splits(tmp_path / "floored", [0.01, 0.03])
+    maximum = floored.val.volumes[0].maximum
+    first, again = _clean_background(floored.val[0]), _clean_background(floored.val[0])
+    np.testing.assert_array_equal(first, again)
+    assert first.mean() == pytest.approx(0.02 * maximum * np.sqrt(np.pi / 2), rel=0.15)
+    assert "noise floor of sigma0 in [0.01, 0.03]" in floored.description
+    means = [_clean_background(floored.train[i % len(floored.train)]).mean() for i in range(12)]
+    assert min(means) > 0 and max(means) > 1.5 * min(means)
+
+
+def test_a_volume_with_a_floor_of_its_own_is_left_as_it_is(tmp_path: Path) -> None:
+    splits = _floor_splits(tmp_path, [0.01, 0.03], with_floor_of_its_own=True)
+    own = [i for i, v in enumerate(splits.train.volumes) if v.volume_id.startswith("subject9")]
+    zero = [i for i, v in enumerate(splits.train.volumes) if not v.volume_id.startswith("subject9")]
+    assert own and zero
+    assert not any(splits.train.floorless[i] for i in own) and all(splits.train.floorless[i] for i in zero)
+
+
+def test_the_scanner_floor_range_is_checked(tmp_path: Path) -> None:
+    for bad in ([0.03, 0.01], [-0.01, 0.02], [0.0, 0.5]):
+        with pytest.raises(UsageError, match="scanner_floor"):
+            config_from_dict(
+                {"task": "denoising", "data": {"kind": "mr_volumes", "root": str(tmp_path), "scanner_floor": bad}}
+            )
 
 
 # -- (f) train.py → bundle → condswin denoise --------------------------------------------------------------------

@@ -32,6 +32,8 @@ edge detail in it and puts it back, before the gate. It starts as the identity.
 Flat background (``air_gate``): the denoised image is multiplied by a per-pixel factor in [0, 1] that a small
 gate network predicts from it (:class:`condswin.models.air_gate.AirGate`), so air comes out flat instead of
 keeping the texture of noise the residual did not cancel exactly. Off, the model is the plain residual.
+``gate_context`` gives the gate a wide view (dilated convolutions), ``air_floor`` a learned value for the air
+instead of zero (a real magnitude image's air holds the scanner's noise floor); see the gate's module.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class ResidualDenoiserConfig:
         air_gate: multiply the denoised image by a learned per-pixel factor in [0, 1] (a flat background).
         refiner: hidden channels of a full-resolution stage that restores the edge detail the blocks' network
             removed (0: none).
+        gate_context: the gate also sees a wide neighbourhood (needs ``air_gate``).
+        air_floor: where the gate closes, the output takes a learned floor instead of zero (needs ``air_gate``).
     """
 
     in_channels: int = 1
@@ -84,6 +88,8 @@ class ResidualDenoiserConfig:
     noise_units: bool = False
     air_gate: bool = False
     refiner: int = 0
+    gate_context: bool = False
+    air_floor: bool = False
 
     def __post_init__(self) -> None:
         if self.in_channels != 1 or self.out_channels != 1:
@@ -95,6 +101,10 @@ class ResidualDenoiserConfig:
             raise ValueError(f"residual_denoiser: space_to_depth must be an integer >= 1, got {self.space_to_depth!r}")
         if isinstance(self.refiner, bool) or not isinstance(self.refiner, int) or self.refiner < 0:
             raise ValueError(f"residual_denoiser: refiner must be an integer >= 0 (0: none), got {self.refiner!r}")
+        if (self.gate_context or self.air_floor) and not self.air_gate:
+            raise ValueError(
+                "residual_denoiser: gate_context and air_floor are parts of the air gate: set air_gate too"
+            )
         self.inner_config = dict(self.inner_config)  # a card gives a read-only mapping back
         spec = get_model_spec(self.inner)  # an unknown name is a UsageError listing the names
         if spec.config_cls is ResidualDenoiserConfig:
@@ -131,7 +141,7 @@ class ResidualDenoiser(nn.Module):
         self.net = build_model(config.inner, in_chans, blocks, **config.inner_config)
         zero_head(self.net, "residual_denoiser", config.inner)
         self.refiner = DetailRefiner(config.refiner) if config.refiner else None
-        self.gate = AirGate(blocks) if config.air_gate else None
+        self.gate = AirGate(blocks, context=config.gate_context, floor=config.air_floor) if config.air_gate else None
 
     def _blocks_and_level(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int], torch.Tensor | None]:
         """The padded slice as s×s blocks, the padding, and the slice noise level where a part needs it."""
@@ -182,7 +192,8 @@ class ResidualDenoiser(nn.Module):
             refined = self.refiner(noisy, full, level)
             denoised = F.pixel_unshuffle(refined, s) if s > 1 else refined
         if self.gate is not None:
-            denoised = denoised * self.gate(denoised, level).to(denoised.dtype)
+            assert level is not None  # measured whenever the gate is there
+            denoised = self.gate.gated(denoised, level)
         return self._unblock(denoised, pads).to(x.dtype)
 
 

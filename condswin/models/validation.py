@@ -114,6 +114,8 @@ UNSIZED_FIELDS: dict[str, str] = {
     "noise_units": "a switch",
     "sigma_input": "a switch",
     "air_gate": "a switch",
+    "gate_context": "a switch",
+    "air_floor": "a switch",
     "share_weights": "a switch (sharing only makes a network smaller)",
     "router": "a name from a fixed list",
     "router_eps": "a number of the router's schedule",

@@ -126,6 +126,10 @@ class DataSection:
             range instead (real scanners differ in noise; one level teaches one); None: ``kspace_noise`` for all.
         noise: ``gaussian``, ``rician`` or ``mixed`` (both, an even draw per training sample; denoising).
         sigma_range: noise σ relative to the volume's maximum, drawn per sample from this range.
+        scanner_floor: denoising: [low, high] σ0 (of the volume's maximum) of the Rician noise floor given to the
+            *clean* target of every volume whose background is exactly zero (skull-stripped, brain-extracted or
+            averaged templates): a real magnitude image's air never is; σ0 drawn per training sample, the middle of
+            the range in validation/test. None: targets as read.
         val_sigmas: denoising validation/test: each volume is scored once per σ of this list (relative to its
             maximum), as a case of its own named ``volume@σ``; None: one σ per volume drawn from ``sigma_range``.
         augment: the augmentation section.
@@ -155,6 +159,7 @@ class DataSection:
     kspace_noise_range: tuple[float, float] | None = None
     noise: str = "rician"
     sigma_range: tuple[float, float] = (0.01, 0.13)
+    scanner_floor: tuple[float, float] | None = None
     val_sigmas: tuple[float, ...] | None = None
     augment: AugmentSection = field(default_factory=AugmentSection)
     workers: int = 2
@@ -370,6 +375,10 @@ def _check(config: TrainConfig) -> TrainConfig:
         low, high = config.data.kspace_noise_range
         if not 0 <= low <= high <= 1:
             _fail(source, "data.kspace_noise_range", f"needs 0 <= low <= high <= 1, got {[low, high]}")
+    if config.data.scanner_floor is not None:
+        low, high = config.data.scanner_floor
+        if not 0 <= low <= high <= 0.1:
+            _fail(source, "data.scanner_floor", f"needs 0 <= low <= high <= 0.1 (of the maximum), got {[low, high]}")
     val_sigmas = config.data.val_sigmas or ()
     if any(not 0 < s <= 1 for s in val_sigmas) or len(set(val_sigmas)) != len(val_sigmas):
         _fail(source, "data.val_sigmas", f"needs distinct values in (0, 1], got {list(val_sigmas)}")

@@ -15,6 +15,14 @@ normalisation of the *noisy* volume, as inference normalises what it is given:
 Training slices are augmented geometrically before the noise is added (so the noise stays white) and get an
 intensity jitter of input and target together.
 
+A real magnitude image's air holds the scanner's own noise floor; a skull-stripped, brain-extracted or averaged
+template volume's air is exactly zero, and a model trained and validated on such targets learns to put out
+zero in air, where a real reference sits at its floor (measured on two held-out real volumes: 0.6 % of the
+maximum). With ``data.scanner_floor: [low, high]`` every volume whose background is exactly zero (at least
+:data:`ZERO_BACKGROUND` of its voxels are 0) gets a Rician floor of σ0 in that range added to its clean target
+(:func:`with_scanner_floor`) before the noise of the sample; volumes with a floor of their own are left as they
+are.
+
 ``data.noise: mixed`` trains one model for both noise models (σ unknown at inference, and so is whether the
 data is Rician magnitude or Gaussian): each training sample draws Rician or Gaussian with equal chance;
 validation and test volumes get Rician noise, the case the issue's targets are stated for (and the harder one:
@@ -44,13 +52,24 @@ from condswin.training.data.samples import (
     evaluation_rng,
 )
 
-__all__ = ["MRDenoisingDataset", "build_mr_denoising", "add_noise", "volume_sigma"]
+__all__ = ["MRDenoisingDataset", "build_mr_denoising", "add_noise", "volume_sigma", "with_scanner_floor"]
+
+# A volume with at least this fraction of voxels exactly zero has a processed (floorless) background; the real
+# volumes at hand have 1-6 %, the skull-stripped and template ones 67-78 %.
+ZERO_BACKGROUND = 0.25
 
 
 def add_noise(clean: np.ndarray, kind: str, sigma: float, maximum: float, rng: np.random.Generator) -> np.ndarray:
     """Noisy copy of ``clean``: Gaussian or Rician with σ = ``sigma`` × the volume's ``maximum``."""
     noise = add_rician if kind == "rician" else add_gaussian
     return noise(clean, sigma, seed=rng, reference=maximum)
+
+
+def with_scanner_floor(clean: np.ndarray, sigma0: float, maximum: float, rng: np.random.Generator) -> np.ndarray:
+    """``clean`` as a magnitude image with a noise floor: Rician noise of σ0 × ``maximum`` (σ0 = 0: unchanged)."""
+    if sigma0 <= 0:
+        return clean
+    return add_rician(clean, sigma0, seed=rng, reference=maximum)
 
 
 def volume_sigma(sigma_range: tuple[float, float], seed: int, volume_id: str) -> float:
@@ -82,6 +101,13 @@ class MRDenoisingDataset(SliceDataset):
         self.augment = config.data.augment
         self.normalization: Normalization = normalization_of(input_contract(config))
         self.reader = MRVolumeReader()
+        floor = config.data.scanner_floor
+        self.floor_range = None if floor is None else (float(floor[0]), float(floor[1]))
+        # which volumes get a floor: those whose background is exactly zero
+        self.floorless = [
+            self.floor_range is not None and float(np.mean(self.reader.subsample(v) == 0)) >= ZERO_BACKGROUND
+            for v in volumes
+        ]
         # Exact (offset, scale) of every evaluation volume's noisy version; None where decided per slice.
         self.fitted: list[tuple[float, float] | None] = []
         if not training:
@@ -101,11 +127,33 @@ class MRDenoisingDataset(SliceDataset):
         kind = self._kind(None)  # no draw in evaluation
         noisy = np.stack(
             [
-                add_noise(clean[s], kind, sigma, volume.maximum, evaluation_rng(self.seed, volume.volume_id, s))
+                add_noise(
+                    self._floored(position, clean[s], s, None),
+                    kind,
+                    sigma,
+                    volume.maximum,
+                    evaluation_rng(self.seed, volume.volume_id, s),
+                )
                 for s in range(clean.shape[0])
             ]
         )
         return self.normalization.fit(noisy)
+
+    def _floored(
+        self, position: int, clean: np.ndarray, slice_index: int, rng: np.random.Generator | None
+    ) -> np.ndarray:
+        """The clean target with the scanner floor where its volume lacks one: σ0 drawn with ``rng`` in training,
+        the range's middle and the slice's own seed in evaluation (so :meth:`_exact_fit` sees the same)."""
+        if not self.floorless[position]:
+            return clean
+        assert self.floor_range is not None
+        volume = self.volumes[position]
+        if self.training and rng is not None:
+            return with_scanner_floor(clean, float(rng.uniform(*self.floor_range)), volume.maximum, rng)
+        sigma0 = sum(self.floor_range) / 2
+        return with_scanner_floor(
+            clean, sigma0, volume.maximum, evaluation_rng(self.seed, "floor", volume.volume_id, slice_index)
+        )
 
     def _kind(self, rng: np.random.Generator | None) -> str:
         """The noise model of one sample: the configured one, or for ``mixed`` a fair draw (Rician in evaluation)."""
@@ -116,9 +164,13 @@ class MRDenoisingDataset(SliceDataset):
         return "rician" if rng.random() < 0.5 else "gaussian"
 
     def _estimated_fit(
-        self, volume: MRVolume, kind: str, sigma: float, rng: np.random.Generator
+        self, position: int, kind: str, sigma: float, rng: np.random.Generator
     ) -> tuple[float, float] | None:
+        volume = self.volumes[position]
         values = self.reader.subsample(volume)
+        if self.floorless[position]:
+            assert self.floor_range is not None
+            values = with_scanner_floor(values, float(np.mean(self.floor_range)), volume.maximum, rng)
         return self.normalization.fit(add_noise(values, kind, sigma, volume.maximum, rng))
 
     def make_sample(self, volume: int, slice_index: int, rng: np.random.Generator) -> SliceSample:
@@ -129,9 +181,10 @@ class MRDenoisingDataset(SliceDataset):
             transform = Geometric.draw(self.augment, rng)
             if transform is not None:
                 clean = transform.apply(clean)
+        clean = self._floored(volume, clean, slice_index, rng)
         kind = self._kind(rng)
         noisy = add_noise(clean, kind, sigma, entry.maximum, rng)
-        fitted = self._estimated_fit(entry, kind, sigma, rng) if self.training else self.fitted[volume]
+        fitted = self._estimated_fit(volume, kind, sigma, rng) if self.training else self.fitted[volume]
         offsets, scales = self.normalization.offsets_and_scales(noisy[None], fitted)
         image = self.normalization.apply(noisy[None], offsets, scales)[0]
         target = self.normalization.apply(clean[None], offsets, scales)[0]
@@ -179,6 +232,11 @@ def build_mr_denoising(config: TrainConfig) -> DataSplits:
         + "); input and target normalised with "
         "the noisy volume's percentiles"
     )
+    if data.scanner_floor is not None:
+        noise += (
+            f"; clean targets of volumes with an exactly zero background given a Rician noise floor of sigma0 in "
+            f"{list(data.scanner_floor)} of the maximum (the middle of the range in validation/test)"
+        )
     overlap = _shared_files(train, val)
     if overlap:  # the card must not pass a training volume off as held-out validation
         noise += (
