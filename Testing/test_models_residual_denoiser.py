@@ -61,6 +61,22 @@ def test_untrained_model_returns_its_input_through_the_denoising_job(
     np.testing.assert_array_equal(sitk.GetArrayViewFromImage(image), noisy)  # the input is untouched
 
 
+@pytest.mark.usefixtures("single_torch_thread")
+def test_a_magnitude_image_stays_non_negative_through_the_denoising_job(mr_volume, tmp_path: Path) -> None:
+    """A network that subtracts too much leaves values below zero: a magnitude input (none below zero) gets them
+    back as zero; an input with negative values of its own is left to the network."""
+    model = _model()
+    with torch.no_grad():
+        model.net.head.bias.fill_(0.3)  # predicts a noise of 0.3 (normalised units) everywhere: too much in the air
+    loaded = bundle_round_trip(model, tmp_path / "residual", "residual-test", "denoising")
+    clean = mr_volume(3, 40, 100.0)
+    magnitude = sitk.GetImageFromArray(add_rician(clean, 0.05, seed=1))
+    raw = sitk.GetArrayFromImage(denoise(magnitude, loaded, CPU).output)
+    assert raw.min() == 0 and (raw == 0).mean() > 0.05
+    shifted = sitk.GetImageFromArray(add_rician(clean, 0.05, seed=1) - 10.0)
+    assert sitk.GetArrayFromImage(denoise(shifted, loaded, CPU).output).min() < -10.0
+
+
 # -- (b) the sign: output = input - predicted noise ----------------------------------------------------------------
 
 

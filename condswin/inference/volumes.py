@@ -118,6 +118,12 @@ def denoise_image(
 ) -> tuple[sitk.Image, RunInfo]:
     """Denoise an MR volume with a learned denoising model.
 
+    A magnitude image (no value below zero) gives a magnitude image: what the network puts below zero becomes
+    zero. Why: in the air a residual denoiser subtracts its estimate of the noise floor, and a little too much
+    leaves negative values that no magnitude image has (the classical methods' Rician bias correction
+    √max(u² − 2σ², 0) never goes below zero either); measured on the held-out real brain volumes, SSIM at Rician
+    σ 2.5 % rose by about 0.03 (docs/training.md, "The air's noise floor").
+
     Returns:
         ``(image, info)``: a float32 image on exactly the input's grid, and the :class:`RunInfo`.
 
@@ -127,6 +133,8 @@ def denoise_image(
     """
     check_task(card, "denoising")
     array, info = predict_volume(image, model, card, options)
+    if float(sitk.GetArrayViewFromImage(image).min()) >= 0:
+        array = np.maximum(array, 0).astype(np.float32, copy=False)
     result = sitk.GetImageFromArray(array)
     result.CopyInformation(image)
     return result, info
