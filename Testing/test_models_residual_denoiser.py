@@ -420,7 +420,7 @@ def test_the_scanner_floor_gives_a_zero_background_its_rician_floor(tmp_path: Pa
     assert min(means) > 0 and max(means) > 1.5 * min(means)
 
 
-def test_a_volume_with_a_floor_of_its_own_is_left_as_it_is(tmp_path: Path) -> None:
+def test_only_volumes_with_an_exactly_zero_background_get_the_floor(tmp_path: Path) -> None:
     splits = _floor_splits(tmp_path, [0.01, 0.03], with_floor_of_its_own=True)
     own = [i for i, v in enumerate(splits.train.volumes) if v.volume_id.startswith("subject9")]
     zero = [i for i, v in enumerate(splits.train.volumes) if not v.volume_id.startswith("subject9")]

@@ -122,7 +122,7 @@ def denoise_image(
     zero. Why: in the air a residual denoiser subtracts its estimate of the noise floor, and a little too much
     leaves negative values that no magnitude image has (the classical methods' Rician bias correction
     √max(u² − 2σ², 0) never goes below zero either); measured on the held-out real brain volumes, SSIM at Rician
-    σ 2.5 % rose by about 0.03 (docs/training.md, "The air's noise floor").
+    σ 2.5 % rose by 0.02–0.03 (docs/training.md, "The air's noise floor").
 
     Returns:
         ``(image, info)``: a float32 image on exactly the input's grid, and the :class:`RunInfo`.

@@ -103,6 +103,8 @@ class MRDenoisingDataset(SliceDataset):
         self.reader = MRVolumeReader()
         floor = config.data.scanner_floor
         self.floor_range = None if floor is None else (float(floor[0]), float(floor[1]))
+        # the σ0 of evaluation slices, and of the subsample a training sample's normalisation is estimated from
+        self.floor_middle = 0.0 if floor is None else (float(floor[0]) + float(floor[1])) / 2
         # which volumes get a floor: those whose background is exactly zero
         self.floorless = [
             self.floor_range is not None and float(np.mean(self.reader.subsample(v) == 0)) >= ZERO_BACKGROUND
@@ -150,9 +152,8 @@ class MRDenoisingDataset(SliceDataset):
         volume = self.volumes[position]
         if self.training and rng is not None:
             return with_scanner_floor(clean, float(rng.uniform(*self.floor_range)), volume.maximum, rng)
-        sigma0 = sum(self.floor_range) / 2
         return with_scanner_floor(
-            clean, sigma0, volume.maximum, evaluation_rng(self.seed, "floor", volume.volume_id, slice_index)
+            clean, self.floor_middle, volume.maximum, evaluation_rng(self.seed, "floor", volume.volume_id, slice_index)
         )
 
     def _kind(self, rng: np.random.Generator | None) -> str:
@@ -169,8 +170,7 @@ class MRDenoisingDataset(SliceDataset):
         volume = self.volumes[position]
         values = self.reader.subsample(volume)
         if self.floorless[position]:
-            assert self.floor_range is not None
-            values = with_scanner_floor(values, float(np.mean(self.floor_range)), volume.maximum, rng)
+            values = with_scanner_floor(values, self.floor_middle, volume.maximum, rng)
         return self.normalization.fit(add_noise(values, kind, sigma, volume.maximum, rng))
 
     def make_sample(self, volume: int, slice_index: int, rng: np.random.Generator) -> SliceSample:
