@@ -226,6 +226,22 @@ def test_closed_pixels_take_the_learned_floor() -> None:
     assert model.gate.floor.grad is not None and (model.gate.floor.grad != 0).all()
 
 
+def test_the_floor_never_goes_below_zero_and_can_rise_from_it() -> None:
+    """A floor learned below zero gives closed pixels zero (never a negative magnitude); a floor at its start
+    (exactly zero) still gets a gradient, so it can rise."""
+    model = _model(air_gate=True, air_floor=True)
+    randomise_zero_head(model)
+    x = torch.rand(2, 1, 36, 30)
+    last = model.gate.layers[-1]
+    with torch.no_grad():
+        last.bias.fill_(-40.0)  # every pixel closed
+        model.gate.floor.copy_(torch.tensor([-0.03, -0.1]))
+        torch.testing.assert_close(model(x), torch.zeros_like(x))
+        model.gate.floor.zero_()
+    (-model(x).sum()).backward()  # a loss that wants a higher floor
+    assert model.gate.floor.grad is not None and (model.gate.floor.grad < 0).all()
+
+
 def test_the_context_branch_lets_the_gate_see_far() -> None:
     """A change 12 blocks away moves the factor of the middle block with the dilated branch, not without it."""
     torch.manual_seed(3)

@@ -23,9 +23,12 @@ Air floor (``floor``): a factor of zero puts out exactly zero, but the air of a 
 it holds the scanner's own noise floor. Measured on two held-out real volumes (a T1 and a T2), their air averages
 0.5 % of the maximum where the gated output averaged 0.1 %, and SSIM's luminance term, (2μxμy + C1) / (μx² + μy²
 + C1) with C1 = (0.01·max)², puts a flat zero at about 0.8 there. So where the gate closes, the output goes to a
-learned floor instead of zero: y·g + (1 − g)·(a + b·level), with a and b learned from the training volumes' own
-air (both start at zero: the plain gate) and level the slice's noise level, because the model's units are set by
-the noisy volume's percentiles, whose low end moves with σ.
+learned floor instead of zero: y·g + (1 − g)·max(a + b·level, 0), with a and b learned from the training volumes'
+own air (both start at zero: the plain gate) and level the slice's noise level, because the model's units are set
+by the noisy volume's percentiles, whose low end moves with σ. The floor is never below zero (in the model's units,
+where zero is the noisy volume's 0.5th percentile, itself ≥ 0 for a magnitude image): left free, it learned to cancel
+the Rician bias of half-closed pixels instead, went to −3 % of the range, and put the held-out volumes' air below
+zero at low σ. Its gradient passes at exactly zero, so a floor starting there can still rise.
 """
 
 from __future__ import annotations
@@ -87,11 +90,11 @@ class AirGate(nn.Module):
         return (1.0 + opening).clamp(0.0, 1.0)
 
     def gated(self, denoised: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-        """``denoised`` gated: y·g, or y·g + (1 − g)·floor with a learned floor; all (B, C, h, w)."""
+        """``denoised`` gated: y·g, or y·g + (1 − g)·max(floor, 0) with a learned floor; all (B, C, h, w)."""
         factor = self(denoised, level).to(denoised.dtype)
         if self.floor is None:
             return denoised * factor
-        floor = (self.floor[0] + self.floor[1] * level.float()).to(denoised.dtype).view(-1, 1, 1, 1)
+        floor = (self.floor[0] + self.floor[1] * level.float()).clamp_min(0.0).to(denoised.dtype).view(-1, 1, 1, 1)
         return denoised * factor + (1.0 - factor) * floor
 
 
