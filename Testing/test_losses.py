@@ -77,6 +77,22 @@ def test_ssim_loss_matches_skimage(shape, noise):
     assert abs((1.0 - loss.item()) - expected) < 1e-6
 
 
+def test_ssim_is_computed_in_full_precision_inside_a_bf16_autocast_region():
+    """A bf16-mixed training step computes its loss inside autocast; SSIM's variances (E[x²] − E[x]² of nearly
+    equal numbers) must not be taken in bf16 there, where a 1 %-noise pair scored up to 1.3."""
+    torch.manual_seed(0)
+    target = torch.rand(2, 1, 64, 64) * 0.5 + 0.5
+    pred = (target + 0.01 * torch.randn_like(target)).requires_grad_(True)
+    expected = ssim_map(pred, target, 1.0)
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        inside = ssim_map(pred, target, 1.0)
+        loss = SSIML1Loss()(pred, target, torch.ones(2))
+    assert inside.dtype == torch.float32 and float(inside.max()) <= 1.0
+    torch.testing.assert_close(inside, expected, rtol=0, atol=1e-6)
+    loss.backward()
+    assert pred.grad is not None and torch.isfinite(pred.grad).all()
+
+
 def test_ssim_loss_per_sample_range_gradient_and_errors():
     target = torch.rand(2, 1, 16, 16) * torch.tensor([1.0, 5.0]).view(2, 1, 1, 1)
     pred = (target + 0.1 * torch.randn_like(target)).requires_grad_(True)

@@ -35,8 +35,22 @@ def ssim_map(
         k2: contrast constant factor.
 
     Returns:
-        (B, C, H − win_size + 1, W − win_size + 1) SSIM values.
+        (B, C, H − win_size + 1, W − win_size + 1) SSIM values, in float32 (or float64 for float64 input).
+
+    Always computed in full precision, also inside an autocast region (a bf16-mixed training step): the variances
+    are differences of nearly equal local means, E[x²] − E[x]², and with the window convolutions in bf16 (8 bits
+    of mantissa) they come out as rounding noise — SSIM values up to 1.3 for a 1 %-noise pair, and a loss that
+    rewards nonsense.
     """
+    with torch.autocast(device_type=pred.device.type, enabled=False):
+        return _ssim_map(pred, target, data_range, win_size, k1, k2)
+
+
+def _ssim_map(
+    pred: torch.Tensor, target: torch.Tensor, data_range: float | torch.Tensor, win_size: int, k1: float, k2: float
+) -> torch.Tensor:
+    if pred.dtype != torch.float64 or target.dtype != torch.float64:
+        pred, target = pred.float(), target.float()
     if pred.ndim != 4 or pred.shape != target.shape:
         raise ValueError(
             f"ssim: expected two (B, C, H, W) tensors of one shape, got {tuple(pred.shape)} and {tuple(target.shape)}"
