@@ -24,7 +24,7 @@ from condswin.bundles.contract import (
     PIXEL_SIZE_RANGE_MM,
     RECONSTRUCTION_LOWER_PERCENTILE,
 )
-from condswin.bundles.parse import MAX_CLASSES
+from condswin.bundles.parse import MAX_CLASSES, MAX_SCORE_OFFSET
 from condswin.errors import ModelError
 
 
@@ -173,6 +173,8 @@ def test_schema_file_and_parser_agree() -> None:
     pixel = defs["pixel_size"]["oneOf"][1]["items"]
     assert (pixel["minimum"], pixel["maximum"]) == PIXEL_SIZE_RANGE_MM
     assert card_schema["properties"]["out_channels"]["maximum"] == MAX_CLASSES
+    offsets = card_schema["properties"]["output"]["properties"]["score_offsets"]["items"]
+    assert (offsets["minimum"], offsets["maximum"]) == (-MAX_SCORE_OFFSET, MAX_SCORE_OFFSET)
     for field in REQUIRED_FIELDS:  # every field the schema requires is required by the parser too
         card = _full_card()
         del card[field]
@@ -189,3 +191,28 @@ def test_save_bundle_accepts_a_typed_card(tmp_path, make_card) -> None:
     save_bundle(build_model("unet", 1, 1, chans=4, num_pool_layers=2), card, tmp_path / "b")
     saved = read_bundle(tmp_path / "b").card
     assert saved.contract == card.contract and saved.config == {"chans": 4, "num_pool_layers": 2}
+
+
+@pytest.mark.parametrize(
+    "offsets,problem",
+    [
+        ([0.0, 2.0], "list of 3 numbers"),
+        ([0.0, "2", 1.0], "finite number"),
+        ([0, 0, float("nan")], "finite number"),
+        ([0, 0, 25.0], "between -20 and 20"),
+        ({"2": 2.0}, "list of 3 numbers"),
+    ],
+)
+def test_score_offsets_are_one_finite_number_per_channel(make_card, offsets, problem) -> None:
+    with pytest.raises(BundleError, match=rf"output\.score_offsets.*{problem}"):
+        make_card(output=dict(score_offsets=offsets))
+
+
+def test_score_offsets_round_trip_and_are_left_out_when_absent(make_card) -> None:
+    card = make_card(output=dict(score_offsets=[0, -0.5, 2]))
+    assert card.contract.score_offsets == (0.0, -0.5, 2.0)
+    assert card.contract.output_dict()["score_offsets"] == [0.0, -0.5, 2.0]
+    assert "score_offsets" not in make_card().contract.output_dict()
+    liver_only = card.contract.output_dict()["labels"][:1]
+    with pytest.raises(BundleError, match="multi-class"):
+        make_card(out_channels=1, output=dict(labels=liver_only, score_offsets=[1.0]))

@@ -121,6 +121,20 @@ def test_segmentation_keeps_exact_geometry_and_labels_per_voxel(make_card) -> No
     np.testing.assert_array_equal(sitk.GetArrayFromImage(labels), _expected_labels(sitk.GetArrayFromImage(image)))
 
 
+def test_score_offsets_shift_the_argmax_by_class(make_card) -> None:
+    """The card's score offsets are added to the class scores before the argmax: +0.25 on class 2 moves the
+    class 1/2 boundary of the stand-in network from x = 0.7 to 0.6, and nothing else."""
+    image = _oblique_image()
+    hu = sitk.GetArrayFromImage(image)
+    card = make_card(input=dict(size=None), output=dict(postprocess="none", score_offsets=[0.0, 0.0, 0.25]))
+    labels = sitk.GetArrayFromImage(segment_image(image, Recorder(3), card, InferenceOptions(device="cpu"))[0])
+    x = np.clip((hu.astype(np.float32) + 100.0) / 500.0, 0, 1)
+    scores = np.stack([0.3 - x, 0.2 - np.abs(x - 0.5), x - 0.7 + 0.25])
+    np.testing.assert_array_equal(labels, scores.argmax(0).astype(np.uint8))
+    moved = labels != _expected_labels(hu)
+    assert moved.any() and (labels[moved] == 2).all()
+
+
 def test_batches_are_bounded_and_results_batch_independent(make_card) -> None:
     image = _oblique_image(shape_zyx=(7, 12, 10))
     card = make_card()

@@ -91,8 +91,19 @@ def test_segmentation_job(loaded: dict[str, LoadedModel]) -> None:
     assert report["labels"] == {"1": "liver", "2": "liver tumor"}
     assert {"liver_ml", "tumour_count", "tumour_ml", "tumour_burden_percent", "device", "notices"} <= set(report)
 
+    assert "score_offsets" not in report  # the card has none
+
     raw = segment(ct, loaded["segmentation"], CPU, postprocess=False)
     assert not raw.postprocessed and raw.report["postprocessed"] is False
+
+
+def test_segmentation_report_states_the_cards_score_offsets(loaded: dict[str, LoadedModel]) -> None:
+    ct, _ = make_phantom(3, shape=(40, 36, 8), spacing=(0.8, 1.1, 3.0), num_tumours=1)
+    plain = loaded["segmentation"]
+    contract = dataclasses.replace(plain.card.contract, score_offsets=(0.0, 0.0, 1.5))
+    bundle = dataclasses.replace(plain.bundle, card=dataclasses.replace(plain.card, contract=contract))
+    result = segment(ct, LoadedModel(model=plain.model, bundle=bundle), CPU)
+    assert result.report["score_offsets"] == [0.0, 0.0, 1.5]
 
 
 class _Background(torch.nn.Module):

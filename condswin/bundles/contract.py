@@ -255,6 +255,11 @@ class ModelContract:
         out_channels: channels of the network output.
         labels: the classes of a segmentation output (class index = label value); empty for other tasks.
         postprocess: ``none`` or ``liver`` (largest liver component, tumours inside it, holes filled).
+        score_offsets: one number per output channel of a multi-class segmentation, added to the network's class
+            scores (logits) before the argmax, or () for none. An offset of +d on a class multiplies its odds
+            against every other class by e^d: the correction for a class whose frequency or appearance in the
+            training data differs from the data the model is used on (a prior shift), chosen by measurement and
+            stated on the card with the data it was chosen on.
         cpu_bf16: run in bfloat16 autocast on CPUs with native bf16 (AVX512-BF16/AMX); set on a card only when
             its metrics were measured to be unchanged in bf16 (the card's ``inference`` object).
     """
@@ -270,6 +275,7 @@ class ModelContract:
     output_representation: str = "magnitude"
     labels: tuple[Label, ...] = ()
     postprocess: str = "none"
+    score_offsets: tuple[float, ...] = ()
     cpu_bf16: bool = False
 
     @property
@@ -297,7 +303,13 @@ class ModelContract:
     def output_dict(self) -> dict[str, Any]:
         """The card's ``output`` object."""
         if self.task == "segmentation":
-            return {"labels": [label.to_dict() for label in self.labels], "postprocess": self.postprocess}
+            output: dict[str, Any] = {
+                "labels": [label.to_dict() for label in self.labels],
+                "postprocess": self.postprocess,
+            }
+            if self.score_offsets:
+                output["score_offsets"] = list(self.score_offsets)
+            return output
         return {"representation": self.output_representation}
 
     def model_grid(self, shape: Sequence[int], spacing: Sequence[float]) -> tuple[int, int]:

@@ -44,6 +44,8 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Labelmaps are uint8: at most 256 classes (background included).
 MAX_CLASSES = 256
+# A class score offset beyond this (odds × e^20 ≈ 5e8) no longer weighs a class: it forces or forbids it.
+MAX_SCORE_OFFSET = 20.0
 # An HU window beyond the range of any CT scanner (int16 storage) is a typo, not a window.
 MAX_HU = 32768.0
 _KNOWN_FIELDS = (*REQUIRED_FIELDS, "name", "description", "inference")
@@ -169,6 +171,20 @@ def _labels(check: _Checker, labels: Any, out_channels: int) -> tuple[Label, ...
     return tuple(parsed)
 
 
+def _score_offsets(check: _Checker, offsets: Any, out_channels: int) -> tuple[float, ...]:
+    """``output.score_offsets``: absent, or one finite number per channel of a multi-class output."""
+    if offsets is None:
+        return ()
+    where = "output.score_offsets"
+    if out_channels < 2:
+        check.fail(where, "needs a multi-class output (a one-channel output has no scores to weigh against each other)")
+    if not isinstance(offsets, list) or len(offsets) != out_channels:
+        check.fail(where, f"must be a list of {out_channels} numbers, one per output channel, got {offsets!r}")
+    return tuple(
+        check.number(v, f"{where}[{i}]", bounds=(-MAX_SCORE_OFFSET, MAX_SCORE_OFFSET)) for i, v in enumerate(offsets)
+    )
+
+
 def _contract(check: _Checker, card: Mapping[str, Any], task: str, in_channels: int) -> ModelContract:
     spec = check.mapping(card["input"], "input")
     modality = check.string(spec.get("modality"), "input.modality", choices=MODALITIES)
@@ -191,6 +207,7 @@ def _contract(check: _Checker, card: Mapping[str, Any], task: str, in_channels: 
     if task == "segmentation":
         labels = _labels(check, output.get("labels"), out_channels)
         postprocess = check.string(output.get("postprocess", "none"), "output.postprocess", choices=POSTPROCESS)
+        score_offsets = _score_offsets(check, output.get("score_offsets"), out_channels)
         return ModelContract(
             task=task,
             modality=modality,
@@ -202,6 +219,7 @@ def _contract(check: _Checker, card: Mapping[str, Any], task: str, in_channels: 
             input_representation=representation,
             labels=labels,
             postprocess=postprocess,
+            score_offsets=score_offsets,
         )
     out_repr = check.string(output.get("representation", "magnitude"), "output.representation", choices=REPRESENTATIONS)
     if out_channels != (2 if out_repr == "complex" else 1):

@@ -203,6 +203,8 @@ class SliceEngine:
             if y.shape[1] == 1:
                 labels = (y[:, 0] > 0).to(torch.uint8) * int(self.contract.label_values[0])
             else:
+                if self.contract.score_offsets:  # the card's prior-shift correction (ModelContract.score_offsets)
+                    y = y + y.new_tensor(self.contract.score_offsets).view(1, -1, 1, 1)
                 labels = _argmax_labels(y)
             return labels.cpu().numpy()
         image = torch.hypot(y[:, 0], y[:, 1]) if self.contract.output_representation == "complex" else y[:, 0]

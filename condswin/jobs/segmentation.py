@@ -56,8 +56,8 @@ def segment(
 ) -> SegmentationJobResult:
     """Segment a volume and measure the result.
 
-    The report holds the model (id, version, architecture), the label names, whether post-processing ran,
-    the device and inference time, the notices, and the measurements: for a LiTS card (liver and tumour
+    The report holds the model (id, version, architecture), the label names, whether post-processing ran, the
+    card's class score offsets where it has them, the device and inference time, the notices, and the measurements: for a LiTS card (liver and tumour
     labels) those of :func:`condswin.ct.report.liver_report` (and a notice when the liver found is implausibly
     small: :func:`condswin.ct.report.liver_notices`), otherwise the volume of every label.
 
@@ -99,6 +99,7 @@ def segment(
         "model": model_summary(card, architecture=True),
         "labels": {str(label.value): label.name for label in card.labels},
         "postprocessed": postprocessed,
+        **({"score_offsets": list(card.contract.score_offsets)} if card.contract.score_offsets else {}),
         "device": info.device,
         "inference_seconds": round(info.seconds, 3),
         "notices": notices,
