@@ -180,6 +180,31 @@ def test_existing_output_needs_overwrite_and_input_is_never_an_output(tmp_path: 
     assert (tmp_path / "ct.nii.gz").read_bytes() == before
 
 
+def test_segment_score_offsets_override_the_card_and_are_checked_first(tmp_path: Path, bundles: dict, capsys) -> None:
+    ct, _ = make_phantom(0, shape=(16, 16, 8), spacing=(2.0, 2.0, 4.0), num_tumours=0)
+    write_image(ct, tmp_path / "ct.nii.gz")
+    output = tmp_path / "seg.nii.gz"
+    common = ("segment", tmp_path / "ct.nii.gz", output, "--model", bundles["segmentation"], "--no-postprocess")
+
+    def tumour_voxels(offsets: str) -> int:
+        code, _, _ = _run(capsys, *common, "--score-offsets", offsets, "--overwrite", "--progress", "none")
+        assert code == 0
+        assert json.loads((tmp_path / "seg.json").read_text())["score_offsets"] == [
+            float(v) for v in offsets.split(",")
+        ]
+        return int((sitk.GetArrayFromImage(sitk.ReadImage(str(output))) == 2).sum())
+
+    assert tumour_voxels("0,0,20") > 0 and tumour_voxels("0,0,-20") == 0
+    code, _, err = _run(capsys, *common, "--score-offsets", "0,2", "--overwrite")
+    assert code == 2 and "--score-offsets" in err and "3 output channel" in err
+    for bad in ("0,0,nan", "0,0,x", "0,0,21"):  # refused while the command line is parsed (argparse: exit 2)
+        with pytest.raises(SystemExit) as exit_info:
+            _run(capsys, *common, "--score-offsets", bad, "--overwrite")
+        assert exit_info.value.code == 2 and "--score-offsets: expected comma-separated finite numbers" in (
+            capsys.readouterr().err
+        )
+
+
 def test_segment_without_any_model_says_so(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONDSWIN_MODEL_PATH", str(tmp_path / "empty"))
     monkeypatch.setenv("CONDSWIN_EMBEDDED_MODELS", str(tmp_path / "empty"))  # hide the embedded models too

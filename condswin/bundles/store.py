@@ -109,6 +109,13 @@ class LoadedModel:
         """The bundle's card."""
         return self.bundle.card
 
+    def with_score_offsets(self, offsets: tuple[float, ...]) -> LoadedModel:
+        """The same network with the class score offsets ``offsets`` instead of its card's (``()``: none); the
+        bundle on disk is not touched. See :attr:`condswin.bundles.contract.ModelContract.score_offsets`."""
+        contract = dataclasses.replace(self.card.contract, score_offsets=tuple(float(v) for v in offsets))
+        card = dataclasses.replace(self.card, contract=contract)
+        return LoadedModel(model=self.model, bundle=dataclasses.replace(self.bundle, card=card))
+
 
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks (weights may not fit comfortably in memory twice)."""

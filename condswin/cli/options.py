@@ -1,6 +1,6 @@
 """Option values of every command: each is refused before any input is read or model loaded (exit 2).
 
-* Argument types (:func:`number`, :func:`integer`) refuse a bad value while the command line is parsed: a value
+* Argument types (:func:`number`, :func:`integer`, :func:`numbers`) refuse a bad value while the command line is parsed: a value
   outside its range is a usage error with the option's name and the accepted range, instead of a failure
   halfway through a batch (or a crash on ``--acceleration 1e308``). Used as
   ``parser.add_argument("--sigma", type=number(above=0))``.
@@ -18,7 +18,7 @@ from typing import Any
 
 from condswin.errors import UsageError
 
-__all__ = ["integer", "number", "parse_params"]
+__all__ = ["integer", "number", "numbers", "parse_params"]
 
 
 def _describe(kind: str, low: float | None, high: float | None, above: float | None) -> str:
@@ -80,6 +80,23 @@ def integer(*, low: int | None = None, high: int | None = None) -> Callable[[str
         return value
 
     parse.__name__ = "integer"
+    return parse
+
+
+def numbers(*, low: float, high: float) -> Callable[[str], tuple[float, ...]]:
+    """An argparse type: comma-separated finite floats, each within ``[low, high]`` (``"0,0,2"`` → (0.0, 0.0, 2.0))."""
+    wanted = f"comma-separated finite numbers in [{low:g}, {high:g}]"
+
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            values = tuple(float(part) for part in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        if not all(math.isfinite(v) and low <= v <= high for v in values):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+        return values
+
+    parse.__name__ = "numbers"
     return parse
 
 

@@ -6,6 +6,7 @@ import argparse
 import re
 from typing import Any
 
+from condswin.bundles.parse import MAX_SCORE_OFFSET
 from condswin.cli.batch import InputOutcome, StagedOutputs, run_inputs
 from condswin.cli.common import (
     add_io_options,
@@ -16,8 +17,10 @@ from condswin.cli.common import (
     read_input,
     stage_result,
 )
+from condswin.cli.options import numbers
 from condswin.cli.outputs import InputPlan
 from condswin.cli.progress import Reporter
+from condswin.errors import UsageError
 from condswin.jobs import segment
 
 __all__ = ["add_parser", "run"]
@@ -42,6 +45,15 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="keep the raw network labels (no largest-component / hole filling)",
     )
+    parser.add_argument(
+        "--score-offsets",
+        type=numbers(low=-MAX_SCORE_OFFSET, high=MAX_SCORE_OFFSET),
+        default=None,
+        metavar="B,L,T",
+        help="added to the model's class scores (logits) before the argmax, one per output channel, background "
+        "first: a higher tumour offset finds more tumour, and more false tumour (default: the card's "
+        "output.score_offsets; 0,0,0 turns them off)",
+    )
     add_model_options(parser, "segmentation")
     add_run_options(parser)
     parser.set_defaults(run=run)
@@ -58,6 +70,14 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     opening = open_run(args, reporter, "segmentation", model=args.model, datasets=True, rename=_output_stem)
     loaded = opening.loaded
     assert loaded is not None  # segmentation always runs a model
+    if args.score_offsets is not None:
+        channels = loaded.card.contract.out_channels
+        if channels < 2 or len(args.score_offsets) != channels:
+            raise UsageError(
+                f"--score-offsets: {loaded.card.id} has {channels} output channel(s); give one offset per channel "
+                f"of a multi-class model, got {len(args.score_offsets)}"
+            )
+        loaded = loaded.with_score_offsets(args.score_offsets)
 
     def process(plan: InputPlan, staged: StagedOutputs) -> dict[str, Any]:
         file = str(plan.input)
