@@ -54,6 +54,12 @@ def test_parameters_build_arguments_the_cli_parser_accepts():
     )
     defaults = build_parser().parse_args(ConditionalSwinSegParameters().arguments("a", "b", report="c"))
     assert (defaults.model, defaults.device, defaults.no_amp, defaults.no_postprocess) == (None, "auto", False, False)
+    assert defaults.score_offsets is None  # the card's
+    offsets = ConditionalSwinSegParameters(score_offsets=" 0, 0,1.5 ").arguments("a", "b", report="c")
+    assert build_parser().parse_args(offsets).score_offsets == (0.0, 0.0, 1.5)
+    for bad in ("0,x", "0,0,nan", "0,0,99"):
+        with pytest.raises(ValueError, match="score_offsets"):
+            ConditionalSwinSegParameters(score_offsets=bad)
     with pytest.raises(ValueError, match="batch_size"):
         ConditionalSwinSegParameters(batch_size=0)
     with pytest.raises(ValueError, match="device"):

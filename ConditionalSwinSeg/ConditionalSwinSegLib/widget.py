@@ -53,6 +53,7 @@ class ConditionalSwinSegPanel(ModulePanel):
             device="cpu" if self.ui.forceCpuCheckBox.checked else "auto",
             batch_size=batch if batch > 0 else None,
             postprocess=self.ui.postprocessCheckBox.checked,
+            score_offsets=self.ui.scoreOffsetsLineEdit.text.strip(),
             surfaces=self.ui.surfacesCheckBox.checked,
         )
 
@@ -63,6 +64,7 @@ class ConditionalSwinSegPanel(ModulePanel):
         self.ui.forceCpuCheckBox.checked = parameters.device == "cpu"
         self.ui.batchSizeSpinBox.value = parameters.batch_size or 0
         self.ui.postprocessCheckBox.checked = parameters.postprocess
+        self.ui.scoreOffsetsLineEdit.text = parameters.score_offsets
         self.ui.surfacesCheckBox.checked = parameters.surfaces
 
     def update_apply(self) -> None:
