@@ -1,8 +1,8 @@
 """Option values of every command: each is refused before any input is read or model loaded (exit 2).
 
-* Argument types (:func:`number`, :func:`integer`, :func:`numbers`) refuse a bad value while the command line is parsed: a value
-  outside its range is a usage error with the option's name and the accepted range, instead of a failure
-  halfway through a batch (or a crash on ``--acceleration 1e308``). Used as
+* Argument types (:func:`number`, :func:`integer`, :func:`numbers`) refuse a bad value while the command line is
+  parsed: a value outside its range is a usage error with the option's name and the accepted range, instead of a
+  failure halfway through a batch (or a crash on ``--acceleration 1e308``). Used as
   ``parser.add_argument("--sigma", type=number(above=0))``.
 * :func:`parse_params` reads the repeatable ``--param KEY=VALUE`` of the commands whose methods take parameters
   (``denoise``, ``reconstruct``); each method then checks its own.

@@ -57,9 +57,10 @@ def segment(
     """Segment a volume and measure the result.
 
     The report holds the model (id, version, architecture), the label names, whether post-processing ran, the
-    card's class score offsets where it has them, the device and inference time, the notices, and the measurements: for a LiTS card (liver and tumour
-    labels) those of :func:`condswin.ct.report.liver_report` (and a notice when the liver found is implausibly
-    small: :func:`condswin.ct.report.liver_notices`), otherwise the volume of every label.
+    card's class score offsets where it has them, the device and inference time, the notices, and the
+    measurements: for a LiTS card (liver and tumour labels) those of :func:`condswin.ct.report.liver_report` (and
+    a notice when the liver found is implausibly small: :func:`condswin.ct.report.liver_notices`), otherwise the
+    volume of every label.
 
     Args:
         image: scalar 3-D image in the card's modality (HU for CT); not modified. Pass it without keeping

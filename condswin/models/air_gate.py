@@ -26,9 +26,9 @@ it holds the scanner's own noise floor. Measured on two held-out real volumes (a
 learned floor instead of zero: y·g + (1 − g)·max(a + b·level, 0), with a and b learned from the training volumes'
 own air (both start at zero: the plain gate) and level the slice's noise level, because the model's units are set
 by the noisy volume's percentiles, whose low end moves with σ. The floor is never below zero (in the model's units,
-where zero is the noisy volume's 0.5th percentile, itself ≥ 0 for a magnitude image): left free, it learned to cancel
-the Rician bias of half-closed pixels instead, went to −3 % of the range, and put the held-out volumes' air below
-zero at low σ. Its gradient passes at exactly zero, so a floor starting there can still rise.
+where zero is the noisy volume's 0.5th percentile, itself ≥ 0 for a magnitude image): left free, it went to −3 % of
+the range and put the held-out volumes' air below zero at low σ, which a magnitude image never is. Its gradient
+passes at exactly zero, so a floor starting there can still rise.
 """
 
 from __future__ import annotations
