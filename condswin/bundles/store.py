@@ -111,7 +111,17 @@ class LoadedModel:
 
     def with_score_offsets(self, offsets: tuple[float, ...]) -> LoadedModel:
         """The same network with the class score offsets ``offsets`` instead of its card's (``()``: none); the
-        bundle on disk is not touched. See :attr:`condswin.bundles.contract.ModelContract.score_offsets`."""
+        bundle on disk is not touched. See :attr:`condswin.bundles.contract.ModelContract.score_offsets`.
+
+        Raises:
+            ValueError: not one offset per output channel of a multi-class model.
+        """
+        channels = self.card.contract.out_channels
+        if offsets and (channels < 2 or len(offsets) != channels):
+            raise ValueError(
+                f"{self.card.id} has {channels} output channel(s); give one offset per channel of a multi-class "
+                f"model, got {len(offsets)}"
+            )
         contract = dataclasses.replace(self.card.contract, score_offsets=tuple(float(v) for v in offsets))
         card = dataclasses.replace(self.card, contract=contract)
         return LoadedModel(model=self.model, bundle=dataclasses.replace(self.bundle, card=card))

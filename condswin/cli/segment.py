@@ -71,13 +71,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     loaded = opening.loaded
     assert loaded is not None  # segmentation always runs a model
     if args.score_offsets is not None:
-        channels = loaded.card.contract.out_channels
-        if channels < 2 or len(args.score_offsets) != channels:
-            raise UsageError(
-                f"--score-offsets: {loaded.card.id} has {channels} output channel(s); give one offset per channel "
-                f"of a multi-class model, got {len(args.score_offsets)}"
-            )
-        loaded = loaded.with_score_offsets(args.score_offsets)
+        try:
+            loaded = loaded.with_score_offsets(args.score_offsets)
+        except ValueError as err:
+            raise UsageError(f"--score-offsets: {err}") from None
 
     def process(plan: InputPlan, staged: StagedOutputs) -> dict[str, Any]:
         file = str(plan.input)

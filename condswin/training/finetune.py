@@ -32,7 +32,8 @@ from condswin.training.lineage import lineage_of
 
 __all__ = ["InitSource", "resolve_init_source", "check_init_source", "load_init_weights", "describe_new_tensors"]
 
-# Contract fields a bundle gets when it is embedded, not from its training (see check_init_source).
+# Contract fields a bundle gets when it is embedded, not from its training: an inference permission (cpu_bf16) and
+# a calibration of those weights (score_offsets), which a network trained further is exported and scored without.
 _SET_AT_EMBEDDING = frozenset({"cpu_bf16", "score_offsets"})
 
 
@@ -115,8 +116,6 @@ def check_init_source(config: TrainConfig, source: InitSource, extend: bool = Fa
                 f"{where}: {name}: the bundle's network has {getattr(card, name)}, the config's data gives "
                 f"{getattr(expected, name)}"
             )
-    # Set when a bundle is embedded, not by its training: an inference permission (cpu_bf16) and a calibration of
-    # those weights (score_offsets), which a network trained further is exported and scored without.
     for field in dataclasses.fields(expected.contract):
         if field.name in _SET_AT_EMBEDDING:
             continue
