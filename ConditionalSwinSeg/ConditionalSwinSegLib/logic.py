@@ -10,7 +10,6 @@ succeeded, so a failed or cancelled run leaves the scene as it was.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,14 +17,19 @@ from typing import Any
 
 from condswin_slicer.i18n import _
 from condswin_slicer.job import CliJob, EventCallback
-from condswin_slicer.mrml import InputRejected, RunFolder, check_scalar_volume, place_in_study, write_volume
-from condswin_slicer.process import RunResult, default_process
+from condswin_slicer.logic import ModuleLogic
+from condswin_slicer.mrml import InputRejected, check_scalar_volume, place_in_study, write_volume
+from condswin_slicer.process import RunResult
 
 from ConditionalSwinSegLib.parameters import ConditionalSwinSegParameters
 from ConditionalSwinSegLib.report import report_rows
 from condswin.errors import OutputError
 
 __all__ = ["ConditionalSwinSegLogic", "ConditionalSwinSegOutputs"]
+
+# the run folder's files the CLI writes
+_SEGMENTATION = "segmentation.seg.nrrd"
+_REPORT = "report.json"
 
 
 @dataclass
@@ -38,26 +42,10 @@ class ConditionalSwinSegOutputs:
     warnings: list[str] = field(default_factory=list)
 
 
-class ConditionalSwinSegLogic:
+class ConditionalSwinSegLogic(ModuleLogic):
     """Segmentation of a CT volume node with a segmentation model (by default the liver and liver-tumour one);
-    the segments and the report rows are those of the model's card.
-
-    Args:
-        scene: the MRML scene (``slicer.mrmlScene`` in Slicer).
-        process_factory: makes the process that runs the CLI (default: the real runner, whose child finds the
-            ``condswin`` package); tests pass a fake or a runner with their own environment.
-        temp_root: where run folders are made (default: the system's temporary folder).
-    """
-
-    def __init__(
-        self,
-        scene: Any,
-        process_factory: Callable[[], Any] | None = None,
-        temp_root: str | os.PathLike | None = None,
-    ):
-        self.scene = scene
-        self.process_factory = process_factory or default_process
-        self.temp_root = temp_root
+    the segments and the report rows are those of the model's card (the scene, the process factory and the run
+    folders as :class:`~condswin_slicer.logic.ModuleLogic` has them)."""
 
     @staticmethod
     def check_input(volume_node: Any) -> None:
@@ -69,15 +57,13 @@ class ConditionalSwinSegLogic:
     def start(self, volume_node: Any, parameters: ConditionalSwinSegParameters) -> CliJob[ConditionalSwinSegOutputs]:
         """Start a run without waiting (the GUI's path: poll the job from a timer)."""
         self.check_input(volume_node)
-        folder = RunFolder("seg", self.temp_root)
-        try:
-            source = write_volume(volume_node, folder.path / "input.nrrd")
-            output = folder.path / "segmentation.seg.nrrd"
-            report = folder.path / "report.json"
-            args = parameters.arguments(str(source), str(output), report=str(report))
-        except BaseException:
-            folder.remove()
-            raise
+
+        def write(path: Path) -> list[str]:
+            source = write_volume(volume_node, path / "input.nrrd")
+            return parameters.arguments(str(source), str(path / _SEGMENTATION), report=str(path / _REPORT))
+
+        folder, args = self.new_run("seg", write)
+        output, report = folder.path / _SEGMENTATION, folder.path / _REPORT
 
         def load(results: list[RunResult]) -> ConditionalSwinSegOutputs:
             return self.load_results(volume_node, parameters, output, report, results[0].warnings)

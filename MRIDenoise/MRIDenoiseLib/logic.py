@@ -7,19 +7,22 @@ removes (``condswin_slicer.mrml``, shared by the three modules); nodes are added
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from condswin_slicer import mrml
 from condswin_slicer.i18n import _
 from condswin_slicer.job import CliJob, EventCallback
-from condswin_slicer.process import RunResult, default_process
+from condswin_slicer.logic import ModuleLogic
+from condswin_slicer.process import RunResult
 
 from MRIDenoiseLib.parameters import MRIDenoiseParameters, NoiseParameters
 
 __all__ = ["MRIDenoiseOutputs", "MRIDenoiseLogic"]
+
+_OUTPUT = "output.nrrd"  # the denoised volume, in the run folder
 
 
 @dataclass
@@ -33,24 +36,9 @@ class MRIDenoiseOutputs:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-class MRIDenoiseLogic:
-    """Denoise MR volume nodes into new volume nodes; make noisy copies for trying methods out.
-
-    Args:
-        scene: the MRML scene (``slicer.mrmlScene`` in Slicer).
-        process_factory: makes the process that runs the CLI (default :func:`default_process`).
-        temp_root: where run folders are made (default: the system's temporary folder).
-    """
-
-    def __init__(
-        self,
-        scene: Any,
-        process_factory: Callable[[], Any] | None = None,
-        temp_root: str | os.PathLike | None = None,
-    ):
-        self.scene = scene
-        self.process_factory = process_factory or default_process
-        self.temp_root = temp_root
+class MRIDenoiseLogic(ModuleLogic):
+    """Denoise MR volume nodes into new volume nodes; make noisy copies for trying methods out (the scene, the
+    process factory and the run folders as :class:`~condswin_slicer.logic.ModuleLogic` has them)."""
 
     def start(
         self, volume_node: Any, parameters: MRIDenoiseParameters, *, reference_node: Any | None = None
@@ -65,19 +53,16 @@ class MRIDenoiseLogic:
         if reference_node is not None:
             mrml.check_scalar_volume(reference_node)
         name = volume_node.GetName()
-        folder = mrml.RunFolder("denoise", self.temp_root)
-        try:
-            source = mrml.write_volume(volume_node, folder.path / "input.nrrd")
-            reference = (
-                None if reference_node is None else mrml.write_volume(reference_node, folder.path / "reference.nrrd")
+
+        def write(path: Path) -> list[str]:
+            source = mrml.write_volume(volume_node, path / "input.nrrd")
+            reference = None if reference_node is None else mrml.write_volume(reference_node, path / "reference.nrrd")
+            return parameters.arguments(
+                str(source), str(path / _OUTPUT), reference=None if reference is None else str(reference)
             )
-            output = folder.path / "output.nrrd"
-            args = parameters.arguments(
-                str(source), str(output), reference=None if reference is None else str(reference)
-            )
-        except BaseException:
-            folder.remove()
-            raise
+
+        folder, args = self.new_run("denoise", write)
+        output = folder.path / _OUTPUT
 
         def load(results: list[RunResult]) -> MRIDenoiseOutputs:
             node = mrml.read_volume(output, f"{name} {_('denoised')}")

@@ -17,7 +17,8 @@ from typing import Any
 from condswin_slicer import mrml
 from condswin_slicer.i18n import _
 from condswin_slicer.job import CliJob, EventCallback
-from condswin_slicer.process import RunResult, default_process
+from condswin_slicer.logic import ModuleLogic
+from condswin_slicer.process import RunResult
 
 from condswin.jobs.reconstruction import CLASSICAL_METHODS, ZERO_FILLED
 from MRIReconLib.parameters import MRIReconParameters
@@ -35,25 +36,9 @@ class MRIReconOutputs:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-class MRIReconLogic:
-    """Reconstruct k-space files and MR volumes into new volume nodes.
-
-    Args:
-        scene: the MRML scene (``slicer.mrmlScene`` in Slicer).
-        process_factory: makes the process that runs the CLI (default :func:`default_process`); tests pass
-            a fake or a configured one.
-        temp_root: where run folders are made (default: the system's temporary folder).
-    """
-
-    def __init__(
-        self,
-        scene: Any,
-        process_factory: Callable[[], Any] | None = None,
-        temp_root: str | os.PathLike | None = None,
-    ):
-        self.scene = scene
-        self.process_factory = process_factory or default_process
-        self.temp_root = temp_root
+class MRIReconLogic(ModuleLogic):
+    """Reconstruct k-space files and MR volumes into new volume nodes (the scene, the process factory and the run
+    folders as :class:`~condswin_slicer.logic.ModuleLogic` has them)."""
 
     # --- non-blocking (the GUI polls the job from a timer) ----------------------------------------------------
     def start_file(self, h5_path: str | os.PathLike, parameters: MRIReconParameters) -> CliJob[MRIReconOutputs]:
@@ -96,14 +81,15 @@ class MRIReconLogic:
         models = [parameters.model]
         if not parameters.is_zero_filled and parameters.show_zero_filled:
             models.append(ZERO_FILLED)
-        folder = mrml.RunFolder("recon", self.temp_root)
-        try:
-            source = h5_path or str(mrml.write_volume(volume_node, folder.path / "input.nrrd"))
-            outputs = [folder.path / f"output-{index}.nrrd" for index in range(len(models))]
-            steps = [parameters.arguments(source, str(out), model=m) for m, out in zip(models, outputs, strict=True)]
-        except BaseException:
-            folder.remove()
-            raise
+
+        def write(path: Path) -> tuple[list[Path], list[list[str]]]:
+            source = h5_path or str(mrml.write_volume(volume_node, path / "input.nrrd"))
+            outputs = [path / f"output-{index}.nrrd" for index in range(len(models))]
+            return outputs, [
+                parameters.arguments(source, str(o), model=m) for m, o in zip(models, outputs, strict=True)
+            ]
+
+        folder, (outputs, steps) = self.new_run("recon", write)
 
         def load(results: list[RunResult]) -> MRIReconOutputs:
             nodes = []

@@ -4,6 +4,7 @@
   ends the whole process tree) behind the small :class:`~condswin_slicer.process.CondswinProcess` interface
   that module logics take (as a factory) so tests can inject a fake;
 * ``job``: one module run (its commands in turn, a run folder, results loaded only on success), polled;
+* ``logic``: the base of the module logics (scene, process factory, run folders removed when a start fails);
 * ``mrml``: volume nodes to and from NRRD with their geometry, input checks, tables, study placement;
 * ``parameters``: module parameters kept in the scene's parameter node (``parameterNodeWrapper`` in Slicer);
 * ``widget_support``: what the panels share (Apply↔Cancel, progress, log, the timer-driven run controller);
