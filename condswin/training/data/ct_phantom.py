@@ -37,7 +37,9 @@ test always see the phantom's own rendering.
 * contrast phase drawn per sample (native, arterial, portal venous), then each tissue's mean HU drawn from
   its range in that phase widened by ``max(40 HU, its width)`` on both sides (liver portal venous 95–125 HU
   becomes 55–165 HU, and the spleen, kidneys and bowel wall move independently of it);
-* tumours: each one (3-D component) its own contrast to the liver, ±10–80 HU, or water density (cyst, 1 in 10);
+* tumours: each one (3-D component) its own appearance as in contrast-enhanced CT — mostly 10–55 HU darker than
+  the liver, with a soft margin and mottling; some brighter, ring-enhancing or cystic
+  (:mod:`condswin.training.data.ct_tumour_rendering`);
 * texture: a smooth random field (1–4 px grain) with a per-tissue amplitude of 0–12 HU;
 * slice thickness: a Gaussian slice profile of 0.15–1.2 slices over a slab of neighbouring slices;
 * in-plane blur 0.3–1.2 px (the scanner's point spread function);
@@ -65,6 +67,7 @@ from condswin.inference import SliceLayout
 from condswin.io.images import read_image
 from condswin.training.config import TrainConfig
 from condswin.training.data.contract import input_contract, normalization_of
+from condswin.training.data.ct_tumour_rendering import render_tumours
 from condswin.training.data.prepare import make_ct_sample
 from condswin.training.data.samples import (
     DataSplits,
@@ -113,8 +116,6 @@ _WAVES = 4
 # Domain randomisation (see the module docstring).
 SLAB_HALF_WIDTH = 2
 _MIN_WIDEN_HU = 40.0
-_TUMOUR_CONTRAST_HU = (10.0, 80.0)
-_CYST_SHARE = 0.1
 _TEXTURE_HU = 12.0
 _THICKNESS_SLICES = (0.15, 1.2)
 _PSF_PX = (0.3, 1.2)
@@ -294,14 +295,7 @@ def randomized_slice(tissue_slab: np.ndarray, centre: int, rng: np.random.Genera
     hu = means[slab]
     tumour = slab == Tissue.TUMOUR
     if tumour.any():
-        components, count = ndimage.label(tumour)
-        liver = means[int(Tissue.LIVER)]
-        for component in range(1, count + 1):
-            if rng.uniform() < _CYST_SHARE:
-                value = rng.uniform(0.0, 25.0)
-            else:
-                value = liver + rng.choice([-1.0, 1.0]) * rng.uniform(*_TUMOUR_CONTRAST_HU)
-            hu[components == component] = value
+        render_tumours(hu, tumour, float(means[int(Tissue.LIVER)]), rng)
     amplitude = rng.uniform(0.0, _TEXTURE_HU, size=_N_TISSUES).astype(np.float32)
     grain = rng.uniform(1.0, 4.0)
     hu += amplitude[slab] * _unit_field(rng, slab.shape, (0.0, grain, grain))
