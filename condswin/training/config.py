@@ -124,6 +124,8 @@ class DataSection:
             k-space; the level of validation and test samples, and of training samples without a range.
         kspace_noise_range: [low, high]: each training sample draws its k-space noise level uniformly from this
             range instead (real scanners differ in noise; one level teaches one); None: ``kspace_noise`` for all.
+        synthetic_volumes: ``mr_volumes``: generated piecewise-smooth objects (flat regions, sharp edges, as a
+            physical phantom) added to the training volumes (:mod:`condswin.mri.piecewise_phantom`); 0: none.
         noise: ``gaussian``, ``rician`` or ``mixed`` (both, an even draw per training sample; denoising).
         sigma_range: noise σ relative to the volume's maximum, drawn per sample from this range.
         scanner_floor: denoising: [low, high] σ0 (of the volume's maximum) of the Rician noise floor given to the
@@ -157,6 +159,7 @@ class DataSection:
     complex_input: bool = False
     kspace_noise: float = 0.01
     kspace_noise_range: tuple[float, float] | None = None
+    synthetic_volumes: int = 0
     noise: str = "rician"
     sigma_range: tuple[float, float] = (0.01, 0.13)
     scanner_floor: tuple[float, float] | None = None
@@ -382,6 +385,16 @@ def _check(config: TrainConfig) -> TrainConfig:
     val_sigmas = config.data.val_sigmas or ()
     if any(not 0 < s <= 1 for s in val_sigmas) or len(set(val_sigmas)) != len(val_sigmas):
         _fail(source, "data.val_sigmas", f"needs distinct values in (0, 1], got {list(val_sigmas)}")
+    if not 0 <= config.data.synthetic_volumes <= 1000:
+        _fail(
+            source, "data.synthetic_volumes", f"must be an integer from 0 to 1000, got {config.data.synthetic_volumes}"
+        )
+    if config.data.synthetic_volumes and config.data.kind != "mr_volumes":
+        _fail(
+            source,
+            "data.synthetic_volumes",
+            f"only data.kind mr_volumes takes generated objects, not {config.data.kind!r}",
+        )
     if not 0 <= config.data.non_liver_fraction < 1:
         _fail(source, "data.non_liver_fraction", f"must lie in [0, 1), got {config.data.non_liver_fraction}")
     if not config.data.hu_window[1] > config.data.hu_window[0]:

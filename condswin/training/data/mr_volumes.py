@@ -6,6 +6,11 @@ slices with no object (maximum below 5 % of the volume's) are not sampled, thoug
 normalisation exactly as at inference. Each volume keeps its voxels memory-mapped (compressed files via the
 volume cache) and a fixed random subsample of 100 000 of its values, from which a training sample estimates
 the percentiles of its noisy or zero-filled volume without making the whole volume.
+
+Piecewise-smooth objects (``data.synthetic_volumes``): that many generated volumes
+(:func:`condswin.mri.piecewise_phantom.piecewise_smooth_volume`, 16 × 256 × 256 at 1 mm, seeded by the split
+seed and their index) join the *training* volumes, written once as NIfTI files under the data cache and then
+read like any other file; validation and test stay the folders' real volumes.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from condswin.errors import InputError, InputNotFoundError
-from condswin.io.images import READABLE_SUFFIXES, image_suffix, read_image
+from condswin.io.images import READABLE_SUFFIXES, image_suffix, read_image, write_image
+from condswin.mri.piecewise_phantom import piecewise_smooth_volume
 from condswin.training.config import TrainConfig
 from condswin.training.data.samples import cache_folder, hold_out
 from condswin.training.data.store import (
@@ -29,11 +35,13 @@ from condswin.training.data.store import (
     source_to_dict,
 )
 
-__all__ = ["MRVolume", "MRVolumeReader", "find_mr_volumes", "check_mr_volume", "mr_splits"]
+__all__ = ["MRVolume", "MRVolumeReader", "find_mr_volumes", "check_mr_volume", "synthetic_volume_files", "mr_splits"]
 
 _OBJECT_FRACTION = 0.05
 _SUBSAMPLE = 100_000
 _CACHE_VERSION = "mr-1"
+_SYNTHETIC_SHAPE = (16, 256, 256)
+_SYNTHETIC_VERSION = "piecewise-1"
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,23 @@ def check_mr_volume(path: Path, cache: VolumeCache) -> MRVolume:
     )
 
 
+def synthetic_volume_files(count: int, split_seed: int, folder: Path) -> list[Path]:
+    """The generated piecewise-smooth training volumes as NIfTI files in ``folder`` (made once, then reused).
+
+    File names carry the generator's version, the split seed and the index, so a changed generator or seed
+    never reuses an old file; each is written atomically, so an interrupted run leaves no half file.
+    """
+    paths = []
+    for index in range(count):
+        path = folder / f"{_SYNTHETIC_VERSION}-s{split_seed}-{index:03d}.nii.gz"
+        if not path.is_file():
+            array = piecewise_smooth_volume(int(np.random.SeedSequence([split_seed, index]).generate_state(1)[0]))
+            image = sitk.GetImageFromArray(array.astype(np.float32))
+            write_image(image, path, overwrite=True, modality="MR")
+        paths.append(path)
+    return paths
+
+
 def mr_splits(config: TrainConfig) -> tuple[list[MRVolume], list[MRVolume], list[MRVolume], str]:
     """Check the MR folders of a run and split them by whole volumes.
 
@@ -143,6 +168,10 @@ def mr_splits(config: TrainConfig) -> tuple[list[MRVolume], list[MRVolume], list
     if data.val_root:
         val_volumes = [check_mr_volume(p, cache) for p in find_mr_volumes(data.val_root, config.source)]
     train, val, test = hold_out(volumes, val_volumes, config)
+    if data.synthetic_volumes:
+        folder = cache_folder(config) / "synthetic"
+        files = synthetic_volume_files(data.synthetic_volumes, data.split_seed, folder)
+        train = train + [check_mr_volume(p, cache) for p in files]
     if data.val_root:
         held = f"validation volumes from {data.val_root}"
     else:
@@ -152,7 +181,12 @@ def mr_splits(config: TrainConfig) -> tuple[list[MRVolume], list[MRVolume], list
         for name, vols in (("train", train), ("validation", val), ("test", test))
         if vols
     )
-    return train, val, test, f"MR volumes in {data.root}: {counts}; {held}"
+    generated = (
+        f" (training includes {data.synthetic_volumes} generated piecewise-smooth objects)"
+        if data.synthetic_volumes
+        else ""
+    )
+    return train, val, test, f"MR volumes in {data.root}: {counts}{generated}; {held}"
 
 
 class MRVolumeReader:
