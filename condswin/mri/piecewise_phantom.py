@@ -32,15 +32,13 @@ def _superellipse(rows: np.ndarray, cols: np.ndarray, half: np.ndarray, power: f
     return (np.abs(rows) / half[0]) ** power + (np.abs(cols) / half[1]) ** power <= 1.0
 
 
-def _shape_mask(
-    grid: tuple[np.ndarray, np.ndarray], centre: np.ndarray, half: np.ndarray, angle: float, power: float
-) -> np.ndarray:
+def _shape_mask(grid: np.ndarray, centre: np.ndarray, half: np.ndarray, angle: float, power: float) -> np.ndarray:
     rows, cols = grid[0] - centre[0], grid[1] - centre[1]
     cos, sin = np.cos(angle), np.sin(angle)
     return _superellipse(cos * rows + sin * cols, -sin * rows + cos * cols, half, power)
 
 
-def _shading(rng: np.random.Generator, grid: tuple[np.ndarray, np.ndarray], size: int) -> np.ndarray:
+def _shading(rng: np.random.Generator, grid: np.ndarray, size: int) -> np.ndarray:
     """A slow multiplicative field 1 ± up to 8 %: a tilted plane plus one broad bump."""
     tilt = rng.uniform(-1.0, 1.0, 2) * _SHADING / size
     centre = rng.uniform(0.2, 0.8, 2) * size
