@@ -212,6 +212,17 @@ def test_randomisation_changes_intensities_but_not_labels(tmp_path):
     assert max(means) - min(means) > 0.05
 
 
+def test_a_randomize_fraction_keeps_the_phantoms_own_rendering_for_the_rest(tmp_path):
+    data = {"kind": "phantom", "size": SIZE, "train_volumes": 2, "val_volumes": 1, "slices_per_volume": 6}
+    mixed = build_datasets(_config(tmp_path, {**data, "augment": NO_AUGMENT, "randomize_fraction": 0.5}))
+    plain = build_datasets(_config(tmp_path, {**data, "augment": NO_AUGMENT, "randomize": False}))
+    own = plain.train[0].image
+    kept = [torch.equal(mixed.train[0].image, own) for _ in range(24)]
+    assert 4 <= sum(kept) <= 20, "about half the samples keep the phantom's own rendering, the rest are re-rendered"
+    with pytest.raises(UsageError, match="data.randomize_fraction"):
+        _config(tmp_path, {**data, "randomize_fraction": 0.0})
+
+
 def _ellipsoid_shape(path: Path, semi_mm: tuple[float, float, float], spacing: float = 4.0) -> None:
     """A liver-like mask in the layout of the LiTS-derived shapes (y axis stored reversed)."""
     counts = [int(2 * s / spacing) + 6 for s in semi_mm]

@@ -109,6 +109,8 @@ class DataSection:
         val_root: a separate validation folder (else whole volumes of ``root`` are held out).
         liver_shapes: folder of real liver masks (``liver-NNN.nii.gz``) for phantom livers, or None.
         randomize: domain randomisation of phantom CT (per-tissue HU, phase, noise, blur, bias).
+        randomize_fraction: with ``randomize``, the share of training samples re-rendered (the others keep the
+            phantom's own rendering); 1: every one.
         non_liver_fraction: share of the training phantoms that hold no liver (half heads, half chests above
             the liver; labels 0 everywhere), so that a model learns to leave such scans empty.
         size: (rows, columns) of the training slices (the model card's ``input.size`` for CT).
@@ -145,6 +147,7 @@ class DataSection:
     val_root: str | None = None
     liver_shapes: str | None = None
     randomize: bool = True
+    randomize_fraction: float = 1.0
     non_liver_fraction: float = 0.0
     size: tuple[int, int] = (256, 256)
     train_volumes: int = 16
@@ -395,6 +398,8 @@ def _check(config: TrainConfig) -> TrainConfig:
             "data.synthetic_volumes",
             f"only data.kind mr_volumes takes generated objects, not {config.data.kind!r}",
         )
+    if not 0 < config.data.randomize_fraction <= 1:
+        _fail(source, "data.randomize_fraction", f"must lie in (0, 1], got {config.data.randomize_fraction}")
     if not 0 <= config.data.non_liver_fraction < 1:
         _fail(source, "data.non_liver_fraction", f"must lie in [0, 1), got {config.data.non_liver_fraction}")
     if not config.data.hu_window[1] > config.data.hu_window[0]:

@@ -46,7 +46,9 @@ test always see the phantom's own rendering.
 * a smooth additive bias of up to ±25 HU (beam hardening / cupping);
 * noise of 0–30 HU standard deviation with a 0.4–1 px grain (filtered back-projection noise is correlated).
 
-Labels are never touched: the rendering changes intensities only.
+Labels are never touched: the rendering changes intensities only. With ``data.randomize_fraction`` below 1,
+that share of the training samples is re-rendered and the rest keep the phantom's own rendering (its noise,
+tumours and densities, which were checked against a real portal-venous CT), so the network sees both.
 """
 
 from __future__ import annotations
@@ -447,6 +449,7 @@ class PhantomSliceDataset(SliceDataset):
         self.normalization = normalization_of(input_contract(config))
         self.augment = config.data.augment
         self.randomize = bool(config.data.randomize) and training
+        self.randomize_fraction = float(config.data.randomize_fraction)
         self._volumes: ProcessLocal[PhantomVolume] = ProcessLocal(capacity=100_000)
         self._maps: ProcessLocal[np.ndarray] = ProcessLocal(capacity=192)
 
@@ -462,7 +465,9 @@ class PhantomSliceDataset(SliceDataset):
         entry = self.volume(volume)
         index = entry.slices[slice_index]
         labels = np.array(self._mapped(entry.labels, entry.layout)[index])
-        if self.randomize:
+        # a fraction of 1 draws nothing, so a fully randomised run's samples stay what they were
+        rerender = self.randomize and (self.randomize_fraction == 1.0 or rng.uniform() < self.randomize_fraction)
+        if rerender:
             tissue = self._mapped(entry.tissue, entry.layout)
             low, high = max(0, index - SLAB_HALF_WIDTH), min(tissue.shape[0], index + SLAB_HALF_WIDTH + 1)
             hu = randomized_slice(np.array(tissue[low:high]), index - low, rng)
@@ -541,9 +546,10 @@ def build_phantom(config: TrainConfig) -> DataSplits:
     ]
     without_liver = sum(spec.region != "abdomen" for spec in specs[0])
     per_volume = "every liver slice" if data.slices_per_volume is None else f"{data.slices_per_volume} axial slices"
+    share = "" if data.randomize_fraction == 1.0 else f"{data.randomize_fraction:g} of the "
     rendering = (
-        "domain-randomised training renderings (contrast phase, per-tissue HU, texture, slice profile, blur, bias, "
-        "noise; SynthSeg-style), the phantom's own rendering for validation/test"
+        f"domain-randomised renderings for {share}training samples (contrast phase, per-tissue HU, texture, slice "
+        "profile, blur, bias, noise; SynthSeg-style), the phantom's own rendering otherwise and for validation/test"
         if data.randomize
         else "the phantom's own rendering"
     )
