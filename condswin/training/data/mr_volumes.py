@@ -143,7 +143,8 @@ def synthetic_volume_files(count: int, split_seed: int, folder: Path) -> list[Pa
     for index in range(count):
         path = folder / f"{_SYNTHETIC_VERSION}-s{split_seed}-{index:03d}.nii.gz"
         if not path.is_file():
-            array = piecewise_smooth_volume(int(np.random.SeedSequence([split_seed, index]).generate_state(1)[0]))
+            seed = int(np.random.SeedSequence([split_seed, index]).generate_state(1)[0])
+            array = piecewise_smooth_volume(seed, _SYNTHETIC_SHAPE)
             image = sitk.GetImageFromArray(array.astype(np.float32))
             write_image(image, path, overwrite=True, modality="MR")
         paths.append(path)
