@@ -546,10 +546,13 @@ def build_phantom(config: TrainConfig) -> DataSplits:
     ]
     without_liver = sum(spec.region != "abdomen" for spec in specs[0])
     per_volume = "every liver slice" if data.slices_per_volume is None else f"{data.slices_per_volume} axial slices"
-    share = "" if data.randomize_fraction == 1.0 else f"{data.randomize_fraction:g} of the "
+    if data.randomize_fraction == 1.0:
+        share, others = "every training sample", "for validation/test"
+    else:
+        share, others = f"{data.randomize_fraction:g} of the training samples", "otherwise and for validation/test"
     rendering = (
-        f"domain-randomised renderings for {share}training samples (contrast phase, per-tissue HU, texture, slice "
-        "profile, blur, bias, noise; SynthSeg-style), the phantom's own rendering otherwise and for validation/test"
+        f"domain-randomised renderings for {share} (contrast phase, per-tissue HU, texture, slice profile, blur, "
+        f"bias, noise; SynthSeg-style), the phantom's own rendering {others}"
         if data.randomize
         else "the phantom's own rendering"
     )
