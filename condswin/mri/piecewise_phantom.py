@@ -8,7 +8,7 @@ inserts (ellipses, rounded rectangles, thin bars) of their own levels, some of t
 flat apart from a slow shading of up to ±8 % (coil sensitivity), edges are blurred by 0.4–1.0 px (the
 scanner's point spread), and the air around the body is exactly zero. Values lie in [0, 1].
 
-Slices of one volume share the body and most inserts (as a phantom does along its axis), with sizes
+Slices of one volume share the body and its inserts (as a phantom does along its axis), with sizes
 changing by a few per cent from slice to slice, so per-volume normalisation sees a coherent object.
 """
 

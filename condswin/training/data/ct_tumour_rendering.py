@@ -65,14 +65,19 @@ def render_tumours(hu: np.ndarray, tumour: np.ndarray, liver_hu: float, rng: np.
     Returns:
         The kind drawn for each component, in label order.
     """
-    components, count = ndimage.label(tumour)
+    components, _ = ndimage.label(tumour)
     kinds: list[str] = []
-    for label in range(1, count + 1):
-        component = components == label
+    for label, found in enumerate(ndimage.find_objects(components), start=1):
+        # Work in the component's box (one pixel wider in-plane, so its outline has background around it),
+        # not the whole slab: this runs for every tumour of every training sample.
+        assert found is not None  # labels run from 1 to count without gaps
+        box = (found[0], *(slice(max(0, s.start - 1), s.stop + 1) for s in found[1:]))
+        component = components[box] == label
         kind = str(rng.choice(TUMOUR_KINDS, p=_KIND_P))
         kinds.append(kind)
+        region = hu[box]
         if kind == "cyst":
-            hu[component] = rng.uniform(*_CYST_HU)
+            region[component] = rng.uniform(*_CYST_HU)
             continue
         depth = _depth_px(component)
         if kind == "hypodense":
@@ -84,10 +89,10 @@ def render_tumours(hu: np.ndarray, tumour: np.ndarray, liver_hu: float, rng: np.
         # The outline pixel (depth 1) sits halfway between liver and tumour, full contrast half a margin further in.
         margin = rng.uniform(*_MARGIN_PX)
         weight = np.clip(0.5 + (depth - 1.0) / np.float32(margin), 0.0, 1.0)
-        mottle = np.float32(rng.uniform(0.0, _MOTTLE_HU)) * _mottle(rng, hu.shape)
+        mottle = np.float32(rng.uniform(0.0, _MOTTLE_HU)) * _mottle(rng, component.shape)
         values = np.float32(liver_hu) + weight * (np.float32(contrast) + mottle)
         if kind == "rim":
             ring = depth <= rng.uniform(*_RIM_PX)
             values = np.where(ring, np.float32(liver_hu + rng.uniform(*_RIM_RING_HU)), values)
-        hu[component] = values[component]
+        region[component] = values[component]
     return kinds
