@@ -360,3 +360,80 @@ def test_recipe_keys_extend_and_baselines_are_read(setup):
     setup["recipes"].write_text(json.dumps(text))
     recipe = load_recipes(setup["recipes"])["denoise"]
     assert recipe.extend is True and recipe.baselines == ("nlm", "gaussian") and recipe.reinit == ("net.head",)
+
+
+def test_keep_score_offsets_scores_the_candidate_with_the_defaults_offsets(tiny_bundles, tmp_path, monkeypatch):
+    """With ``keep_score_offsets`` the embedding gets a copy of the trained bundle carrying the installed
+    default's ``output.score_offsets``; the trained bundle stays as exported; without the key, or with a default
+    that has no offsets, the trained bundle goes to the embedding as it is."""
+    import dataclasses
+    import shutil
+
+    import condswin.training.campaign as campaign
+    import condswin.training.embedding as embedding
+    from condswin.training.campaign import CampaignRequest, Recipe, _embed
+
+    def card_of(folder: Path) -> dict:
+        return json.loads((folder / "model_card.json").read_text())
+
+    trained = tmp_path / "trained"
+    shutil.copytree(tiny_bundles["segmentation"], trained)
+    exported = (trained / "model_card.json").read_bytes()
+    default = tmp_path / "default"
+    shutil.copytree(tiny_bundles["segmentation"], default)
+    card = card_of(default)
+    card["output"]["score_offsets"] = [0.0, 0.0, 2.0]
+    (default / "model_card.json").write_text(json.dumps(card))
+    models = tmp_path / "Models"
+    embed_bundle(default, models, default=True)
+
+    seen: list = []
+    monkeypatch.setattr(
+        campaign, "embed_trained_bundle", lambda req, log: seen.append(req) or embedding.EmbedOutcome(None, {})
+    )
+    recipe = Recipe(
+        name="seg",
+        default="tiny-segmentation",
+        config="unused.yaml",
+        overrides=(),
+        folders={},
+        held_out=(),
+        limits="a tiny test model",
+        keep_score_offsets=True,
+    )
+    request = CampaignRequest(
+        tasks=("seg",),
+        hours=1.0,
+        recipes={"seg": recipe},
+        project_root=ROOT,
+        data_root=tmp_path,
+        runs=tmp_path,
+        models_dir=models,
+    )
+    record: dict = {}
+    work = tmp_path / "work"
+    work.mkdir()
+    _embed(request, recipe, trained, tmp_path, work, "start", record, lambda line: None)
+    scored = seen[-1].bundle
+    assert scored != trained and card_of(scored)["output"]["score_offsets"] == [0.0, 0.0, 2.0]
+    assert record["score_offsets"] == [0.0, 0.0, 2.0]
+    assert (trained / "model_card.json").read_bytes() == exported  # the exported bundle is not changed
+
+    _embed(request, dataclasses.replace(recipe, keep_score_offsets=False), trained, tmp_path, work, "s", {}, print)
+    assert seen[-1].bundle == trained
+
+    plain = tmp_path / "Plain"
+    embed_bundle(tiny_bundles["segmentation"], plain, default=True)
+    record = {}
+    _embed(dataclasses.replace(request, models_dir=plain), recipe, trained, tmp_path, work, "s", record, print)
+    assert seen[-1].bundle == trained and "score_offsets" not in record
+
+
+def test_recipe_key_keep_score_offsets_is_read(setup):
+    from condswin.training.campaign import load_recipes
+
+    assert load_recipes(setup["recipes"])["denoise"].keep_score_offsets is False
+    text = json.loads(setup["recipes"].read_text())
+    text["tasks"]["denoise"]["keep_score_offsets"] = True
+    setup["recipes"].write_text(json.dumps(text))
+    assert load_recipes(setup["recipes"])["denoise"].keep_score_offsets is True

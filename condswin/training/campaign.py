@@ -37,11 +37,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from condswin.bundles import CARD_FILENAME, read_registry, resolve_bundle
+from condswin.bundles import CARD_FILENAME, parse_card, read_registry, resolve_bundle
 from condswin.bundles.registry import REGISTRY_FILENAME
 from condswin.errors import InputError, InputNotFoundError, JobCancelled, ModelError, UsageError
+from condswin.io.atomic import write_json_atomic
 from condswin.training.config import load_config, read_yaml
-from condswin.training.embedding import EmbedRequest, HeldOut, bundle_folder, embed_trained_bundle
+from condswin.training.embedding import EmbedRequest, HeldOut, bundle_folder, current_default, embed_trained_bundle
 
 # Training/campaign.py checks its arguments and recipes with this module before anything trains, so what loads
 # torch, Lightning, scipy or matplotlib (training, its callbacks, the learning curve) is imported where it is
@@ -86,6 +87,10 @@ class Recipe:
         reinit: name prefixes of the default's tensors that start the run at their initialisation
             (``train.py --reinit``; e.g. ``net.head`` when the recipe changes what the network corrects).
         baselines: methods scored beside the task's own baseline on the held-out data (e.g. ``nlm``).
+        keep_score_offsets: score and embed the trained network with the installed default's
+            ``output.score_offsets``. The offsets calibrate a segmentation network's class scores to real data
+            (a prior shift measured on validation scans); a network trained further from those weights on the same
+            data keeps that shift, and without its offsets it would be compared with a calibrated default.
     """
 
     name: str
@@ -104,6 +109,7 @@ class Recipe:
     extend: bool = False
     reinit: tuple[str, ...] = ()
     baselines: tuple[str, ...] = ()
+    keep_score_offsets: bool = False
 
     @property
     def task(self) -> str:
@@ -127,6 +133,7 @@ _RECIPE_KEYS = {
     "extend",
     "reinit",
     "baselines",
+    "keep_score_offsets",
 }
 
 
@@ -193,6 +200,7 @@ def load_recipes(path: str | os.PathLike) -> dict[str, Recipe]:
             extend=bool(entry.get("extend", False)),
             reinit=tuple(str(p) for p in entry.get("reinit") or ()),
             baselines=tuple(str(b) for b in entry.get("baselines") or ()),
+            keep_score_offsets=bool(entry.get("keep_score_offsets", False)),
         )
     return recipes
 
@@ -495,6 +503,8 @@ def _embed(
     log: Callable[[str], None],
 ) -> TaskOutcome:
     """Hand a trained bundle to the embedding, which replaces the default only when it scores higher."""
+    if recipe.keep_score_offsets:
+        bundle = _with_default_score_offsets(bundle, recipe, request.models_dir, work / "calibrated", record, log)
     embed = EmbedRequest(
         bundle=bundle,
         held_out=held_out_data(recipe, folders),
@@ -516,6 +526,32 @@ def _embed(
     record["decision"] = outcome.decision
     status = "embedded" if outcome.registry is not None else "kept the default"
     return TaskOutcome(recipe.name, work, start, status, record)
+
+
+def _with_default_score_offsets(
+    bundle: Path,
+    recipe: Recipe,
+    models_dir: Path | None,
+    target: Path,
+    record: dict[str, Any],
+    log: Callable[[str], None],
+) -> Path:
+    """A copy of ``bundle`` (at ``target``) whose card carries the installed default's score offsets; ``bundle``
+    itself when the default has none. The trained bundle is left as exported."""
+    current = current_default(recipe.task, models_dir)
+    offsets = list(current.card.contract.score_offsets) if current is not None else []
+    if not offsets:
+        return bundle
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(bundle, target)
+    card_path = target / CARD_FILENAME
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card.setdefault("output", {})["score_offsets"] = offsets
+    parse_card(card, str(card_path))  # offsets that do not fit the network's outputs are refused here
+    write_json_atomic(card, card_path)
+    record["score_offsets"] = offsets
+    log(f"campaign {recipe.name}: scored with the default's score offsets {offsets}")
+    return target
 
 
 def embed_exported(request: CampaignRequest, recipe: Recipe, log: Callable[[str], None]) -> TaskOutcome:
