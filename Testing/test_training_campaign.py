@@ -437,3 +437,22 @@ def test_recipe_key_keep_score_offsets_is_read(setup):
     text["tasks"]["denoise"]["keep_score_offsets"] = True
     setup["recipes"].write_text(json.dumps(text))
     assert load_recipes(setup["recipes"])["denoise"].keep_score_offsets is True
+
+
+def test_a_new_data_generator_starts_a_new_run_folder(setup, monkeypatch):
+    """Generated training data (CT phantoms, MR objects) with a new generator version is new data: the recipe's
+    run folder changes, so a resumed run never compares validation scores of two different datasets."""
+    from condswin.training.campaign import load_recipes, prepare_recipe
+    from condswin.training.data import ct_phantom, mr_volumes
+
+    recipe = load_recipes(setup["recipes"])["denoise"]
+
+    def run_dir() -> Path:
+        return prepare_recipe(recipe, ROOT, setup["data"], setup["runs"], gpu=False).run_dir
+
+    first = run_dir()
+    assert run_dir() == first
+    monkeypatch.setattr(ct_phantom, "CACHE_VERSION", ct_phantom.CACHE_VERSION + "-next")
+    second = run_dir()
+    monkeypatch.setattr(mr_volumes, "SYNTHETIC_VERSION", mr_volumes.SYNTHETIC_VERSION + "-next")
+    assert len({first, second, run_dir()}) == 3

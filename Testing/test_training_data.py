@@ -258,6 +258,25 @@ def test_phantom_liver_takes_the_given_shape(tmp_path):
     assert (livers[0] ^ livers[1]).sum() > 0.3 * livers[0].sum()
 
 
+def test_a_liver_of_real_size_fits_the_phantom_body_and_lies_under_the_diaphragm(tmp_path):
+    """A liver 220 mm wide and 190 mm deep (an adult's) makes the body grow to hold it and lifts the diaphragm
+    over it: no part of it turns into lung, and most of it becomes liver (the spine, vessels and back muscles
+    clip the rest of an ellipsoid). Drawn at the body's own size and under its own dome, 41-55 % of it was lost."""
+    from condswin.ct.phantom_canvas import Tissue
+
+    _ellipsoid_shape(tmp_path / "liver-big.nii.gz", (110.0, 95.0, 85.0))
+    mask = read_shape(tmp_path / "liver-big.nii.gz")
+    kept = []
+    for seed in range(3):
+        case = generate_phantom(seed, (80, 80, 48), spacing=(5.0, 5.0, 5.0), liver_mask=mask, num_tumours=0)
+        liver = sitk.GetArrayFromImage(case.labels) > 0
+        placed = _placed_mask(mask, case)
+        lung = (placed & (case.tissue == Tissue.LUNG)).sum() / placed.sum()
+        assert lung < 0.005, f"the diaphragm lies over the liver (the shape's share in lung: {lung:.3f})"
+        kept.append((liver & placed).sum() / placed.sum())
+    assert np.mean(kept) > 0.53, f"shares of the shape that became liver: {kept}"
+
+
 def test_deformed_shapes_vary_within_bounds(tmp_path):
     _ellipsoid_shape(tmp_path / "liver-000.nii.gz", (60.0, 45.0, 50.0))
     shape = read_shape(tmp_path / "liver-000.nii.gz")

@@ -6,9 +6,10 @@ liver with its vessels, the structures that indent or cross the liver (gallbladd
 cava, aorta, spine, ribs), and last the pancreas and duodenum (:mod:`condswin.ct.phantom_neighbours`, which
 also shapes the back muscles). Tumours are added by :mod:`condswin.ct.phantom_tumours`.
 
-Sizes and positions are drawn from ranges typical of adult abdominal CT (body width 280–350 mm, liver
-right lobe 14–18 cm craniocaudal, vertebral body ~4 cm, aorta 2–2.6 cm, kidneys ~11 cm long). HU ranges
-per phase follow common radiology teaching values (e.g. liver 50–65 HU unenhanced, 95–125 HU portal
+Sizes and positions are drawn from ranges typical of adult abdominal CT (body width 280–350 mm, wider where a
+real liver shape needs room; liver right lobe 14–18 cm craniocaudal, vertebral body ~4 cm, aorta 2–2.6 cm,
+kidneys ~11 cm long). A real liver shape also lifts the diaphragm where it reaches above the drawn dome. HU
+ranges per phase follow common radiology teaching values (e.g. liver 50–65 HU unenhanced, 95–125 HU portal
 venous; aorta 250–350 HU arterial; renal cortex 180–230 HU arterial).
 """
 
@@ -42,6 +43,31 @@ def _thickness(theta: np.ndarray, side: float, front: float, back: float, ripple
     return (np.float32(side) * cos2 + midline * (1 - cos2)) * ripple
 
 
+# A real liver shape fills at most these shares of the abdominal cavity's width and depth; a body drawn smaller
+# grows to hold it (clipped by the wall, spine and diaphragm instead, the phantom lost 41 % of its real livers).
+LIVER_CAVITY_WIDTH_SHARE = 0.85
+LIVER_CAVITY_DEPTH_SHARE = 0.9
+
+
+def _fit_body_to_liver(
+    canvas: Canvas,
+    half_width: float,
+    front: float,
+    back: float,
+    fat_mm: tuple[float, float, float],
+    wall_mm: tuple[float, float, float],
+) -> tuple[float, float, float]:
+    """The outer half width and front/back half depths (mm), enlarged where the real liver shape needs room."""
+    if canvas.liver_shape is None:
+        return half_width, front, back
+    points = canvas.liver_shape.points()
+    width, depth = np.ptp(points[:, 0]), np.ptp(points[:, 1])
+    half_width = max(half_width, width / (2 * LIVER_CAVITY_WIDTH_SHARE) + fat_mm[0] + wall_mm[0])
+    layers = fat_mm[1] + wall_mm[1] + fat_mm[2] + wall_mm[2]
+    grow = (depth / LIVER_CAVITY_DEPTH_SHARE + layers) / (front + back)
+    return (half_width, front * grow, back * grow) if grow > 1 else (half_width, front, back)
+
+
 def _paint_body(canvas: Canvas) -> BodyFrame:
     rng, grid = canvas.rng, canvas.grid
     half_width = rng.uniform(130.0, 170.0)
@@ -56,6 +82,9 @@ def _paint_body(canvas: Canvas) -> BodyFrame:
         wobble += np.float32(rng.uniform(0.0, 0.01)) * np.cos(m * theta + np.float32(rng.uniform(0, 2 * np.pi)))
     # The abdomen widens slightly towards the pelvis and narrows towards the chest.
     wobble = wobble * (1.0 - np.float32(0.0006) * z)
+    fat_mm = (rng.uniform(12.0, 35.0), rng.uniform(10.0, 35.0), rng.uniform(6.0, 18.0))  # side, front, back
+    wall_mm = (rng.uniform(12.0, 18.0), rng.uniform(7.0, 11.0), rng.uniform(10.0, 15.0))
+    half_width, front, back = _fit_body_to_liver(canvas, half_width, front, back, fat_mm, wall_mm)
     rho = _body_radius(x, yb, half_width, front, back, wobble)
     # Outer radius in mm along each voxel's direction, to turn layer thicknesses in mm into radius fractions.
     radius_mm = 1.0 / np.maximum(_body_radius(np.cos(theta), np.sin(theta), half_width, front, back, wobble), 1e-6)
@@ -65,8 +94,6 @@ def _paint_body(canvas: Canvas) -> BodyFrame:
         third = np.float32(0.2) * np.cos(3 * theta + np.float32(phase[0]))
         return 1.0 + third + np.float32(0.1) * np.cos(5 * theta + np.float32(phase[1]))
 
-    fat_mm = (rng.uniform(12.0, 35.0), rng.uniform(10.0, 35.0), rng.uniform(6.0, 18.0))  # side, front, back
-    wall_mm = (rng.uniform(12.0, 18.0), rng.uniform(7.0, 11.0), rng.uniform(10.0, 15.0))
     fat = _thickness(theta, *fat_mm, ripple())
     wall = _thickness(theta, *wall_mm, ripple())
     canvas.paint(rho < 1.0, Tissue.SKIN)
@@ -117,6 +144,8 @@ def _paint_thorax(canvas: Canvas, frame: BodyFrame) -> np.ndarray:
     frame.liver_semi_z = rng.uniform(75.0, 95.0)
     frame.dome_right = frame.liver_semi_z * rng.uniform(0.55, 0.75)
     dome = _diaphragm(frame, x, y, np.array([frame.dome_right, rng.uniform(10.0, 25.0), rng.uniform(130.0, 190.0)]))
+    if canvas.liver_shape is not None:
+        dome = _place_real_liver(canvas, frame, dome)
     above = z > dome
     canvas.paint(frame.cavity & (z > dome - 4.0), Tissue.MUSCLE)  # the diaphragm itself
     canvas.paint(frame.cavity & above, Tissue.LUNG)
@@ -126,6 +155,26 @@ def _paint_thorax(canvas: Canvas, frame: BodyFrame) -> np.ndarray:
     canvas.paint((heart_q < 1.0) & above & frame.cavity, Tissue.MUSCLE)  # myocardium
     canvas.paint((heart_q < 0.65) & above & frame.cavity, Tissue.HEART)  # blood in the chambers
     return dome
+
+
+def _place_real_liver(canvas: Canvas, frame: BodyFrame, dome: np.ndarray) -> np.ndarray:
+    """Place the real liver shape (``frame.real_liver``) and return the diaphragm raised over it.
+
+    The shape goes against the right wall, its top under the right dome; a real liver's upper surface is the
+    diaphragm's, so wherever the shape reaches above the drawn dome the dome is lifted to lie on it.
+    """
+    grid = canvas.grid
+    placed, canvas.liver_shift_mm = place_liver_shape(
+        canvas.liver_shape,
+        grid,
+        right_edge_x=-frame.half_width + 2.0,
+        top_z=frame.dome_right - 6.0,
+        centre_y=frame.body_y,
+    )
+    frame.real_liver = placed
+    z = np.broadcast_to(grid.z, placed.shape)
+    top = np.where(placed, z, -np.inf).max(axis=0, keepdims=True)  # the shape's highest point per column
+    return np.where(np.isfinite(top), np.maximum(dome, top + np.float32(5.0)), dome).astype(np.float32)
 
 
 def _paint_tube(
@@ -229,12 +278,10 @@ def _paint_liver(canvas: Canvas, frame: BodyFrame, dome: np.ndarray) -> dict[str
         # The inferior tip ends in a thin edge: shave the bottom progressively.
         liver = liver & (z > np.float32(-semi_z * 0.9) + np.float32(0.15) * (x + np.float32(0.42 * hw)))
     else:
-        # A real shape: against the right wall, its top under the right dome; the random draws above still
-        # happen, so the rest of the anatomy of a seed is the same with or without a shape.
-        placed, canvas.liver_shift_mm = place_liver_shape(
-            canvas.liver_shape, grid, right_edge_x=-hw + 2.0, top_z=frame.dome_right - 6.0, centre_y=frame.body_y
-        )
-        liver = placed & frame.cavity & (z < dome - 4.0) & (spine_q > 1.0)
+        # The real shape placed with the diaphragm (_place_real_liver); the random draws above still happen, so
+        # the rest of the anatomy of a seed is the same with or without a shape.
+        assert frame.real_liver is not None
+        liver = frame.real_liver & frame.cavity & (z < dome - 4.0) & (spine_q > 1.0)
     texture = np.float32(rng.uniform(2.0, 5.0)) * smooth_field(rng, x, y, z, 30.0)
     texture += np.float32(canvas.mean_hu[Tissue.LIVER])
     # The liver displaces fat and bowel but not muscle (back muscles, crura) or the spleen.

@@ -181,3 +181,4 @@ class BodyFrame:
     spine_y: float = 0.0
     dome_right: float = 0.0
     liver_semi_z: float = 0.0
+    real_liver: np.ndarray | None = field(default=None, repr=False)  # a placed real liver shape, else None

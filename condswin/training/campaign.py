@@ -316,12 +316,21 @@ class TaskOutcome:
     record: dict[str, Any]
 
 
+def _data_generator_versions() -> dict[str, str]:
+    """The versions of the generated training data (CT phantoms, piecewise-smooth MR objects): a new generator
+    makes new training and validation data, whose scores a resumed run must not compare with the old ones."""
+    from condswin.training.data import ct_phantom, mr_volumes  # lazy: torch (see top)
+
+    return {"ct_phantom": ct_phantom.CACHE_VERSION, "mr_synthetic": mr_volumes.SYNTHETIC_VERSION}
+
+
 def _recipe_hash(recipe: Recipe, config_text: str, overrides: Sequence[str]) -> str:
-    # the run folder of a recipe: same config, overrides and data → same folder → resume
+    # the run folder of a recipe: same config, overrides, data and data generators → same folder → resume
     identity = {
         "config": config_text,
         "overrides": list(overrides),
         "folders": {k: list(v) for k, v in recipe.folders.items()},
+        "generators": _data_generator_versions(),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
 

@@ -103,7 +103,9 @@ __all__ = [
 
 LIVER_SHAPES_LICENCE = "LiTS-derived liver shapes: CC BY-NC-SA 4.0 (non-commercial, share-alike)"
 PHANTOM_SLICES = 48
-_CACHE_VERSION = "phantom-2"
+# The generator's version in every cached phantom's key (and in the campaign's run folders): raise it whenever
+# the phantom changes.
+CACHE_VERSION = "phantom-3"
 
 # Liver shape variants (see the module docstring).
 _NAME = re.compile(r"^liver-\d+\.nii(\.gz)?$")
@@ -342,7 +344,7 @@ class PhantomSpec:
     def key(self) -> str:
         """The cache key: the generator's version and every parameter (and the shape file's version)."""
         shape_key = VolumeCache.file_key(self.liver_shape) if self.liver_shape else "drawn"
-        return f"{_CACHE_VERSION}|{self.seed}|{self.shape}|{shape_key}|{self.deform}|{self.region}"
+        return f"{CACHE_VERSION}|{self.seed}|{self.shape}|{shape_key}|{self.deform}|{self.region}"
 
 
 @dataclass(frozen=True)

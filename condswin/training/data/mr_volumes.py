@@ -41,7 +41,7 @@ _OBJECT_FRACTION = 0.05
 _SUBSAMPLE = 100_000
 _CACHE_VERSION = "mr-1"
 _SYNTHETIC_SHAPE = (16, 256, 256)
-_SYNTHETIC_VERSION = "piecewise-1"
+SYNTHETIC_VERSION = "piecewise-1"
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def synthetic_volume_files(count: int, split_seed: int, folder: Path) -> list[Pa
     """
     paths = []
     for index in range(count):
-        path = folder / f"{_SYNTHETIC_VERSION}-s{split_seed}-{index:03d}.nii.gz"
+        path = folder / f"{SYNTHETIC_VERSION}-s{split_seed}-{index:03d}.nii.gz"
         if not path.is_file():
             seed = int(np.random.SeedSequence([split_seed, index]).generate_state(1)[0])
             array = piecewise_smooth_volume(seed, _SYNTHETIC_SHAPE)
