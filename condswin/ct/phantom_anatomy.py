@@ -163,9 +163,10 @@ def _place_real_liver(canvas: Canvas, frame: BodyFrame, dome: np.ndarray) -> np.
     The shape goes against the right wall, its top under the right dome; a real liver's upper surface is the
     diaphragm's, so wherever the shape reaches above the drawn dome the dome is lifted to lie on it.
     """
-    grid = canvas.grid
+    grid, shape = canvas.grid, canvas.liver_shape
+    assert shape is not None  # called only with a shape
     placed, canvas.liver_shift_mm = place_liver_shape(
-        canvas.liver_shape,
+        shape,
         grid,
         right_edge_x=-frame.half_width + 2.0,
         top_z=frame.dome_right - 6.0,
