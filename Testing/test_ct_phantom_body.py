@@ -18,9 +18,24 @@ BODY_SURFACE = np.array([Tissue.SKIN, Tissue.SUBCUTANEOUS_FAT], dtype=np.uint8)
 IN_PLANE = ndimage.generate_binary_structure(3, 1) * np.array([0, 1, 0], dtype=bool)[:, None, None]
 
 
-@pytest.mark.parametrize(("seed", "phase"), [(0, "portal"), (1, "arterial"), (2, "native"), (3, "portal")])
-def test_every_tissue_stays_inside_the_body_and_labels_follow_the_tissues(seed: int, phase: str) -> None:
-    case = generate_phantom(seed, phase=phase, num_tumours=4, **GRID)
+def _adult_liver_shape() -> sitk.Image:
+    """An ellipsoid liver mask 220 mm wide, 190 mm deep, 170 mm tall (an adult's; the body grows to hold it)."""
+    axes = [(np.arange(n) - (n - 1) / 2) * 5.0 for n in (40, 44, 50)]
+    z, y, x = np.meshgrid(*axes, indexing="ij")
+    image = sitk.GetImageFromArray(((x / 110) ** 2 + (y / 95) ** 2 + (z / 85) ** 2 < 1).astype(np.uint8))
+    image.SetSpacing((5.0, 5.0, 5.0))
+    return image
+
+
+@pytest.mark.parametrize(
+    ("seed", "phase", "liver_shape"),
+    [(0, "portal", False), (1, "arterial", False), (2, "native", False), (3, "portal", False), (4, "portal", True)],
+)
+def test_every_tissue_stays_inside_the_body_and_labels_follow_the_tissues(
+    seed: int, phase: str, liver_shape: bool
+) -> None:
+    shape = _adult_liver_shape() if liver_shape else None
+    case = generate_phantom(seed, phase=phase, num_tumours=4, liver_mask=shape, **GRID)
     tissue = case.tissue
     outside = np.isin(tissue, OUTSIDE)
     # No tissue floats outside the patient: every tissue under the skin and subcutaneous fat (the surface layers,
