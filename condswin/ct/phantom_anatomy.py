@@ -6,7 +6,7 @@ liver with its vessels, the structures that indent or cross the liver (gallbladd
 cava, aorta, spine, ribs), and last the pancreas and duodenum (:mod:`condswin.ct.phantom_neighbours`, which
 also shapes the back muscles). Tumours are added by :mod:`condswin.ct.phantom_tumours`.
 
-Sizes and positions are drawn from ranges typical of adult abdominal CT (body width 280–350 mm, wider where a
+Sizes and positions are drawn from ranges typical of adult abdominal CT (body width 260–340 mm, wider where a
 real liver shape needs room; liver right lobe 14–18 cm craniocaudal, vertebral body ~4 cm, aorta 2–2.6 cm,
 kidneys ~11 cm long). A real liver shape also lifts the diaphragm where it reaches above the drawn dome. HU
 ranges per phase follow common radiology teaching values (e.g. liver 50–65 HU unenhanced, 95–125 HU portal
@@ -44,7 +44,8 @@ def _thickness(theta: np.ndarray, side: float, front: float, back: float, ripple
 
 
 # A real liver shape fills at most these shares of the abdominal cavity's width and depth; a body drawn smaller
-# grows to hold it (clipped by the wall, spine and diaphragm instead, the phantom lost 41 % of its real livers).
+# grows to hold it, because a real liver clipped by a body too small for it teaches a truncated liver (with bodies
+# drawn independently of the shape, 41 % of each shape was lost; docs/training.md).
 LIVER_CAVITY_WIDTH_SHARE = 0.85
 LIVER_CAVITY_DEPTH_SHARE = 0.9
 
