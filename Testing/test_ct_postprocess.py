@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from scipy import ndimage
 
-from condswin.ct.postprocess import largest_component, postprocess_labels
+from condswin.ct.postprocess import largest_component, postprocess_labels, tumour_enclosure
 
 
 def _two_livers() -> np.ndarray:
@@ -177,7 +178,7 @@ def test_detach_works_in_mm_on_anisotropic_voxels_and_keeps_a_thin_organ() -> No
     sheet = np.zeros((6, 30, 30), np.uint8)
     sheet[2:4, 3:27, 3:27] = 1
     np.testing.assert_array_equal(postprocess_labels(sheet, (1.0, 1.0, 1.0), detach_mm=5.0), sheet)
-    with pytest.raises(ValueError, match="detach_mm need the voxel spacing"):
+    with pytest.raises(ValueError, match="need the voxel spacing"):
         postprocess_labels(sheet, detach_mm=5.0)
 
 
@@ -191,3 +192,59 @@ def test_the_segmentation_jobs_liver_postprocessing_cuts_at_necks() -> None:
     card = SimpleNamespace(contract=SimpleNamespace(postprocess="liver"))
     out, ran = postprocess_for_card(image, card)  # type: ignore[arg-type]  # the only field it reads
     assert ran and not sitk.GetArrayFromImage(out)[:, :, 40:].any()
+
+
+def _liver_with_three_tumours() -> np.ndarray:
+    """A 40 × 40 × 40 mm liver (1 mm voxels) holding a tumour deep inside, one at its surface (a quarter of it
+    outside), and a tumour-labelled blob that only touches it (a neighbour a network called tumour)."""
+    labels = np.zeros((50, 50, 80), np.uint8)
+    labels[5:45, 5:45, 5:45] = 1
+    labels[20:28, 20:28, 20:28] = 2  # deep inside
+    labels[10:18, 10:18, 39:47] = 2  # at the surface: x 39–44 in the liver, 45–46 outside
+    labels[20:30, 20:30, 45:60] = 2  # outside, touching the liver's face at x = 45
+    return labels
+
+
+def test_tumour_enclosure_measures_the_liver_around_each_tumour() -> None:
+    labels = _liver_with_three_tumours()
+    components, fractions = tumour_enclosure(labels == 2, labels > 0, (1.0, 1.0, 1.0), shell_mm=3.0)
+    deep, surface, outside = (int(components[z, y, x]) for z, y, x in ((24, 24, 24), (14, 14, 42), (25, 25, 55)))
+    assert len({deep, surface, outside}) == 3 and fractions[0] == 1.0
+    assert fractions[deep] == 1.0  # liver all round
+    assert 0.6 < fractions[surface] < 0.9  # liver on most sides, the outside on one
+    assert fractions[outside] < 0.3  # liver only on the face it touches
+    # anisotropic voxels: the shell is measured in mm, as a distance map over the whole array measures it
+    spacing = (1.7, 0.7, 0.45)
+    components, fractions = tumour_enclosure(labels == 2, labels > 0, spacing, shell_mm=3.0)
+    for number in range(1, int(components.max()) + 1):
+        distance = ndimage.distance_transform_edt(components != number, sampling=spacing)
+        shell = (distance > 0) & (distance <= 3.0)
+        assert fractions[number] == pytest.approx((labels > 0)[shell].mean())
+
+
+def test_tumours_the_liver_does_not_enclose_become_background() -> None:
+    labels = _liver_with_three_tumours()
+    out = postprocess_labels(labels, (1.0, 1.0, 1.0), min_tumour_enclosure=0.6)
+    np.testing.assert_array_equal(out[20:28, 20:28, 20:28], 2)
+    np.testing.assert_array_equal(out[10:18, 10:18, 39:47], 2)  # a tumour at the surface is kept whole
+    assert not out[:, :, 47:].any()  # the outside blob is gone: background, not liver
+    np.testing.assert_array_equal(out[5:45, 5:45, 5:45] > 0, True)  # the liver itself keeps every voxel
+    np.testing.assert_array_equal(postprocess_labels(labels), labels)  # 0 (the default) keeps every tumour
+    with pytest.raises(ValueError, match="need the voxel spacing"):
+        postprocess_labels(labels, min_tumour_enclosure=0.6)
+
+
+def test_the_segmentation_jobs_postprocessing_drops_unenclosed_and_tiny_tumours() -> None:
+    from types import SimpleNamespace
+
+    from condswin.jobs.segmentation import postprocess_for_card
+
+    labels = _liver_with_three_tumours()
+    labels[30, 30, 30] = 2  # a one-voxel "tumour" (1 µL) inside the liver
+    image = sitk.GetImageFromArray(labels)
+    image.SetSpacing((1.0, 1.0, 1.0))
+    card = SimpleNamespace(contract=SimpleNamespace(postprocess="liver"))
+    out = sitk.GetArrayFromImage(postprocess_for_card(image, card)[0])  # type: ignore[arg-type]
+    assert not out[:, :, 47:].any() and out[30, 30, 30] == 1
+    assert (out[20:28, 20:28, 20:28] == 2).all()
+    assert (out[10:18, 10:18, 39:47] == 2).mean() > 0.8  # what bulges out rounded by the cut at necks

@@ -14,7 +14,13 @@ Steps, in order:
 2. fill holes of that component in 3-D (cavities enclosed on all sides) with liver. Axial slices are not
    filled one by one: structures such as the inferior vena cava and the gallbladder are enclosed by the
    liver in single slices but are not liver;
-3. optionally relabel tumour components smaller than ``min_tumour_ml`` as liver.
+3. optionally drop tumour components that the liver does not enclose: with ``min_tumour_enclosure`` = f, a
+   tumour component whose surroundings (the voxels outside it within :data:`TUMOUR_SHELL_MM`) are less than a
+   fraction f liver or other tumour becomes background. A liver tumour lies in the liver, so even one at the
+   liver's surface has liver on much of its surroundings; what a slice-wise network calls tumour where the liver
+   meets bowel, stomach, vessels or the body wall has mostly non-liver around it. A tumour growing mostly out of
+   the liver (exophytic) is dropped too: the price of the rule;
+4. optionally relabel tumour components smaller than ``min_tumour_ml`` as liver.
 
 Connectivity is "full" (26 neighbours in 3-D): a slice-wise network often leaves diagonal contacts
 between slices, and those should not split an organ or a tumour.
@@ -31,11 +37,25 @@ from scipy import ndimage
 
 from condswin.lits import BACKGROUND, LABEL_VALUES, LIVER, TUMOUR
 
-__all__ = ["postprocess_labels", "largest_component", "detach_at_necks", "fill_enclosed_holes", "label_array"]
+__all__ = [
+    "postprocess_labels",
+    "largest_component",
+    "detach_at_necks",
+    "fill_enclosed_holes",
+    "label_array",
+    "tumour_enclosure",
+]
 
 # The neck radius of the liver post-processing of the segmentation job: chosen on the real CT volumes the default
 # is validated on (docs/training.md, "Cutting the liver at its necks").
 LIVER_DETACH_MM = 6.0
+# The tumour clean-up of the segmentation job, chosen on the same volumes (docs/training.md, "Tumours the liver
+# does not enclose"): the least fraction of liver around a kept tumour, and the smallest tumour kept (mL).
+TUMOUR_MIN_ENCLOSURE = 0.6
+MIN_TUMOUR_ML = 0.1
+# How far around a tumour component its surroundings reach (mm): a few voxels of a typical abdominal CT, so the
+# shell sees what the tumour touches rather than the organs beyond.
+TUMOUR_SHELL_MM = 3.0
 
 LabelMap = TypeVar("LabelMap", np.ndarray, sitk.Image)
 
@@ -155,6 +175,39 @@ def fill_enclosed_holes(mask: np.ndarray) -> np.ndarray:
     return filled
 
 
+def tumour_enclosure(
+    tumour: np.ndarray, organ: np.ndarray, spacing: Sequence[float], shell_mm: float = TUMOUR_SHELL_MM
+) -> tuple[np.ndarray, np.ndarray]:
+    """How much of each tumour component's surroundings is organ (liver or another tumour).
+
+    Args:
+        tumour: boolean tumour mask (2-D or 3-D); not modified.
+        organ: boolean mask of the liver with its tumours, same shape.
+        spacing: voxel spacing in mm in numpy axis order (z, y, x).
+        shell_mm: the surroundings of a component are the voxels outside it within this distance (mm).
+
+    Returns:
+        ``(components, fractions)``: the fully connected components of ``tumour`` numbered from 1 (0 elsewhere),
+        and for each number the fraction of its surroundings inside ``organ`` (``fractions[0]`` is 1; a component
+        with no surroundings in the array, filling it, counts as enclosed).
+    """
+    structure = ndimage.generate_binary_structure(tumour.ndim, tumour.ndim)
+    components, count = ndimage.label(tumour, structure=structure)
+    fractions = np.ones(count + 1)
+    margin = [int(np.ceil(shell_mm / s)) + 1 for s in spacing]
+    for number, found in enumerate(ndimage.find_objects(components), start=1):
+        if found is None:
+            continue
+        box = tuple(
+            slice(max(s.start - m, 0), min(s.stop + m, n)) for s, m, n in zip(found, margin, tumour.shape, strict=False)
+        )
+        distance = _distance_to(components[box] == number, spacing, beyond=False)
+        shell = (distance > 0) & (distance <= shell_mm)
+        if shell.any():
+            fractions[number] = float(organ[box][shell].mean())
+    return components, fractions
+
+
 def postprocess_labels(
     labels: LabelMap,
     spacing: Sequence[float] | None = None,
@@ -162,8 +215,10 @@ def postprocess_labels(
     fill_holes: bool = True,
     min_tumour_ml: float = 0.0,
     detach_mm: float = 0.0,
+    min_tumour_enclosure: float = 0.0,
 ) -> LabelMap:
-    """Keep the largest liver (cut at its necks with ``detach_mm``), keep tumours inside it, fill holes.
+    """Keep the largest liver (cut at its necks with ``detach_mm``), keep tumours inside it, fill holes; drop
+    tumours the liver does not enclose and relabel small ones (module docstring).
 
     Args:
         labels: label map (0 background, 1 liver, 2 tumour) as a numpy array or a SimpleITK image; not
@@ -175,6 +230,8 @@ def postprocess_labels(
         min_tumour_ml: tumour components smaller than this (in mL) become liver; 0 keeps every tumour.
         detach_mm: cut off what joins the liver only through necks narrower than twice this (mm; module
             docstring); 0 keeps the whole largest component.
+        min_tumour_enclosure: tumour components whose surroundings (within :data:`TUMOUR_SHELL_MM`) are less
+            than this fraction liver or tumour become background; 0 keeps every tumour.
 
     Returns:
         The cleaned label map, of the same type as the input: uint8 numpy array, or uint8 SimpleITK image
@@ -184,7 +241,7 @@ def postprocess_labels(
         ValueError: bad label values or dimensions, missing or disagreeing spacing.
     """
     array = label_array(labels)
-    spacing = _spacing(labels, array, spacing, needed=min_tumour_ml > 0 or detach_mm > 0)
+    spacing = _spacing(labels, array, spacing, needed=min_tumour_ml > 0 or detach_mm > 0 or min_tumour_enclosure > 0)
     voxel_ml = float(np.prod(spacing)) / 1000.0 if spacing is not None else 0.0
 
     if detach_mm > 0:
@@ -195,6 +252,13 @@ def postprocess_labels(
     if fill_holes:
         organ = fill_enclosed_holes(organ)
     tumour = (array == TUMOUR) & organ
+    if min_tumour_enclosure > 0 and tumour.any():
+        assert spacing is not None  # _spacing insists on it
+        components, fractions = tumour_enclosure(tumour, organ, tuple(reversed(spacing)))
+        outside = fractions < min_tumour_enclosure
+        dropped = outside[components] & tumour
+        organ &= ~dropped
+        tumour &= ~dropped
     if min_tumour_ml > 0 and tumour.any():
         structure = ndimage.generate_binary_structure(tumour.ndim, tumour.ndim)
         components, _ = ndimage.label(tumour, structure=structure)
@@ -224,7 +288,9 @@ def _spacing(
         spacing = image_spacing
     if spacing is None:
         if needed:
-            raise ValueError("min_tumour_ml and detach_mm need the voxel spacing of a numpy label map")
+            raise ValueError(
+                "min_tumour_ml, detach_mm and min_tumour_enclosure need the voxel spacing of a numpy label map"
+            )
         return None
     if len(spacing) != array.ndim or not all(s > 0 for s in spacing):
         raise ValueError(f"spacing must be {array.ndim} positive numbers, got {tuple(spacing)}")

@@ -37,13 +37,21 @@ def postprocess_for_card(labels: sitk.Image, card: ModelCard) -> tuple[sitk.Imag
     """Apply the card's ``output.postprocess`` to a labelmap; returns ``(labels, whether anything ran)``.
 
     ``liver``: :func:`condswin.ct.postprocess.postprocess_labels` (the largest liver with its tumours, cut at
-    necks narrower than twice :data:`condswin.ct.postprocess.LIVER_DETACH_MM`, 3-D holes filled).
+    necks narrower than twice :data:`condswin.ct.postprocess.LIVER_DETACH_MM`, 3-D holes filled; tumours whose
+    surroundings are less than :data:`condswin.ct.postprocess.TUMOUR_MIN_ENCLOSURE` liver dropped, and those
+    under :data:`condswin.ct.postprocess.MIN_TUMOUR_ML` made liver).
     """
     if card.contract.postprocess != "liver":
         return labels, False
-    from condswin.ct.postprocess import LIVER_DETACH_MM, postprocess_labels  # lazy: SimpleITK, scipy (see top)
+    from condswin.ct import postprocess as clean  # lazy: SimpleITK, scipy (see top)
 
-    return postprocess_labels(labels, detach_mm=LIVER_DETACH_MM), True
+    cleaned = clean.postprocess_labels(
+        labels,
+        detach_mm=clean.LIVER_DETACH_MM,
+        min_tumour_enclosure=clean.TUMOUR_MIN_ENCLOSURE,
+        min_tumour_ml=clean.MIN_TUMOUR_ML,
+    )
+    return cleaned, True
 
 
 def segment(
@@ -68,7 +76,7 @@ def segment(
         loaded: a segmentation model from :func:`condswin.bundles.load_bundle`.
         options: device, batch size, progress, cancel flag.
         postprocess: apply the card's post-processing (``liver``: largest liver with its tumours, cut at thin
-            necks, holes filled).
+            necks, holes filled, tumours the liver does not enclose dropped, the smallest made liver).
         on_stage: told ``("postprocess" | "report", message)`` as those steps start.
 
     Returns:
