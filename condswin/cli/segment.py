@@ -43,7 +43,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--no-postprocess",
         action="store_true",
-        help="keep the raw network labels (no largest-component / hole filling)",
+        help="keep the raw network labels (no neck cut, largest component, hole filling or tumour clean-up)",
     )
     parser.add_argument(
         "--score-offsets",
