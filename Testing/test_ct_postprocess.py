@@ -7,7 +7,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from condswin.ct.postprocess import largest_component, postprocess_labels, tumour_enclosure
+from condswin.ct.postprocess import largest_component, postprocess_labels, tumour_enclosure, unenclosed_tumour
 
 
 def _two_livers() -> np.ndarray:
@@ -189,7 +189,7 @@ def test_the_segmentation_jobs_liver_postprocessing_cuts_at_necks() -> None:
 
     image = sitk.GetImageFromArray(_liver_with_a_bridged_neighbour(bridge=4))
     image.SetSpacing((1.0, 1.0, 1.0))
-    card = SimpleNamespace(contract=SimpleNamespace(postprocess="liver"))
+    card = SimpleNamespace(contract=SimpleNamespace(postprocess="liver", axis="axial"))
     out, ran = postprocess_for_card(image, card)  # type: ignore[arg-type]  # the only field it reads
     assert ran and not sitk.GetArrayFromImage(out)[:, :, 40:].any()
 
@@ -234,6 +234,49 @@ def test_tumours_the_liver_does_not_enclose_become_background() -> None:
         postprocess_labels(labels, min_tumour_enclosure=0.6)
 
 
+def test_a_tumour_joined_to_false_tumour_outside_the_liver_keeps_its_own_slices() -> None:
+    # a surface tumour (z 14–33, mostly inside the liver) that the network joined, in slices 6–17, to a larger
+    # blob outside the liver: the joined component fails as a whole
+    labels = np.zeros((50, 50, 90), np.uint8)
+    labels[5:45, 5:45, 5:45] = 1
+    labels[14:34, 15:35, 30:47] = 2
+    labels[6:18, 10:40, 45:80] = 2
+    tumour, organ = labels == 2, labels > 0
+    whole = unenclosed_tumour(tumour, organ, (1.0, 1.0, 1.0), 0.6)
+    assert whole.sum() == tumour.sum()  # one component, dropped whole
+    by_slice = unenclosed_tumour(tumour, organ, (1.0, 1.0, 1.0), 0.6, slice_axis=0)
+    assert by_slice[6:18].sum() == tumour[6:18].sum()  # the slices where they are joined go
+    assert not by_slice[18:].any()  # the tumour's own slices stay
+    # a component that passes is never looked at slice by slice: this one's top two slices, above the liver,
+    # would fail alone
+    capped = np.zeros_like(labels)
+    capped[5:45, 5:45, 5:45] = 1
+    capped[3:20, 15:35, 15:35] = 2
+    capped[25:35, 20:30, 55:70] = 2  # and a blob away from the liver, which fails
+    dropped = unenclosed_tumour(capped == 2, capped > 0, (1.0, 1.0, 1.0), 0.6, slice_axis=0)
+    assert dropped[:, :, 55:].all(where=capped[:, :, 55:] == 2) and not dropped[:, :, :55].any()
+    out = postprocess_labels(labels, (1.0, 1.0, 1.0), min_tumour_enclosure=0.6, slice_axis=0)
+    assert (out[18:34, 15:35, 30:45] == 2).all() and not out[:, :, 47:].any()
+
+
+def test_the_segmentation_job_looks_at_a_failing_tumour_in_the_networks_slices() -> None:
+    from types import SimpleNamespace
+
+    from condswin.jobs.segmentation import postprocess_for_card
+
+    # as above, with a blob thick enough (18 mm) that the job's 6 mm neck cut leaves it joined to the tumour
+    labels = np.zeros((50, 50, 90), np.uint8)
+    labels[5:45, 5:45, 5:45] = 1
+    labels[14:34, 15:35, 30:47] = 2
+    labels[2:20, 8:42, 45:85] = 2
+    # stored with numpy axes (y, x, z): the axial slices run along numpy axis 2 (SimpleITK's i points superior)
+    image = sitk.GetImageFromArray(np.ascontiguousarray(labels.transpose(1, 2, 0)))
+    image.SetDirection((0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0))
+    card = SimpleNamespace(contract=SimpleNamespace(postprocess="liver", axis="axial"))
+    out = sitk.GetArrayFromImage(postprocess_for_card(image, card)[0]).transpose(2, 0, 1)  # type: ignore[arg-type]
+    assert (out[20:32, 18:32, 32:44] == 2).all() and not out[:, :, 50:].any()
+
+
 def test_the_segmentation_jobs_postprocessing_drops_unenclosed_and_tiny_tumours() -> None:
     from types import SimpleNamespace
 
@@ -243,7 +286,7 @@ def test_the_segmentation_jobs_postprocessing_drops_unenclosed_and_tiny_tumours(
     labels[30, 30, 30] = 2  # a one-voxel "tumour" (1 µL) inside the liver
     image = sitk.GetImageFromArray(labels)
     image.SetSpacing((1.0, 1.0, 1.0))
-    card = SimpleNamespace(contract=SimpleNamespace(postprocess="liver"))
+    card = SimpleNamespace(contract=SimpleNamespace(postprocess="liver", axis="axial"))
     out = sitk.GetArrayFromImage(postprocess_for_card(image, card)[0])  # type: ignore[arg-type]
     assert not out[:, :, 47:].any() and out[30, 30, 30] == 1
     assert (out[20:28, 20:28, 20:28] == 2).all()

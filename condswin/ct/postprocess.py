@@ -14,12 +14,15 @@ Steps, in order:
 2. fill holes of that component in 3-D (cavities enclosed on all sides) with liver. Axial slices are not
    filled one by one: structures such as the inferior vena cava and the gallbladder are enclosed by the
    liver in single slices but are not liver;
-3. optionally drop tumour components that the liver does not enclose: with ``min_tumour_enclosure`` = f, a
-   tumour component whose surroundings (the voxels outside it within :data:`TUMOUR_SHELL_MM`) are less than a
-   fraction f liver or other tumour becomes background. A liver tumour lies in the liver, so even one at the
-   liver's surface has liver on much of its surroundings; what a slice-wise network calls tumour where the liver
-   meets bowel, stomach, vessels or the body wall has mostly non-liver around it. A tumour growing mostly out of
-   the liver (exophytic) is dropped too: the price of the rule;
+3. optionally drop tumours that the liver does not enclose: with ``min_tumour_enclosure`` = f, a tumour piece
+   whose surroundings (the voxels outside it within :data:`TUMOUR_SHELL_MM`) are less than a fraction f liver or
+   other tumour becomes background. A liver tumour lies in the liver, so even one at the liver's surface has
+   liver on much of its surroundings; what a slice-wise network calls tumour where the liver meets bowel,
+   stomach, vessels or the body wall has mostly non-liver around it. The pieces are the fully connected tumour
+   components; with ``slice_axis`` (the network's slicing axis) a component that fails is looked at again in
+   each slice along it, and only its 2-D pieces that fail within their slice go: a real tumour that the network
+   joined to false tumour beside the liver in a few slices then keeps its other slices. A tumour growing mostly
+   out of the liver (exophytic) is dropped too: the price of the rule;
 4. optionally relabel tumour components smaller than ``min_tumour_ml`` as liver.
 
 Connectivity is "full" (26 neighbours in 3-D): a slice-wise network often leaves diagonal contacts
@@ -44,6 +47,7 @@ __all__ = [
     "fill_enclosed_holes",
     "label_array",
     "tumour_enclosure",
+    "unenclosed_tumour",
 ]
 
 # The neck radius of the liver post-processing of the segmentation job: chosen on the real CT volumes the default
@@ -208,6 +212,43 @@ def tumour_enclosure(
     return components, fractions
 
 
+def unenclosed_tumour(
+    tumour: np.ndarray,
+    organ: np.ndarray,
+    spacing: Sequence[float],
+    min_enclosure: float,
+    slice_axis: int | None = None,
+    shell_mm: float = TUMOUR_SHELL_MM,
+) -> np.ndarray:
+    """The tumour voxels whose piece is enclosed by less than ``min_enclosure`` (see :func:`tumour_enclosure`).
+
+    Args:
+        tumour / organ: boolean masks of the tumours and of the liver with its tumours; not modified.
+        spacing: voxel spacing in mm in numpy axis order.
+        min_enclosure: the least fraction of organ around a piece that keeps it.
+        slice_axis: None: the pieces are the fully connected components of ``tumour``; a numpy axis: a
+            component that fails is looked at again slice by slice along that axis, and only its 2-D pieces that
+            fail within their slice are dropped.
+        shell_mm: how far the surroundings reach (mm).
+
+    Returns:
+        Boolean mask of the voxels to drop.
+    """
+    components, fractions = tumour_enclosure(tumour, organ, spacing, shell_mm)
+    failing = (fractions < min_enclosure)[components] & tumour
+    if slice_axis is None or not failing.any():
+        return failing
+    tumour = failing  # only the failing components are looked at slice by slice; the others stay whole
+    plane_spacing = [s for axis, s in enumerate(spacing) if axis != slice_axis]
+    others = tuple(axis for axis in range(tumour.ndim) if axis != slice_axis)
+    dropped = np.zeros_like(tumour, dtype=bool)
+    for index in np.flatnonzero(tumour.any(axis=others)):
+        where = tuple(int(index) if axis == slice_axis else slice(None) for axis in range(tumour.ndim))
+        components, fractions = tumour_enclosure(tumour[where], organ[where], plane_spacing, shell_mm)
+        dropped[where] = (fractions < min_enclosure)[components] & tumour[where]
+    return dropped
+
+
 def postprocess_labels(
     labels: LabelMap,
     spacing: Sequence[float] | None = None,
@@ -216,6 +257,7 @@ def postprocess_labels(
     min_tumour_ml: float = 0.0,
     detach_mm: float = 0.0,
     min_tumour_enclosure: float = 0.0,
+    slice_axis: int | None = None,
 ) -> LabelMap:
     """Keep the largest liver (cut at its necks with ``detach_mm``), keep tumours inside it, fill holes; drop
     tumours the liver does not enclose and relabel small ones (module docstring).
@@ -230,8 +272,10 @@ def postprocess_labels(
         min_tumour_ml: tumour components smaller than this (in mL) become liver; 0 keeps every tumour.
         detach_mm: cut off what joins the liver only through necks narrower than twice this (mm; module
             docstring); 0 keeps the whole largest component.
-        min_tumour_enclosure: tumour components whose surroundings (within :data:`TUMOUR_SHELL_MM`) are less
+        min_tumour_enclosure: tumour pieces whose surroundings (within :data:`TUMOUR_SHELL_MM`) are less
             than this fraction liver or tumour become background; 0 keeps every tumour.
+        slice_axis: for ``min_tumour_enclosure``: None takes the fully connected tumour components as the pieces,
+            a numpy axis (of the label array) the 2-D components of each slice along it.
 
     Returns:
         The cleaned label map, of the same type as the input: uint8 numpy array, or uint8 SimpleITK image
@@ -254,9 +298,7 @@ def postprocess_labels(
     tumour = (array == TUMOUR) & organ
     if min_tumour_enclosure > 0 and tumour.any():
         assert spacing is not None  # _spacing insists on it
-        components, fractions = tumour_enclosure(tumour, organ, tuple(reversed(spacing)))
-        outside = fractions < min_tumour_enclosure
-        dropped = outside[components] & tumour
+        dropped = unenclosed_tumour(tumour, organ, tuple(reversed(spacing)), min_tumour_enclosure, slice_axis)
         organ &= ~dropped
         tumour &= ~dropped
     if min_tumour_ml > 0 and tumour.any():

@@ -38,18 +38,21 @@ def postprocess_for_card(labels: sitk.Image, card: ModelCard) -> tuple[sitk.Imag
 
     ``liver``: :func:`condswin.ct.postprocess.postprocess_labels` (the largest liver with its tumours, cut at
     necks narrower than twice :data:`condswin.ct.postprocess.LIVER_DETACH_MM`, 3-D holes filled; tumours whose
-    surroundings are less than :data:`condswin.ct.postprocess.TUMOUR_MIN_ENCLOSURE` liver dropped, and those
-    under :data:`condswin.ct.postprocess.MIN_TUMOUR_ML` made liver).
+    surroundings are less than :data:`condswin.ct.postprocess.TUMOUR_MIN_ENCLOSURE` liver dropped, a failing
+    one only in the network's slices where it fails, and those under :data:`condswin.ct.postprocess.MIN_TUMOUR_ML`
+    made liver).
     """
     if card.contract.postprocess != "liver":
         return labels, False
     from condswin.ct import postprocess as clean  # lazy: SimpleITK, scipy (see top)
+    from condswin.inference.orientation import SliceLayout  # lazy: torch, SimpleITK (see top)
 
     cleaned = clean.postprocess_labels(
         labels,
         detach_mm=clean.LIVER_DETACH_MM,
         min_tumour_enclosure=clean.TUMOUR_MIN_ENCLOSURE,
         min_tumour_ml=clean.MIN_TUMOUR_ML,
+        slice_axis=SliceLayout.from_image(labels, card.contract.axis).axes[0],  # the network's slices
     )
     return cleaned, True
 
