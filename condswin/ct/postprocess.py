@@ -274,8 +274,9 @@ def postprocess_labels(
             docstring); 0 keeps the whole largest component.
         min_tumour_enclosure: tumour pieces whose surroundings (within :data:`TUMOUR_SHELL_MM`) are less
             than this fraction liver or tumour become background; 0 keeps every tumour.
-        slice_axis: for ``min_tumour_enclosure``: None takes the fully connected tumour components as the pieces,
-            a numpy axis (of the label array) the 2-D components of each slice along it.
+        slice_axis: for ``min_tumour_enclosure``: None drops a failing tumour component whole; a numpy axis (of
+            the label array, the network's slicing axis) drops only its 2-D pieces, slice by slice along that
+            axis, that fail within their slice.
 
     Returns:
         The cleaned label map, of the same type as the input: uint8 numpy array, or uint8 SimpleITK image
