@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:  # run from a source checkout without installing
     sys.path.insert(0, str(ROOT))
 
 from condswin.ct import postprocess as clean  # noqa: E402
-from condswin.lits import TUMOUR  # noqa: E402
+from condswin.lits import LIVER, TUMOUR  # noqa: E402
 
 # (min_tumour_enclosure, min_tumour_ml, whether a failing component is looked at again slice by slice): each knob
 # alone, then together around the job's setting.
@@ -53,35 +53,28 @@ SETTINGS = (
 )
 PHANTOM_SEED = 9100
 
-
-def tumour_components(labels: np.ndarray) -> tuple[np.ndarray, int]:
-    """Fully connected (26-neighbour) tumour components, as the report counts them."""
-    from scipy import ndimage
-
-    return ndimage.label(labels == TUMOUR, structure=np.ones((3, 3, 3), dtype=bool))
+Case = tuple[np.ndarray, np.ndarray, tuple[float, ...], int]  # raw labels, reference, spacing (x, y, z), slice axis
+_OVERLAPS = tuple(f"{name}_{kind}" for name in ("tumour", "organ") for kind in ("tp", "fp", "fn"))
 
 
-def counts(predicted: np.ndarray, reference: np.ndarray) -> dict[str, int]:
-    """Voxel overlaps of tumour and of the whole organ, tumours found, reference tumours, and those touched."""
-    reference_tumours, reference_count = tumour_components(reference)
-    found = tumour_components(predicted)[1]
-    touched = np.unique(reference_tumours[(predicted == TUMOUR) & (reference_tumours > 0)]).size
-    result = {"found": found, "reference": reference_count, "touched": int(touched)}
+def counts(predicted: np.ndarray, case: Case) -> dict[str, Any]:
+    """The report's measures beside the reference (:func:`condswin.ct.report.measures_against_reference`: tumours
+    found, reference tumours, those touched, liver volume error), and the voxel overlaps of tumour and of the whole
+    organ (to pool Dice over several volumes)."""
+    from condswin.ct.report import measures_against_reference
+
+    _, reference, spacing, _ = case
+    result: dict[str, Any] = measures_against_reference(predicted, reference, spacing)
     for name, a, b in (("tumour", predicted == TUMOUR, reference == TUMOUR), ("organ", predicted > 0, reference > 0)):
         result[f"{name}_tp"] = int((a & b).sum())
         result[f"{name}_fp"] = int((a & ~b).sum())
         result[f"{name}_fn"] = int((~a & b).sum())
-    result["liver_overlap"] = int(((predicted == 1) & (reference == 1)).sum())
-    result["liver_sum"] = int((predicted == 1).sum() + (reference == 1).sum())
     return result
 
 
-def dice_of(total: dict[str, int], name: str) -> float:
+def dice_of(total: dict[str, Any], name: str) -> float:
     tp, fp, fn = total[f"{name}_tp"], total[f"{name}_fp"], total[f"{name}_fn"]
     return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
-
-
-Case = tuple[np.ndarray, np.ndarray, tuple[float, ...], int]  # raw labels, reference, spacing (x, y, z), slice axis
 
 
 def cleaned(case: Case, enclosure: float, smallest_ml: float, by_slice: bool) -> np.ndarray:
@@ -139,8 +132,8 @@ def phantom_cases(ct_dir: Path, loaded: Any, number: int) -> list[Case]:
 
 
 def real_table(case: Case, with_tumours: bool) -> list[str]:
-    _, reference, spacing, _ = case
-    voxel_ml = float(np.prod(spacing)) / 1000.0
+    from condswin.metrics.segmentation import dice
+
     if with_tumours:
         rows = [
             "| enclosure / smallest tumour (mL) / pieces | liver Dice | tumour Dice | tumours found (expert) "
@@ -150,20 +143,20 @@ def real_table(case: Case, with_tumours: bool) -> list[str]:
     else:
         rows = ["| enclosure / smallest tumour (mL) / pieces | liver Dice | false tumours found | liver volume error |"]
         rows.append("|---|---:|---:|---:|")
-    reference_ml = (reference > 0).sum() * voxel_ml
+    reference = case[1]
     for enclosure, smallest_ml, by_slice in SETTINGS:
         out = cleaned(case, enclosure, smallest_ml, by_slice)
-        c = counts(out, reference)
-        liver = 2 * c["liver_overlap"] / c["liver_sum"] if c["liver_sum"] else float("nan")
-        error = 100 * ((out > 0).sum() * voxel_ml - reference_ml) / reference_ml
+        c = counts(out, case)
+        liver = dice(out == LIVER, reference == LIVER)
+        found, error = c["tumour_count"], c["liver_volume_error_percent"]
         name = setting_name(enclosure, smallest_ml, by_slice)
         if with_tumours:
             rows.append(
-                f"| {name} | {liver:.3f} | {dice_of(c, 'tumour'):.3f} | {c['found']} ({c['reference']}) "
-                f"| {c['touched']} | {error:+.1f} % |"
+                f"| {name} | {liver:.3f} | {dice_of(c, 'tumour'):.3f} | {found} ({c['reference_tumour_count']}) "
+                f"| {c['tumours_detected']} | {error:+.1f} % |"
             )
         else:
-            rows.append(f"| {name} | {liver:.3f} | {c['found']} | {error:+.1f} % |")
+            rows.append(f"| {name} | {liver:.3f} | {found} | {error:+.1f} % |")
     return rows
 
 
@@ -176,11 +169,12 @@ def phantom_table(cases: Sequence[Case]) -> list[str]:
     for enclosure, smallest_ml, by_slice in SETTINGS:
         total: dict[str, int] = {}
         for case in cases:
-            for key, value in counts(cleaned(case, enclosure, smallest_ml, by_slice), case[1]).items():
-                total[key] = total.get(key, 0) + value
+            measured = counts(cleaned(case, enclosure, smallest_ml, by_slice), case)
+            for key in ("tumour_count", "reference_tumour_count", "tumours_detected", *_OVERLAPS):
+                total[key] = total.get(key, 0) + int(measured[key])
         rows.append(
             f"| {setting_name(enclosure, smallest_ml, by_slice)} | {dice_of(total, 'tumour'):.3f} | {dice_of(total, 'organ'):.3f} "
-            f"| {total['found']} ({total['reference']}) | {total['touched']} |"
+            f"| {total['tumour_count']} ({total['reference_tumour_count']}) | {total['tumours_detected']} |"
         )
     return rows
 

@@ -238,14 +238,14 @@ def unenclosed_tumour(
     failing = (fractions < min_enclosure)[components] & tumour
     if slice_axis is None or not failing.any():
         return failing
-    tumour = failing  # only the failing components are looked at slice by slice; the others stay whole
+    # only the failing components are looked at slice by slice; the others stay whole
     plane_spacing = [s for axis, s in enumerate(spacing) if axis != slice_axis]
-    others = tuple(axis for axis in range(tumour.ndim) if axis != slice_axis)
-    dropped = np.zeros_like(tumour, dtype=bool)
-    for index in np.flatnonzero(tumour.any(axis=others)):
-        where = tuple(int(index) if axis == slice_axis else slice(None) for axis in range(tumour.ndim))
-        components, fractions = tumour_enclosure(tumour[where], organ[where], plane_spacing, shell_mm)
-        dropped[where] = (fractions < min_enclosure)[components] & tumour[where]
+    others = tuple(axis for axis in range(failing.ndim) if axis != slice_axis)
+    dropped = np.zeros_like(failing)
+    for index in np.flatnonzero(failing.any(axis=others)):
+        where = tuple(int(index) if axis == slice_axis else slice(None) for axis in range(failing.ndim))
+        components, fractions = tumour_enclosure(failing[where], organ[where], plane_spacing, shell_mm)
+        dropped[where] = (fractions < min_enclosure)[components] & failing[where]
     return dropped
 
 
